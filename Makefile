@@ -1,0 +1,45 @@
+# certmgr: make demo | make test | make lint | make bench
+# Each target creates .venv and installs what it needs on a fresh Debian/Ubuntu machine.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint bench venv clean system-packages
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-dev; \
+	  else echo "Python's venv module is missing: install python3-venv (as root: apt-get install python3-venv)" >&2; exit 2; fi; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+# As root, install the six server programs (no system service is started) so the demo
+# runs on a real lab; otherwise the demo runs on the file-only lab and says so.
+system-packages:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then ./.ci/install-packages; \
+	 else echo "not root: skipping the server programs' install; the demo runs on the file-only lab" >&2; fi
+
+demo: venv system-packages
+	$(BIN)/certmgr demo
+
+test: venv
+	@mkdir -p reports
+	$(BIN)/pytest -W error --junitxml=reports/junit.xml $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy --strict
+
+bench: venv
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf build dist reports .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,181 @@
+"""The host seam: where files live and commands run.
+
+A :class:`Host` is files + a command runner + an address. Discovery and checks
+only read through it; only ``deploy`` writes (through ``certmgr.deploy``'s
+file-operations module, on top of the write methods hosts add). Paths given to
+a host are always *as the program sees them* (``/etc/apache2/...``); a host
+maps them to where they really are (a ``--root`` tree, a lab tree, SFTP).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import stat as stat_mod
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+__all__ = [
+    "CommandResult",
+    "FileStat",
+    "Host",
+    "parse_group",
+    "parse_passwd",
+]
+
+
+@dataclass(frozen=True)
+class FileStat:
+    """What ``lstat``/``stat`` says of a file, with owner and group names resolved on the host."""
+
+    path: str
+    mode: int  # permission bits only (0o7777)
+    uid: int
+    gid: int
+    owner: str
+    group: str
+    size: int
+    is_dir: bool
+    is_file: bool
+    is_symlink: bool
+    mtime: float
+
+    @classmethod
+    def from_st_mode(
+        cls,
+        path: str,
+        st_mode: int,
+        uid: int,
+        gid: int,
+        size: int,
+        mtime: float,
+        users: dict[int, str],
+        groups: dict[int, str],
+    ) -> FileStat:
+        return cls(
+            path=path,
+            mode=stat_mod.S_IMODE(st_mode),
+            uid=uid,
+            gid=gid,
+            owner=users.get(uid, str(uid)),
+            group=groups.get(gid, str(gid)),
+            size=size,
+            is_dir=stat_mod.S_ISDIR(st_mode),
+            is_file=stat_mod.S_ISREG(st_mode),
+            is_symlink=stat_mod.S_ISLNK(st_mode),
+            mtime=mtime,
+        )
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """The outcome of one command run on a host."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+@runtime_checkable
+class Host(Protocol):
+    """Files and commands of one machine, addressed by the paths its programs use.
+
+    Attributes:
+        name: how the user names the host: ``local``, ``lab:lab1``, ``ssh://root@198.18.0.2``.
+        address: where network probes go (an IP or name), or None if unknown.
+        can_run: False for a files-only host (``--root DIR``): ``run`` raises.
+    """
+
+    name: str
+    address: str | None
+    can_run: bool
+
+    def read_bytes(self, path: str, *, limit: int | None = None) -> bytes:
+        """Return the file's bytes (at most ``limit``). Raises HostError if unreadable."""
+        ...
+
+    def exists(self, path: str) -> bool:
+        """True if the path exists (a dangling symlink counts as not existing)."""
+        ...
+
+    def stat(self, path: str, *, follow_symlinks: bool = True) -> FileStat | None:
+        """The file's status, or None if it does not exist."""
+        ...
+
+    def listdir(self, path: str) -> list[str]:
+        """Names in a directory, sorted. Raises HostError if it is not a readable directory."""
+        ...
+
+    def glob(self, pattern: str) -> list[str]:
+        """Paths matching a shell pattern (as the program sees them), sorted."""
+        ...
+
+    def realpath(self, path: str) -> str:
+        """The path with symlinks resolved, inside the host's own tree."""
+        ...
+
+    def run(
+        self,
+        argv: list[str],
+        *,
+        input: bytes | None = None,
+        timeout: float = 60.0,
+        check: bool = True,
+    ) -> CommandResult:
+        """Run a command on the host. Raises CommandFailed when ``check`` and it fails."""
+        ...
+
+    def which(self, program: str) -> str | None:
+        """The program's path on the host, or None. Always None on a files-only host."""
+        ...
+
+    def users(self) -> dict[int, str]:
+        """uid -> user name, from the host's own ``/etc/passwd``."""
+        ...
+
+    def groups(self) -> dict[int, str]:
+        """gid -> group name, from the host's own ``/etc/group``."""
+        ...
+
+    def group_members(self, group: str) -> set[str]:
+        """Users in a group: its member list plus users whose primary group it is."""
+        ...
+
+
+def parse_passwd(text: str) -> dict[str, tuple[int, int]]:
+    """``/etc/passwd`` text -> user name -> (uid, primary gid). Bad lines are skipped."""
+    out: dict[str, tuple[int, int]] = {}
+    for line in text.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 4 and not line.startswith("#"):
+            try:
+                out[fields[0]] = (int(fields[2]), int(fields[3]))
+            except ValueError:
+                continue
+    return out
+
+
+def parse_group(text: str) -> dict[str, tuple[int, set[str]]]:
+    """``/etc/group`` text -> group name -> (gid, member names). Bad lines are skipped."""
+    out: dict[str, tuple[int, set[str]]] = {}
+    for line in text.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 3 and not line.startswith("#"):
+            try:
+                gid = int(fields[2])
+            except ValueError:
+                continue
+            members = {m for m in fields[3].split(",") if m} if len(fields) > 3 else set()
+            out[fields[0]] = (gid, members)
+    return out
+
+
+def normalize(path: str) -> str:
+    """An absolute, normalised program-side path; raises ValueError for a relative one."""
+    if not path.startswith("/"):
+        raise ValueError(f"path {path!r} is not absolute")
+    return posixpath.normpath(path).replace("//", "/")

@@ -1,0 +1,206 @@
+"""The local machine, optionally seen through a ``--root`` directory.
+
+``LocalHost()`` is this machine. ``LocalHost(root=DIR)`` treats ``DIR`` as the
+filesystem root: every path read is ``DIR + path``, symlinks are resolved
+inside ``DIR``, and the tree is files only (no commands run: the programs
+in it are not this machine's).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import posixpath
+import shutil
+import subprocess
+from functools import cached_property
+from pathlib import Path
+
+from certmgr.errors import CommandFailed, HostError
+from certmgr.hosts.base import CommandResult, FileStat, normalize, parse_group, parse_passwd
+
+__all__ = ["LocalHost"]
+
+_MAX_SYMLINKS = 40
+
+
+class LocalHost:
+    """This machine, or a directory tree standing for one (``root``)."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None, *, name: str = "local") -> None:
+        self.root = Path(root).resolve() if root is not None else None
+        self.name = name
+        self.address: str | None = "127.0.0.1" if root is None else None
+        self.can_run = root is None
+
+    def __repr__(self) -> str:
+        return f"LocalHost(root={str(self.root) if self.root else None!r})"
+
+    # -- path mapping -------------------------------------------------------
+
+    def local_path(self, path: str) -> Path:
+        """Where a program-side path really is on this machine (no symlinks resolved)."""
+        path = normalize(path)
+        if self.root is None:
+            return Path(path)
+        return self.root / path.lstrip("/")
+
+    def realpath(self, path: str) -> str:
+        """Resolve symlinks component by component, never leaving the root."""
+        if self.root is None:
+            return os.path.realpath(normalize(path))
+        parts = [p for p in normalize(path).split("/") if p]
+        resolved = "/"
+        hops = 0
+        while parts:
+            part = parts.pop(0)
+            candidate = posixpath.join(resolved, part)
+            real = self.local_path(candidate)
+            if real.is_symlink():
+                hops += 1
+                if hops > _MAX_SYMLINKS:
+                    raise HostError(f"too many levels of symbolic links at {candidate}", path=path)
+                target = os.readlink(real)
+                base = "/" if target.startswith("/") else resolved
+                parts = [p for p in posixpath.normpath(posixpath.join(base, target)).split("/")
+                         if p] + parts
+                resolved = "/"
+                continue
+            resolved = posixpath.normpath(candidate)
+        return resolved
+
+    # -- reading -------------------------------------------------------------
+
+    def _resolved(self, path: str) -> Path:
+        return self.local_path(self.realpath(path)) if self.root is not None else Path(path)
+
+    def read_bytes(self, path: str, *, limit: int | None = None) -> bytes:
+        real = self._resolved(path)
+        try:
+            with real.open("rb") as fh:
+                return fh.read() if limit is None else fh.read(limit)
+        except IsADirectoryError:
+            raise HostError(f"{path} is a directory, not a file", path=path, host=self.name)
+        except FileNotFoundError:
+            raise HostError(f"{path} does not exist", path=path, host=self.name)
+        except PermissionError:
+            raise HostError(f"{path} is not readable: permission denied", path=path,
+                            host=self.name)
+        except OSError as exc:
+            raise HostError(f"cannot read {path}: {exc.strerror}", path=path, host=self.name)
+
+    def exists(self, path: str) -> bool:
+        return self.stat(path) is not None
+
+    def stat(self, path: str, *, follow_symlinks: bool = True) -> FileStat | None:
+        try:
+            if follow_symlinks:
+                real = self._resolved(path)
+                st = real.stat()
+            else:
+                st = self.local_path(path).lstat()
+        except (OSError, HostError):
+            return None
+        return FileStat.from_st_mode(normalize(path), st.st_mode, st.st_uid, st.st_gid,
+                                     st.st_size, st.st_mtime, self.users(), self.groups())
+
+    def listdir(self, path: str) -> list[str]:
+        try:
+            return sorted(os.listdir(self._resolved(path)))
+        except OSError as exc:
+            raise HostError(f"cannot list {path}: {exc.strerror}", path=path, host=self.name)
+
+    def glob(self, pattern: str) -> list[str]:
+        pattern = normalize(pattern)
+        parts = [p for p in pattern.split("/") if p]
+        found = ["/"]
+        for part in parts:
+            nxt: list[str] = []
+            for base in found:
+                if any(ch in part for ch in "*?["):
+                    try:
+                        names = self.listdir(base)
+                    except HostError:
+                        continue
+                    nxt.extend(posixpath.join(base, n) for n in names
+                               if fnmatch.fnmatchcase(n, part) and not n.startswith("."))
+                else:
+                    candidate = posixpath.join(base, part)
+                    if self.stat(candidate, follow_symlinks=False) is not None:
+                        nxt.append(candidate)
+            found = nxt
+        return sorted(found)
+
+    # -- users and groups ----------------------------------------------------
+
+    @cached_property
+    def _passwd(self) -> dict[str, tuple[int, int]]:
+        try:
+            return parse_passwd(self.local_path("/etc/passwd").read_text(errors="replace"))
+        except OSError:
+            return {}
+
+    @cached_property
+    def _group(self) -> dict[str, tuple[int, set[str]]]:
+        try:
+            return parse_group(self.local_path("/etc/group").read_text(errors="replace"))
+        except OSError:
+            return {}
+
+    def users(self) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for name, (uid, _gid) in self._passwd.items():
+            out.setdefault(uid, name)
+        return out
+
+    def groups(self) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for name, (gid, _members) in self._group.items():
+            out.setdefault(gid, name)
+        return out
+
+    def group_members(self, group: str) -> set[str]:
+        if group not in self._group:
+            return set()
+        gid, members = self._group[group]
+        return members | {u for u, (_uid, pgid) in self._passwd.items() if pgid == gid}
+
+    # -- commands ------------------------------------------------------------
+
+    def which(self, program: str) -> str | None:
+        if not self.can_run:
+            return None
+        return shutil.which(program, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+
+    def run(
+        self,
+        argv: list[str],
+        *,
+        input: bytes | None = None,
+        timeout: float = 60.0,
+        check: bool = True,
+    ) -> CommandResult:
+        if not self.can_run:
+            raise HostError(
+                f"cannot run {argv[0]} on a files-only tree ({self.root}); use a host instead",
+                host=self.name,
+            )
+        try:
+            proc = subprocess.run(argv, input=input, capture_output=True, timeout=timeout,
+                                  check=False)
+        except FileNotFoundError:
+            raise HostError(f"{argv[0]} is not installed on {self.name}", host=self.name)
+        except subprocess.TimeoutExpired:
+            raise HostError(f"{' '.join(argv)} did not finish within {timeout:g}s",
+                            host=self.name)
+        result = CommandResult(tuple(argv), proc.returncode,
+                               proc.stdout.decode(errors="replace"),
+                               proc.stderr.decode(errors="replace"))
+        if check and not result.ok:
+            last = result.stderr.strip().splitlines()[-1:] or ["(no output)"]
+            raise CommandFailed(
+                f"{argv[0]} exited {result.returncode} on {self.name}: {last[0]}",
+                command=list(argv), returncode=result.returncode, stderr=result.stderr,
+                host=self.name,
+            )
+        return result
