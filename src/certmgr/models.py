@@ -49,7 +49,7 @@ class TlsMode(str, Enum):
         """The STARTTLS protocol name (``smtp``...), or None for direct TLS."""
         if self is TlsMode.DIRECT:
             return None
-        return self.value.removeprefix("starttls-")
+        return str(self.value).removeprefix("starttls-")
 
     @classmethod
     def from_protocol(cls, protocol: str | None) -> TlsMode:

@@ -99,7 +99,7 @@ class Globals:
 @functools.cache
 def _console(*, stderr: bool, quiet: bool) -> Console:
     if quiet and not stderr:
-        return Console(file=open(os.devnull, "w"), stderr=False)  # noqa: SIM115
+        return Console(file=open(os.devnull, "w"), stderr=False)  # lives as long as the process
     return Console(stderr=stderr, soft_wrap=False)
 
 
@@ -155,11 +155,12 @@ def common_parameters() -> list[inspect.Parameter]:
 def globals_from(ctx: typer.Context | None, values: dict[str, Any]) -> Globals:
     """Merge options given before the subcommand (in ``ctx.obj``) with those after it."""
     base = Globals()
-    while ctx is not None:
-        if isinstance(ctx.obj, Globals):
-            base = ctx.obj
+    node: Any = ctx
+    while node is not None:
+        if isinstance(node.obj, Globals):
+            base = node.obj
             break
-        ctx = ctx.parent
+        node = node.parent
     changes: dict[str, Any] = {}
     if values.get("db"):
         changes["db"] = values["db"]
@@ -237,6 +238,6 @@ def run_guarded(make_globals: Callable[[], Globals], body: Callable[[Globals], A
 
 
 def _report(g: Globals | None, line: str, exc: BaseException) -> None:
-    if g is not None and g.debug or "--debug" in sys.argv:
+    if (g is not None and g.debug) or "--debug" in sys.argv:
         traceback.print_exception(exc)
     sys.stderr.write(f"certmgr: {line}\n")

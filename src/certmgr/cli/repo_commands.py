@@ -8,7 +8,7 @@ from certmgr.cli.common import Globals, command
 
 @command(app, "init")
 def init(g: Globals) -> None:
-    """Create certmgr's home directory, master key and repository (every command does on first use)."""
+    """Create certmgr's home, master key and repository (every command does on first use)."""
     repo = g.repository()
     info = {"home": str(g.home), "db": repo.url_for_display()}
     if g.json:

@@ -80,14 +80,16 @@ class LocalHost:
             with real.open("rb") as fh:
                 return fh.read() if limit is None else fh.read(limit)
         except IsADirectoryError:
-            raise HostError(f"{path} is a directory, not a file", path=path, host=self.name)
+            raise HostError(f"{path} is a directory, not a file", path=path,
+                            host=self.name) from None
         except FileNotFoundError:
-            raise HostError(f"{path} does not exist", path=path, host=self.name)
+            raise HostError(f"{path} does not exist", path=path, host=self.name) from None
         except PermissionError:
             raise HostError(f"{path} is not readable: permission denied", path=path,
-                            host=self.name)
+                            host=self.name) from None
         except OSError as exc:
-            raise HostError(f"cannot read {path}: {exc.strerror}", path=path, host=self.name)
+            raise HostError(f"cannot read {path}: {exc.strerror}", path=path,
+                            host=self.name) from None
 
     def exists(self, path: str) -> bool:
         return self.stat(path) is not None
@@ -108,7 +110,8 @@ class LocalHost:
         try:
             return sorted(os.listdir(self._resolved(path)))
         except OSError as exc:
-            raise HostError(f"cannot list {path}: {exc.strerror}", path=path, host=self.name)
+            raise HostError(f"cannot list {path}: {exc.strerror}", path=path,
+                            host=self.name) from None
 
     def glob(self, pattern: str) -> list[str]:
         pattern = normalize(pattern)
@@ -189,10 +192,10 @@ class LocalHost:
             proc = subprocess.run(argv, input=input, capture_output=True, timeout=timeout,
                                   check=False)
         except FileNotFoundError:
-            raise HostError(f"{argv[0]} is not installed on {self.name}", host=self.name)
+            raise HostError(f"{argv[0]} is not installed on {self.name}", host=self.name) from None
         except subprocess.TimeoutExpired:
             raise HostError(f"{' '.join(argv)} did not finish within {timeout:g}s",
-                            host=self.name)
+                            host=self.name) from None
         result = CommandResult(tuple(argv), proc.returncode,
                                proc.stdout.decode(errors="replace"),
                                proc.stderr.decode(errors="replace"))
