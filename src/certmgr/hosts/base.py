@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import posixpath
 import stat as stat_mod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -18,8 +19,10 @@ __all__ = [
     "CommandResult",
     "FileStat",
     "Host",
+    "WritableHost",
     "parse_group",
     "parse_passwd",
+    "resolve_ids",
 ]
 
 
@@ -179,3 +182,78 @@ def normalize(path: str) -> str:
     if not path.startswith("/"):
         raise ValueError(f"path {path!r} is not absolute")
     return posixpath.normpath(path).replace("//", "/")
+
+
+def _no_checkpoint(name: str) -> None:
+    """The default checkpoint callback of the write methods: does nothing."""
+
+
+@runtime_checkable
+class WritableHost(Host, Protocol):
+    """A host certmgr may change. Only ``certmgr.deploy.fsops`` calls these methods.
+
+    Every method refuses a path with a symbolic link in any component (HostError):
+    a deployment never writes through a link someone else controls. Owners are
+    numeric ids *on the host* (resolve names with :func:`resolve_ids`).
+    """
+
+    def write_file_atomic(
+        self,
+        path: str,
+        data: bytes,
+        *,
+        uid: int,
+        gid: int,
+        mode: int,
+        temp_name: str,
+        checkpoint: Callable[[str], None] = _no_checkpoint,
+    ) -> None:
+        """Replace ``path`` with ``data`` so that readers see the old or the new file, whole.
+
+        Creates ``temp_name`` (a bare name, in the target's directory) exclusively with
+        ``mode`` or narrower (never broader, not even for an instant), sets ``uid``/``gid``
+        and then exactly ``mode``, writes, fsyncs, renames over ``path`` and fsyncs the
+        directory, calling ``checkpoint`` with ``"temp-write"``, ``"fsync"``,
+        ``"rename"`` and ``"dir-fsync"`` before those steps.
+
+        Raises:
+            HostError: a component is a symlink, the directory is missing, or a step failed
+                (the temp file is removed when it can be).
+        """
+        ...
+
+    def make_dir(self, path: str, *, uid: int, gid: int, mode: int) -> None:
+        """Create one directory (its parent must exist) with exactly this owner and mode."""
+        ...
+
+    def remove_file(self, path: str) -> None:
+        """Unlink a file (or a symlink itself); a missing file is not an error."""
+        ...
+
+    def remove_dir(self, path: str) -> None:
+        """Remove an empty directory; a missing one is not an error."""
+        ...
+
+    def set_owner_mode(self, path: str, *, uid: int, gid: int, mode: int) -> None:
+        """Set a file's or directory's owner, group and permission bits (no symlinks)."""
+        ...
+
+
+def resolve_ids(host: Host, owner: str, group: str) -> tuple[int, int]:
+    """User and group names -> numeric ids on ``host``; numeric strings pass through.
+
+    Raises:
+        HostError: the host has no such user or group.
+    """
+    from certmgr.errors import HostError
+
+    def lookup(name: str, table: dict[int, str], what: str) -> int:
+        if name.isdigit():
+            return int(name)
+        for num, known in table.items():
+            if known == name:
+                return num
+        raise HostError(f"{host.name} has no {what} {name!r}; create it or fix the "
+                        "deployment's owner/group", host=host.name)
+
+    return lookup(owner, host.users(), "user"), lookup(group, host.groups(), "group")

@@ -4,20 +4,35 @@
 filesystem root: every path read is ``DIR + path``, symlinks are resolved
 inside ``DIR``, and the tree is files only (no commands run: the programs
 in it are not this machine's).
+
+The write methods (``write_file_atomic``, ``make_dir``...) walk every path one
+component at a time with ``O_NOFOLLOW`` relative to the root, so they never
+follow a symlink and never leave a ``--root`` tree.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fnmatch
 import os
 import posixpath
 import shutil
+import stat as stat_mod
 import subprocess
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
 from certmgr.errors import CommandFailed, HostError
-from certmgr.hosts.base import CommandResult, FileStat, normalize, parse_group, parse_passwd
+from certmgr.hosts.base import (
+    CommandResult,
+    FileStat,
+    _no_checkpoint,
+    normalize,
+    parse_group,
+    parse_passwd,
+)
 
 __all__ = ["LocalHost"]
 
@@ -207,3 +222,198 @@ class LocalHost:
                 host=self.name,
             )
         return result
+
+    # -- writing (only certmgr.deploy.fsops calls these) -----------------------
+
+    def _open_dir(self, path: str) -> int:
+        """An fd on directory ``path``, walked one component at a time with O_NOFOLLOW.
+
+        Walking with ``dir_fd`` and O_NOFOLLOW refuses a symlink anywhere in the path
+        (also one swapped in while we walk), inside a ``--root`` tree as on /.
+        """
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+        start = str(self.root) if self.root is not None else "/"
+        fd = os.open(start, flags)
+        try:
+            for part in [p for p in normalize(path).split("/") if p]:
+                try:
+                    nxt = os.open(part, flags, dir_fd=fd)
+                except OSError as exc:
+                    raise self._write_error(path, part, fd, exc) from None
+                os.close(fd)
+                fd = nxt
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _write_error(self, path: str, part: str, dir_fd: int, exc: OSError) -> HostError:
+        try:
+            st = os.lstat(part, dir_fd=dir_fd)
+        except OSError:
+            st = None
+        if st is not None and stat_mod.S_ISLNK(st.st_mode):
+            return HostError(f"{path}: {part} is a symbolic link; certmgr does not write "
+                             "through links (point the program at the real path)",
+                             path=path, host=self.name)
+        if exc.errno == errno.ENOENT:
+            return HostError(f"{path}: directory {part} does not exist", path=path,
+                             host=self.name)
+        return HostError(f"cannot open {path}: {exc.strerror}", path=path, host=self.name)
+
+    def _check_ids(self, path: str, uid: int, gid: int) -> None:
+        if os.geteuid() != 0 and (uid != os.geteuid() or gid not in os.getgroups()):
+            raise HostError(f"cannot give {path} to uid {uid}/gid {gid}: certmgr must run "
+                            "as root to set owners", path=path, host=self.name)
+
+    def write_file_atomic(
+        self,
+        path: str,
+        data: bytes,
+        *,
+        uid: int,
+        gid: int,
+        mode: int,
+        temp_name: str,
+        checkpoint: Callable[[str], None] = _no_checkpoint,
+    ) -> None:
+        path = normalize(path)
+        directory, name = posixpath.split(path)
+        if "/" in temp_name or temp_name in ("", ".", ".."):
+            raise ValueError(f"temp name {temp_name!r} must be a bare file name")
+        self._check_ids(path, uid, gid)
+        dfd = self._open_dir(directory)
+        try:
+            self._write_in(dfd, path, name, data, uid, gid, mode, temp_name, checkpoint)
+        finally:
+            os.close(dfd)
+
+    def _write_in(self, dfd: int, path: str, name: str, data: bytes, uid: int, gid: int,
+                  mode: int, temp_name: str, checkpoint: Callable[[str], None]) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            # The umask can only narrow ``mode``; fchmod below sets it exactly once the
+            # owner is right, so the file is never more open than its final mode.
+            fd = os.open(temp_name, flags, mode & 0o7777, dir_fd=dfd)
+        except OSError as exc:
+            raise HostError(f"cannot create a temp file next to {path}: {exc.strerror}",
+                            path=path, host=self.name) from None
+        try:
+            try:
+                os.fchown(fd, uid, gid)
+                os.fchmod(fd, mode & 0o7777)
+                half = len(data) // 2
+                _write_all(fd, data[:half])
+                checkpoint("temp-write")
+                _write_all(fd, data[half:])
+                checkpoint("fsync")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            checkpoint("rename")
+            os.rename(temp_name, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except OSError as exc:
+            _unlink_quietly(temp_name, dfd)
+            raise HostError(f"cannot write {path}: {exc.strerror}", path=path,
+                            host=self.name) from None
+        except BaseException:
+            _unlink_quietly(temp_name, dfd)
+            raise
+        checkpoint("dir-fsync")
+        os.fsync(dfd)
+
+    def make_dir(self, path: str, *, uid: int, gid: int, mode: int) -> None:
+        path = normalize(path)
+        parent, name = posixpath.split(path)
+        self._check_ids(path, uid, gid)
+        dfd = self._open_dir(parent)
+        try:
+            try:
+                # 0o700 first: nobody else may enter before owner and mode are final.
+                os.mkdir(name, 0o700, dir_fd=dfd)
+            except OSError as exc:
+                raise HostError(f"cannot create directory {path}: {exc.strerror}",
+                                path=path, host=self.name) from None
+            self._fix_in(dfd, name, path, uid, gid, mode)
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+    def _fix_in(self, dfd: int, name: str, path: str, uid: int, gid: int, mode: int) -> None:
+        try:
+            os.chown(name, uid, gid, dir_fd=dfd, follow_symlinks=False)
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+            try:
+                os.fchmod(fd, mode & 0o7777)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise HostError(f"cannot set owner/mode of {path}: {exc.strerror}", path=path,
+                            host=self.name) from None
+
+    def set_owner_mode(self, path: str, *, uid: int, gid: int, mode: int) -> None:
+        path = normalize(path)
+        parent, name = posixpath.split(path)
+        self._check_ids(path, uid, gid)
+        dfd = self._open_dir(parent)
+        try:
+            st = os.lstat(name, dir_fd=dfd)
+            if stat_mod.S_ISLNK(st.st_mode):
+                raise HostError(f"{path} is a symbolic link; certmgr does not change links",
+                                path=path, host=self.name)
+            self._fix_in(dfd, name, path, uid, gid, mode)
+        except FileNotFoundError:
+            raise HostError(f"{path} does not exist", path=path, host=self.name) from None
+        finally:
+            os.close(dfd)
+
+    def remove_file(self, path: str) -> None:
+        path = normalize(path)
+        parent, name = posixpath.split(path)
+        try:
+            dfd = self._open_dir(parent)
+        except HostError:
+            if self.stat(parent, follow_symlinks=False) is None:
+                return  # the directory is gone, so is the file
+            raise
+        try:
+            os.unlink(name, dir_fd=dfd)
+            os.fsync(dfd)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise HostError(f"cannot remove {path}: {exc.strerror}", path=path,
+                            host=self.name) from None
+        finally:
+            os.close(dfd)
+
+    def remove_dir(self, path: str) -> None:
+        path = normalize(path)
+        parent, name = posixpath.split(path)
+        try:
+            dfd = self._open_dir(parent)
+        except HostError:
+            if self.stat(parent, follow_symlinks=False) is None:
+                return
+            raise
+        try:
+            os.rmdir(name, dir_fd=dfd)
+            os.fsync(dfd)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise HostError(f"cannot remove directory {path}: {exc.strerror}", path=path,
+                            host=self.name) from None
+        finally:
+            os.close(dfd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _unlink_quietly(name: str, dir_fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(name, dir_fd=dir_fd)

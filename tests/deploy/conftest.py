@@ -1,0 +1,53 @@
+"""A small ``--root`` tree with its own passwd/group, usable by any user."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from certmgr.deploy.journal import FileJournalStore, KeyFileCipher
+from certmgr.hosts.local import LocalHost
+
+OLD_CERT = b"-----BEGIN CERTIFICATE-----\nOLD" + b"c" * 2000 + b"\n-----END CERTIFICATE-----\n"
+OLD_KEY = b"-----BEGIN PRIVATE KEY-----\nOLD" + b"k" * 1500 + b"\n-----END PRIVATE KEY-----\n"
+OLD_CONF = b"# main config, keep this comment\nTLSCertificateFile /etc/ssl/certs/old.pem\n"
+
+
+def make_tree(root: Path) -> None:
+    """/etc/passwd, /etc/group, an old cert (0644), an old key (0600), a config (0644)."""
+    uid, gid = os.getuid(), os.getgid()
+    (root / "etc/ssl/certs").mkdir(parents=True)
+    (root / "etc/ssl/private").mkdir(mode=0o700)
+    (root / "etc/prog").mkdir()
+    (root / "etc/passwd").write_text(f"svc:x:{uid}:{gid}::/:/bin/false\n")
+    (root / "etc/group").write_text(f"svc:x:{gid}:\n")
+    for rel, data, mode in (("etc/ssl/certs/old.pem", OLD_CERT, 0o644),
+                            ("etc/ssl/private/old.key", OLD_KEY, 0o600),
+                            ("etc/prog/prog.conf", OLD_CONF, 0o644)):
+        (root / rel).write_bytes(data)
+        (root / rel).chmod(mode)
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "root"
+    root.mkdir()
+    make_tree(root)
+    return root
+
+
+@pytest.fixture
+def host(tree: Path) -> LocalHost:
+    return LocalHost(root=tree)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> FileJournalStore:
+    return FileJournalStore(tmp_path / "home" / "journal")
+
+
+@pytest.fixture
+def cipher(tmp_path: Path) -> KeyFileCipher:
+    return KeyFileCipher(tmp_path / "home" / "journal.key")
