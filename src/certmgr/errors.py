@@ -26,7 +26,8 @@ HTTP statuses.
     │   ├── PreflightFailed           a check before any change failed
     │   ├── ReloadFailed              the program did not take the new files
     │   └── RollbackFailed            restoring the old state failed: loud
-    └── ProbeError                    a network probe could not complete (exit 1)
+    ├── ProbeError                    a network probe could not complete (exit 1)
+    └── NotifyError                   a notice could not be delivered (exit 1)
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ __all__ = [
     "LabError",
     "MasterKeyError",
     "NotFound",
+    "NotifyError",
     "PKIError",
     "PreflightFailed",
     "ProbeError",
@@ -199,5 +201,11 @@ class RollbackFailed(DeployError):
 
 class ProbeError(CertmgrError):
     """A network probe could not complete."""
+
+    exit_code = 1
+
+
+class NotifyError(CertmgrError):
+    """A notice (email, webhook) could not be delivered; never carries the secret used."""
 
     exit_code = 1

@@ -1,0 +1,340 @@
+"""The monitor's configuration: ``<home>/monitor.toml`` and the defaults.
+
+Layers: :func:`load_settings` reads and validates the TOML (one
+:class:`~certmgr.errors.InputError` naming the file and key for anything
+wrong); the values are frozen dataclasses that the scheduler, the renewal
+engine and the notifiers take as they are. Command-line options override
+single fields with :func:`dataclasses.replace`.
+
+Secrets (SMTP passwords, webhook tokens) are not written in the TOML itself:
+they come from a file (``password_file``) or an environment variable
+(``password_env``), so the configuration can be shown and backed up freely.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from certmgr.errors import InputError, UsageError
+
+__all__ = [
+    "CONFIG_NAME",
+    "EmailChannel",
+    "MonitorSettings",
+    "RetrySettings",
+    "WebhookChannel",
+    "format_duration",
+    "load_settings",
+    "parse_duration",
+    "parse_listen",
+]
+
+CONFIG_NAME = "monitor.toml"
+
+T = TypeVar("T")
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+
+
+def parse_duration(text: str | int | float, *, what: str = "duration") -> timedelta:
+    """``"90s"``, ``"5m"``, ``"1h30m"``, ``"30d"``, or a number of seconds -> timedelta.
+
+    Raises:
+        UsageError: the text is not a positive duration.
+    """
+    if isinstance(text, bool):
+        raise UsageError(f"{what} {text!r} is not a duration: use e.g. 90s, 5m, 12h, 30d")
+    if isinstance(text, (int, float)):
+        seconds = float(text)
+    else:
+        spec = text.strip().lower()
+        if re.fullmatch(r"\d+(?:\.\d+)?", spec):
+            seconds = float(spec)
+        elif spec and _DURATION.sub("", spec) == "":
+            seconds = sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(spec))
+        else:
+            raise UsageError(f"{what} {text!r} is not a duration: use e.g. 90s, 5m, 12h, 30d")
+    if seconds <= 0:
+        raise UsageError(f"{what} {text!r} must be longer than zero")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    """The shortest exact spelling in the largest units: ``timedelta(days=30)`` -> ``30d``."""
+    seconds = int(value.total_seconds())
+    parts = []
+    for unit in ("d", "h", "m", "s"):
+        count, seconds = divmod(seconds, _UNITS[unit])
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``127.0.0.1:9464``, ``[::1]:9464`` or ``:9464`` (loopback) -> (address, port).
+
+    Only loopback addresses are accepted: the metrics carry the fleet's
+    certificate inventory and are meant for a local Prometheus or a proxy.
+
+    Raises:
+        UsageError: not ``ADDRESS:PORT``, or the address is not loopback.
+    """
+    match = re.fullmatch(r"\[?([^\[\]]*?)\]?:(\d{1,5})", text.strip())
+    if not match:
+        raise UsageError(f"metrics listen address {text!r}: use ADDRESS:PORT, "
+                         "e.g. 127.0.0.1:9464")
+    address, port = match.group(1) or "127.0.0.1", int(match.group(2))
+    if address == "localhost":
+        address = "127.0.0.1"
+    try:
+        loopback = ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise UsageError(f"metrics listen address {text!r}: only loopback addresses "
+                         "(127.0.0.0/8, ::1) are allowed; put a proxy in front for remote scrapes")
+    if not 0 <= port < 65536:
+        raise UsageError(f"metrics listen address {text!r}: port out of range")
+    return address, port
+
+
+@dataclass(frozen=True)
+class EmailChannel:
+    """Email over SMTP: ``security`` is ``starttls`` (default), ``tls`` or ``none``."""
+
+    name: str
+    host: str
+    port: int
+    sender: str
+    recipients: tuple[str, ...]
+    security: str = "starttls"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ca_file: str | None = None
+    timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.security not in ("starttls", "tls", "none"):
+            raise ValueError(f"security must be starttls, tls or none, not {self.security!r}")
+        if self.username and self.security == "none":
+            raise ValueError("a username without TLS would send the password in clear text: "
+                             "set security = \"starttls\" or \"tls\"")
+        if self.username and self.password is None:
+            raise ValueError("username given without password_file or password_env")
+        if not self.recipients:
+            raise ValueError("no recipients: set to = [\"ops@example.com\", ...]")
+
+
+@dataclass(frozen=True)
+class WebhookChannel:
+    """A JSON POST to ``url``; ``headers`` may carry a token (``token_env``/``token_file``)."""
+
+    name: str
+    url: str
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    ca_file: str | None = None
+    timeout: float = 15.0
+
+    def __post_init__(self) -> None:
+        if not re.match(r"https?://[^/\s]+", self.url):
+            raise ValueError(f"url {self.url!r} must be http://HOST/... or https://HOST/...")
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """Exponential back-off for failed renewals: base * 2**(failures-1), capped, with jitter."""
+
+    base: timedelta = timedelta(minutes=1)
+    cap: timedelta = timedelta(hours=6)
+    jitter: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.jitter < 1:
+            raise ValueError("jitter must be at least 0 and below 1")
+        if self.cap < self.base:
+            raise ValueError("retry_max must not be shorter than retry_base")
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    """Everything ``certmgr monitor`` needs besides the repository."""
+
+    interval: timedelta = timedelta(minutes=5)
+    expiry_warning: timedelta = timedelta(days=30)
+    repeat: timedelta = timedelta(days=1)
+    metrics_listen: str | None = None
+    history: int = 100
+    probe_timeout: timedelta = timedelta(seconds=10)
+    concurrency: int = 64
+    renew: bool = True
+    retry: RetrySettings = field(default_factory=RetrySettings)
+    email: tuple[EmailChannel, ...] = ()
+    webhooks: tuple[WebhookChannel, ...] = ()
+    source: str | None = None  # the file the settings came from, for messages
+
+    @property
+    def channels(self) -> tuple[EmailChannel | WebhookChannel, ...]:
+        return (*self.email, *self.webhooks)
+
+
+def load_settings(home: Path, path: Path | None = None,
+                  environ: Mapping[str, str] | None = None) -> MonitorSettings:
+    """Read ``path`` (default ``<home>/monitor.toml``; absent means all defaults).
+
+    Raises:
+        InputError: the file cannot be parsed, or a key has a wrong value; the
+            message names the file and the key.
+    """
+    env = os.environ if environ is None else environ
+    explicit = path is not None
+    file = path if path is not None else home / CONFIG_NAME
+    if not file.exists():
+        if explicit:
+            raise InputError(f"{file}: no such monitor configuration file", path=file)
+        return MonitorSettings()
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{file}: cannot read: {exc}", path=file) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{file}: not valid TOML: {exc}", path=file) from None
+    return _Reader(file, env).settings(data)
+
+
+class _Reader:
+    """Turns parsed TOML into settings; every error names the file and the key."""
+
+    def __init__(self, file: Path, env: Mapping[str, str]) -> None:
+        self.file = file
+        self.env = env
+
+    def fail(self, key: str, why: str) -> InputError:
+        return InputError(f"{self.file}: {key}: {why}", path=self.file)
+
+    def settings(self, data: dict[str, Any]) -> MonitorSettings:
+        unknown = set(data) - {"monitor", "renewal", "notify"}
+        if unknown:
+            raise self.fail(sorted(unknown)[0], "unknown section (known: monitor, renewal, notify)")
+        mon = self.table(data, "monitor")
+        ren = self.table(data, "renewal")
+        notify = self.table(data, "notify")
+        self.known(mon, "monitor", {"interval", "expiry_warning", "repeat", "metrics_listen",
+                                    "history", "probe_timeout", "concurrency"})
+        self.known(ren, "renewal", {"enabled", "retry_base", "retry_max", "jitter"})
+        self.known(notify, "notify", {"email", "webhook"})
+        defaults = MonitorSettings()
+        listen = mon.get("metrics_listen")
+        if listen is not None:
+            self.guard("monitor.metrics_listen", lambda: parse_listen(str(listen)))
+        retry = self.guard("renewal", lambda: RetrySettings(
+            base=self.duration(ren, "renewal.retry_base", defaults.retry.base),
+            cap=self.duration(ren, "renewal.retry_max", defaults.retry.cap),
+            jitter=float(ren.get("jitter", defaults.retry.jitter))))
+        return MonitorSettings(
+            interval=self.duration(mon, "monitor.interval", defaults.interval),
+            expiry_warning=self.duration(mon, "monitor.expiry_warning", defaults.expiry_warning),
+            repeat=self.duration(mon, "monitor.repeat", defaults.repeat),
+            metrics_listen=str(listen) if listen is not None else None,
+            history=self.positive(mon, "monitor.history", defaults.history),
+            probe_timeout=self.duration(mon, "monitor.probe_timeout", defaults.probe_timeout),
+            concurrency=self.positive(mon, "monitor.concurrency", defaults.concurrency),
+            renew=bool(ren.get("enabled", True)),
+            retry=retry,
+            email=tuple(self.email(i, t) for i, t in enumerate(self.tables(notify, "email"))),
+            webhooks=tuple(self.webhook(i, t)
+                           for i, t in enumerate(self.tables(notify, "webhook"))),
+            source=str(self.file),
+        )
+
+    def email(self, index: int, t: dict[str, Any]) -> EmailChannel:
+        key = f"notify.email[{index}]"
+        self.known(t, key, {"name", "host", "port", "security", "username", "password_file",
+                            "password_env", "from", "to", "ca_file", "timeout"})
+        for required in ("host", "from", "to"):
+            if required not in t:
+                raise self.fail(f"{key}.{required}", "missing")
+        security = str(t.get("security", "starttls"))
+        port = t.get("port", 465 if security == "tls" else 587)
+        to = t["to"] if isinstance(t["to"], list) else [t["to"]]
+        return self.guard(key, lambda: EmailChannel(
+            name=str(t.get("name", f"email-{index + 1}")), host=str(t["host"]), port=int(port),
+            sender=str(t["from"]), recipients=tuple(str(r) for r in to), security=security,
+            username=t.get("username"), password=self.secret(t, key, "password"),
+            ca_file=t.get("ca_file"), timeout=float(t.get("timeout", 30))))
+
+    def webhook(self, index: int, t: dict[str, Any]) -> WebhookChannel:
+        key = f"notify.webhook[{index}]"
+        self.known(t, key, {"name", "url", "headers", "token_file", "token_env", "ca_file",
+                            "timeout"})
+        if "url" not in t:
+            raise self.fail(f"{key}.url", "missing")
+        headers = {str(k): str(v) for k, v in self.table(t, "headers").items()}
+        token = self.secret(t, key, "token")
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        return self.guard(key, lambda: WebhookChannel(
+            name=str(t.get("name", f"webhook-{index + 1}")), url=str(t["url"]),
+            headers=tuple(sorted(headers.items())), ca_file=t.get("ca_file"),
+            timeout=float(t.get("timeout", 15))))
+
+    def secret(self, t: dict[str, Any], key: str, what: str) -> str | None:
+        if f"{what}_env" in t:
+            name = str(t[f"{what}_env"])
+            if name not in self.env:
+                raise self.fail(f"{key}.{what}_env", f"environment variable {name} is not set")
+            return self.env[name]
+        if f"{what}_file" in t:
+            secret_file = Path(str(t[f"{what}_file"]))
+            try:
+                return secret_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise self.fail(f"{key}.{what}_file",
+                                f"cannot read {secret_file}: {exc.strerror}") from None
+        return None
+
+    def duration(self, t: dict[str, Any], key: str, default: timedelta) -> timedelta:
+        name = key.rsplit(".", 1)[-1]
+        if name not in t:
+            return default
+        return self.guard(key, lambda: parse_duration(t[name], what=key))
+
+    def positive(self, t: dict[str, Any], key: str, default: int) -> int:
+        value = t.get(key.rsplit(".", 1)[-1], default)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise self.fail(key, f"{value!r} is not a positive whole number")
+        return value
+
+    def table(self, t: dict[str, Any], name: str) -> dict[str, Any]:
+        value = t.get(name, {})
+        if not isinstance(value, dict):
+            raise self.fail(name, "must be a table")
+        return value
+
+    def tables(self, t: dict[str, Any], name: str) -> list[dict[str, Any]]:
+        value = t.get(name, [])
+        if isinstance(value, dict):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise self.fail(f"notify.{name}", f"use [[notify.{name}]] tables")
+        return value
+
+    def known(self, t: dict[str, Any], where: str, names: set[str]) -> None:
+        unknown = sorted(set(t) - names)
+        if unknown:
+            known = ", ".join(sorted(names))
+            raise self.fail(f"{where}.{unknown[0]}", f"unknown key (known: {known})")
+
+    def guard(self, key: str, build: Callable[[], T]) -> T:
+        try:
+            return build()
+        except (ValueError, TypeError, UsageError) as exc:
+            raise self.fail(key, str(exc)) from None

@@ -1,0 +1,136 @@
+"""``<home>/monitor.toml``: values, defaults, secrets from files/env, and errors naming the key."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from certmgr.errors import InputError, UsageError
+from certmgr.monitor.settings import (
+    format_duration,
+    load_settings,
+    parse_duration,
+    parse_listen,
+)
+
+FULL = """
+[monitor]
+interval = "30s"
+expiry_warning = "14d"
+repeat = "12h"
+metrics_listen = "127.0.0.1:9464"
+history = 20
+
+[renewal]
+retry_base = "10s"
+retry_max = "1h"
+jitter = 0.25
+
+[[notify.email]]
+name = "ops"
+host = "smtp.example.com"
+from = "certmgr@example.com"
+to = ["ops@example.com"]
+username = "certmgr"
+password_file = "{pw}"
+
+[[notify.webhook]]
+url = "https://hooks.example.com/T0/B1/xyz"
+token_env = "HOOK_TOKEN"
+headers = {{ X-Team = "pki" }}
+"""
+
+
+def write(home: Path, text: str) -> Path:
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "monitor.toml"
+    path.write_text(text)
+    return path
+
+
+def test_full_file(tmp_path: Path) -> None:
+    pw = tmp_path / "smtp-password"
+    pw.write_text("s3cret\n")
+    write(tmp_path, FULL.format(pw=pw))
+    s = load_settings(tmp_path, environ={"HOOK_TOKEN": "tok"})
+    assert s.interval == timedelta(seconds=30) and s.expiry_warning == timedelta(days=14)
+    assert s.repeat == timedelta(hours=12) and s.history == 20
+    assert s.metrics_listen == "127.0.0.1:9464"
+    assert s.retry.base == timedelta(seconds=10) and s.retry.jitter == 0.25
+    [mail] = s.email
+    assert (mail.name, mail.port, mail.security, mail.password) == ("ops", 587, "starttls",
+                                                                     "s3cret")
+    assert "s3cret" not in repr(mail)
+    [hook] = s.webhooks
+    assert hook.name == "webhook-1"
+    assert dict(hook.headers) == {"Authorization": "Bearer tok", "X-Team": "pki"}
+
+
+def test_absent_file_means_defaults(tmp_path: Path) -> None:
+    s = load_settings(tmp_path)
+    assert s.channels == () and s.interval == timedelta(minutes=5) and s.renew
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("[monitor]\ninterval = \"soon\"\n", "monitor.interval: monitor.interval 'soon' is not"),
+    ("[monitor]\nhistory = 0\n", "monitor.history: 0 is not a positive whole number"),
+    ("[monitor]\nmetrics_listen = \"0.0.0.0:9464\"\n", "only loopback"),
+    ("[monitor]\nintervall = \"5m\"\n", "monitor.intervall: unknown key"),
+    ("[alerts]\n", "alerts: unknown section"),
+    ("[[notify.email]]\nhost = \"h\"\nfrom = \"a@b\"\n", "notify.email[0].to: missing"),
+    ("[[notify.email]]\nhost = \"h\"\nfrom = \"a@b\"\nto = \"c@d\"\nusername = \"u\"\n"
+     "password_env = \"NOPE_NOT_SET\"\n", "environment variable NOPE_NOT_SET is not set"),
+    ("[[notify.email]]\nhost = \"h\"\nfrom = \"a@b\"\nto = \"c@d\"\nusername = \"u\"\n"
+     "security = \"none\"\npassword_env = \"PW\"\n", "clear text"),
+    ("[[notify.webhook]]\nurl = \"file:///etc/passwd\"\n", "must be http://"),
+    ("[renewal]\nretry_base = \"2h\"\nretry_max = \"1h\"\n", "retry_max must not be shorter"),
+    ("not toml at all [", "not valid TOML"),
+])
+def test_bad_values_name_file_and_key(tmp_path: Path, text: str, needle: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(InputError) as err:
+        load_settings(tmp_path, environ={"PW": "x"})
+    assert err.value.message.startswith(f"{path}: ")
+    assert needle in err.value.message
+
+
+def test_explicit_missing_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such monitor configuration file"):
+        load_settings(tmp_path, tmp_path / "elsewhere.toml")
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("90s", 90), ("5m", 300), ("1h30m", 5400), ("30d", 2592000), ("2w", 1209600), ("45", 45),
+    (12, 12), ("0.5s", 0.5),
+])
+def test_durations(text: str | int, seconds: float) -> None:
+    assert parse_duration(text).total_seconds() == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5x", "-5m", "0s", "m5", "5m m"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(UsageError):
+        parse_duration(text)
+
+
+def test_format_duration_round_trips() -> None:
+    for text in ("30d", "1h30m", "2m", "45s", "1d2h3m4s"):
+        assert format_duration(parse_duration(text)) == text
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("127.0.0.1:9464", ("127.0.0.1", 9464)), ("[::1]:9000", ("::1", 9000)),
+    (":0", ("127.0.0.1", 0)), ("localhost:80", ("127.0.0.1", 80)),
+    ("127.0.0.2:1", ("127.0.0.2", 1)),
+])
+def test_listen_addresses(text: str, expected: tuple[str, int]) -> None:
+    assert parse_listen(text) == expected
+
+
+@pytest.mark.parametrize("text", ["198.18.0.1:9464", "9464", "example.com:80", "[::]:1",
+                                  "127.0.0.1:99999"])
+def test_bad_listen_addresses(text: str) -> None:
+    with pytest.raises(UsageError):
+        parse_listen(text)
