@@ -1,0 +1,468 @@
+"""A host reached over SSH: SFTP for files, exec for commands (asyncssh).
+
+``SSHHost("ssh://root@198.18.0.2:22", key="~/.ssh/id_ed25519",
+known_hosts="~/.ssh/known_hosts")`` connects on first use. Host key verification
+is always on: the server's key must be in ``known_hosts`` (default: the user's
+``~/.ssh/known_hosts``). The synchronous Host API runs asyncssh on a private
+event loop thread, so one SSHHost may be used from several worker threads.
+
+The remote side needs only sshd with its SFTP subsystem (``fsync@openssh.com``
+and ``posix-rename@openssh.com``, both OpenSSH defaults) and ``sync`` from
+coreutils to make directory entries durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import posixpath
+import shlex
+import threading
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import asyncssh
+
+from certmgr.errors import CommandFailed, HostError, UsageError
+from certmgr.hosts.base import (
+    CommandResult,
+    FileStat,
+    _no_checkpoint,
+    normalize,
+    parse_group,
+    parse_passwd,
+)
+
+__all__ = ["SSHAddress", "SSHHost", "parse_ssh_url"]
+
+T = TypeVar("T")
+
+_CONNECT_TIMEOUT = 20.0
+_FILE_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class SSHAddress:
+    """``ssh://user@host:port`` taken apart."""
+
+    user: str
+    host: str
+    port: int = 22
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        port = "" if self.port == 22 else f":{self.port}"
+        return f"ssh://{self.user}@{host}{port}"
+
+
+def parse_ssh_url(url: str) -> SSHAddress:
+    """Parse ``ssh://[user@]host[:port]`` (user defaults to root).
+
+    Raises:
+        UsageError: not an ssh:// URL, or it has a path, password or bad port.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "ssh" or not parts.hostname:
+        raise UsageError(f"{url!r} is not an ssh://[user@]host[:port] address")
+    if parts.password is not None or parts.path not in ("", "/") or parts.query:
+        raise UsageError(f"{url!r}: give only ssh://user@host:port (no password or path); "
+                         "authenticate with --key")
+    try:
+        port = parts.port or 22
+    except ValueError:
+        raise UsageError(f"{url!r}: the port must be a number 1-65535") from None
+    return SSHAddress(parts.username or "root", parts.hostname, port)
+
+
+class _Loop:
+    """An asyncio event loop on a daemon thread, for calling async code synchronously."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="certmgr-ssh",
+                                       daemon=True)
+        self.thread.start()
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
+
+
+class SSHHost:
+    """A remote machine; paths are the remote machine's own."""
+
+    can_run = True
+
+    def __init__(self, url: str, *, key: str | Path | None = None,
+                 known_hosts: str | Path | None = None, name: str | None = None) -> None:
+        self.ssh = parse_ssh_url(url)
+        self.name = name or self.ssh.url
+        self.address: str | None = self.ssh.host
+        self.key = Path(key).expanduser() if key is not None else None
+        self.known_hosts = (Path(known_hosts).expanduser() if known_hosts is not None
+                            else Path("~/.ssh/known_hosts").expanduser())
+        self._loop: _Loop | None = None
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._sftp: asyncssh.SFTPClient | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"SSHHost({self.ssh.url!r})"
+
+    def __enter__(self) -> SSHHost:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- connection --------------------------------------------------------------
+
+    def _call(self, make: Callable[[asyncssh.SFTPClient, asyncssh.SSHClientConnection],
+                                   Coroutine[Any, Any, T]],
+              timeout: float = _FILE_TIMEOUT) -> T:
+        with self._lock:
+            if self._loop is None:
+                self._loop = _Loop()
+            loop = self._loop
+            if self._sftp is None:
+                self._conn, self._sftp = loop.call(self._connect(), _CONNECT_TIMEOUT + 5)
+            sftp, conn = self._sftp, self._conn
+        assert conn is not None
+        return loop.call(make(sftp, conn), timeout)
+
+    async def _connect(self) -> tuple[asyncssh.SSHClientConnection, asyncssh.SFTPClient]:
+        if not self.known_hosts.is_file():
+            raise HostError(f"known_hosts file {self.known_hosts} does not exist: add the "
+                            f"server's key (ssh-keyscan -p {self.ssh.port} {self.ssh.host}) "
+                            "after checking its fingerprint", host=self.name)
+        options: dict[str, Any] = {"known_hosts": str(self.known_hosts), "config": None}
+        if self.key is not None:
+            options["client_keys"] = [str(self.key)]
+        try:
+            conn = await asyncio.wait_for(asyncssh.connect(
+                self.ssh.host, self.ssh.port, username=self.ssh.user, **options),
+                _CONNECT_TIMEOUT)
+        except asyncssh.HostKeyNotVerifiable as exc:
+            raise HostError(f"{self.name}: host key not trusted ({exc.reason}); check the "
+                            f"server's key and add it to {self.known_hosts}",
+                            host=self.name) from None
+        except asyncssh.PermissionDenied:
+            raise HostError(f"{self.name}: authentication refused; give a key the server "
+                            "accepts with --key", host=self.name) from None
+        except (OSError, asyncssh.Error, TimeoutError) as exc:
+            raise HostError(f"cannot connect to {self.name}: {exc}", host=self.name) from None
+        try:
+            sftp = await conn.start_sftp_client()
+        except asyncssh.Error as exc:
+            conn.close()
+            raise HostError(f"{self.name}: the SFTP subsystem is not available ({exc}); "
+                            "enable 'Subsystem sftp' in sshd_config", host=self.name) from None
+        return conn, sftp
+
+    def close(self) -> None:
+        """Close the connection and stop the event loop thread."""
+        with self._lock:
+            if self._loop is None:
+                return
+            conn, self._conn, self._sftp = self._conn, None, None
+            if conn is not None:
+                async def shut() -> None:
+                    conn.close()
+                    await conn.wait_closed()
+
+                # If the peer is gone already there is nothing left to close politely.
+                with contextlib.suppress(OSError, asyncssh.Error, TimeoutError):
+                    self._loop.call(shut(), 10)
+            self._loop.close()
+            self._loop = None
+
+    def _sftp_error(self, path: str, exc: Exception, doing: str) -> HostError:
+        if isinstance(exc, asyncssh.SFTPNoSuchFile):
+            return HostError(f"{path} does not exist on {self.name}", path=path, host=self.name)
+        if isinstance(exc, asyncssh.SFTPPermissionDenied):
+            return HostError(f"cannot {doing} {path} on {self.name}: permission denied",
+                             path=path, host=self.name)
+        reason = getattr(exc, "reason", "") or str(exc)
+        return HostError(f"cannot {doing} {path} on {self.name}: {reason}", path=path,
+                         host=self.name)
+
+    # -- reading -------------------------------------------------------------------
+
+    def read_bytes(self, path: str, *, limit: int | None = None) -> bytes:
+        path = normalize(path)
+
+        async def read(sftp: asyncssh.SFTPClient, _c: Any) -> bytes:
+            try:
+                async with sftp.open(path, "rb") as fh:
+                    data = await fh.read(-1 if limit is None else limit)
+            except (asyncssh.SFTPError, OSError) as exc:
+                raise self._sftp_error(path, exc, "read") from None
+            assert isinstance(data, bytes)
+            return data
+
+        return self._call(read)
+
+    def stat(self, path: str, *, follow_symlinks: bool = True) -> FileStat | None:
+        path = normalize(path)
+
+        async def do(sftp: asyncssh.SFTPClient, _c: Any) -> asyncssh.SFTPAttrs | None:
+            try:
+                return await (sftp.stat(path) if follow_symlinks else sftp.lstat(path))
+            except asyncssh.SFTPError:
+                return None
+
+        attrs = self._call(do)
+        if attrs is None or attrs.permissions is None:
+            return None
+        return FileStat.from_st_mode(path, attrs.permissions, attrs.uid or 0, attrs.gid or 0,
+                                     attrs.size or 0, float(attrs.mtime or 0), self.users(),
+                                     self.groups())
+
+    def exists(self, path: str) -> bool:
+        return self.stat(path) is not None
+
+    def listdir(self, path: str) -> list[str]:
+        path = normalize(path)
+
+        async def do(sftp: asyncssh.SFTPClient, _c: Any) -> list[str]:
+            try:
+                names = await sftp.listdir(path)
+            except (asyncssh.SFTPError, OSError) as exc:
+                raise self._sftp_error(path, exc, "list") from None
+            return sorted(str(n) for n in names if n not in (".", ".."))
+
+        return self._call(do)
+
+    def glob(self, pattern: str) -> list[str]:
+        found = ["/"]
+        for part in [p for p in normalize(pattern).split("/") if p]:
+            nxt: list[str] = []
+            for base in found:
+                if any(ch in part for ch in "*?["):
+                    try:
+                        names = self.listdir(base)
+                    except HostError:
+                        continue
+                    nxt.extend(posixpath.join(base, n) for n in names
+                               if fnmatch.fnmatchcase(n, part) and not n.startswith("."))
+                elif self.stat(posixpath.join(base, part), follow_symlinks=False) is not None:
+                    nxt.append(posixpath.join(base, part))
+            found = nxt
+        return sorted(found)
+
+    def realpath(self, path: str) -> str:
+        path = normalize(path)
+
+        async def do(sftp: asyncssh.SFTPClient, _c: Any) -> str:
+            try:
+                return str(await sftp.realpath(path))
+            except (asyncssh.SFTPError, OSError) as exc:
+                raise self._sftp_error(path, exc, "resolve") from None
+
+        return self._call(do)
+
+    @cached_property
+    def _passwd(self) -> dict[str, tuple[int, int]]:
+        return parse_passwd(self.read_bytes("/etc/passwd").decode(errors="replace"))
+
+    @cached_property
+    def _group(self) -> dict[str, tuple[int, set[str]]]:
+        return parse_group(self.read_bytes("/etc/group").decode(errors="replace"))
+
+    def users(self) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for name, (uid, _gid) in self._passwd.items():
+            out.setdefault(uid, name)
+        return out
+
+    def groups(self) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for name, (gid, _members) in self._group.items():
+            out.setdefault(gid, name)
+        return out
+
+    def group_members(self, group: str) -> set[str]:
+        if group not in self._group:
+            return set()
+        gid, members = self._group[group]
+        return members | {u for u, (_uid, pgid) in self._passwd.items() if pgid == gid}
+
+    # -- commands --------------------------------------------------------------------
+
+    def run(self, argv: list[str], *, input: bytes | None = None, timeout: float = 60.0,
+            check: bool = True) -> CommandResult:
+        command = shlex.join(argv)
+
+        async def do(_s: Any, conn: asyncssh.SSHClientConnection) -> CommandResult:
+            try:
+                proc = await conn.run(command, input=input, encoding=None, check=False,
+                                      timeout=timeout)
+            except asyncssh.TimeoutError:
+                raise HostError(f"{command} did not finish within {timeout:g}s on "
+                                f"{self.name}", host=self.name) from None
+            except (asyncssh.Error, OSError) as exc:
+                raise HostError(f"cannot run {argv[0]} on {self.name}: {exc}",
+                                host=self.name) from None
+            out, err = proc.stdout or b"", proc.stderr or b""
+            code = proc.exit_status if proc.exit_status is not None else 255
+            return CommandResult(tuple(argv), code,
+                                 out.decode(errors="replace") if isinstance(out, bytes)
+                                 else str(out),
+                                 err.decode(errors="replace") if isinstance(err, bytes)
+                                 else str(err))
+
+        result = self._call(do, timeout + 10)
+        if check and not result.ok:
+            last = result.stderr.strip().splitlines()[-1:] or ["(no output)"]
+            raise CommandFailed(f"{argv[0]} exited {result.returncode} on {self.name}: "
+                                f"{last[0]}", command=list(argv), returncode=result.returncode,
+                                stderr=result.stderr, host=self.name)
+        return result
+
+    def which(self, program: str) -> str | None:
+        result = self.run(["sh", "-c", 'PATH="$PATH:/usr/sbin:/sbin" command -v "$1"', "sh",
+                           program], check=False)
+        found = result.stdout.strip()
+        return found if result.ok and found.startswith("/") else None
+
+    # -- writing (only certmgr.deploy.fsops calls these) --------------------------------
+
+    def _refuse_links(self, path: str) -> None:
+        # SFTP has no O_NOFOLLOW walk: check each component with lstat first.
+        current = "/"
+        for part in [p for p in normalize(path).split("/") if p]:
+            current = posixpath.join(current, part)
+            st = self.stat(current, follow_symlinks=False)
+            if st is None:
+                return
+            if st.is_symlink:
+                raise HostError(f"{path}: {current} is a symbolic link; certmgr does not "
+                                "write through links", path=path, host=self.name)
+
+    def write_file_atomic(
+        self,
+        path: str,
+        data: bytes,
+        *,
+        uid: int,
+        gid: int,
+        mode: int,
+        temp_name: str,
+        checkpoint: Callable[[str], None] = _no_checkpoint,
+    ) -> None:
+        path = normalize(path)
+        directory = posixpath.dirname(path)
+        if "/" in temp_name or temp_name in ("", ".", ".."):
+            raise ValueError(f"temp name {temp_name!r} must be a bare file name")
+        self._refuse_links(directory)
+        temp = posixpath.join(directory, temp_name)
+        half = len(data) // 2
+        flags = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT | asyncssh.FXF_EXCL
+
+        async def create(sftp: asyncssh.SFTPClient, _c: Any) -> asyncssh.SFTPClientFile:
+            fh = await sftp.open(temp, flags, asyncssh.SFTPAttrs(permissions=mode & 0o7777),
+                                 encoding=None)
+            await fh.chown(uid, gid)
+            await fh.chmod(mode & 0o7777)
+            await fh.write(data[:half])
+            return fh
+
+        async def finish(_s: Any, _c: Any, fh: asyncssh.SFTPClientFile) -> None:
+            await fh.write(data[half:])
+
+        async def sync_close(_s: Any, _c: Any, fh: asyncssh.SFTPClientFile) -> None:
+            try:
+                await fh.fsync()
+            finally:
+                await fh.close()
+
+        async def rename(sftp: asyncssh.SFTPClient, _c: Any) -> None:
+            await sftp.posix_rename(temp, path)
+
+        try:
+            fh = self._call(create)
+        except (asyncssh.SFTPError, OSError) as exc:
+            raise self._sftp_error(temp, exc, "create") from None
+        try:
+            checkpoint("temp-write")
+            self._call(lambda s, c: finish(s, c, fh))
+            checkpoint("fsync")
+            self._call(lambda s, c: sync_close(s, c, fh))
+            checkpoint("rename")
+            self._call(rename)
+        except BaseException as exc:
+            self._abandon(temp, fh)
+            if isinstance(exc, (asyncssh.SFTPError, OSError)):
+                raise self._sftp_error(path, exc, "write") from None
+            raise
+        checkpoint("dir-fsync")
+        # SFTP cannot fsync a directory; coreutils' sync(1) given a path fsyncs it.
+        self.run(["sync", "--", directory], timeout=30)
+
+    def _abandon(self, temp: str, fh: asyncssh.SFTPClientFile) -> None:
+        async def drop(sftp: asyncssh.SFTPClient, _c: Any) -> None:
+            with contextlib.suppress(asyncssh.SFTPError, OSError):
+                await fh.close()  # may be closed already by sync_close
+            with contextlib.suppress(asyncssh.SFTPError, OSError):
+                await sftp.remove(temp)  # may be renamed already
+
+        # If the connection is gone, the journal names the temp file for recovery.
+        with contextlib.suppress(HostError, OSError, asyncssh.Error, TimeoutError):
+            self._call(drop, 30)
+
+    def make_dir(self, path: str, *, uid: int, gid: int, mode: int) -> None:
+        path = normalize(path)
+        self._refuse_links(posixpath.dirname(path))
+
+        async def do(sftp: asyncssh.SFTPClient, _c: Any) -> None:
+            # 0o700 first: nobody else may enter before owner and mode are final.
+            await sftp.mkdir(path, asyncssh.SFTPAttrs(permissions=0o700))
+            await sftp.chown(path, uid, gid)
+            await sftp.chmod(path, mode & 0o7777)
+
+        try:
+            self._call(do)
+        except (asyncssh.SFTPError, OSError) as exc:
+            raise self._sftp_error(path, exc, "create directory") from None
+
+    def set_owner_mode(self, path: str, *, uid: int, gid: int, mode: int) -> None:
+        path = normalize(path)
+        self._refuse_links(path)
+
+        async def do(sftp: asyncssh.SFTPClient, _c: Any) -> None:
+            await sftp.chown(path, uid, gid)
+            await sftp.chmod(path, mode & 0o7777)
+
+        try:
+            self._call(do)
+        except (asyncssh.SFTPError, OSError) as exc:
+            raise self._sftp_error(path, exc, "set owner/mode of") from None
+
+    def _remove(self, path: str, kind: str) -> None:
+        path = normalize(path)
+        self._refuse_links(posixpath.dirname(path))
+
+        async def do(sftp: asyncssh.SFTPClient, _c: Any) -> None:
+            with contextlib.suppress(asyncssh.SFTPNoSuchFile):
+                await (sftp.rmdir(path) if kind == "dir" else sftp.remove(path))
+
+        try:
+            self._call(do)
+        except (asyncssh.SFTPError, OSError) as exc:
+            raise self._sftp_error(path, exc, "remove") from None
+
+    def remove_file(self, path: str) -> None:
+        self._remove(path, "file")
+
+    def remove_dir(self, path: str) -> None:
+        self._remove(path, "dir")
