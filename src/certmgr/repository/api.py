@@ -1,0 +1,68 @@
+"""``open_repository`` and the :class:`Repository` it returns."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from certmgr.repository import masterkey as mk
+from certmgr.repository.engine import create_db_engine, display_url, resolve_url, upgrade_to_head
+from certmgr.repository.operations import Operations
+
+__all__ = ["PASSPHRASE_ENV", "Repository", "open_repository"]
+
+PASSPHRASE_ENV = "CERTMGR_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
+
+
+class Repository(Operations):
+    """certmgr's repository: every method is one transaction and returns records.
+
+    Parts: hosts and discovery (``upsert_host``, ``save_discovery``,
+    ``list_slots``...), definitions, issuers, requests and certificate versions
+    (``save_definition``, ``add_certificate``, ``list_certificates``...),
+    deployments, observations and users, encrypted private keys
+    (``store_private_key``, ``load_private_key`` which is audited) and the audit
+    log (``list_audit``). Close it with :meth:`close` or use it as a context
+    manager.
+    """
+
+    def __enter__(self) -> Repository:
+        return self
+
+
+def open_repository(db_url: str | None, home: Path, *, passphrase: str | None = None,
+                    actor: str | None = None, init_master_key: bool = True) -> Repository:
+    """Open (creating on first use) the repository at ``db_url`` with its home ``home``.
+
+    Args:
+        db_url: ``sqlite:///FILE``, ``postgresql://...``, or None for
+            ``<home>/certmgr.db``.
+        home: certmgr's data directory, created 0700 if absent; holds the master
+            key file.
+        passphrase: protects the private keys instead of a key file; default
+            ``$CERTMGR_PASSPHRASE``.
+        actor: who audit events name (default: the local user).
+        init_master_key: create the master key now if the repository has none
+            (``restore`` opens without, to take the backup's).
+
+    Raises:
+        RepositoryError: the home cannot be used, the URL is malformed, the server
+            is unreachable, or the database is damaged, foreign or newer.
+        MasterKeyError: the key file or passphrase is not this repository's.
+    """
+    home = Path(home).expanduser()
+    if passphrase is None:
+        passphrase = os.environ.get(PASSPHRASE_ENV) or None
+    url = resolve_url(db_url, home)
+    mk.ensure_home(home)
+    engine = create_db_engine(url)
+    try:
+        upgrade_to_head(engine, display_url(url))
+        repo = Repository(engine, url, home, passphrase=passphrase, actor=actor)
+        repo.verify_master_key()
+        if init_master_key:
+            repo.ensure_master_key()
+    except BaseException:
+        engine.dispose()
+        raise
+    return repo

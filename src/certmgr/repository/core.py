@@ -1,0 +1,335 @@
+"""The repository's core: sessions, the master key, encrypted private keys, audit.
+
+The other parts of the API (``inventory``, ``certs``, ``operations``) build on
+:class:`RepositoryCore`. Each public method is one transaction; sessions never
+leave the package.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from certmgr.errors import MasterKeyError, NotFound, RepositoryError
+from certmgr.repository import masterkey as mk
+from certmgr.repository.engine import display_url
+from certmgr.repository.records import AuditEvent, StoredKey
+from certmgr.repository.tables import AuditRow, MetaRow, PrivateKeyRow, utcnow
+
+__all__ = ["RepositoryCore", "default_actor"]
+
+MASTER_META = "master_key"
+
+
+def default_actor() -> str:
+    """The local user running certmgr, as audit events name it."""
+    try:
+        return f"user:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return f"uid:{os.geteuid()}"
+
+
+class RepositoryCore:
+    """Sessions, master key, private keys and audit; see :class:`Repository`."""
+
+    def __init__(self, engine: Engine, url: URL, home: Path, *, passphrase: str | None,
+                 actor: str | None) -> None:
+        self._engine = engine
+        self._url = url
+        self._home = home
+        self._passphrase = passphrase
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._master: mk.MasterKey | None = None
+        self.actor = actor or default_actor()
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    @property
+    def home(self) -> Path:
+        return self._home
+
+    @property
+    def backend(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._url.get_backend_name()
+
+    @property
+    def key_file(self) -> Path:
+        """Where the master key file lives (used when no passphrase protects the repository)."""
+        return self._home / mk.KEY_FILE_NAME
+
+    def url_for_display(self) -> str:
+        """The repository URL with any password masked."""
+        return display_url(self._url)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> RepositoryCore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        """One transaction: committed on success, rolled back on any error."""
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except IntegrityError as exc:
+            raise RepositoryError(f"repository {self.url_for_display()} refused the change: "
+                                  f"{_first_line(exc)}") from None
+        except SQLAlchemyError as exc:
+            raise RepositoryError(f"repository {self.url_for_display()}: "
+                                  f"{_first_line(exc)}") from None
+
+    @contextmanager
+    def _conn(self) -> Iterator[Connection]:
+        """A plain connection for fast Core reads (lists over many rows)."""
+        try:
+            with self._engine.connect() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise RepositoryError(f"repository {self.url_for_display()}: "
+                                  f"{_first_line(exc)}") from None
+
+    # -- master key ------------------------------------------------------------------
+
+    def master_key_info(self) -> dict[str, Any]:
+        """How this repository's keys are protected: ``mode`` (file, passphrase or none) and
+        for a key file its ``path`` (which must be kept apart from backups)."""
+        with self._tx() as s:
+            meta = s.get(MetaRow, MASTER_META)
+            mode = meta.value["mode"] if meta is not None else "none"
+        info: dict[str, Any] = {"mode": mode}
+        if mode in ("file", "none"):
+            info["path"] = str(self.key_file)
+        return info
+
+    def ensure_master_key(self) -> str:
+        """Set up the master key if the repository has none yet; return its mode.
+
+        A passphrase (given to :func:`open_repository` or in ``CERTMGR_PASSPHRASE``)
+        protects a new repository; otherwise a key file is created 0600 in the home
+        (an existing one there is adopted).
+
+        Raises:
+            MasterKeyError: the key file or passphrase does not match the repository.
+        """
+        return self._master_key(create=True).source
+
+    def verify_master_key(self) -> None:
+        """Check now that the available key file or passphrase opens this repository.
+
+        Does nothing when the repository has no master key yet, or when the key
+        material is absent (commands that read no key still work then).
+
+        Raises:
+            MasterKeyError: a key file or passphrase is there but is the wrong one.
+        """
+        with self._tx() as s:
+            meta = s.get(MetaRow, MASTER_META)
+            value = dict(meta.value) if meta is not None else None
+        if value is None:
+            return
+        if value["mode"] == "passphrase" and not self._passphrase:
+            return
+        if value["mode"] == "file" and not self.key_file.exists():
+            return
+        self._master = self._unlock(value)
+
+    def _master_key(self, *, create: bool, session: Session | None = None) -> mk.MasterKey:
+        if self._master is not None:
+            return self._master
+        if session is None:
+            with self._tx() as s:
+                return self._master_key(create=create, session=s)
+        meta = session.get(MetaRow, MASTER_META)
+        if meta is not None:
+            self._master = self._unlock(dict(meta.value))
+            return self._master
+        if not create:
+            raise MasterKeyError("this repository has no master key yet; run `certmgr init`")
+        master, value = self._new_master()
+        session.add(MetaRow(key=MASTER_META, value=value))
+        self._audit(session, "master_key.create", "repository", {"mode": value["mode"]})
+        # Not cached: if this transaction rolls back, the record (and salt) is gone too.
+        return master
+
+    def _new_master(self) -> tuple[mk.MasterKey, dict[str, Any]]:
+        if self._passphrase:
+            params = mk.new_passphrase_params()
+            master = mk.derive_from_passphrase(self._passphrase, params)
+            return master, {"mode": "passphrase", **params, "check": mk.check_value(master.key)}
+        mk.ensure_home(self._home)
+        if self.key_file.exists():
+            master = mk.read_key_file(self.key_file)
+        else:
+            master = mk.create_key_file(self.key_file)
+        return master, {"mode": "file", "check": mk.check_value(master.key)}
+
+    def _unlock(self, value: dict[str, Any]) -> mk.MasterKey:
+        if value["mode"] == "passphrase":
+            if not self._passphrase:
+                raise MasterKeyError("this repository's keys are protected by a passphrase: "
+                                     "set CERTMGR_PASSPHRASE")
+            master = mk.derive_from_passphrase(self._passphrase, value)
+            if master.key and mk.check_value(master.key) != value["check"]:
+                raise MasterKeyError("wrong passphrase for this repository (CERTMGR_PASSPHRASE); "
+                                     "nothing was changed")
+            return master
+        master = mk.read_key_file(self.key_file)
+        if mk.check_value(master.key) != value["check"]:
+            raise MasterKeyError(f"the master key file {self.key_file} is not this repository's "
+                                 "key; put the master.key kept for this repository there",
+                                 path=self.key_file)
+        return master
+
+    # -- private keys ----------------------------------------------------------------
+
+    def store_private_key(self, key: bytes | PrivateKeyTypes, *, kind: str,
+                          actor: str | None = None) -> str:
+        """Encrypt and store a private key; return its ``key_ref``.
+
+        Args:
+            key: a ``cryptography`` private key (stored as unencrypted PKCS#8 DER inside
+                the encryption), or bytes kept exactly as given (PEM, DER, a key file).
+            kind: what the key is for: ``certificate``, ``request``, ``issuer``,
+                ``backup-file``...
+
+        Raises:
+            MasterKeyError: no usable master key.
+        """
+        with self._tx() as s:
+            return self._store_key(s, key, kind=kind, actor=actor)
+
+    def load_private_key(self, ref: str, *, reason: str, actor: str | None = None) -> bytes:
+        """Decrypt a stored private key, recording who read it and why.
+
+        Returns:
+            The bytes as stored (PKCS#8 DER for keys given as objects).
+
+        Raises:
+            NotFound: no key ``ref``.
+            MasterKeyError: the master key does not open it.
+        """
+        master = self._master_key(create=False)
+        with self._tx() as s:
+            row = s.get(PrivateKeyRow, ref)
+            if row is None:
+                raise NotFound(f"no stored private key {ref!r} in the repository")
+            plaintext = master.open(row.ciphertext, _identity(ref))
+            self._audit(s, "key.read", f"key:{ref}", {"kind": row.kind, "reason": reason},
+                        actor=actor)
+        return plaintext
+
+    def private_key_info(self, ref: str) -> StoredKey:
+        """What is known about a stored key without decrypting it."""
+        with self._tx() as s:
+            row = s.get(PrivateKeyRow, ref)
+            if row is None:
+                raise NotFound(f"no stored private key {ref!r} in the repository")
+            return StoredKey(row.id, row.kind, row.algorithm, row.public_sha256, row.created)
+
+    def _store_key(self, s: Session, key: bytes | PrivateKeyTypes, *, kind: str,
+                   actor: str | None = None) -> str:
+        master = self._master_key(create=True, session=s)
+        data, obj = _key_bytes(key)
+        ref = uuid.uuid4().hex
+        algorithm, public = _describe(obj)
+        s.add(PrivateKeyRow(id=ref, kind=kind, algorithm=algorithm, public_sha256=public,
+                            ciphertext=master.seal(data, _identity(ref)), created=utcnow()))
+        s.flush()
+        self._audit(s, "key.store", f"key:{ref}", {"kind": kind, "algorithm": algorithm},
+                    actor=actor)
+        return ref
+
+    # -- audit ---------------------------------------------------------------------
+
+    def record_event(self, action: str, obj: str, detail: dict[str, Any] | None = None, *,
+                     actor: str | None = None) -> None:
+        """Record an audit event for something done outside the repository (a deploy...)."""
+        with self._tx() as s:
+            self._audit(s, action, obj, detail or {}, actor=actor)
+
+    def list_audit(self, *, limit: int = 100, action: str | None = None,
+                   obj: str | None = None) -> list[AuditEvent]:
+        """The newest audit events first, optionally only one action or object."""
+        query = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
+        if action:
+            query = query.where(AuditRow.action == action)
+        if obj:
+            query = query.where(AuditRow.object == obj)
+        with self._tx() as s:
+            return [AuditEvent(r.id, r.time, r.actor, r.action, r.object, dict(r.detail))
+                    for r in s.scalars(query)]
+
+    def _audit(self, s: Session, action: str, obj: str, detail: dict[str, Any], *,
+               actor: str | None = None) -> None:
+        s.add(AuditRow(time=utcnow(), actor=actor or self.actor, action=action, object=obj,
+                       detail=detail))
+
+
+def _identity(ref: str) -> str:
+    return f"private_keys/{ref}"
+
+
+def _key_bytes(key: bytes | PrivateKeyTypes) -> tuple[bytes, PrivateKeyTypes | None]:
+    if isinstance(key, bytes):
+        return key, _parse(key)
+    data = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+    return data, key
+
+
+def _parse(data: bytes) -> PrivateKeyTypes | None:
+    # Bytes may be any key file (even an encrypted one); describing it is best effort.
+    try:
+        if b"-----BEGIN" in data:
+            return serialization.load_pem_private_key(data, password=None)
+        return serialization.load_der_private_key(data, password=None)
+    except (ValueError, TypeError):
+        return None
+
+
+_ALGORITHMS: list[tuple[type[Any], str]] = [
+    (rsa.RSAPrivateKey, "rsa"), (ec.EllipticCurvePrivateKey, "ec"),
+    (ed25519.Ed25519PrivateKey, "ed25519"), (ed448.Ed448PrivateKey, "ed448"),
+    (dsa.DSAPrivateKey, "dsa"), (x25519.X25519PrivateKey, "x25519"),
+    (x448.X448PrivateKey, "x448"),
+]
+
+
+def _describe(key: PrivateKeyTypes | None) -> tuple[str | None, str | None]:
+    """``(algorithm, sha256 of the SubjectPublicKeyInfo)`` for a key, to match certificates."""
+    if key is None:
+        return None, None
+    name = next((n for cls, n in _ALGORITHMS if isinstance(key, cls)), None)
+    if isinstance(key, rsa.RSAPrivateKey):
+        name = f"rsa{key.key_size}"
+    elif isinstance(key, ec.EllipticCurvePrivateKey):
+        name = f"ec-{key.curve.name}"
+    spki = key.public_key().public_bytes(serialization.Encoding.DER,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+    return name, hashlib.sha256(spki).hexdigest()
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,200 @@
+"""Opening a database: URL rules, SQLite pragmas, and Alembic upgrades on open.
+
+``--db`` accepts ``sqlite:///FILE`` and ``postgresql://...`` (psycopg 3); the
+default is SQLite in the home. Every open brings the schema to the newest
+Alembic revision shipped with this package, inside one transaction, and
+refuses a database that is not certmgr's, damaged, or from a newer certmgr.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, SQLAlchemyError
+
+from certmgr.errors import RepositoryError
+
+__all__ = ["DB_FILE_NAME", "alembic_config", "create_db_engine", "display_url", "head_revision",
+           "resolve_url", "upgrade_to_head"]
+
+DB_FILE_NAME = "certmgr.db"
+MIGRATIONS = Path(__file__).parent / "migrations"
+_CONNECT_TIMEOUT = 10  # seconds: an unreachable server is an error, not a hang
+
+
+def resolve_url(db_url: str | None, home: Path) -> URL:
+    """The SQLAlchemy URL for ``--db`` (None: SQLite in ``home``).
+
+    Raises:
+        RepositoryError: not a URL, or a database kind certmgr does not support.
+    """
+    if not db_url:
+        return URL.create("sqlite", database=str(home / DB_FILE_NAME))
+    try:
+        url = make_url(db_url)
+    except (ArgumentError, ValueError):
+        raise RepositoryError(f"--db {_mask_text(db_url)!r} is not a database URL; use "
+                              "sqlite:///FILE or postgresql://USER@HOST[:PORT]/DB") from None
+    backend = url.get_backend_name()
+    if backend in ("postgresql", "postgres"):
+        # psycopg 3 is the driver certmgr ships with, whatever the URL asked for.
+        url = url.set(drivername="postgresql+psycopg")
+        if not url.database:
+            raise RepositoryError(f"--db {display_url(url)} names no database; add /DBNAME")
+        return url
+    if backend == "sqlite":
+        if url.get_driver_name() != "pysqlite" or not url.database or url.database == ":memory:":
+            raise RepositoryError(f"--db {db_url!r}: give a SQLite file as sqlite:///PATH")
+        return url
+    raise RepositoryError(f"--db {display_url(url)}: {backend} is not supported; use "
+                          "sqlite:///FILE or postgresql://...")
+
+
+def display_url(url: URL) -> str:
+    """The URL with any password masked, in the form the user typed it."""
+    shown = url.set(drivername=url.get_backend_name())
+    return shown.render_as_string(hide_password=True)
+
+
+def _mask_text(text: str) -> str:
+    # A malformed URL can still carry a password: hide what sits between ':' and '@'.
+    if "@" in text and "://" in text:
+        scheme, rest = text.split("://", 1)
+        cred, _, tail = rest.rpartition("@")
+        user = cred.split(":", 1)[0]
+        return f"{scheme}://{user}{':***' if ':' in cred else ''}@{tail}"
+    return text
+
+
+def create_db_engine(url: URL) -> Engine:
+    """An engine with our per-backend settings (SQLite: WAL, foreign keys, real BEGIN)."""
+    if url.get_backend_name() == "sqlite":
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    return create_engine(url, connect_args={"connect_timeout": _CONNECT_TIMEOUT},
+                         pool_pre_ping=True)
+
+
+def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    # Let SQLAlchemy's BEGIN (below) start transactions, so a backup reads one snapshot.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN")
+
+
+def _enable_wal(engine: Engine) -> None:
+    # journal_mode is persistent in the file; setting it needs no open transaction.
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+    finally:
+        raw.close()
+
+
+def alembic_config() -> Config:
+    """An Alembic configuration pointing at the migrations shipped in this package."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:  # pragma: no cover - the package always ships a revision
+        raise RepositoryError("certmgr was installed without its database migrations")
+    return head
+
+
+def upgrade_to_head(engine: Engine, shown: str) -> None:
+    """Bring the schema to the newest revision; refuse foreign, damaged or newer databases.
+
+    Raises:
+        RepositoryError: the database cannot be read, is not certmgr's, or is newer.
+    """
+    try:
+        if engine.url.get_backend_name() == "sqlite":
+            _check_sqlite_file(engine, shown)
+            _enable_wal(engine)
+        with engine.begin() as conn:
+            _check_ours(conn, shown)
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    except RepositoryError:
+        raise
+    except DatabaseError as exc:
+        raise RepositoryError(_database_problem(shown, exc)) from None
+    except (SQLAlchemyError, NoSuchModuleError) as exc:
+        raise RepositoryError(f"repository {shown}: {_first_line(exc)}") from None
+
+
+def _check_sqlite_file(engine: Engine, shown: str) -> None:
+    path = Path(engine.url.database or "")
+    if not path.parent.is_dir():
+        raise RepositoryError(f"repository {shown}: directory {path.parent} does not exist; "
+                              "create it or choose another --db", path=path)
+    if path.exists() and not path.is_file():
+        raise RepositoryError(f"repository {shown} is not a file; choose another --db", path=path)
+    if not path.exists():
+        # Created 0600 before SQLite opens it: its -wal and -shm files copy this mode.
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+        except FileExistsError:
+            pass  # another certmgr created it just now
+        except OSError as exc:
+            raise RepositoryError(f"repository {shown} cannot be created: {exc.strerror}; "
+                                  "choose another --db or fix the permissions",
+                                  path=path) from None
+
+
+def _check_ours(conn: Any, shown: str) -> None:
+    tables = set(inspect(conn).get_table_names())
+    if not tables:
+        return
+    if "alembic_version" not in tables:
+        raise RepositoryError(f"{shown} is a database that certmgr did not create; choose "
+                              "another --db (certmgr never writes into foreign databases)")
+    current = MigrationContext.configure(conn).get_current_revision()
+    script = ScriptDirectory.from_config(alembic_config())
+    if current is not None and script.get_revision(current) is None:
+        raise RepositoryError(f"repository {shown} has schema revision {current}, unknown to "
+                              "this certmgr; upgrade certmgr")
+
+
+def _database_problem(shown: str, exc: DatabaseError) -> str:
+    text = _first_line(exc)
+    lower = text.lower()
+    if "not a database" in lower or "malformed" in lower or "corrupt" in lower:
+        return (f"repository {shown} is damaged or not a database ({text}); restore it from "
+                "a backup with `certmgr restore`")
+    if "readonly" in lower or "read-only" in lower or "unable to open" in lower:
+        return f"repository {shown} cannot be written ({text}); check its permissions"
+    return (f"cannot use repository {shown}: {text}; check that the server is running and "
+            "the URL, user and password are right")
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
