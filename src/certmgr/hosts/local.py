@@ -232,10 +232,15 @@ class LocalHost:
         (also one swapped in while we walk), inside a ``--root`` tree as on /.
         """
         flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-        start = str(self.root) if self.root is not None else "/"
+        # local_path says where the directory really is (subclasses map some trees
+        # elsewhere); the walk starts at the root it lies under.
+        real = self.local_path(path)
+        start = Path("/")
+        if self.root is not None and real.is_relative_to(self.root):
+            start = self.root
         fd = os.open(start, flags)
         try:
-            for part in [p for p in normalize(path).split("/") if p]:
+            for part in real.relative_to(start).parts:
                 try:
                     nxt = os.open(part, flags, dir_fd=fd)
                 except OSError as exc:
