@@ -66,6 +66,7 @@ def _keep(ctx: typer.Context, g: Globals) -> None:
 # Command modules register themselves on import: one entry per module, in help order.
 COMMAND_MODULES = [
     "certmgr.cli.repo_commands",
+    "certmgr.cli.scan_commands",
 ]
 
 

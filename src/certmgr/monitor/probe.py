@@ -269,7 +269,7 @@ def _os_failure(exc: OSError, target: Target) -> ProbeFailure:
         return ProbeFailure(Reason.UNREACHABLE, f"cannot resolve {target.host}: {exc.strerror}")
     reason = _ERRNO_REASONS.get(exc.errno or 0, Reason.UNREACHABLE)
     text = exc.strerror or str(exc) or type(exc).__name__
-    return ProbeFailure(reason, f"cannot connect to {target}: {text}")
+    return ProbeFailure(reason, f"cannot connect: {text}")
 
 
 class Prober:
@@ -304,7 +304,7 @@ class Prober:
 
     async def _session(self, loop: asyncio.AbstractEventLoop, conn: _Connection,
                        target: Target) -> ssl.SSLObject:
-        conn.begin(f"the connection to {target}")
+        conn.begin("the connection")
         await loop.create_connection(lambda: conn, target.host, target.port)
         if target.tls is not TlsMode.DIRECT:
             await DIALOGUES[target.tls](conn)

@@ -1,0 +1,191 @@
+"""``certmgr scan``: probe TLS and STARTTLS endpoints and check what they serve."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from certmgr.cli.app import app
+from certmgr.cli.common import Globals, command
+from certmgr.errors import UsageError
+from certmgr.models import Severity
+from certmgr.monitor.probe import ProbeOptions
+from certmgr.monitor.probe_result import ProbeResult
+from certmgr.monitor.scan import ScanPolicy, ScanResult, scan
+from certmgr.monitor.scan_trust import load_trust
+from certmgr.monitor.targets import TargetSpec, expand_all, parse_target, read_target_file
+
+__all__ = ["scan_command"]
+
+_TARGET_HELP = ("HOST:PORT[/PROTO] (PROTO: tls, smtp, pop3, imap, ftp, ldap), or a CIDR block "
+                "and port list for discovery: 198.18.0.0/30:443,8443-8445.")
+
+
+@command(app, "scan")
+def scan_command(
+    g: Globals,
+    targets: Annotated[list[str] | None, typer.Argument(
+        metavar="TARGET...", help=_TARGET_HELP, show_default=False)] = None,
+    from_file: Annotated[Path | None, typer.Option(
+        "--from", metavar="FILE", help="Read targets from FILE, one per line ('-': stdin).")
+    ] = None,
+    sni: Annotated[str | None, typer.Option(
+        "--sni", help="Server name to send (default: the target's host name, none for an IP).")
+    ] = None,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", min=0.05, help="Seconds allowed for each step of a probe.")] = 5.0,
+    concurrency: Annotated[int, typer.Option(
+        "--concurrency", min=1, max=4096, help="Most probes in flight at once.")] = 256,
+    warn_days: Annotated[int, typer.Option(
+        "--warn-days", min=0, help="EXPIRING_SOON when a certificate expires within N days.")
+    ] = 30,
+    ca: Annotated[list[Path] | None, typer.Option(
+        "--ca", metavar="FILE", help="Also trust the CA certificates in FILE (repeatable).")
+    ] = None,
+    system_trust: Annotated[bool, typer.Option(
+        "--system-trust/--no-system-trust", help="Trust the system's CA store.")] = True,
+    save_chains: Annotated[Path | None, typer.Option(
+        "--save-chains", metavar="DIR",
+        help="Write each distinct served chain to DIR as PEM, ready for `certmgr import`.")
+    ] = None,
+) -> int:
+    """Probe endpoints over TLS or STARTTLS, and check the certificates they serve.
+
+    Every target is probed (connect, STARTTLS if needed, handshake) and what it
+    served is checked like `certmgr check` checks files: expiry, chain to the
+    trusted roots, names, weak keys and signatures; plus DRIFT against what
+    certmgr deployed. Exit 1 when a probe failed or a finding is an error.
+    """
+    specs = _specs(targets or [], from_file, sni)
+    total = sum(spec.count() for spec in specs)
+    repo = _existing_repository(g)
+    extra = _repository_anchors(repo) if repo is not None else []
+    policy = ScanPolicy(trust=load_trust(system=system_trust, files=ca or (), extra=extra),
+                        warn_days=warn_days)
+    options = ProbeOptions(timeout=timeout, concurrency=concurrency)
+    g.debug_log(f"scanning {total} endpoint(s), {concurrency} at a time")
+    results = _run(g, specs, total, options, policy)
+    if save_chains is not None:
+        _save_chains(g, save_chains, results)
+    if g.json:
+        g.emit_json({"results": [r.to_json() for r in results]})
+    else:
+        _print(g, results)
+    return 1 if any(r.failed for r in results) else 0
+
+
+def _specs(words: list[str], from_file: Path | None, sni: str | None) -> list[TargetSpec]:
+    if from_file is not None:
+        words = [*words, *(_stdin_targets() if str(from_file) == "-"
+                           else read_target_file(from_file))]
+    if not words:
+        raise UsageError("no target: give HOST:PORT[/PROTO] arguments or --from FILE")
+    return [parse_target(word, sni=sni) for word in words]
+
+
+def _stdin_targets() -> list[str]:
+    return [w for line in sys.stdin for w in line.split("#", 1)[0].split()]
+
+
+def _existing_repository(g: Globals) -> Any:
+    """The repository if one exists (a scan never creates one), else None."""
+    if g.db or (g.home / "certmgr.db").exists():
+        return g.repository()
+    return None
+
+
+def _repository_anchors(repo: Any) -> list[Any]:
+    """certmgr's built-in CA certificates, trusted like the system's roots."""
+    from cryptography import x509
+
+    anchors: list[Any] = []
+    for issuer in repo.list_issuers():
+        kind = getattr(issuer.kind, "value", issuer.kind)
+        if kind == "builtin" and issuer.certificates_pem:
+            anchors.extend(x509.load_pem_x509_certificates(issuer.certificates_pem.encode()))
+    return anchors
+
+
+def _run(g: Globals, specs: list[TargetSpec], total: int, options: ProbeOptions,
+         policy: ScanPolicy) -> list[ScanResult]:
+    targets = expand_all(specs)
+    if g.quiet or not g.err.is_terminal or total < 2:
+        return scan(targets, options=options, policy=policy)
+    columns = (TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=g.err, transient=True) as progress:
+        task = progress.add_task("scan", total=total)
+
+        def advance(_result: ProbeResult) -> None:
+            progress.advance(task)
+
+        return scan(targets, options=options, policy=policy, on_probe=advance)
+
+
+def _save_chains(g: Globals, directory: Path, results: list[ScanResult]) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--save-chains {directory}: cannot create it: {exc.strerror}") from None
+    written: dict[str, Path] = {}
+    for result in results:
+        fingerprint = result.probe.leaf_sha256
+        if fingerprint is None or fingerprint in written:
+            continue
+        pem = b"".join(x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM)
+                       for der in result.probe.chain)
+        path = directory / f"{fingerprint[:16]}.pem"
+        path.write_bytes(pem)
+        written[fingerprint] = path
+    g.info(f"wrote {len(written)} served chain(s) to {directory}; take one under management "
+           f"with `certmgr import {directory}/FILE.pem --key KEYFILE`")
+
+
+def _status(result: ScanResult) -> str:
+    if not result.probe.ok:
+        return f"[red]{result.probe.reason.value if result.probe.reason else 'FAILED'}[/red]"
+    if any(f.severity is Severity.ERROR for f in result.findings):
+        return "[red]problems[/red]"
+    if result.findings:
+        return "[yellow]warnings[/yellow]"
+    return "[green]ok[/green]"
+
+
+def _rows(results: list[ScanResult]) -> Iterator[tuple[str, ...]]:
+    for r in results:
+        leaf = r.chain[0] if r.chain else {}
+        names = ", ".join(leaf.get("sans", [])[:3]) or (leaf.get("subject") or "")
+        expires = (leaf.get("not_after") or "")[:10]
+        yield (escape(str(r.target)), _status(r), r.probe.tls_version or "",
+               escape(names), expires, str(len(r.findings)) if r.findings else "")
+
+
+def _print(g: Globals, results: list[ScanResult]) -> None:
+    table = Table(box=None, pad_edge=False)
+    for column in ("TARGET", "STATUS", "TLS", "CERTIFICATE", "EXPIRES", "FINDINGS"):
+        table.add_column(column)
+    for row in _rows(results):
+        table.add_row(*row)
+    g.out.print(table)
+    colours = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "blue"}
+    for r in results:
+        for f in r.findings:
+            # Discovery of a block meets many closed ports: name them only when asked.
+            if f.code != "CONNECTION_REFUSED" or g.verbose:
+                colour = colours[f.severity]
+                g.out.print(f"[{colour}]{f.severity.value:7}[/{colour}] {f.code}: "
+                            f"{escape(f.message)}", highlight=False)
+    failed = sum(not r.probe.ok for r in results)
+    errors = sum(f.severity is Severity.ERROR for r in results for f in r.findings
+                 if r.probe.ok)
+    g.info(f"{len(results)} endpoint(s): {len(results) - failed} answered, {failed} failed, "
+           f"{errors} error finding(s)")
