@@ -42,6 +42,11 @@ def samples() -> tuple[bytes, ...]:
         jks_keystore(pki.leaf, [pki.inter], pki.leaf_key, alias="a", password="changeit"),
         pkcs7.serialize_certificates([pki.leaf], der),
         csr_pem(build_csr(pki.leaf_key, ["a.example.com"])),
+        pki.leaf_key.private_bytes(der, serialization.PrivateFormat.PKCS8,
+                                   serialization.BestAvailableEncryption(b"pw")),
+        pki.leaf_key.private_bytes(serialization.Encoding.PEM,
+                                   serialization.PrivateFormat.TraditionalOpenSSL,
+                                   serialization.BestAvailableEncryption(b"pw")),
     )
 
 
@@ -62,10 +67,10 @@ def test_random_bytes(data: bytes, password: str | None) -> None:
 
 @FUZZ
 @given(
-    index=st.integers(0, 7),
+    index=st.integers(0, 9),
     cut=st.integers(0, 4096),
     flips=st.lists(st.tuples(st.integers(0, 4095), st.integers(1, 255)), max_size=6),
-    password=st.none() | st.sampled_from(["pw", "changeit", "wrong"]),
+    password=st.none() | st.sampled_from(["pw", "changeit", "wrong"]) | st.text(max_size=8),
 )
 def test_mutated_valid_inputs(index: int, cut: int, flips: list[tuple[int, int]],
                               password: str | None) -> None:

@@ -141,7 +141,8 @@ def order_problems(certs: Sequence[x509.Certificate]) -> tuple[ChainProblem, ...
             continue
         later = [c for c in certs[i + 2:] if issued_by(cert, c)]
         code = ChainProblemCode.WRONG_ORDER if later else ChainProblemCode.MISSING_ISSUER
-        what = "comes later in the file" if later else "is not the next certificate"
+        what = "comes later in the file" if later else \
+            f"is missing (the next certificate is {_subject(certs[i + 1])})"
         problems.append(ChainProblem(
             code, f"certificate {i + 1} ({_subject(cert)}): its issuer "
                   f"({cert.issuer.rfc4514_string()}) {what}", _subject(cert)))

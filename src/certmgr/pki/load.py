@@ -14,12 +14,14 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
 from certmgr.errors import PKIError, WrongPassword
@@ -213,20 +215,18 @@ def _pem_key(parts: _Parts, label: bytes, block: bytes, pw: bytes | None, where:
                                    pw, where))
 
 
-def _private_key(loader: object, pw: bytes | None, where: str) -> PrivateKey:
+def _private_key(loader: Callable[[bytes | None], PrivateKeyTypes], pw: bytes | None,
+                 where: str) -> PrivateKey:
     try:
-        key = loader(pw)  # type: ignore[operator]
-    except ValueError as exc:
-        if pw is not None and _looks_like_bad_password(exc):
-            raise WrongPassword(f"{where}: the password does not decrypt the private key",
-                                path=where) from None
+        key = loader(pw)
+    except ValueError:
+        if pw is not None:
+            # A wrong password usually fails the padding check, but sometimes decrypts
+            # to garbage that then fails to parse: either way the password is wrong.
+            raise WrongPassword(f"{where}: the password does not decrypt the private key "
+                                "(or the key is corrupt)", path=where) from None
         raise
     return signing_key(key, where)
-
-
-def _looks_like_bad_password(exc: Exception) -> bool:
-    text = str(exc).lower()
-    return "password" in text or "decrypt" in text or "bad decrypt" in text
 
 
 def _pem_body(block: bytes) -> bytes:
