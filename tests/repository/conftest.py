@@ -15,7 +15,7 @@ import socket
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -79,18 +79,31 @@ def pg_admin_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def pg_url(pg_admin_url: str) -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
-    name = f"certmgr_test_{uuid.uuid4().hex[:12]}"
+def pg_databases(pg_admin_url: str) -> Iterator[Callable[[], str]]:
+    """Makes fresh, empty PostgreSQL databases for one test; drops them afterwards."""
     admin = make_url(pg_admin_url)
     conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')  # name is ours: hex only
+    made: list[str] = []
+
+    def new() -> str:
+        name = f"certmgr_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')  # name is ours: hex only
+        made.append(name)
+        return admin.set(database=name).render_as_string(hide_password=False)
+
     try:
-        yield admin.set(database=name).render_as_string(hide_password=False)
+        yield new
     finally:
         with psycopg.connect(conninfo, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for name in made:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url(pg_databases: Callable[[], str]) -> str:
+    """A fresh, empty PostgreSQL database for one test."""
+    return pg_databases()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

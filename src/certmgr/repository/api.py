@@ -6,7 +6,13 @@ import os
 from pathlib import Path
 
 from certmgr.repository import masterkey as mk
-from certmgr.repository.engine import create_db_engine, display_url, resolve_url, upgrade_to_head
+from certmgr.repository.engine import (
+    create_db_engine,
+    display_url,
+    preflight,
+    resolve_url,
+    upgrade_to_head,
+)
 from certmgr.repository.operations import Operations
 
 __all__ = ["PASSPHRASE_ENV", "Repository", "open_repository"]
@@ -54,9 +60,11 @@ def open_repository(db_url: str | None, home: Path, *, passphrase: str | None = 
     if passphrase is None:
         passphrase = os.environ.get(PASSPHRASE_ENV) or None
     url = resolve_url(db_url, home)
-    mk.ensure_home(home)
     engine = create_db_engine(url)
     try:
+        if db_url:
+            preflight(engine, display_url(url))  # an unreachable --db leaves no home behind
+        mk.ensure_home(home)
         upgrade_to_head(engine, display_url(url))
         repo = Repository(engine, url, home, passphrase=passphrase, actor=actor)
         repo.verify_master_key()

@@ -131,7 +131,11 @@ class RepositoryCore:
         Raises:
             MasterKeyError: the key file or passphrase does not match the repository.
         """
-        return self._master_key(create=True).source
+        with self._tx() as s:
+            meta = s.get(MetaRow, MASTER_META)
+            if meta is not None:
+                return str(meta.value["mode"])  # checked by verify_master_key when usable
+            return self._master_key(create=True, session=s).source
 
     def verify_master_key(self) -> None:
         """Check now that the available key file or passphrase opens this repository.

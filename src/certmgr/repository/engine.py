@@ -24,7 +24,7 @@ from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, SQLA
 from certmgr.errors import RepositoryError
 
 __all__ = ["DB_FILE_NAME", "alembic_config", "create_db_engine", "display_url", "head_revision",
-           "resolve_url", "upgrade_to_head"]
+           "preflight", "resolve_url", "upgrade_to_head"]
 
 DB_FILE_NAME = "certmgr.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -133,29 +133,73 @@ def upgrade_to_head(engine: Engine, shown: str) -> None:
         RepositoryError: the database cannot be read, is not certmgr's, or is newer.
     """
     try:
-        if engine.url.get_backend_name() == "sqlite":
+        sqlite = engine.url.get_backend_name() == "sqlite"
+        if sqlite:
             _check_sqlite_file(engine, shown)
-            _enable_wal(engine)
         with engine.begin() as conn:
             _check_ours(conn, shown)
             cfg = alembic_config()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+        if sqlite:
+            _enable_wal(engine)  # only once the file is known to be ours
     except RepositoryError:
         raise
+    except sqlite3.Error as exc:
+        raise RepositoryError(f"repository {shown}: {exc}; restore it from a backup with "
+                              "`certmgr restore`") from None
     except DatabaseError as exc:
         raise RepositoryError(_database_problem(shown, exc)) from None
     except (SQLAlchemyError, NoSuchModuleError) as exc:
         raise RepositoryError(f"repository {shown}: {_first_line(exc)}") from None
 
 
-def _check_sqlite_file(engine: Engine, shown: str) -> None:
-    path = Path(engine.url.database or "")
+def preflight(engine: Engine, shown: str) -> None:
+    """Check an explicit ``--db`` before anything is created: the server answers, or the
+    SQLite file's directory exists.
+
+    Raises:
+        RepositoryError: unreachable server, refused login, missing directory.
+    """
+    if engine.url.get_backend_name() == "sqlite":
+        _check_sqlite_path(Path(engine.url.database or ""), shown)
+        return
+    try:
+        with engine.connect():
+            pass
+    except DatabaseError as exc:
+        raise RepositoryError(_database_problem(shown, exc)) from None
+    except SQLAlchemyError as exc:
+        raise RepositoryError(f"repository {shown}: {_first_line(exc)}") from None
+
+
+def _check_sqlite_path(path: Path, shown: str) -> None:
     if not path.parent.is_dir():
         raise RepositoryError(f"repository {shown}: directory {path.parent} does not exist; "
                               "create it or choose another --db", path=path)
     if path.exists() and not path.is_file():
         raise RepositoryError(f"repository {shown} is not a file; choose another --db", path=path)
+    if path.is_file() and path.stat().st_size:
+        _check_sqlite_readable(path, shown)
+
+
+def _check_sqlite_readable(path: Path, shown: str) -> None:
+    # Read-only look first, so a damaged or foreign file is refused without a write.
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            conn.execute("PRAGMA schema_version").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise RepositoryError(f"repository {shown} is damaged or not a database ({exc}); "
+                              "restore it from a backup with `certmgr restore`",
+                              path=path) from None
+
+
+def _check_sqlite_file(engine: Engine, shown: str) -> None:
+    path = Path(engine.url.database or "")
+    _check_sqlite_path(path, shown)
     if not path.exists():
         # Created 0600 before SQLite opens it: its -wal and -shm files copy this mode.
         try:

@@ -38,6 +38,7 @@ __all__ = [
     "ensure_home",
     "new_passphrase_params",
     "read_key_file",
+    "write_key_file",
 ]
 
 KEY_FILE_NAME = "master.key"
@@ -114,14 +115,23 @@ def create_key_file(path: Path) -> MasterKey:
     Raises:
         MasterKeyError: the file exists already or cannot be created.
     """
-    key = os.urandom(32)
+    master = MasterKey(os.urandom(32), "file")
+    write_key_file(path, master.key)
+    return master
+
+
+def write_key_file(path: Path, key: bytes) -> None:
+    """Write ``key`` to a new file ``path`` (O_EXCL, mode 0600 from the first instant).
+
+    Raises:
+        MasterKeyError: the file exists already or cannot be created.
+    """
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                      0o600)
     except FileExistsError:
-        raise MasterKeyError(f"{path} exists but the repository has no master key record; "
-                             "move that file away or restore the repository it belongs to",
-                             path=path) from None
+        raise MasterKeyError(f"{path} exists already; move it away first if it is not this "
+                             "repository's master key", path=path) from None
     except OSError as exc:
         raise MasterKeyError(f"cannot create the master key file {path}: {exc.strerror}",
                              path=path) from None
@@ -130,7 +140,6 @@ def create_key_file(path: Path) -> MasterKey:
         os.fsync(fd)
     finally:
         os.close(fd)
-    return MasterKey(key, "file")
 
 
 def read_key_file(path: Path) -> MasterKey:
