@@ -135,8 +135,12 @@ class Inventory(RepositoryCore):
 
 
 def split_target(target: str) -> tuple[str, str]:
-    """``"web1/apache2:x"`` -> ``("web1", "apache2:x")``; a bare slot id is on ``local``."""
-    host, sep, slot_id = target.partition("/")
+    """``"web1/apache2:x"`` -> ``("web1", "apache2:x")``; a bare slot id is on ``local``.
+
+    Slot ids never contain ``/`` but host names may (``ssh://root@198.18.0.2``), so
+    the split is at the last ``/``.
+    """
+    host, sep, slot_id = target.rpartition("/")
     if not sep:
         return LOCAL, target
     if not host or not slot_id:
