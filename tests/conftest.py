@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from certmgr.cli import app
 from certmgr.cli.app import _register
+from certmgr.testing.lab import RunningLab, lab_fixture
 
 _register()
 
@@ -52,3 +53,9 @@ def _no_network_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
         monkeypatch.delenv(var, raising=False)
     os.environ.setdefault("COLUMNS", "200")
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
+    """One running lab (1 host, seed layout, six programs) for every lab test of the session."""
+    yield from lab_fixture(tmp_path_factory.mktemp("lab"))

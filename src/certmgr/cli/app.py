@@ -67,6 +67,7 @@ def _keep(ctx: typer.Context, g: Globals) -> None:
 COMMAND_MODULES = [
     "certmgr.cli.repo_commands",
     "certmgr.cli.scan_commands",
+    "certmgr.cli.lab_commands",
 ]
 
 

@@ -1,0 +1,146 @@
+"""The session lab: real programs serving their own certificates on the 12 standard ports."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+
+import pytest
+from typer.testing import CliRunner
+
+from certmgr.hosts.servicetable import load_service_table, read_pid_file
+from certmgr.lab.netns import process_alive
+from certmgr.lab.probe import served_sha256, wait_served
+from certmgr.models import TlsMode
+from certmgr.testing.lab import RunningLab
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.lab
+
+# Table 2 plus smtps: port -> (program, how TLS starts).
+PORTS = {389: ("slapd", "ldap"), 636: ("slapd", None), 443: ("apache2", None),
+         21: ("vsftpd", "ftp"), 25: ("postfix", "smtp"), 587: ("postfix", "smtp"),
+         465: ("postfix", None), 110: ("dovecot", "pop3"), 995: ("dovecot", None),
+         143: ("dovecot", "imap"), 993: ("dovecot", None), 8443: ("tomcat", None)}
+
+
+def _openssl_leaf_sha256(address: str, port: int, starttls: str | None) -> str:
+    argv = ["openssl", "s_client", "-connect", f"{address}:{port}"]
+    if starttls:
+        argv += ["-starttls", starttls]
+    out = subprocess.run(argv, input=b"", capture_output=True, timeout=20, check=False).stdout
+    der = subprocess.run(["openssl", "x509", "-outform", "DER"], input=out, capture_output=True,
+                         timeout=20, check=True).stdout
+    return hashlib.sha256(der).hexdigest()
+
+
+def test_every_port_serves_its_programs_own_certificate(lab: RunningLab) -> None:
+    host = lab.hosts[0]
+    table = load_service_table(host)
+    assert table is not None
+    endpoints = {e.port: (entry.name, e) for entry in table for e in entry.endpoints}
+    assert {p: (name, e.tls.protocol) for p, (name, e) in endpoints.items()} == PORTS
+    for port, (name, endpoint) in endpoints.items():
+        assert endpoint.address == host.address
+        assert served_sha256(endpoint) == lab.expected("lab1", name), f"port {port}"
+    # Six programs, six different self-signed certificates.
+    assert len({lab.expected("lab1", name) for name, _ in PORTS.values()}) == 6
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_openssl_from_outside_sees_the_same_certificates(lab: RunningLab) -> None:
+    address = lab.hosts[0].address
+    assert address is not None
+    for port, (name, starttls) in PORTS.items():
+        assert _openssl_leaf_sha256(address, port, starttls) == lab.expected("lab1", name), port
+
+
+def test_seed_files_have_table_1_owners_and_modes(lab: RunningLab) -> None:
+    host = lab.hosts[0]
+    expect = {
+        "/etc/ldap/ssl/private/ldap.example.com.key": ("root", "openldap", 0o640),
+        "/etc/ldap/ssl/private": ("root", "openldap", 0o750),
+        "/etc/ldap/ssl/certs/ldap.example.com.crt": ("root", "root", 0o644),
+        "/etc/ldap/ssl/certs/trusted-ca.crt": ("root", "root", 0o644),
+        "/etc/apache2/ssl/private/www.example.com.key": ("root", "root", 0o600),
+        "/etc/apache2/ssl/private": ("root", "root", 0o700),
+        "/etc/vsftpd/ssl/private/www2.example.com.key": ("root", "root", 0o600),
+        "/etc/postfix/ssl/private/smtp.example.com.key": ("root", "root", 0o600),
+        "/etc/dovecot/ssl/private/pop.example.com.key": ("root", "root", 0o600),
+        "/etc/tomcat10/ssl/private/www2.example.com.jks": ("root", "tomcat", 0o640),
+    }
+    for path, (owner, group, mode) in expect.items():
+        st = host.stat(path)
+        assert st is not None, path
+        assert (st.owner, st.group, st.mode) == (owner, group, mode), path
+
+
+def test_programs_run_as_debians_users_from_the_service_table(lab: RunningLab) -> None:
+    host = lab.hosts[0]
+    table = load_service_table(host)
+    assert table is not None
+    users = host.users()
+    for entry in table:
+        pid = read_pid_file(host, entry)  # /run is the host's own tmpfs: read through nsenter
+        assert pid is not None and process_alive(pid), entry.name
+        with open(f"/proc/{pid}/status") as fh:
+            uid = next(int(line.split()[1]) for line in fh if line.startswith("Uid:"))
+        expected = {"slapd": "openldap", "tomcat": "tomcat"}.get(entry.name, "root")
+        assert users[uid] == expected, entry.name
+
+
+def test_host_sees_its_own_names_and_files(lab: RunningLab) -> None:
+    host = lab.hosts[0]
+    assert host.run(["hostname"]).stdout.strip() == "server.example.com"
+    resolved = host.run(["getent", "hosts", "imap.example.com"]).stdout.split()[0]
+    assert resolved == host.address
+    conf = host.read_bytes("/etc/apache2/sites-enabled/default-ssl.conf").decode()
+    assert "ServerName www.example.com" in conf
+    assert "SSLCertificateFile      /etc/apache2/ssl/certs/www.example.com.crt" in conf
+    assert "myhostname = smtp.example.com" in host.read_bytes("/etc/postfix/main.cf").decode()
+    # The tree is what the programs see as /etc.
+    inside = host.run(["cat", "/etc/mailname"]).stdout
+    assert inside == host.local_path("/etc/mailname").read_text() == "smtp.example.com\n"
+
+
+@pytest.mark.skipif(shutil.which("ssh") is None, reason="the OpenSSH client is not installed")
+def test_ssh_with_the_lab_key_reaches_the_hosts_etc(lab: RunningLab) -> None:
+    host = lab.hosts[0]
+    argv = ["ssh", "-F", "none", "-i", lab.state.ssh_key,
+            "-o", f"UserKnownHostsFile={lab.state.known_hosts}",
+            "-o", "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=yes",
+            "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", f"root@{host.address}",
+            "cat /etc/hostname /etc/mailname"]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "server.example.com\nsmtp.example.com\n"
+
+
+def test_status_json_reports_pids_and_served_fingerprints(lab: RunningLab) -> None:
+    code, out, _ = run_cli(CliRunner(), "lab", "status", "--dir", str(lab.dir), "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["dir"] == str(lab.dir)
+    (host,) = data["hosts"]
+    assert host["ssh"] == {"user": "root", "port": 22, "key": lab.state.ssh_key,
+                           "known_hosts": lab.state.known_hosts,
+                           "url": f"ssh://root@{host['address']}"}
+    kinds = {p["kind"]: p for p in host["programs"]}
+    assert set(kinds) == {"slapd", "apache2", "vsftpd", "postfix", "dovecot", "tomcat"}
+    for kind, prog in kinds.items():
+        assert process_alive(prog["pid"]), kind
+        assert prog["sha256"] == lab.expected("lab1", kind)
+        assert all(TlsMode(e["tls"]) for e in prog["endpoints"])
+
+
+def test_reload_commands_of_the_table_work(lab: RunningLab) -> None:
+    host = lab.hosts[0]
+    table = load_service_table(host)
+    assert table is not None
+    for entry in table:
+        if entry.reload is not None and entry.kind is not None:
+            host.run(list(entry.reload), timeout=60)
+            for endpoint in entry.endpoints:
+                assert wait_served(endpoint, timeout=20) == lab.expected("lab1", entry.name)
