@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-from sqlalchemy import Row, delete, func, select, update
+from sqlalchemy import Row, String, delete, func, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from certmgr.errors import InputError, NotFound
@@ -38,11 +39,17 @@ __all__ = ["KEY_TYPES", "Certs"]
 
 KEY_TYPES = ("ec256", "ec384", "rsa2048", "rsa3072", "rsa4096", "ed25519")
 
+# Lists run over 100k rows: JSON and datetime columns come back raw (no per-value
+# SQLAlchemy processing) and are decoded by _json/_utc below, several times faster.
 _CERT_COLUMNS = (CertificateRow.id, DefinitionRow.name, CertificateRow.version,
                  CertificateRow.serial, CertificateRow.sha256, CertificateRow.subject,
-                 CertificateRow.sans, CertificateRow.not_before, CertificateRow.not_after,
+                 type_coerce(CertificateRow.sans, String),
+                 type_coerce(CertificateRow.not_before, String),
+                 type_coerce(CertificateRow.not_after, String),
                  CertificateRow.issuer, CertificateRow.cert_pem, CertificateRow.chain_pem,
-                 CertificateRow.key_id, CertificateRow.state, CertificateRow.created)
+                 CertificateRow.key_id, CertificateRow.state,
+                 type_coerce(CertificateRow.created, String))
+_STATES = {s.value: s for s in CertificateState}
 
 
 class Certs(Inventory):
@@ -275,7 +282,7 @@ class Certs(Inventory):
         if limit is not None:
             query = query.limit(limit)
         with self._conn() as conn:
-            return [_cert_from_tuple(r) for r in conn.execute(query)]
+            return [_cert_from_tuple(r) for r in conn.execute(query).all()]
 
     def revoke_certificate(self, definition: str, version: int, *, reason: str = "") -> None:
         """Mark a version revoked (telling the CA is the issuer's job)."""
@@ -379,11 +386,26 @@ def _cert_from_tuple(r: Row[Any] | tuple[Any, ...]) -> CertificateRecord:
     values: tuple[Any, ...] = tuple(r)
     (id_, name, version, serial, sha, subject, sans, nb, na, issuer, pem, chain, key_id,
      state, created) = values
-    return CertificateRecord(id_, name, version, serial, sha, subject, tuple(sans), nb, na,
-                             issuer, pem, chain, key_id, CertificateState(state), created)
+    return CertificateRecord(id_, name, version, serial, sha, subject, tuple(_json(sans)),
+                             _utc(nb), _utc(na), issuer, pem, chain, key_id, _STATES[state],
+                             _utc(created))
+
+
+def _json(value: Any) -> Any:
+    # SQLite hands back JSON text; psycopg has parsed it already.
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _utc(value: Any) -> datetime:
+    if isinstance(value, str):  # SQLite: UTC without an offset
+        return datetime.fromisoformat(value + "+00:00")
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+    return value.astimezone(UTC)  # type: ignore[no-any-return]
 
 
 def _cert_from_row(row: CertificateRow, definition: str) -> CertificateRecord:
-    return _cert_from_tuple((row.id, definition, row.version, row.serial, row.sha256,
-                            row.subject, row.sans, row.not_before, row.not_after, row.issuer,
-                            row.cert_pem, row.chain_pem, row.key_id, row.state, row.created))
+    return CertificateRecord(row.id, definition, row.version, row.serial, row.sha256,
+                             row.subject, tuple(row.sans), row.not_before, row.not_after,
+                             row.issuer, row.cert_pem, row.chain_pem, row.key_id,
+                             _STATES[row.state], row.created)
