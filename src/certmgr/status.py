@@ -1,0 +1,194 @@
+"""The overall status of every certificate: what ``certmgr status`` shows.
+
+Built from the repository only (no network, no files): each definition with
+its current version and expiry, each target slot with its last deployment,
+each endpoint with its last observation, and a list of problems, worst first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from certmgr.models import Severity
+from certmgr.repository import (
+    CertificateRecord,
+    DefinitionRecord,
+    DeploymentRecord,
+    DeploymentState,
+    ObservationRecord,
+    Repository,
+)
+
+__all__ = ["CertificateStatus", "Problem", "StatusReport", "TargetStatus", "build_status"]
+
+_SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something an operator should look at, about one object."""
+
+    severity: Severity
+    code: str
+    object: str
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"severity": self.severity.value, "code": self.code, "object": self.object,
+                "message": self.message}
+
+
+@dataclass(frozen=True)
+class TargetStatus:
+    """One slot a definition targets, and its last deployment."""
+
+    target: str
+    deployed_version: int | None
+    state: str
+    when: datetime | None
+    reason: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"target": self.target, "deployed_version": self.deployed_version,
+                "state": self.state, "when": self.when.isoformat() if self.when else None,
+                "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class CertificateStatus:
+    """One definition: its current certificate and where it went."""
+
+    definition: DefinitionRecord
+    current: CertificateRecord | None
+    days_left: int | None
+    targets: tuple[TargetStatus, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        d, c = self.definition, self.current
+        return {
+            "name": d.name, "cn": d.cn, "sans": list(d.sans), "issuer": d.issuer,
+            "version": c.version if c else None, "serial": c.serial if c else None,
+            "sha256": c.sha256 if c else None,
+            "not_after": c.not_after.isoformat() if c else None,
+            "days_left": self.days_left, "renew_before_days": d.renew_before.days,
+            "targets": [t.to_json() for t in self.targets],
+        }
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """Everything ``certmgr status`` prints; problems sorted worst first."""
+
+    time: datetime
+    certificates: tuple[CertificateStatus, ...]
+    observations: tuple[ObservationRecord, ...]
+    problems: tuple[Problem, ...] = field(default=())
+
+    @property
+    def has_errors(self) -> bool:
+        return any(p.severity is Severity.ERROR for p in self.problems)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "time": self.time.isoformat(),
+            "problems": [p.to_json() for p in self.problems],
+            "certificates": [c.to_json() for c in self.certificates],
+            "endpoints": [_observation_json(o) for o in self.observations],
+        }
+
+
+def _observation_json(o: ObservationRecord) -> dict[str, Any]:
+    return {"host": o.host, "address": o.address, "port": o.port, "tls": o.tls, "sni": o.sni,
+            "time": o.time.isoformat(), "ok": o.ok, "error": o.error,
+            "leaf_sha256": o.leaf_sha256,
+            "not_after": o.not_after.isoformat() if o.not_after else None,
+            "findings": list(o.findings)}
+
+
+def build_status(repo: Repository, *, now: datetime | None = None) -> StatusReport:
+    """Read the repository and judge it: expiry, deployments, last observations."""
+    now = now or datetime.now(UTC)
+    problems: list[Problem] = []
+    certificates: list[CertificateStatus] = []
+    for definition in repo.list_definitions():
+        current = repo.current_certificate(definition.name)
+        days_left = None if current is None else _days(current.not_after - now)
+        problems.extend(_certificate_problems(definition, current, now))
+        targets = tuple(_target_status(repo, definition, target, current, problems)
+                        for target in definition.targets)
+        certificates.append(CertificateStatus(definition, current, days_left, targets))
+    observations = tuple(repo.latest_observations())
+    for o in observations:
+        problems.extend(_observation_problems(o))
+    problems.sort(key=lambda p: (_SEVERITY_ORDER[p.severity], p.object, p.code))
+    certificates.sort(key=lambda c: (c.days_left is None, c.days_left or 0,
+                                     c.definition.name))
+    return StatusReport(now, tuple(certificates), observations, tuple(problems))
+
+
+def _days(delta: timedelta) -> int:
+    return int(delta.total_seconds() // 86400)
+
+
+def _certificate_problems(d: DefinitionRecord, current: CertificateRecord | None,
+                          now: datetime) -> list[Problem]:
+    obj = f"definition:{d.name}"
+    if current is None:
+        return [Problem(Severity.WARNING, "NOT_ISSUED", obj,
+                        f"{d.name} has no certificate yet: run `certmgr issue {d.name}`")]
+    if current.not_after <= now:
+        return [Problem(Severity.ERROR, "EXPIRED", obj,
+                        f"{d.name} v{current.version} expired on {current.not_after:%Y-%m-%d}")]
+    if current.not_after - d.renew_before <= now:
+        return [Problem(Severity.WARNING, "EXPIRING_SOON", obj,
+                        f"{d.name} v{current.version} expires on "
+                        f"{current.not_after:%Y-%m-%d %H:%M} UTC, inside its renewal window")]
+    return []
+
+
+def _target_status(repo: Repository, d: DefinitionRecord, target: str,
+                   current: CertificateRecord | None, problems: list[Problem]) -> TargetStatus:
+    history = [h for h in repo.deployment_history(target, limit=20) if h.definition == d.name]
+    if not history:
+        if current is not None:
+            problems.append(Problem(Severity.WARNING, "NOT_DEPLOYED", target,
+                                    f"{d.name} v{current.version} is not deployed to {target}: "
+                                    f"run `certmgr deploy {d.name}`"))
+        return TargetStatus(target, None, "not deployed", None, None)
+    last = history[0]
+    good = next((h for h in history if h.state is DeploymentState.VERIFIED), None)
+    problems.extend(_deployment_problems(d, target, current, last, good))
+    return TargetStatus(target, good.version if good else None, last.state.value,
+                        last.finished or last.started, last.reason)
+
+
+def _deployment_problems(d: DefinitionRecord, target: str, current: CertificateRecord | None,
+                         last: DeploymentRecord, good: DeploymentRecord | None) -> list[Problem]:
+    if last.state in (DeploymentState.FAILED, DeploymentState.ROLLED_BACK):
+        return [Problem(Severity.ERROR, "DEPLOY_FAILED", target,
+                        f"last deployment of {d.name} v{last.version} {last.state.value}: "
+                        f"{last.reason or 'no reason recorded'}")]
+    if not last.state.finished:
+        return [Problem(Severity.WARNING, "DEPLOY_UNFINISHED", target,
+                        f"deployment {last.id} of {d.name} stopped at {last.state.value}: "
+                        "the next `certmgr deploy` finishes or rolls it back")]
+    if current is not None and good is not None and good.version != current.version:
+        return [Problem(Severity.WARNING, "OUTDATED", target,
+                        f"{target} has {d.name} v{good.version}, current is v{current.version}")]
+    return []
+
+
+def _observation_problems(o: ObservationRecord) -> list[Problem]:
+    where = f"{o.address}:{o.port}" + ("" if o.tls == "direct" else f"/{o.tls}")
+    if not o.ok:
+        return [Problem(Severity.ERROR, "PROBE_FAILED", where,
+                        f"last probe at {o.time:%Y-%m-%d %H:%M} failed: {o.error}")]
+    out = []
+    for f in o.findings:
+        severity = Severity(f.get("severity", "info"))
+        if severity is not Severity.INFO:
+            out.append(Problem(severity, str(f.get("code", "FINDING")), where,
+                               str(f.get("message", ""))))
+    return out
