@@ -66,6 +66,9 @@ def _keep(ctx: typer.Context, g: Globals) -> None:
 # Command modules register themselves on import: one entry per module, in help order.
 COMMAND_MODULES = [
     "certmgr.cli.repo_commands",
+    "certmgr.cli.definition_commands",
+    "certmgr.cli.pki_commands",
+    "certmgr.cli.ca_commands",
     "certmgr.cli.scan_commands",
     "certmgr.cli.lab_commands",
 ]

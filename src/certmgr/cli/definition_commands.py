@@ -1,0 +1,222 @@
+"""``certmgr define``, ``definitions list|show|edit|delete`` and ``apply FILE.toml``."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from certmgr.cli.app import app
+from certmgr.cli.common import Globals, command
+from certmgr.cli.pki_output import read_input
+from certmgr.errors import InputError, NotFound
+from certmgr.issuers import (
+    DEFAULT_RENEW_BEFORE,
+    definitions_from_toml,
+    format_duration,
+    make_definition,
+    parse_duration,
+    same_definition,
+)
+from certmgr.repository.records import DefinitionRecord
+
+__all__ = ["definitions"]
+
+definitions = typer.Typer(help="List, show, edit and delete certificate definitions.",
+                          no_args_is_help=True)
+app.add_typer(definitions, name="definitions")
+
+_SAN = typer.Option("--san", metavar="NAME", help="Another DNS name or IP (repeatable).")
+_KEY = typer.Option("--key", help="Key type: ec256, ec384, rsa2048, rsa3072, rsa4096, ed25519.")
+_VALIDITY = typer.Option("--validity", metavar="DURATION",
+                         help="Lifetime asked for: a number with s, m, h or d (397d).")
+_RENEW = typer.Option("--renew-before", metavar="DURATION",
+                      help="Renew this long before expiry (shorter than the validity).")
+_ISSUER = typer.Option("--issuer", help="builtin (the built-in CA), external, or a CA's name.")
+_TARGET = typer.Option("--target", metavar="[HOST/]SLOT-ID",
+                       help="Where it is deployed, as `certmgr discover` prints slots "
+                            "(repeatable).")
+
+
+def definition_json(d: DefinitionRecord) -> dict[str, Any]:
+    return {"name": d.name, "cn": d.cn, "sans": list(d.sans), "key": d.key_type,
+            "validity": format_duration(d.validity),
+            "renew_before": format_duration(d.renew_before), "issuer": d.issuer,
+            "targets": list(d.targets)}
+
+
+@command(app, "define")
+def define(
+    g: Globals,
+    name: Annotated[str, typer.Argument(help="The definition's name (used in file names).")],
+    cn: Annotated[str | None, typer.Option("--cn", help="Main DNS name (default: NAME).")
+                  ] = None,
+    san: Annotated[list[str] | None, _SAN] = None,
+    key: Annotated[str, _KEY] = "ec256",
+    validity: Annotated[str, _VALIDITY] = "397d",
+    issuer: Annotated[str, _ISSUER] = "builtin",
+    renew_before: Annotated[str, _RENEW] = format_duration(DEFAULT_RENEW_BEFORE),
+    target: Annotated[list[str] | None, _TARGET] = None,
+) -> None:
+    """Define a certificate: its names, key, lifetime, issuer and where it goes."""
+    definition = make_definition(
+        name, cn or name, san or [], key=key,
+        validity=parse_duration(validity, "--validity"),
+        renew_before=parse_duration(renew_before, "--renew-before"),
+        issuer=issuer, targets=target or [])
+    repo = g.repository()
+    if _existing(repo, name) is not None:
+        raise InputError(f"definition {name!r} exists already: change it with "
+                         f"`certmgr definitions edit {name}`")
+    _print_one(g, repo.save_definition(definition), "defined")
+
+
+def _existing(repo: Any, name: str) -> DefinitionRecord | None:
+    try:
+        found: DefinitionRecord = repo.get_definition(name)
+    except NotFound:
+        return None
+    return found
+
+
+def _print_one(g: Globals, d: DefinitionRecord, verb: str | None = None) -> None:
+    if g.json:
+        g.emit_json(definition_json(d))
+        return
+    if verb:
+        g.out.print(f"{verb} {d.name}", highlight=False)
+    for field, value in definition_json(d).items():
+        if isinstance(value, list):
+            value = ", ".join(value) or "-"
+        g.out.print(f"  {field:13} {value if value is not None else '-'}", highlight=False)
+
+
+@command(definitions, "list")
+def definitions_list(g: Globals) -> None:
+    """Every definition, with its names, key, lifetime, issuer and targets."""
+    rows = g.repository().list_definitions()
+    if g.json:
+        g.emit_json({"definitions": [definition_json(d) for d in rows]})
+        return
+    table = Table()
+    for column in ("name", "names", "key", "validity", "renew before", "issuer", "targets"):
+        table.add_column(column)
+    for d in rows:
+        j = definition_json(d)
+        table.add_row(d.name, ", ".join((d.cn, *d.sans)), d.key_type, j["validity"],
+                      j["renew_before"], d.issuer or "-", ", ".join(d.targets) or "-")
+    g.out.print(table)
+
+
+@command(definitions, "show")
+def definitions_show(g: Globals, name: Annotated[str, typer.Argument()]) -> None:
+    """One definition and its current certificate."""
+    repo = g.repository()
+    d = repo.get_definition(name)
+    cert = repo.current_certificate(name)
+    if g.json:
+        current = None if cert is None else {
+            "version": cert.version, "serial": cert.serial, "sha256": cert.sha256,
+            "not_after": cert.not_after.isoformat(), "issuer": cert.issuer}
+        g.emit_json({**definition_json(d), "certificate": current})
+        return
+    _print_one(g, d)
+    if cert is None:
+        g.out.print("  certificate   none yet (`certmgr issue` or `certmgr request`)")
+    else:
+        g.out.print(f"  certificate   version {cert.version}, serial {cert.serial}, "
+                    f"not after {cert.not_after:%Y-%m-%d %H:%M} UTC", highlight=False)
+
+
+@command(definitions, "edit")
+def definitions_edit(
+    g: Globals,
+    name: Annotated[str, typer.Argument()],
+    cn: Annotated[str | None, typer.Option("--cn", help="New main DNS name.")] = None,
+    san: Annotated[list[str] | None, typer.Option(
+        "--san", metavar="NAME", help="Replace the SANs with these (repeatable).")] = None,
+    add_san: Annotated[list[str] | None, typer.Option("--add-san", metavar="NAME")] = None,
+    remove_san: Annotated[list[str] | None, typer.Option("--remove-san", metavar="NAME")
+                          ] = None,
+    key: Annotated[str | None, _KEY] = None,
+    validity: Annotated[str | None, _VALIDITY] = None,
+    issuer: Annotated[str | None, _ISSUER] = None,
+    renew_before: Annotated[str | None, _RENEW] = None,
+    target: Annotated[list[str] | None, typer.Option(
+        "--target", metavar="[HOST/]SLOT-ID", help="Replace the targets with these.")] = None,
+    add_target: Annotated[list[str] | None, typer.Option("--add-target")] = None,
+    remove_target: Annotated[list[str] | None, typer.Option("--remove-target")] = None,
+) -> None:
+    """Change a definition; the next `issue` uses the new values."""
+    repo = g.repository()
+    old = repo.get_definition(name)
+    sans = _edit_list(old.sans, san, add_san, remove_san)
+    targets = _edit_list(old.targets, target, add_target, remove_target)
+    new = make_definition(
+        name, cn or old.cn, sans, key=key or old.key_type,
+        validity=parse_duration(validity, "--validity") if validity else old.validity,
+        renew_before=(parse_duration(renew_before, "--renew-before") if renew_before
+                      else old.renew_before),
+        issuer=issuer or old.issuer, targets=targets, data=old.data)
+    if same_definition(replace(new, created=old.created, id=old.id), old):
+        _print_one(g, old, "unchanged")
+        return
+    _print_one(g, repo.save_definition(new), "updated")
+
+
+def _edit_list(current: tuple[str, ...], replace_with: list[str] | None,
+               add: list[str] | None, remove: list[str] | None) -> list[str]:
+    items = list(replace_with) if replace_with is not None else list(current)
+    items += [a for a in add or [] if a not in items]
+    missing = [r for r in remove or [] if r not in items]
+    if missing:
+        raise InputError(f"cannot remove {', '.join(missing)}: not in the definition")
+    return [i for i in items if i not in (remove or [])]
+
+
+@command(definitions, "delete")
+def definitions_delete(
+    g: Globals,
+    name: Annotated[str, typer.Argument()],
+    yes: Annotated[bool, typer.Option("--yes", help="Also delete its certificates and keys.")
+                   ] = False,
+) -> None:
+    """Delete a definition (with --yes when it has certificates: they go too)."""
+    repo = g.repository()
+    repo.get_definition(name)
+    if repo.current_certificate(name) is not None and not yes:
+        raise InputError(f"definition {name!r} has certificates; deleting it deletes them and "
+                         "their keys: add --yes")
+    repo.delete_definition(name)
+    if g.json:
+        g.emit_json({"deleted": name})
+    else:
+        g.out.print(f"deleted {name}")
+
+
+@command(app, "apply")
+def apply(
+    g: Globals,
+    file: Annotated[Path, typer.Argument(metavar="FILE.toml",
+                                         help="Definitions in TOML ('-': stdin).")],
+) -> None:
+    """Create or update definitions from a TOML file; running it again changes nothing."""
+    wanted = definitions_from_toml(read_input(file).decode("utf-8", "replace"), str(file))
+    repo = g.repository()
+    results: list[dict[str, str]] = []
+    for d in wanted:
+        old = _existing(repo, d.name)
+        if old is not None and same_definition(replace(d, data=old.data), old):
+            status = "unchanged"
+        else:
+            repo.save_definition(replace(d, data=old.data) if old else d)
+            status = "updated" if old else "created"
+        results.append({"name": d.name, "status": status})
+    if g.json:
+        g.emit_json({"definitions": results})
+    else:
+        for r in results:
+            g.out.print(f"{r['status']:9} {r['name']}", highlight=False)
