@@ -70,6 +70,7 @@ COMMAND_MODULES = [
     "certmgr.cli.pki_commands",
     "certmgr.cli.ca_commands",
     "certmgr.cli.scan_commands",
+    "certmgr.cli.monitor_commands",
     "certmgr.cli.lab_commands",
 ]
 

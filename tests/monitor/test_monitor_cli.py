@@ -1,0 +1,181 @@
+"""``certmgr monitor`` and ``certmgr notify test`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from certmgr.issuers.definitions import make_definition
+from certmgr.issuers.store import init_builtin_ca
+from certmgr.monitor.renewal import issue_with_issuer
+from certmgr.repository import CertificateRecord, DeploymentState, Repository, open_repository
+from certmgr.testing.notify_servers import WebhookReceiver
+from certmgr.testing.tls_endpoint import TlsEndpoint, server_context
+from tests.conftest import run_cli
+
+
+def context_for(repo: Repository, cert: CertificateRecord):  # type: ignore[no-untyped-def]
+    assert cert.key_ref is not None
+    key = repo.load_private_key(cert.key_ref, reason="test endpoint")
+    return server_context((cert.cert_pem + cert.chain_pem).encode(), key)
+
+
+@dataclass
+class Site:
+    home: Path
+    endpoint: TlsEndpoint
+    hook: WebhookReceiver
+    stranger: object  # an SSLContext serving a certificate certmgr did not deploy there
+
+    def configure(self, extra: str = "") -> None:
+        (self.home / "monitor.toml").write_text(
+            "[monitor]\nexpiry_warning = \"7d\"\nprobe_timeout = \"5s\"\n\n"
+            f"[[notify.webhook]]\nname = \"ops\"\nurl = \"{self.hook.url}\"\n{extra}")
+
+
+@pytest.fixture
+def site(home: Path) -> Iterator[Site]:
+    with open_repository(None, home) as repo, WebhookReceiver() as hook:
+        init_builtin_ca(repo)
+        definition = repo.save_definition(make_definition(
+            "www", "www.example.com", validity=timedelta(days=30),
+            renew_before=timedelta(days=10), targets=("local/nginx-www",)))
+        first = issue_with_issuer(repo)(definition)
+        other = issue_with_issuer(repo)(repo.save_definition(
+            make_definition("other", "www.example.com")))
+        stranger = context_for(repo, other)
+        with TlsEndpoint(context_for(repo, first)) as endpoint:
+            repo.save_discovery("local", [{
+                "kind": "nginx", "config": "/etc/nginx/nginx.conf", "user": "root",
+                "slots": [{"id": "nginx-www", "config": "/etc/nginx/sites-enabled/www",
+                           "names": ["www.example.com"],
+                           "endpoints": [{"address": "127.0.0.1", "port": endpoint.port,
+                                          "tls": "direct", "sni": "www.example.com"}],
+                           "cert": "/etc/nginx/ssl/certs/www.crt",
+                           "key": "/etc/nginx/ssl/private/www.key", "chain": None,
+                           "ca": None, "keystore": None, "keystore_type": None}]}])
+            deployment = repo.create_deployment("www", first.version, "local/nginx-www")
+            repo.update_deployment(deployment.id, DeploymentState.VERIFIED)
+            s = Site(home, endpoint, hook, stranger)
+            s.configure()
+            yield s
+
+
+def test_once_json_healthy(cli: CliRunner, site: Site) -> None:
+    code, out, err = run_cli(cli, "monitor", "--once", "--json", "--no-renew")
+    assert code == 0, err
+    data = json.loads(out)
+    [endpoint] = data["endpoints"]
+    assert endpoint["ok"] and endpoint["drift"] is False and endpoint["findings"] == []
+    assert endpoint["target"] == f"127.0.0.1:{site.endpoint.port}"
+    assert [c["definition"] for c in data["certificates"]] == ["other", "www"]
+    assert data["problems"] == [] and data["notifications"] == []
+
+
+def test_once_drift_exits_1_and_notifies(cli: CliRunner, site: Site) -> None:
+    site.endpoint.serve(site.stranger)  # type: ignore[arg-type]
+    code, out, _ = run_cli(cli, "monitor", "--no-renew")
+    assert code == 1
+    assert "drift" in out and "DRIFT" in out
+    [post] = site.hook.wait_for(1)
+    assert post["event"] == "drift" and post["state"] == "problem"
+    code, _, _ = run_cli(cli, "monitor", "--no-renew")
+    assert code == 1 and len(site.hook.posts) == 1  # de-duplicated across runs
+
+
+def test_failed_notice_is_reported(cli: CliRunner, site: Site) -> None:
+    site.endpoint.serve(site.stranger)  # type: ignore[arg-type]
+    site.hook.status = 500
+    code, out, _ = run_cli(cli, "monitor", "--once", "--json", "--no-renew")
+    assert code == 1
+    [notice] = json.loads(out)["notifications"]
+    assert not notice["ok"] and "HTTP 500" in notice["error"]
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--once", "--watch"], "exclude each other"),
+    (["--watch", "--json"], "--json prints one pass"),
+    (["--interval", "soon"], "--interval 'soon' is not a duration"),
+    (["--metrics-listen", "0.0.0.0:9464"], "only loopback"),
+    (["--config", "/nonexistent/monitor.toml"], "no such monitor configuration file"),
+])
+def test_bad_usage_exits_2(cli: CliRunner, home: Path, args: list[str], needle: str) -> None:
+    code, out, err = run_cli(cli, "monitor", *args)
+    assert code == 2 and out == ""
+    assert needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_notify_test(cli: CliRunner, site: Site) -> None:
+    code, out, _ = run_cli(cli, "notify", "test", "--json")
+    assert code == 0
+    assert json.loads(out) == {"notifications": [
+        {"channel": "ops", "state": "test", "event": "test", "subject": "notification test",
+         "ok": True, "error": None}]}
+    assert site.hook.wait_for(1)[0]["state"] == "test"
+    site.hook.status = 503
+    code, _, err = run_cli(cli, "notify", "test")
+    assert code == 1 and "ops: FAILED" in err
+
+
+def test_notify_test_without_channels(cli: CliRunner, home: Path) -> None:
+    code, _, err = run_cli(cli, "notify", "test")
+    assert code == 2 and "no notification channel configured" in err
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def scrape_until(url: str, needle: str, deadline: float) -> str:
+    text = ""
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+                text = response.read().decode()
+            if needle in text:
+                return text
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{needle!r} never appeared at {url}; last scrape:\n{text}")
+
+
+def test_watch_serves_metrics_and_stops_on_sigterm(site: Site) -> None:
+    site.endpoint.serve(site.stranger)  # type: ignore[arg-type]
+    port = free_port()
+    env = {**os.environ, "CERTMGR_HOME": str(site.home)}
+    env.pop("CERTMGR_DB", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "certmgr", "monitor", "--watch", "--interval", "1s",
+         "--metrics-listen", f"127.0.0.1:{port}", "--no-renew"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        text = scrape_until(f"http://127.0.0.1:{port}/metrics",
+                            "certmgr_endpoint_drift{", time.monotonic() + 60)
+        labels = f'host="local",target="127.0.0.1:{site.endpoint.port}"'
+        assert f"certmgr_endpoint_drift{{{labels}}} 1.0" in text
+        assert 'certmgr_certificate_days_left{definition="www"}' in text
+        site.hook.wait_for(1, timeout=30)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out == ""
+    assert "monitor stopped" in err and "pass:" in err
+    assert [e[:2] for e in site.hook.events()] == [("problem", "drift")]
