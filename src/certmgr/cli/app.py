@@ -65,6 +65,7 @@ def _keep(ctx: typer.Context, g: Globals) -> None:
 
 # Command modules register themselves on import: one entry per module, in help order.
 COMMAND_MODULES = [
+    "certmgr.cli.discover_commands",
     "certmgr.cli.repo_commands",
     "certmgr.cli.definition_commands",
     "certmgr.cli.pki_commands",

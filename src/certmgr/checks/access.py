@@ -1,0 +1,70 @@
+"""Who may read a key: the seed's Table 1 policy, and a user's access from owner/group/mode.
+
+Policy (Table 1): a key is ``root:root 0600``, or ``root:<service group> 0640``
+for programs that read keys as their own user (slapd, Tomcat); its ``private/``
+directory is ``0700``, or ``0750`` with that group. Anything broader is
+KEY_PERMISSIONS. KEY_UNREADABLE_BY_SERVICE evaluates the program's user
+against owner, group membership (``/etc/group`` and primary groups) and mode
+bits of the key and of every directory above it.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+from certmgr.hosts.base import FileStat, Host
+
+__all__ = ["can_read", "policy_problems"]
+
+
+def policy_problems(st: FileStat, *, service_group: str | None, directory: bool) -> list[str]:
+    """What about this key (or its ``private/`` directory) is broader than Table 1 allows."""
+    problems: list[str] = []
+    allowed_groups = {"root"} | ({service_group} if service_group else set())
+    if st.owner != "root":
+        problems.append(f"owner is {st.owner}, not root")
+    if st.group not in allowed_groups:
+        problems.append(f"group is {st.group}, not {' or '.join(sorted(allowed_groups))}")
+    if directory:
+        allowed = 0o750 if st.group != "root" and st.group in allowed_groups else 0o700
+    else:
+        allowed = 0o640 if st.group != "root" and st.group in allowed_groups else 0o600
+    if st.mode & ~allowed & 0o7777:
+        problems.append(f"mode is {st.mode:04o}, broader than {allowed:04o}")
+    return problems
+
+
+def _has(st: FileStat, user: str, host: Host, bit: int) -> bool:
+    """True if ``user`` has permission ``bit`` (4 read, 1 search) on the file."""
+    if user == "root":
+        return True  # root bypasses file modes (CAP_DAC_OVERRIDE)
+    if st.owner == user:
+        return bool(st.mode & (bit << 6))
+    if user in host.group_members(st.group):
+        return bool(st.mode & (bit << 3))
+    return bool(st.mode & bit)
+
+
+def can_read(host: Host, path: str, user: str) -> tuple[bool, str]:
+    """Whether ``user`` can read ``path`` on ``host``, and if not, the first obstacle.
+
+    Symlinks are resolved first; every directory from ``/`` down needs search
+    permission for the user, and the file needs read permission.
+    """
+    real = host.realpath(path)
+    parts = [p for p in real.split("/") if p]
+    current = "/"
+    for part in parts[:-1]:
+        current = posixpath.join(current, part)
+        st = host.stat(current)
+        if st is None:
+            return False, f"{current} does not exist"
+        if not _has(st, user, host, 1):
+            return False, (f"directory {current} ({st.owner}:{st.group} {st.mode:04o}) "
+                           f"cannot be entered by {user}")
+    st = host.stat(real)
+    if st is None:
+        return False, f"{real} does not exist"
+    if not _has(st, user, host, 4):
+        return False, f"{real} is {st.owner}:{st.group} {st.mode:04o}"
+    return True, ""

@@ -1,0 +1,157 @@
+"""``certmgr discover``, ``certmgr check`` and ``certmgr layout``: what is there, what is wrong."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from certmgr.checks.runner import run_checks
+from certmgr.cli.app import app
+from certmgr.cli.common import Globals, command
+from certmgr.errors import UsageError
+from certmgr.hosts.local import LocalHost
+from certmgr.models import Finding, ServiceKind, Severity
+from certmgr.services import Discovery, discover_host
+from certmgr.services.layout import LayoutPlan, plan_layout
+
+__all__ = ["check", "discover", "layout"]
+
+LOCAL_HOST = "local"
+
+
+def _host(g: Globals) -> LocalHost:
+    return LocalHost(root=g.root, name=LOCAL_HOST) if g.root else LocalHost(name=LOCAL_HOST)
+
+
+def _kind(value: str) -> ServiceKind:
+    try:
+        return ServiceKind(value)
+    except ValueError:
+        known = ", ".join(k.value for k in ServiceKind)
+        raise UsageError(f"--service {value}: unknown program; one of {known}") from None
+
+
+def _kinds(values: list[str] | None) -> list[ServiceKind] | None:
+    return [_kind(v) for v in values] if values else None
+
+
+ServiceOpt = Annotated[list[str] | None, typer.Option(
+    "--service", "-s", help="Only this program (slapd, apache2, ...); repeatable.")]
+
+
+@command(app, "discover")
+def discover(g: Globals, service: ServiceOpt = None,
+             store: Annotated[bool, typer.Option(
+                 "--store/--no-store", help="Save the result in the repository.")] = True,
+             ) -> int:
+    """Read each server program's configuration: its services, TLS slots, files, endpoints."""
+    result = discover_host(_host(g), kinds=_kinds(service))
+    if store:
+        count = g.repository().save_discovery(result.host, [s.to_json() for s in result.services])
+        g.debug_log(f"saved {count} slots for host {result.host}")
+    if g.json:
+        g.emit_json(result.to_json())
+        return 0
+    _print_discovery(g, result)
+    for finding in result.findings:
+        g.err.print(f"[yellow]warning[/yellow]: {_where(finding)}{finding.message}",
+                    highlight=False)
+    return 0
+
+
+def _print_discovery(g: Globals, result: Discovery) -> None:
+    if not result.services:
+        g.out.print("No server program found.")
+        return
+    for service in result.services:
+        g.out.print(f"[bold]{service.kind.value}[/bold]  {service.config}  "
+                    f"(reads keys as {service.user})", highlight=False)
+        if not service.slots:
+            g.out.print("  no TLS slot configured", highlight=False)
+            continue
+        table = Table(show_header=True, header_style="bold", box=None, padding=(0, 2))
+        for column in ("slot", "names", "endpoints", "files"):
+            table.add_column(column, overflow="fold")
+        for slot in service.slots:
+            endpoints = ", ".join(
+                f"{e.address}:{e.port}/{e.tls.value}" for e in slot.endpoints) or "-"
+            files = "\n".join(f"{role}: {path}" for role, path in slot.files())
+            table.add_row(slot.id, ", ".join(slot.names), endpoints, files)
+        g.out.print(table)
+
+
+def _where(finding: Finding) -> str:
+    if finding.path is None:
+        return ""
+    return f"{finding.path}:{finding.line}: " if finding.line else f"{finding.path}: "
+
+
+@command(app, "check")
+def check(g: Globals, service: ServiceOpt = None,
+          warn_days: Annotated[int, typer.Option(
+              "--warn-days", min=0, help="EXPIRING_SOON within this many days.")] = 30,
+          ) -> int:
+    """Run every check on every slot: files, keys, permissions, AppArmor, certificates."""
+    host = _host(g)
+    discovery = discover_host(host, kinds=_kinds(service))
+    findings = run_checks(host, discovery, warn_days=warn_days)
+    errors = sum(1 for f in findings if f.severity is Severity.ERROR)
+    if g.json:
+        g.emit_json({"findings": [f.to_json() for f in findings]})
+        return 1 if errors else 0
+    if not findings:
+        slots = len(discovery.slots())
+        g.out.print(f"No problem found in {slots} slot{'s' if slots != 1 else ''}.")
+        return 0
+    style = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+    for f in findings:
+        where = f.slot or f.service or "-"
+        g.out.print(f"[{style[f.severity]}]{f.severity.value:7}[/] {f.code:26} {where}: "
+                    f"{escape(f.message)}", highlight=False, soft_wrap=True)
+    g.out.print(f"{errors} error(s), {len(findings) - errors} other finding(s).")
+    return 1 if errors else 0
+
+
+@command(app, "layout")
+def layout(g: Globals,
+           service: Annotated[str, typer.Option(
+               "--service", "-s", help="The program to plan for (slapd, apache2, ...).")],
+           slot: Annotated[str | None, typer.Option(
+               "--slot", help="The slot id, when the program has several.")] = None,
+           name: Annotated[str | None, typer.Option(
+               "--name", help="Certificate name for the files (default: the slot's name).")]
+           = None,
+           ) -> int:
+    """Plan the seed's per-program layout for a service on the shared snakeoil files."""
+    kind = _kind(service)
+    host = _host(g)
+    discovery = discover_host(host, kinds=[kind])
+    plan = plan_layout(host, discovery, kind, slot_id=slot, name=name)
+    if g.json:
+        g.emit_json(plan.to_json())
+        return 0
+    _print_plan(g, plan)
+    return 0
+
+
+def _print_plan(g: Globals, plan: LayoutPlan) -> None:
+    g.out.print(f"[bold]{plan.service.value}[/bold] slot {plan.slot}: move to the per-program "
+                "layout", highlight=False)
+    if not plan.files and not plan.edits:
+        g.out.print(f"Nothing to do: {plan.note}", highlight=False)
+        return
+    table = Table(show_header=True, header_style="bold", box=None, padding=(0, 2))
+    for column in ("path", "owner:group", "mode", "content"):
+        table.add_column(column, overflow="fold")
+    for f in plan.files:
+        table.add_row(f.spec.path, f"{f.spec.owner}:{f.spec.group}", f"{f.spec.mode:04o}",
+                      f.describe())
+    g.out.print(table)
+    for edit in plan.edits:
+        g.out.print(f"\n[bold]{edit.title}[/bold]", highlight=False)
+        g.out.print(edit.text(), markup=False, highlight=False)
+    if plan.note:
+        g.out.print(f"\n{plan.note}", highlight=False)

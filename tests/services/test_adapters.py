@@ -1,0 +1,204 @@
+"""Each adapter on small trees: the settings it reads, the slots and ids it reports."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+from certmgr.models import Endpoint, ServiceKind, TlsMode
+from certmgr.services import Slot
+from tests.services.treehelp import discover
+
+
+def slots(root: Path, files: dict[str, str | bytes], kind: ServiceKind) -> dict[str, Slot]:
+    result = discover(root, files)
+    assert result.findings == (), result.findings
+    service = result.service(kind)
+    assert service is not None
+    return {s.id: s for s in service.slots}
+
+
+def test_apache_vhosts_names_aliases_and_duplicate_ids(tmp_path: Path) -> None:
+    conf = """
+ServerRoot /etc/apache2
+Listen 443 https
+<VirtualHost *:443>
+    ServerName www.example.com
+    ServerAlias example.com \\
+        static.example.com
+    SSLEngine on
+    SSLCertificateFile "/etc/apache2/ssl/certs/www.crt"
+    SSLCertificateKeyFile /etc/apache2/ssl/private/www.key
+    SSLCertificateChainFile /etc/apache2/ssl/certs/www-chain.crt
+</VirtualHost>
+<VirtualHost 192.0.2.1:8443>
+    ServerName www.example.com
+    SSLEngine on
+    SSLCertificateFile /etc/apache2/ssl/private/combined.pem
+</VirtualHost>
+<VirtualHost *:80>
+    ServerName plain.example.com
+</VirtualHost>
+<IfModule !mod_ssl.c>
+    <VirtualHost *:443>
+        SSLEngine on
+        SSLCertificateFile /never.pem
+    </VirtualHost>
+</IfModule>
+"""
+    found = slots(tmp_path, {"/etc/apache2/apache2.conf": conf}, ServiceKind.APACHE2)
+    assert set(found) == {"apache2:www.example.com:443", "apache2:www.example.com:8443"}
+    www = found["apache2:www.example.com:443"]
+    assert www.names == ("www.example.com", "example.com", "static.example.com")
+    assert www.chain == "/etc/apache2/ssl/certs/www-chain.crt"
+    combined = found["apache2:www.example.com:8443"]
+    assert combined.cert == combined.key == "/etc/apache2/ssl/private/combined.pem"
+    assert combined.endpoints == (Endpoint("192.0.2.1", 8443, TlsMode.DIRECT, "www.example.com"),)
+
+
+def test_slapd_cn_config_base64_and_folded_values(tmp_path: Path) -> None:
+    key = base64.b64encode(b"/etc/ldap/ssl/private/ldap.key").decode()
+    ldif = ("dn: cn=config\nobjectClass: olcGlobal\ncn: config\n"
+            "olcTLSCertificateFile: /etc/ldap/ssl/ce\n rts/ldap.crt\n"
+            f"olcTLSCertificateKeyFile:: {key}\n")
+    found = slots(tmp_path, {"/etc/ldap/slapd.d/cn=config.ldif": ldif,
+                             "/etc/default/slapd": 'SLAPD_SERVICES="ldaps://127.0.0.1:1636/"\n'},
+                  ServiceKind.SLAPD)
+    slot = found["slapd"]
+    assert slot.cert == "/etc/ldap/ssl/certs/ldap.crt"
+    assert slot.key == "/etc/ldap/ssl/private/ldap.key"
+    assert slot.endpoints == (Endpoint("127.0.0.1", 1636, TlsMode.DIRECT),)
+
+
+def test_slapd_conf_of_old_releases(tmp_path: Path) -> None:
+    conf = "include /etc/ldap/schema/core.schema\nTLSCertificateFile /etc/ldap/c.pem\n" \
+           "TLSCertificateKeyFile /etc/ldap/k.pem\nTLSCACertificateFile /etc/ldap/ca.pem\n"
+    found = slots(tmp_path, {"/etc/ldap/slapd.conf": conf}, ServiceKind.SLAPD)
+    assert found["slapd"].ca == "/etc/ldap/ca.pem"
+
+
+def test_vsftpd_implicit_tls_and_default_key(tmp_path: Path) -> None:
+    conf = "listen=YES\nssl_enable=YES\nimplicit_ssl=YES\nlisten_port=990\n" \
+           "rsa_cert_file=/etc/vsftpd/ssl/ftp.pem\n"
+    slot = slots(tmp_path, {"/etc/vsftpd.conf": conf}, ServiceKind.VSFTPD)["vsftpd"]
+    assert slot.key == "/etc/vsftpd/ssl/ftp.pem"
+    assert slot.endpoints == (Endpoint("*", 990, TlsMode.DIRECT),)
+
+
+def test_postfix_master_cf_override_is_its_own_slot(tmp_path: Path) -> None:
+    main = ("myhostname = mx.example.com\nconfig_directory = /etc/postfix\n"
+            "smtpd_tls_cert_file = $config_directory/ssl/certs/mx.crt\n"
+            "smtpd_tls_key_file = ${config_directory}/ssl/private/mx.key\n"
+            "smtpd_tls_security_level = may\n")
+    master = ("smtp      inet  n       -       y       -       -       smtpd\n"
+              "submission inet n       -       y       -       -       smtpd\n"
+              "  -o smtpd_tls_security_level=encrypt\n"
+              "  -o smtpd_tls_cert_file=/etc/postfix/ssl/certs/sub.crt\n"
+              "  -o smtpd_tls_key_file=/etc/postfix/ssl/private/sub.key\n"
+              "127.0.0.1:smtps inet n  -       y       -       -       smtpd\n"
+              "  -o smtpd_tls_wrappermode=yes\n"
+              "pickup    unix  n       -       y       60      1       pickup\n")
+    found = slots(tmp_path, {"/etc/postfix/main.cf": main, "/etc/postfix/master.cf": master},
+                  ServiceKind.POSTFIX)
+    assert set(found) == {"postfix", "postfix:submission"}
+    main_slot = found["postfix"]
+    assert main_slot.cert == "/etc/postfix/ssl/certs/mx.crt"
+    assert main_slot.names == ("mx.example.com",)
+    assert main_slot.endpoints == (Endpoint("*", 25, TlsMode.STARTTLS_SMTP),
+                                   Endpoint("127.0.0.1", 465, TlsMode.DIRECT))
+    assert found["postfix:submission"].key == "/etc/postfix/ssl/private/sub.key"
+
+
+def test_dovecot_23_local_name_and_protocol_blocks(tmp_path: Path) -> None:
+    conf = ("protocols = imap pop3\n!include conf.d/*.conf\n"
+            "local_name mail.example.com {\n  ssl_cert = </etc/dovecot/ssl/mail.crt\n"
+            "  ssl_key = </etc/dovecot/ssl/mail.key\n}\n"
+            "protocol pop3 {\n  ssl_cert = </etc/dovecot/ssl/pop.crt\n"
+            "  ssl_key = </etc/dovecot/ssl/pop.key\n}\n")
+    ssl = ("ssl = required\nssl_cert = </etc/dovecot/ssl/top.crt\n"
+           "ssl_key = </etc/dovecot/ssl/top.key\nssl_key_password = secret\n")
+    found = slots(tmp_path, {"/etc/dovecot/dovecot.conf": conf,
+                             "/etc/dovecot/conf.d/10-ssl.conf": ssl}, ServiceKind.DOVECOT)
+    assert set(found) == {"dovecot", "dovecot:mail.example.com", "dovecot:pop3"}
+    assert found["dovecot"].config == "/etc/dovecot/conf.d/10-ssl.conf"
+    assert found["dovecot"].password == "secret"
+    named = found["dovecot:mail.example.com"]
+    assert named.names == ("mail.example.com",)
+    assert {e.sni for e in named.endpoints} == {"mail.example.com"}
+    assert {e.port for e in found["dovecot:pop3"].endpoints} == {110, 995}
+
+
+def test_dovecot_24_settings(tmp_path: Path) -> None:
+    conf = ("dovecot_config_version = 2.4.0\nprotocols = imap\n"
+            "ssl_server_cert_file = /etc/dovecot/ssl/c.crt\n"
+            "ssl_server_key_file = /etc/dovecot/ssl/c.key\n"
+            "service imap-login {\n  inet_listener imaps {\n    port = 10993\n    ssl = yes\n"
+            "  }\n}\n")
+    slot = slots(tmp_path, {"/etc/dovecot/dovecot.conf": conf}, ServiceKind.DOVECOT)["dovecot"]
+    assert slot.key == "/etc/dovecot/ssl/c.key"
+    assert {(e.port, e.tls) for e in slot.endpoints} == {
+        (143, TlsMode.STARTTLS_IMAP), (10993, TlsMode.DIRECT)}
+
+
+def test_tomcat_sslhostconfig_pem_and_keystore(tmp_path: Path) -> None:
+    xml = """<Server port="-1"><Service name="Catalina">
+  <Connector port="8443" SSLEnabled="true" address="127.0.0.1">
+    <SSLHostConfig>
+      <Certificate certificateKeystoreFile="conf/ks.p12" certificateKeystoreType="PKCS12"
+                   certificateKeystorePassword="s3cret" type="RSA"/>
+      <Certificate certificateFile="${catalina.base}/conf/ec.crt"
+                   certificateKeyFile="conf/ec.key" type="EC"/>
+    </SSLHostConfig>
+    <SSLHostConfig hostName="shop.example.com">
+      <Certificate certificateFile="/etc/tomcat10/ssl/shop.crt" type="RSA"/>
+    </SSLHostConfig>
+  </Connector>
+</Service></Server>"""
+    found = slots(tmp_path, {"/etc/tomcat10/server.xml": xml,
+                             "/lib/systemd/system/tomcat10.service": "[Service]\nUser=tomcat\n"},
+                  ServiceKind.TOMCAT)
+    assert set(found) == {"tomcat:8443-rsa", "tomcat:8443-ec", "tomcat:8443-shop.example.com-rsa"}
+    ks = found["tomcat:8443-rsa"]
+    assert ks.keystore == "/var/lib/tomcat10/conf/ks.p12" and ks.keystore_type == "PKCS12"
+    assert ks.password == "s3cret"
+    assert found["tomcat:8443-ec"].key == "/var/lib/tomcat10/conf/ec.key"
+    shop = found["tomcat:8443-shop.example.com-rsa"]
+    assert shop.names == ("shop.example.com",)
+    assert shop.endpoints == (Endpoint("127.0.0.1", 8443, TlsMode.DIRECT, "shop.example.com"),)
+
+
+def test_tomcat_101_ignores_connector_keystore(tmp_path: Path) -> None:
+    xml = ('<Server><Service name="C">\n<Connector port="8443" SSLEnabled="true"\n'
+           ' keystoreFile="/etc/tomcat10/ks.jks" keystorePass="changeit"/>\n</Service></Server>')
+    result = discover(tmp_path, {"/etc/tomcat10/server.xml": xml})
+    assert [(f.code, f.line) for f in result.findings] == [("CONFIG_ERROR", 2)]
+    service = result.service(ServiceKind.TOMCAT)
+    assert service is not None and service.slots == ()
+
+
+def test_nginx_server_blocks_through_crossplane(tmp_path: Path) -> None:
+    conf = ("events {}\nhttp {\n  ssl_certificate_key /etc/nginx/ssl/default.key;\n"
+            "  include sites/*.conf;\n}\n")
+    site = ("server {\n  listen 443 ssl;\n  listen [::]:443 ssl;\n"
+            "  server_name www.example.com example.com;\n"
+            "  ssl_certificate /etc/nginx/ssl/www.crt;\n}\n"
+            "server {\n  listen 80;\n  server_name plain.example.com;\n}\n")
+    found = slots(tmp_path, {"/etc/nginx/nginx.conf": conf, "/etc/nginx/sites/a.conf": site},
+                  ServiceKind.NGINX)
+    www = found["nginx:www.example.com"]
+    assert www.key == "/etc/nginx/ssl/default.key"
+    assert www.config == "/etc/nginx/sites/a.conf"
+    assert [e.address for e in www.endpoints] == ["*", "::"]
+
+
+def test_haproxy_crt_file_and_directory(tmp_path: Path) -> None:
+    cfg = ("global\n  crt-base /etc/haproxy/ssl\ndefaults\n  mode http\n"
+           "frontend web\n  bind :443,127.0.0.1:8443 ssl crt site.pem alpn h2\n"
+           "listen multi\n  bind 127.0.0.1:9443 ssl crt /etc/haproxy/certs/\n")
+    found = slots(tmp_path, {"/etc/haproxy/haproxy.cfg": cfg,
+                             "/etc/haproxy/certs/a.pem": "x", "/etc/haproxy/certs/b.pem": "x",
+                             "/etc/haproxy/certs/b.pem.key": "x"}, ServiceKind.HAPROXY)
+    assert set(found) == {"haproxy:web", "haproxy:multi:a", "haproxy:multi:b"}
+    assert found["haproxy:web"].cert == "/etc/haproxy/ssl/site.pem"
+    assert found["haproxy:multi:b"].key == "/etc/haproxy/certs/b.pem.key"
+    assert [e.port for e in found["haproxy:web"].endpoints] == [443, 8443]

@@ -1,0 +1,76 @@
+"""certmgr discover / check / layout from the command line, on the fixture trees."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from tests.conftest import run_cli
+
+TREES = Path(__file__).resolve().parent.parent / "fixtures" / "trees"
+EXPECTED = Path(__file__).resolve().parent.parent / "fixtures" / "expected"
+
+
+def test_discover_json_and_store(cli: CliRunner, home: Path) -> None:
+    code, out, err = run_cli(cli, "discover", "--root", str(TREES / "debian12"), "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["services"] == json.loads((EXPECTED / "debian12.json").read_text())
+    from certmgr.repository import open_repository
+
+    repo = open_repository(None, home)
+    try:
+        stored = {s.slot_id for s in repo.list_slots("local")}
+    finally:
+        repo.close()
+    assert stored == {sl["id"] for s in data["services"] for sl in s["slots"]}
+
+
+def test_discover_human(cli: CliRunner, home: Path) -> None:
+    code, out, _err = run_cli(cli, "discover", "--no-store", "--root", str(TREES / "ubuntu904"))
+    assert code == 0
+    assert "apache2:_default_" in out and "tomcat:8443-rsa" in out and "openldap" in out
+
+
+def test_check_exit_code_and_json(cli: CliRunner, home: Path) -> None:
+    code, out, _err = run_cli(cli, "check", "--root", str(TREES / "ubuntu904"), "--json")
+    assert code == 1
+    findings = json.loads(out)["findings"]
+    assert set(findings[0]) == {"code", "severity", "service", "slot", "path", "line", "message"}
+    assert {"WEAK_KEY", "KEY_SHARED", "SELF_SIGNED"} <= {f["code"] for f in findings}
+
+
+def test_check_config_error_human(cli: CliRunner, home: Path) -> None:
+    code, out, _err = run_cli(cli, "check", "--root", str(TREES / "broken-configs"))
+    assert code == 1
+    assert "CONFIG_ERROR" in out and "/etc/nginx/nginx.conf:5" in out
+
+
+def test_layout_slapd_prints_the_seeds_ldif(cli: CliRunner, home: Path) -> None:
+    code, out, err = run_cli(cli, "layout", "--root", str(TREES / "ubuntu904"), "--service",
+                             "slapd", "--name", "ldap.example.com", "--json")
+    assert code == 0, err
+    plan = json.loads(out)
+    files = {f["path"]: (f["owner"], f["group"], f["mode"]) for f in plan["files"]}
+    assert files["/etc/ldap/ssl/private/ldap.example.com.key"] == ("root", "openldap", "0640")
+    assert files["/etc/ldap/ssl/private"] == ("root", "openldap", "0750")
+    assert files["/etc/ldap/ssl/certs/trusted-ca.crt"] == ("root", "root", "0644")
+    ldif = plan["edits"][0]["text"]
+    assert "replace: olcTLSCertificateKeyFile\nolcTLSCertificateKeyFile: " \
+           "/etc/ldap/ssl/private/ldap.example.com.key" in ldif
+
+
+def test_layout_vsftpd_diff(cli: CliRunner, home: Path) -> None:
+    code, out, err = run_cli(cli, "layout", "--root", str(TREES / "ubuntu904"), "--service",
+                             "vsftpd", "--name", "www2.example.com")
+    assert code == 0, err
+    assert "+rsa_cert_file=/etc/vsftpd/ssl/certs/www2.example.com.crt" in out
+    assert "-rsa_private_key_file=/etc/ssl/private/ssl-cert-snakeoil.key" in out
+
+
+def test_layout_unknown_service_is_usage_error(cli: CliRunner, home: Path) -> None:
+    code, _out, err = run_cli(cli, "layout", "--root", str(TREES / "ubuntu904"), "--service",
+                              "sendmail")
+    assert code == 2 and "unknown program" in err
