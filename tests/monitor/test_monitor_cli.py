@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -179,3 +180,22 @@ def test_watch_serves_metrics_and_stops_on_sigterm(site: Site) -> None:
     assert out == ""
     assert "monitor stopped" in err and "pass:" in err
     assert [e[:2] for e in site.hook.events()] == [("problem", "drift")]
+
+
+UNIT = Path(__file__).resolve().parents[2] / "contrib" / "certmgr-monitor.service"
+
+
+def test_systemd_unit_runs_watch_and_verifies(tmp_path: Path) -> None:
+    text = UNIT.read_text()
+    [exec_start] = [line for line in text.splitlines() if line.startswith("ExecStart=")]
+    assert exec_start.split()[1:4] == ["monitor", "--watch", "--metrics-listen"]
+    assert "ProtectSystem=true" in text  # full/strict would make /etc, the deploy target, RO
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    certmgr = Path(sys.executable).with_name("certmgr")
+    unit = tmp_path / "certmgr-monitor.service"
+    unit.write_text(text.replace("/usr/local/bin/certmgr", str(certmgr)))
+    proc = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True,
+                          check=False, timeout=60)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
