@@ -44,6 +44,7 @@ __all__ = [
     "recover_pending",
     "refuse_symlinks",
     "sigterm_cancels",
+    "write_state_file",
 ]
 
 _DIR_MODE = 0o755
@@ -83,15 +84,19 @@ class FileTransaction:
 
     Use as a context manager: leaving it with an exception rolls back, leaving it
     normally commits. ``secret=True`` marks data whose *old* version is encrypted in
-    the journal (private keys, keystores, files holding passwords).
+    the journal (private keys, keystores, files holding passwords). ``meta`` (keys
+    starting ``meta:``) is kept in the record for whoever recovers it, e.g. how to
+    reload the program after the files are restored.
     """
 
     def __init__(self, host: WritableHost, store: JournalStore, cipher: Cipher, *,
-                 label: str = "", record: JournalRecord | None = None) -> None:
+                 label: str = "", record: JournalRecord | None = None,
+                 meta: dict[str, str] | None = None) -> None:
         self.host = host
         self.store = store
         self.cipher = cipher
-        self.record = record or JournalRecord(txn_id=new_txn_id(), host=host.name, label=label)
+        self.record = record or JournalRecord(txn_id=new_txn_id(), host=host.name, label=label,
+                                              detail=dict(meta or {}))
         self._lock = threading.RLock()
         self._saved = record is not None
 
@@ -237,7 +242,9 @@ class FileTransaction:
                 return []
             steps = [self._undo(entry) for entry in reversed(self.record.entries)]
             failed = [s for s in steps if s.state == "failed"]
-            detail = {s.path: f"{s.state}: {s.detail}" if s.detail else s.state for s in steps}
+            detail = {k: v for k, v in self.record.detail.items() if k.startswith("meta:")}
+            detail.update({s.path: f"{s.state}: {s.detail}" if s.detail else s.state
+                           for s in steps})
             if reason:
                 detail["_reason"] = reason
             state = JournalState.ROLLBACK_FAILED if failed else JournalState.ROLLED_BACK
@@ -371,3 +378,16 @@ def sigterm_cancels() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def write_state_file(host: WritableHost, path: str, data: bytes, *, mode: int = 0o644) -> None:
+    """Atomically replace one of certmgr's own state files on a host (not journaled).
+
+    For files certmgr keeps up to date and never rolls back, such as the service
+    table's recorded pids. Owner and group stay those of the file it replaces.
+    """
+    st = refuse_symlinks(host, path)
+    uid, gid = (st.uid, st.gid) if st is not None else resolve_ids(host, "root", "root")
+    name = posixpath.basename(path)
+    host.write_file_atomic(path, data, uid=uid, gid=gid, mode=st.mode if st else mode,
+                           temp_name=f".{name}.certmgr-state.tmp")

@@ -1,0 +1,61 @@
+"""Prove what each endpoint of a slot serves: probe until the expected leaf is served
+and the handshake completes, within a bounded wait.
+
+Postfix, Dovecot and Tomcat accept a bad key and fail only at handshake time,
+so a completed handshake is part of the proof, not only the presented leaf.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+
+from certmgr.deploy.checkpoints import cancel_requested
+from certmgr.models import Endpoint
+from certmgr.monitor import ProbeOptions, Prober, ProbeResult, Target, run_async
+
+__all__ = ["endpoint_address", "served_now", "wait_served"]
+
+_WILDCARDS = ("*", "0.0.0.0", "::", "", "[::]")  # noqa: S104 - listen addresses, never bound
+_POLL = 0.2
+
+
+def endpoint_address(endpoint: Endpoint, host_address: str | None) -> str:
+    """Where to probe an endpoint: its listen address, or the host's for a wildcard."""
+    if endpoint.address in _WILDCARDS:
+        return host_address or "127.0.0.1"
+    return endpoint.address
+
+
+def _key(endpoint: Endpoint) -> str:
+    proto = endpoint.tls.protocol
+    return f"{endpoint.address}:{endpoint.port}" + (f"/{proto}" if proto else "")
+
+
+def served_now(endpoints: Sequence[Endpoint], host_address: str | None,
+               timeout: float = 5.0) -> dict[str, ProbeResult]:
+    """Probe every endpoint once; endpoint name -> result."""
+    targets = [Target(endpoint_address(e, host_address), e.port, e.tls, e.sni)
+               for e in endpoints]
+    prober = Prober(ProbeOptions(timeout=timeout))
+    results = run_async(prober.probe_all(targets))
+    return {_key(e): r for e, r in zip(endpoints, results, strict=True)}
+
+
+def wait_served(endpoints: Sequence[Endpoint], host_address: str | None,
+                want: Mapping[str, str | None], *, timeout: float) -> tuple[bool, dict[str, str]]:
+    """Probe until every endpoint serves ``want[name]`` (a leaf SHA-256, or None: "down").
+
+    Returns:
+        (all as wanted, endpoint name -> what was seen last: a fingerprint or the error).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        results = served_now(endpoints, host_address, timeout=min(5.0, timeout))
+        seen = {name: (r.leaf_sha256 or "") if r.ok else f"error: {r.error}"
+                for name, r in results.items()}
+        done = all((r.ok and r.leaf_sha256 == want.get(name)) or
+                   (want.get(name) is None and not r.ok) for name, r in results.items())
+        if done or time.monotonic() >= deadline or cancel_requested():
+            return done, seen
+        time.sleep(_POLL)
