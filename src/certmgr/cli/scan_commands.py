@@ -19,6 +19,7 @@ from certmgr.models import Severity
 from certmgr.monitor.probe import ProbeOptions
 from certmgr.monitor.probe_result import ProbeResult
 from certmgr.monitor.scan import ScanPolicy, ScanResult, scan
+from certmgr.monitor.scan_repository import repository_expectations
 from certmgr.monitor.scan_trust import load_trust
 from certmgr.monitor.targets import TargetSpec, expand_all, parse_target, read_target_file
 
@@ -68,7 +69,8 @@ def scan_command(
     repo = _existing_repository(g)
     extra = _repository_anchors(repo) if repo is not None else []
     policy = ScanPolicy(trust=load_trust(system=system_trust, files=ca or (), extra=extra),
-                        warn_days=warn_days)
+                        warn_days=warn_days,
+                        expected=repository_expectations(repo) if repo is not None else None)
     options = ProbeOptions(timeout=timeout, concurrency=concurrency)
     g.debug_log(f"scanning {total} endpoint(s), {concurrency} at a time")
     results = _run(g, specs, total, options, policy)

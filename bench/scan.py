@@ -1,0 +1,322 @@
+"""Scan speed: ``certmgr scan`` vs a bare asyncio handshake loop vs sslyze 6, same endpoints.
+
+Starts nginx (one worker, an ECDSA leaf + intermediate chain) listening on
+2,000 ports of 127.0.0.1 with its own prefix in a temporary directory, then,
+in one run and against the same endpoints:
+
+* ``certmgr scan --json`` over all of them (the real command, a subprocess:
+  interpreter start, probes, checks and JSON output included);
+* the engine alone, in this process (the same probes without the CLI);
+* a bare stdlib asyncio loop written here: ``asyncio.open_connection`` with
+  TLS, the peer certificate read, close; same concurrency, run as a
+  subprocess like certmgr;
+* sslyze 6's certificate-info scan (``sslyze --certinfo``), installed in a
+  throwaway venv in the temporary directory (never committed);
+* certmgr's peak memory (RSS) scanning 10,000 endpoints (the 2,000 ports five times).
+
+Writes bench/results/scan.json with rates and ratios. Run with
+``.venv/bin/python -m bench.scan [--ports N] [--sslyze-ports N] [--no-sslyze]``.
+nginx is stopped by its pid; the temporary directory is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import trustme
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "scan.json"
+VENV_BIN = Path(sys.executable).parent
+CONCURRENCY = 256
+FIRST_PORT = 20000  # below the ephemeral range, so client sockets never collide with listeners
+
+# The peer: what a developer would write with asyncio's streams in a few lines.
+BARE_LOOP = r'''
+import asyncio, ssl, sys, time
+
+async def main(targets, concurrency):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    sem = asyncio.Semaphore(concurrency)
+    ok = 0
+
+    async def one(host, port):
+        nonlocal ok
+        async with sem:
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(host, port, ssl=ctx), 5)
+                if writer.get_extra_info("ssl_object").getpeercert(binary_form=True):
+                    ok += 1
+                writer.close()
+                await writer.wait_closed()
+            except (OSError, asyncio.TimeoutError, ssl.SSLError):
+                pass
+
+    await asyncio.gather(*(one(h, int(p)) for h, p in targets))
+    return ok
+
+targets = [line.strip().rsplit(":", 1) for line in open(sys.argv[1]) if line.strip()]
+print(asyncio.run(main(targets, int(sys.argv[2]))))
+'''
+
+
+def free_ports(count: int, start: int = FIRST_PORT) -> list[int]:
+    """``count`` ports on 127.0.0.1 that nothing listens on now."""
+    ports: list[int] = []
+    port = start
+    while len(ports) < count and port < 32768:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+                ports.append(port)
+            except OSError:
+                pass
+        port += 1
+    if len(ports) < count:
+        raise SystemExit(f"only {len(ports)} free ports between {start} and 32767")
+    return ports
+
+
+def write_pki(workdir: Path) -> Path:
+    """An ECDSA root -> intermediate -> leaf; returns the root's PEM file."""
+    root = trustme.CA(key_type=trustme.KeyType.ECDSA)
+    intermediate = root.create_child_ca(key_type=trustme.KeyType.ECDSA)
+    leaf = intermediate.issue_cert("bench.example.com", "127.0.0.1",
+                                   key_type=trustme.KeyType.ECDSA)
+    (workdir / "fullchain.pem").write_bytes(b"".join(p.bytes() for p in leaf.cert_chain_pems))
+    fd = os.open(workdir / "leaf.key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(leaf.private_key_pem.bytes())
+    root.cert_pem.write_to_path(str(workdir / "root.pem"))
+    return workdir / "root.pem"
+
+
+def nginx_conf(workdir: Path, ports: list[int]) -> Path:
+    listens = "\n".join(f"        listen 127.0.0.1:{p} ssl;" for p in ports)
+    conf = f"""
+worker_processes 1;
+worker_rlimit_nofile 65536;
+daemon off;
+pid {workdir}/nginx.pid;
+error_log {workdir}/error.log warn;
+events {{ worker_connections 16384; }}
+http {{
+    access_log off;
+    client_body_temp_path {workdir}/tmp;
+    proxy_temp_path {workdir}/tmp;
+    fastcgi_temp_path {workdir}/tmp;
+    uwsgi_temp_path {workdir}/tmp;
+    scgi_temp_path {workdir}/tmp;
+    server {{
+{listens}
+        ssl_certificate {workdir}/fullchain.pem;
+        ssl_certificate_key {workdir}/leaf.key;
+        ssl_session_cache off;
+        ssl_session_tickets off;
+        return 204;
+    }}
+}}
+"""
+    path = workdir / "nginx.conf"
+    path.write_text(conf)
+    (workdir / "tmp").mkdir()
+    return path
+
+
+@contextmanager
+def nginx(workdir: Path, ports: list[int]) -> Iterator[int]:
+    """Run nginx in the foreground as our child; stop it by pid."""
+    conf = nginx_conf(workdir, ports)
+    proc = subprocess.Popen(["nginx", "-p", str(workdir), "-c", str(conf), "-e",
+                             str(workdir / "error.log")], stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while not _listening(ports[-1]):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("nginx did not start: " + (workdir / "error.log").read_text())
+            time.sleep(0.05)
+        yield proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def timed_child(argv: list[str], stdout_path: Path | None = None) -> tuple[float, int, int]:
+    """Run a command; returns (seconds, exit status, peak RSS in KiB) of that child alone."""
+    out = stdout_path.open("wb") if stdout_path else subprocess.DEVNULL
+    try:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.DEVNULL,
+                                stdin=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    finally:
+        if stdout_path:
+            out.close()  # type: ignore[union-attr]
+    return elapsed, proc.returncode, usage.ru_maxrss
+
+
+def run_certmgr(workdir: Path, targets: Path, root: Path) -> dict[str, Any]:
+    out = workdir / "scan.json"
+    env_home = workdir / "home"
+    argv = [str(VENV_BIN / "certmgr"), "--home", str(env_home), "scan", "--json", "-q",
+            "--from", str(targets), "--no-system-trust", "--ca", str(root),
+            "--concurrency", str(CONCURRENCY)]
+    seconds, status, rss = timed_child(argv, out)
+    doc = json.loads(out.read_text())
+    ok = sum(r["ok"] for r in doc["results"])
+    clean = sum(not r["findings"] for r in doc["results"])
+    return {"seconds": seconds, "exit": status, "ok": ok, "clean": clean,
+            "count": len(doc["results"]), "peak_rss_mb": rss / 1024}
+
+
+def run_engine(ports: list[int]) -> dict[str, Any]:
+    from certmgr.monitor import ProbeOptions, Prober, Target, run_async
+
+    prober = Prober(ProbeOptions(concurrency=CONCURRENCY))
+    targets = [Target("127.0.0.1", p) for p in ports]
+    start = time.perf_counter()
+    results = run_async(prober.probe_all(targets))
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "ok": sum(r.ok for r in results), "count": len(results)}
+
+
+def run_bare_loop(workdir: Path, targets: Path) -> dict[str, Any]:
+    script = workdir / "bare_loop.py"
+    script.write_text(BARE_LOOP)
+    out = workdir / "bare.txt"
+    seconds, status, _ = timed_child([sys.executable, str(script), str(targets),
+                                      str(CONCURRENCY)], out)
+    return {"seconds": seconds, "exit": status, "ok": int(out.read_text().strip() or 0)}
+
+
+def install_sslyze(workdir: Path) -> Path | None:
+    venv = workdir / "sslyze-venv"
+    made = subprocess.run([sys.executable, "-m", "venv", str(venv)], check=False,
+                          capture_output=True)
+    if made.returncode:
+        return None
+    pip = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "sslyze>=6,<7"],
+                         check=False, capture_output=True, text=True)
+    if pip.returncode:
+        print(f"sslyze could not be installed: {pip.stderr.strip()[-300:]}", file=sys.stderr)
+        return None
+    return venv / "bin" / "sslyze"
+
+
+def run_sslyze(sslyze: Path, workdir: Path, ports: list[int]) -> dict[str, Any]:
+    targets = workdir / "sslyze-targets.txt"
+    targets.write_text("".join(f"127.0.0.1:{p}\n" for p in ports))
+    out = workdir / "sslyze.json"
+    seconds, status, _ = timed_child([str(sslyze), "--certinfo", f"--targets_in={targets}",
+                                      f"--json_out={out}", "--quiet"])
+    ok = 0
+    if out.exists():
+        doc = json.loads(out.read_text())
+        ok = sum(r.get("scan_status") == "COMPLETED" for r in doc.get("server_scan_results", []))
+    return {"seconds": seconds, "exit": status, "ok": ok, "count": len(ports)}
+
+
+def raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def rate(count: int, result: dict[str, Any]) -> float:
+    return round(count / result["seconds"], 1) if result["seconds"] else 0.0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ports", type=int, default=2000)
+    parser.add_argument("--sslyze-ports", type=int, default=None,
+                        help="scan only the first N ports with sslyze (default: all)")
+    parser.add_argument("--no-sslyze", action="store_true")
+    parser.add_argument("--memory-endpoints", type=int, default=10000)
+    args = parser.parse_args(argv)
+    if shutil.which("nginx") is None:
+        print("nginx is not installed (apt-get install nginx-light)", file=sys.stderr)
+        return 2
+    raise_fd_limit()
+    workdir = Path(tempfile.mkdtemp(prefix="certmgr-bench-scan-"))
+    try:
+        return _bench(workdir, args)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _bench(workdir: Path, args: argparse.Namespace) -> int:
+    ports = free_ports(args.ports)
+    root = write_pki(workdir)
+    targets = workdir / "targets.txt"
+    targets.write_text("".join(f"127.0.0.1:{p}\n" for p in ports))
+    repeat = max(1, args.memory_endpoints // len(ports))
+    many = workdir / "targets-10k.txt"
+    many.write_text(targets.read_text() * repeat)
+    sslyze = None if args.no_sslyze else install_sslyze(workdir)
+    n = len(ports)
+    with nginx(workdir, ports):
+        run_engine(ports[:200])  # warm nginx and the page cache; not measured
+        bare = run_bare_loop(workdir, targets)
+        certmgr = run_certmgr(workdir, targets, root)
+        engine = run_engine(ports)
+        memory = run_certmgr(workdir, many, root)
+        sslyze_ports = ports[:args.sslyze_ports] if args.sslyze_ports else ports
+        peer = run_sslyze(sslyze, workdir, sslyze_ports) if sslyze else None
+    report: dict[str, Any] = {
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "endpoints": n,
+        "concurrency": CONCURRENCY,
+        "certmgr_scan": {**certmgr, "per_second": rate(n, certmgr)},
+        "certmgr_engine_in_process": {**engine, "per_second": rate(n, engine)},
+        "bare_asyncio_loop": {**bare, "per_second": rate(n, bare)},
+        "memory_10k": {"endpoints": memory["count"], "peak_rss_mb": round(memory["peak_rss_mb"], 1),
+                       "seconds": round(memory["seconds"], 2), "goal_mb": 200},
+        "sslyze": None if peer is None else {**peer, "per_second": rate(len(sslyze_ports), peer)},
+    }
+    report["ratio_vs_bare_loop"] = round(rate(n, certmgr) / rate(n, bare), 2)
+    report["ratio_engine_vs_bare_loop"] = round(rate(n, engine) / rate(n, bare), 2)
+    if peer is not None and report["sslyze"]["per_second"]:
+        report["ratio_vs_sslyze"] = round(rate(n, certmgr) / report["sslyze"]["per_second"], 1)
+    else:
+        report["ratio_vs_sslyze"] = None
+        report["sslyze_note"] = "sslyze 6 could not be installed or was skipped"
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
