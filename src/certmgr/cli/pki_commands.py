@@ -231,8 +231,9 @@ def list_command(
 
 def _definitions_for(repo: Any, records: list[CertificateRecord],
                      *, all_: bool) -> dict[str, DefinitionRecord]:
-    if all_ or len(records) > 200:
+    if all_:
         return {d.name: d for d in repo.list_definitions()}
+    # Listing every definition costs seconds at 100,000; the window holds few of them.
     return {name: repo.get_definition(name) for name in {r.definition for r in records}}
 
 

@@ -1,0 +1,267 @@
+"""PKI speed: issuing certificates, and listing the expiring ones among 100,000.
+
+Goals (issue 4):
+
+* ``certmgr issue --all`` over N definitions with ECDSA P-256 keys (key, CSR,
+  sign, store, one commit each), in one certmgr process: throughput at least
+  0.5 of a bare ``cryptography`` loop doing only keygen + sign, and at least
+  20 times a loop of ``openssl req`` + ``openssl x509 -req`` processes doing the
+  same (openssl is only the peer here). Both certmgr figures are given: the
+  whole command as a subprocess (interpreter start and repository open
+  included) and the same work in-process (steady state).
+* ``certmgr list --expiring 30d --json > FILE`` over 100,000 stored current
+  certificates of which 1,000 fall inside the window: under 1 s for the whole
+  command. The rows are bulk-inserted with SQL into a repository that
+  ``certmgr`` created; to make 100,000 of them quickly they share two real
+  certificates' PEM (one expiring inside the window, one outside), with
+  per-row serials, fingerprints and expiry times spread over each range.
+
+Everything runs in a fresh temporary home removed at the end. Writes
+bench/results/pki.json. Run: ``.venv/bin/python -m bench.pki [--issue N]
+[--openssl N] [--rows N] [--window N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "pki.json"
+CERTMGR = Path(sys.executable).parent / "certmgr"
+GOALS = {"vs_bare_cryptography": 0.5, "vs_openssl_processes": 20.0, "list_seconds": 1.0}
+
+
+def _run(argv: list[str], env: dict[str, str], stdout: Any = subprocess.PIPE) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(argv, env=env, stdout=stdout, stderr=subprocess.PIPE, check=False)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr.decode(errors="replace")[-2000:])
+        raise SystemExit(f"{' '.join(argv[:3])}... failed with exit {proc.returncode}")
+    return elapsed
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTMGR_")}
+    return {**env, "CERTMGR_HOME": str(home), "COLUMNS": "200"}
+
+
+# -- issuing ------------------------------------------------------------------------
+
+def bare_loop(n: int, issuer_cert: x509.Certificate, issuer_key: Any) -> float:
+    """Only keygen + sign with cryptography: the floor certmgr is measured against."""
+    start = time.perf_counter()
+    now = dt.datetime.now(dt.UTC)
+    for i in range(n):
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = f"host{i}.example.com"
+        (x509.CertificateBuilder()
+         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+         .issuer_name(issuer_cert.subject).public_key(key.public_key())
+         .serial_number(x509.random_serial_number())
+         .not_valid_before(now).not_valid_after(now + dt.timedelta(days=397))
+         .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), False)
+         .sign(issuer_key, hashes.SHA256()))
+    return time.perf_counter() - start
+
+
+def openssl_loop(n: int, tmp: Path, issuer_cert: x509.Certificate, issuer_key: Any) -> float:
+    """``openssl req`` + ``openssl x509 -req`` per certificate (the peer; makes nothing we use)."""
+    ca_crt, ca_key, ext = tmp / "ca.crt", tmp / "ca.key", tmp / "ext.cnf"
+    ca_crt.write_bytes(issuer_cert.public_bytes(serialization.Encoding.PEM))
+    fd = os.open(ca_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(issuer_key.private_bytes(serialization.Encoding.PEM,
+                                              serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption()))
+    env = dict(os.environ)
+    start = time.perf_counter()
+    for i in range(n):
+        name = f"host{i}.example.com"
+        ext.write_text(f"subjectAltName=DNS:{name}\nbasicConstraints=critical,CA:FALSE\n"
+                       "extendedKeyUsage=serverAuth\n")
+        _run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+              "-nodes", "-keyout", str(tmp / "k.pem"), "-out", str(tmp / "r.csr"),
+              "-subj", f"/CN={name}"], env)
+        _run(["openssl", "x509", "-req", "-in", str(tmp / "r.csr"), "-CA", str(ca_crt),
+              "-CAkey", str(ca_key), "-set_serial", str(1000 + i), "-days", "397",
+              "-extfile", str(ext), "-out", str(tmp / "c.pem")], env)
+    return time.perf_counter() - start
+
+
+def certmgr_issue(n: int, tmp: Path) -> dict[str, float]:
+    """``certmgr issue --all`` over n definitions (subprocess), then the same in-process."""
+    from certmgr.issuers import issue_definition, load_issuer, make_definition
+    from certmgr.repository import open_repository
+
+    results: dict[str, float] = {}
+    for mode in ("process", "in_process"):
+        home = tmp / f"issue-{mode}"
+        env = _env(home)
+        _run([str(CERTMGR), "ca", "init", "-q"], env)
+        repo = open_repository(None, home)
+        try:
+            for i in range(n):
+                repo.save_definition(make_definition(f"d{i}", f"host{i}.example.com"))
+            if mode == "in_process":
+                definitions = repo.list_definitions()
+                start = time.perf_counter()
+                issuer = load_issuer(repo, "builtin")
+                for d in definitions:
+                    issue_definition(repo, d, issuer)
+                results[mode] = time.perf_counter() - start
+        finally:
+            repo.close()
+        if mode == "process":
+            results[mode] = _run([str(CERTMGR), "issue", "--all", "-q"], env)
+    return results
+
+
+# -- listing ------------------------------------------------------------------------
+
+def fill_repository(home: Path, rows: int, window: int) -> None:
+    """``rows`` definitions with one current certificate each, ``window`` expiring in 30 d."""
+    from sqlalchemy import insert
+
+    from certmgr.issuers import create_ca
+    from certmgr.pki import KeyType, certificate_pem, generate_key, issue_server
+    from certmgr.repository import open_repository
+    from certmgr.repository.tables import CertificateRow, DefinitionRow
+
+    ca = create_ca("Bench Root CA")
+    key = generate_key(KeyType.EC256)
+    soon = issue_server(ca.intermediate, ca.intermediate_key, key.public_key(),
+                        ["soon.example.com"], dt.timedelta(days=20))
+    later = issue_server(ca.intermediate, ca.intermediate_key, key.public_key(),
+                         ["later.example.com"], dt.timedelta(days=300))
+    chain = certificate_pem(ca.intermediate).decode()
+    now = dt.datetime.now(dt.UTC)
+    repo = open_repository(None, home)
+    try:
+        engine = repo._engine  # bench only: bulk SQL into the repository certmgr created
+        defs, certs = [], []
+        for i in range(rows):
+            cert = soon if i < window else later
+            span = (dt.timedelta(days=1 + 28 * i / window) if i < window
+                    else dt.timedelta(days=60 + 300 * (i - window) / (rows - window)))
+            name = f"host{i}.example.com"
+            defs.append({"id": i + 1, "name": name, "cn": name, "sans": [], "key_type": "ec256",
+                         "validity_seconds": 397 * 86400, "issuer": "builtin",
+                         "renew_before_seconds": 30 * 86400,
+                         "targets": [f"web{i % 50}/nginx:{name}"], "data": {},
+                         "created": now, "updated": now})
+            certs.append({"definition_id": i + 1, "version": 1, "serial": format(i + 1, "x"),
+                          "sha256": hashlib.sha256(f"bench-{i}".encode()).hexdigest(),
+                          "subject": f"CN={name}", "sans": [name],
+                          "not_before": now - dt.timedelta(days=10), "not_after": now + span,
+                          "issuer": "builtin", "cert_pem": certificate_pem(cert).decode(),
+                          "chain_pem": chain, "key_id": None, "state": "current",
+                          "created": now})
+        with engine.begin() as conn:
+            conn.execute(insert(DefinitionRow), defs)
+            conn.execute(insert(CertificateRow), certs)
+    finally:
+        repo.close()
+
+
+def certmgr_list(tmp: Path, rows: int, window: int) -> dict[str, Any]:
+    home = tmp / "list"
+    env = _env(home)
+    _run([str(CERTMGR), "init", "-q"], env)
+    start = time.perf_counter()
+    fill_repository(home, rows, window)
+    fill = time.perf_counter() - start
+    out = tmp / "expiring.json"
+    runs = []
+    for _ in range(3):
+        with out.open("wb") as handle:
+            runs.append(_run([str(CERTMGR), "list", "--expiring", "30d", "--json"], env,
+                             stdout=handle))
+    listed = json.loads(out.read_text())["certificates"]
+    startup = min(_run([str(CERTMGR), "--version"], env) for _ in range(3))
+    return {"rows": rows, "in_window": window, "listed": len(listed), "fill_seconds": fill,
+            "seconds": min(runs), "all_runs": runs, "interpreter_and_cli_start": startup}
+
+
+# -- main ---------------------------------------------------------------------------
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--issue", type=int, default=300, help="certificates certmgr issues")
+    parser.add_argument("--openssl", type=int, default=20, help="openssl peer iterations")
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--window", type=int, default=1_000)
+    args = parser.parse_args(argv)
+    if shutil.which("openssl") is None:
+        print("bench.pki needs the openssl binary as the peer", file=sys.stderr)
+        return 1
+    from certmgr.issuers import create_ca
+
+    ca = create_ca("Bench Root CA")
+    tmp = Path(tempfile.mkdtemp(prefix="certmgr-bench-pki."))
+    try:
+        bare = bare_loop(args.issue, ca.intermediate, ca.intermediate_key)
+        ours = certmgr_issue(args.issue, tmp)
+        peer = openssl_loop(args.openssl, tmp, ca.intermediate, ca.intermediate_key)
+        listing = certmgr_list(tmp, args.rows, args.window)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    result = summarize(args, bare, ours, peer, listing)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result["summary"], indent=2))
+    return 0
+
+
+def summarize(args: argparse.Namespace, bare: float, ours: dict[str, float], peer: float,
+              listing: dict[str, Any]) -> dict[str, Any]:
+    rate = {"bare_cryptography": args.issue / bare, "openssl_processes": args.openssl / peer,
+            "certmgr_process": args.issue / ours["process"],
+            "certmgr_in_process": args.issue / ours["in_process"]}
+    summary = {
+        "issue_per_second": {k: round(v, 1) for k, v in rate.items()},
+        "vs_bare_cryptography": {
+            "process": round(rate["certmgr_process"] / rate["bare_cryptography"], 3),
+            "in_process": round(rate["certmgr_in_process"] / rate["bare_cryptography"], 3),
+            "goal": GOALS["vs_bare_cryptography"]},
+        "vs_openssl_processes": {
+            "process": round(rate["certmgr_process"] / rate["openssl_processes"], 1),
+            "in_process": round(rate["certmgr_in_process"] / rate["openssl_processes"], 1),
+            "goal": GOALS["vs_openssl_processes"]},
+        "list_expiring": {"seconds": round(listing["seconds"], 3), "goal": GOALS["list_seconds"],
+                          "listed": listing["listed"], "rows": listing["rows"],
+                          "cli_start_seconds": round(listing["interpreter_and_cli_start"], 3),
+                          "meets_goal": listing["seconds"] < GOALS["list_seconds"]},
+    }
+    return {
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "load_1min": round(os.getloadavg()[0], 2)},
+        "what": "certmgr issue --all (EC P-256) vs bare cryptography keygen+sign vs openssl "
+                "req + x509 -req processes; certmgr list --expiring 30d --json over stored rows",
+        "counts": {"issue": args.issue, "openssl": args.openssl},
+        "seconds": {"bare": bare, "openssl": peer, **{f"certmgr_{k}": v for k, v in ours.items()}},
+        "listing": listing,
+        "summary": summary,
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
