@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from certmgr.errors import MasterKeyError
 from certmgr.repository import open_repository
 from certmgr.testing import skip_or_fail
 from tests.conftest import run_cli
@@ -213,3 +214,26 @@ def test_init_as_root_with_home(cli: CliRunner, shared_tmp: Path) -> None:
     code, _, err = run_cli(cli, "init", "--home", str(shared_tmp / "root-home"), "--json")
     assert code == 0, err
     assert (shared_tmp / "root-home" / "master.key").stat().st_uid == 0
+
+
+def test_init_with_passphrase_prompts_and_uses_no_key_file(cli: CliRunner, home: Path) -> None:
+    code, out, err = run_cli(cli, "init", "--passphrase", input="long phrase\nlong phrase\n")
+    assert code == 0, err
+    assert not (home / "master.key").exists()
+    assert "passphrase" in out
+    with open_repository(None, home, passphrase="long phrase") as repo:
+        assert repo.master_key_info() == {"mode": "passphrase"}
+        ref = repo.store_private_key(b"k", kind="import")
+    with pytest.raises(MasterKeyError, match="wrong passphrase"):
+        open_repository(None, home, passphrase="other phrase")
+    with open_repository(None, home, passphrase="long phrase") as repo:
+        assert repo.load_private_key(ref, reason="test") == b"k"
+
+
+def test_init_passphrase_on_a_key_file_repository_is_refused(cli: CliRunner, home: Path,
+                                                              monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    run_cli(cli, "init")
+    monkeypatch.setenv("CERTMGR_PASSPHRASE", "late phrase")
+    code, out, err = run_cli(cli, "init", "--passphrase")
+    _one_line_exit_2(code, out, err, "new repositories only")

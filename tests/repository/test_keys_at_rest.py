@@ -134,3 +134,21 @@ def test_ciphertext_is_bound_to_its_row(tmp_path: Path) -> None:
                       .values(ciphertext=sealed_a))
         with pytest.raises(MasterKeyError, match="altered"):
             repo.load_private_key(b, reason="test")
+
+
+@pytest.mark.postgres
+def test_no_key_bytes_in_a_postgresql_backup_or_table_dump(pg_url: str, tmp_path: Path) -> None:
+    with open_repository(pg_url, tmp_path / "home") as repo:
+        filled = populate(repo)
+        write_backup(repo, tmp_path / "repo.backup")
+        from sqlalchemy import select
+
+        from certmgr.repository.tables import Base
+        with repo._conn() as conn:
+            values = [v for t in Base.metadata.sorted_tables for row in conn.execute(select(t))
+                      for v in row]
+    dump = b"\0".join(v if isinstance(v, bytes) else repr(v).encode() for v in values)
+    backup = (tmp_path / "repo.backup").read_bytes()
+    body = gzip.decompress(backup.partition(b"\n")[2])
+    _assert_absent(filled.secrets, {"backup": backup, "backup body": body,
+                                    "tables": dump})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,15 +11,32 @@ from rich.table import Table
 
 from certmgr.cli.app import app
 from certmgr.cli.common import Globals, command
+from certmgr.errors import UsageError
+from certmgr.repository import PASSPHRASE_ENV, open_repository
 from certmgr.repository.backup import BackupSummary, restore_backup, write_backup
 
 
 @command(app, "init")
-def init(g: Globals) -> None:
+def init(
+    g: Globals,
+    passphrase: Annotated[bool, typer.Option(
+        "--passphrase",
+        help="Protect private keys with a passphrase instead of a key file (asked for unless "
+             "CERTMGR_PASSPHRASE is set; later commands read CERTMGR_PASSPHRASE).")] = False,
+) -> None:
     """Create certmgr's home, master key and repository (every command does on first use)."""
+    if passphrase:
+        secret = os.environ.get(PASSPHRASE_ENV) or typer.prompt(
+            "Passphrase for the repository's private keys", hide_input=True,
+            confirmation_prompt=True, err=True)
+        g._repository = open_repository(g.db, g.home, passphrase=secret)
     repo = g.repository()
     info = {"home": str(g.home), "db": repo.url_for_display(),
             "master_key": repo.master_key_info()}
+    if passphrase and info["master_key"]["mode"] != "passphrase":
+        raise UsageError(f"the repository in {g.home} already protects its keys with "
+                         f"{info['master_key']['path']}; --passphrase applies to new "
+                         "repositories only")
     if g.json:
         g.emit_json(info)
         return
