@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from certmgr.checks.runner import run_checks
 from certmgr.cli.app import app
 from certmgr.cli.common import Globals, command
 from certmgr.errors import UsageError
 from certmgr.hosts.local import LocalHost
 from certmgr.models import Finding, ServiceKind, Severity
-from certmgr.services import Discovery, discover_host
-from certmgr.services.layout import LayoutPlan, plan_layout
+
+if TYPE_CHECKING:
+    from certmgr.services import Discovery
+    from certmgr.services.layout import LayoutPlan
+
+# The adapters, checks and PKI are imported inside the commands: every other
+# command would otherwise pay for loading them at start-up.
 
 __all__ = ["check", "discover", "layout"]
 
@@ -48,6 +52,8 @@ def discover(g: Globals, service: ServiceOpt = None,
                  "--store/--no-store", help="Save the result in the repository.")] = True,
              ) -> int:
     """Read each server program's configuration: its services, TLS slots, files, endpoints."""
+    from certmgr.services import discover_host
+
     result = discover_host(_host(g), kinds=_kinds(service))
     if store:
         count = g.repository().save_discovery(result.host, [s.to_json() for s in result.services])
@@ -95,6 +101,9 @@ def check(g: Globals, service: ServiceOpt = None,
               "--warn-days", min=0, help="EXPIRING_SOON within this many days.")] = 30,
           ) -> int:
     """Run every check on every slot: files, keys, permissions, AppArmor, certificates."""
+    from certmgr.checks.runner import run_checks
+    from certmgr.services import discover_host
+
     host = _host(g)
     discovery = discover_host(host, kinds=_kinds(service))
     findings = run_checks(host, discovery, warn_days=warn_days)
@@ -126,6 +135,9 @@ def layout(g: Globals,
            = None,
            ) -> int:
     """Plan the seed's per-program layout for a service on the shared snakeoil files."""
+    from certmgr.services import discover_host
+    from certmgr.services.layout import plan_layout
+
     kind = _kind(service)
     host = _host(g)
     discovery = discover_host(host, kinds=[kind])

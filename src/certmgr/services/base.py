@@ -204,11 +204,13 @@ class IncludeGuard:
         self.stack: list[str] = []
 
     def enter(self, path: str, *, from_path: str | None, from_line: int | None) -> str:
-        """Push ``path``; raises ConfigError (at the including line) on a cycle or depth."""
-        try:
-            real = self.host.realpath(path)
-        except HostError as exc:
-            raise ConfigError(exc.message, path=from_path or path, line=from_line) from None
+        """Push ``path``; raises ConfigError (at the including line) on a cycle or depth.
+
+        Cycles are found by path as written (resolving every include's symlinks
+        costs too much on trees of thousands of files); a cycle through
+        differently named symlinks still ends at the depth limit.
+        """
+        real = posixpath.normpath(path)
         if real in self.stack:
             raise ConfigError(f"include cycle: {path} includes itself through "
                               f"{' -> '.join(self.stack[self.stack.index(real):])}",
