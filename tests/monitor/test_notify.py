@@ -244,6 +244,17 @@ def test_kinds_outside_the_scope_are_not_resolved(tmp_path: Path, hook: WebhookR
     assert board.update([DRIFT]) == []  # the drift was remembered
 
 
+def test_announcements_are_sent_once_without_memory(tmp_path: Path,
+                                                    hook: WebhookReceiver) -> None:
+    board, _ = board_for(tmp_path, hook)
+    renewed = Problem(EventKind.RENEWED, "definition www", "www renewed: version 2",
+                      Severity.INFO)
+    [delivery] = board.announce([renewed])
+    assert delivery.ok and delivery.notice.state is NoticeState.EVENT
+    assert board.update([]) == []  # an event is not a problem: nothing to resolve
+    assert [e[:2] for e in hook.events()] == [("event", "renewed")]
+
+
 def test_state_survives_a_new_board(tmp_path: Path, hook: WebhookReceiver) -> None:
     board, _ = board_for(tmp_path, hook)
     board.update([DRIFT])

@@ -24,6 +24,7 @@ metrics_listen = "127.0.0.1:9464"
 history = 20
 
 [renewal]
+notify = false
 retry_base = "10s"
 retry_max = "1h"
 jitter = 0.25
@@ -59,6 +60,7 @@ def test_full_file(tmp_path: Path) -> None:
     assert s.repeat == timedelta(hours=12) and s.history == 20
     assert s.metrics_listen == "127.0.0.1:9464"
     assert s.retry.base == timedelta(seconds=10) and s.retry.jitter == 0.25
+    assert s.renew and not s.announce_renewals
     [mail] = s.email
     assert (mail.name, mail.port, mail.security, mail.password) == ("ops", 587, "starttls",
                                                                      "s3cret")

@@ -192,6 +192,12 @@ def test_renewal_then_probe_sees_the_new_certificate(world: World) -> None:
     assert info.labels["serial"] == current.serial and info.labels["version"] == "2"
     assert families["certmgr_certificate_last_renewal_success"].samples[0].value == 1
     assert families["certmgr_endpoint_probe_success"].samples[0].value == 1
+    [post] = world.hook.wait_for(1)
+    assert (post["state"], post["event"], post["severity"]) == ("event", "renewed", "info")
+    assert post["detail"] == {"version": 2, "serial": current.serial, "targets": SLOT}
+    # Nothing is due any more: the next pass renews nothing and announces nothing.
+    again = world.monitor(renewer=renewer).run_once()
+    assert again.renewals == () and again.deliveries == ()
 
 
 def test_watch_runs_passes_until_stopped(world: World) -> None:

@@ -8,6 +8,9 @@ told before (kept in the monitor state file) and sends, per channel:
 * ``reminder`` when it is still there a ``repeat`` period after the last notice,
 * ``resolved`` once, when it is gone, to every channel that was told about it.
 
+One-off events (a certificate was renewed and redeployed) go out once as
+``event`` notices through :meth:`NoticeBoard.announce`.
+
 A channel is a :class:`Notifier`: email over SMTP (:class:`EmailNotifier`:
 STARTTLS or implicit TLS, AUTH, server certificate verified) or a JSON POST
 (:class:`WebhookNotifier`). A failed delivery is a :class:`Delivery` with
@@ -69,6 +72,7 @@ class EventKind(str, Enum):
     PROBE_FAILED = "probe-failed"
     RENEWAL_FAILED = "renewal-failed"
     DEPLOY_FAILED = "deploy-failed"
+    RENEWED = "renewed"
     TEST = "test"
 
 
@@ -76,6 +80,7 @@ class NoticeState(str, Enum):
     PROBLEM = "problem"
     REMINDER = "reminder"
     RESOLVED = "resolved"
+    EVENT = "event"  # something happened once (a renewal): no reminder, nothing to resolve
     TEST = "test"
 
 
@@ -369,6 +374,12 @@ class NoticeBoard:
                 elif scope is None or gone.kind in scope:
                     deliveries.extend(self._resolve(key, gone, book, active, now))
         return deliveries
+
+    def announce(self, events: Iterable[Problem]) -> list[Delivery]:
+        """Tell one-off events (a certificate renewed) on every channel, without memory."""
+        now = self.clock()
+        return [_deliver(n, Notice(NoticeState.EVENT, event, now, now))
+                for event in events for n in self.notifiers]
 
     def _tell(self, problem: Problem, entry: dict[str, Any], now: datetime) -> list[Delivery]:
         sent: dict[str, str | None] = entry.setdefault("sent", {})

@@ -10,6 +10,7 @@ One :meth:`Monitor.run_once` pass:
 4. turns what is wrong into :class:`Problem` values (expiring, expired, drift,
    failed probe, failed renewal, failed deploy) and hands them to the
    :class:`NoticeBoard`, which tells each one once per period and when it clears;
+   each completed renewal is announced once;
 5. refreshes the Prometheus snapshot.
 
 :meth:`Monitor.watch` repeats passes every ``interval`` until stopped.
@@ -31,7 +32,7 @@ from certmgr.models import Finding, Severity
 from certmgr.monitor.metrics import CertificateStatus, EndpointStatus, MonitorMetrics
 from certmgr.monitor.notify import Delivery, EventKind, NoticeBoard, Problem, utcnow
 from certmgr.monitor.probe import ProbeOptions, Prober, run_async
-from certmgr.monitor.renewal import RenewalResult, Renewer, renewal_problems
+from certmgr.monitor.renewal import RenewalResult, RenewalStatus, Renewer, renewal_problems
 from certmgr.monitor.scan import Checker, ScanPolicy, ScanResult
 from certmgr.monitor.scheduler_endpoints import Watched, watched_endpoints
 from certmgr.monitor.settings import MonitorSettings
@@ -148,6 +149,9 @@ class Monitor:
         certificates = self._certificates()
         problems = self._problems(endpoints, certificates)
         deliveries = tuple(self.board.update(problems))
+        if self.settings.announce_renewals:
+            deliveries += tuple(self.board.announce(_renewed(r) for r in renewals
+                                                    if r.status is RenewalStatus.RENEWED))
         report = PassReport(started, time.monotonic() - t0, endpoints, certificates, renewals,
                             tuple(problems), deliveries)
         if self.metrics is not None:
@@ -305,6 +309,16 @@ def _expiry_problem(subject: str, not_after: datetime, now: datetime, window: ti
                         f"{subject}: the certificate expires at {not_after.isoformat()} "
                         f"(in {_humane(left)})", Severity.WARNING, info)]
     return []
+
+
+def _renewed(result: RenewalResult) -> Problem:
+    targets = [d.target for d in result.deployed]
+    where = f"deployed to {', '.join(targets)}" if targets else "no targets to deploy to"
+    return Problem(EventKind.RENEWED, f"definition {result.definition}",
+                   f"{result.definition} renewed: version {result.version}, serial "
+                   f"{result.serial}, {where}", Severity.INFO,
+                   {"version": result.version, "serial": result.serial,
+                    "targets": ", ".join(targets)})
 
 
 def _humane(left: timedelta) -> str:

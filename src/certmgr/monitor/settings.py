@@ -176,6 +176,7 @@ class MonitorSettings:
     probe_timeout: timedelta = timedelta(seconds=10)
     concurrency: int = 64
     renew: bool = True
+    announce_renewals: bool = True
     retry: RetrySettings = field(default_factory=RetrySettings)
     email: tuple[EmailChannel, ...] = ()
     webhooks: tuple[WebhookChannel, ...] = ()
@@ -229,7 +230,7 @@ class _Reader:
         notify = self.table(data, "notify")
         self.known(mon, "monitor", {"interval", "expiry_warning", "repeat", "metrics_listen",
                                     "history", "probe_timeout", "concurrency"})
-        self.known(ren, "renewal", {"enabled", "retry_base", "retry_max", "jitter"})
+        self.known(ren, "renewal", {"enabled", "notify", "retry_base", "retry_max", "jitter"})
         self.known(notify, "notify", {"email", "webhook"})
         defaults = MonitorSettings()
         listen = mon.get("metrics_listen")
@@ -248,6 +249,7 @@ class _Reader:
             probe_timeout=self.duration(mon, "monitor.probe_timeout", defaults.probe_timeout),
             concurrency=self.positive(mon, "monitor.concurrency", defaults.concurrency),
             renew=bool(ren.get("enabled", True)),
+            announce_renewals=bool(ren.get("notify", True)),
             retry=retry,
             email=tuple(self.email(i, t) for i, t in enumerate(self.tables(notify, "email"))),
             webhooks=tuple(self.webhook(i, t)
