@@ -55,6 +55,8 @@ def issue(
     repo = g.repository()
     todo: list[DefinitionRecord] = (repo.list_definitions() if all_
                                     else [repo.get_definition(n) for n in names or []])
+    if not todo:
+        g.info("no definitions to issue: create them with `certmgr define` or `certmgr apply`")
     outcomes, failures = _issue_all(g, repo, todo)
     if g.json:
         g.emit_json({"results": [o.to_json() for o in outcomes]
