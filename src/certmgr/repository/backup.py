@@ -21,7 +21,7 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -98,15 +98,16 @@ def write_backup(repo: Repository, out: Path, *, overwrite: bool = False) -> Bac
 def _write_body(repo: Repository, body: IO[bytes]) -> tuple[str, dict[str, int]]:
     hashing = _HashingWriter(body)
     rows: dict[str, int] = {}
-    with gzip.GzipFile(fileobj=hashing, mode="wb", mtime=0) as gz, _snapshot(repo) as conn:
+    with (gzip.GzipFile(fileobj=hashing, mode="wb", mtime=0, compresslevel=6) as gz,
+          _snapshot(repo) as conn):
         for table in _tables():
             columns = [c.name for c in table.columns]
             gz.write(_line({"table": table.name, "columns": columns}))
             count = 0
+            codecs = _codecs(table, columns, encode=True)
             order = list(table.primary_key.columns)
             for row in conn.execute(select(table).order_by(*order)):
-                gz.write(_line([_encode(table, name, value)
-                                for name, value in zip(columns, row, strict=True)]))
+                gz.write(_line(_apply(codecs, row)))
                 count += 1
             rows[table.name] = count
     return hashing.hexdigest(), rows
@@ -152,26 +153,33 @@ def _line(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode() + b"\n"
 
 
-def _encode(table: Table, name: str, value: Any) -> Any:
-    if value is None:
-        return None
-    kind = table.columns[name].type
-    if isinstance(kind, LargeBinary):
-        return base64.b64encode(value).decode()
-    if isinstance(kind, UTCDateTime):
-        return value.isoformat()
-    return value
+def _b64encode(value: bytes) -> str:
+    return base64.b64encode(value).decode()
 
 
-def _decode(table: Table, name: str, value: Any) -> Any:
-    if value is None:
-        return None
-    kind = table.columns[name].type
-    if isinstance(kind, LargeBinary):
-        return base64.b64decode(value)
-    if isinstance(kind, UTCDateTime):
-        return datetime.fromisoformat(value)
-    return value
+def _isoformat(value: datetime) -> str:
+    return value.isoformat()
+
+
+Codec = Callable[[Any], Any] | None
+
+
+def _codecs(table: Table, columns: list[str], *, encode: bool) -> list[Codec]:
+    """Per column, the function turning a value into JSON (or back); None: as is."""
+    out: list[Codec] = []
+    for name in columns:
+        kind = table.columns[name].type
+        if isinstance(kind, LargeBinary):
+            out.append(_b64encode if encode else base64.b64decode)
+        elif isinstance(kind, UTCDateTime):
+            out.append(_isoformat if encode else datetime.fromisoformat)
+        else:
+            out.append(None)
+    return out
+
+
+def _apply(codecs: list[Codec], values: Any) -> list[Any]:
+    return [v if c is None or v is None else c(v) for c, v in zip(codecs, values, strict=True)]
 
 
 def _publish(out: Path, header: bytes, body: IO[bytes]) -> None:
@@ -238,6 +246,7 @@ def _read_body(path: Path) -> Iterator[tuple[Table, list[dict[str, Any]]]]:
         with gzip.GzipFile(fileobj=f, mode="rb") as gz:
             table: Table | None = None
             columns: list[str] = []
+            codecs: list[Codec] = []
             chunk: list[dict[str, Any]] = []
             for raw in gz:
                 item = json.loads(raw)
@@ -246,11 +255,11 @@ def _read_body(path: Path) -> Iterator[tuple[Table, list[dict[str, Any]]]]:
                         yield table, chunk
                     chunk = []
                     table, columns = _table_of(tables, item, path)
+                    codecs = _codecs(table, columns, encode=False)
                     continue
                 if table is None:
                     raise InputError(f"backup {path} is damaged (row before table)", path=path)
-                chunk.append({c: _decode(table, c, v)
-                              for c, v in zip(columns, item, strict=True)})
+                chunk.append(dict(zip(columns, _apply(codecs, item), strict=True)))
                 if len(chunk) >= _CHUNK:
                     yield table, chunk
                     chunk = []

@@ -1,0 +1,155 @@
+"""Repository speed: listing expiring certificates, backup and restore, over 100,000 rows.
+
+In one run, on a fresh SQLite repository in a temporary home:
+
+* ``Repository.list_certificates(expiring_within=30 days)`` over N current
+  certificates of which W fall inside the window, against the peer floor: the
+  same query with the bare ``sqlite3`` module returning raw tuples (what any
+  hand-written tool would do at best). Reported as a ratio.
+* ``write_backup`` (consistent snapshot, checksummed, gzip JSON lines) against
+  ``sqlite3.Connection.backup`` (a page copy, the fastest consistent copy
+  SQLite offers, but SQLite-only and unversioned). Reported as a ratio.
+* ``restore_backup`` of that file into a new home: seconds and rows per second.
+
+Rows are bulk-inserted with SQL; they share one real certificate PEM with
+per-row serials, fingerprints and expiry times. Writes
+bench/results/repository.json. Run: ``.venv/bin/python -m bench.repository
+[--rows N] [--window N]``. The temporary directory is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from sqlalchemy import insert
+
+from certmgr.repository import open_repository
+from certmgr.repository.backup import restore_backup, write_backup
+from certmgr.repository.tables import CertificateRow, DefinitionRow
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "repository.json"
+REPEAT = 3
+
+
+def _pem() -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench.example.org")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1).not_valid_before(now)
+            .not_valid_after(now + dt.timedelta(days=90)).sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def fill(home: Path, rows: int, window: int) -> float:
+    """N definitions with one current certificate each; W expire within 30 days."""
+    pem, now = _pem(), dt.datetime.now(dt.UTC)
+    start = time.perf_counter()
+    with open_repository(None, home) as repo, repo._tx() as s:
+        s.execute(insert(DefinitionRow), [
+            {"name": f"d{i}", "cn": f"h{i}.example.org", "sans": [f"h{i}.example.org"],
+             "key_type": "ec256", "validity_seconds": 90 * 86400, "issuer": "ca",
+             "renew_before_seconds": 30 * 86400, "targets": [], "data": {}, "created": now,
+             "updated": now} for i in range(rows)])
+        step = max(1, rows // window)
+        s.execute(insert(CertificateRow), [
+            {"definition_id": i + 1, "version": 1, "serial": f"{i + 1:x}", "sha256": f"{i:064x}",
+             "subject": f"CN=h{i}.example.org", "sans": [f"h{i}.example.org"],
+             "not_before": now,
+             "not_after": now + dt.timedelta(days=1 + (i % 29) if i % step == 0 and i // step <
+                                             window else 60 + i % 300),
+             "issuer": "CN=ca", "cert_pem": pem, "chain_pem": "", "key_id": None,
+             "state": "current", "created": now} for i in range(rows)])
+    return time.perf_counter() - start
+
+
+def _best(fn: Any) -> tuple[float, Any]:
+    best, result = float("inf"), None
+    for _ in range(REPEAT):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def bench_list(home: Path) -> dict[str, Any]:
+    limit = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+    with open_repository(None, home) as repo:
+        ours, listed = _best(lambda: repo.list_certificates(
+            expiring_within=dt.timedelta(days=30)))
+    conn = sqlite3.connect(home / "certmgr.db")
+    query = ("SELECT c.*, d.name FROM certificates c JOIN definitions d ON d.id = c.definition_id"
+             " WHERE c.state = 'current' AND c.not_after <= ? ORDER BY c.not_after, c.id")
+    bound = limit.strftime("%Y-%m-%d %H:%M:%S.%f")
+    peer, raw = _best(lambda: conn.execute(query, (bound,)).fetchall())
+    conn.close()
+    assert len(raw) == len(listed), (len(raw), len(listed))
+    return {"listed": len(listed), "certmgr_seconds": round(ours, 4),
+            "bare_sqlite3_seconds": round(peer, 4),
+            "ratio_certmgr_over_bare": round(ours / peer, 2)}
+
+
+def bench_backup(home: Path, tmp: Path) -> dict[str, Any]:
+    out = tmp / "repo.backup"
+    with open_repository(None, home) as repo:
+        start = time.perf_counter()
+        summary = write_backup(repo, out)
+        ours = time.perf_counter() - start
+    src = sqlite3.connect(home / "certmgr.db")
+    dst = sqlite3.connect(tmp / "copy.db")
+    start = time.perf_counter()
+    src.backup(dst)
+    peer = time.perf_counter() - start
+    src.close()
+    dst.close()
+    start = time.perf_counter()
+    restore_backup(None, tmp / "restored", out, master_key_file=home / "master.key")
+    restore = time.perf_counter() - start
+    rows = sum(summary.rows.values())
+    return {"rows": rows, "backup_bytes": out.stat().st_size,
+            "database_bytes": (home / "certmgr.db").stat().st_size,
+            "certmgr_backup_seconds": round(ours, 3),
+            "sqlite3_page_backup_seconds": round(peer, 3),
+            "ratio_certmgr_over_page_copy": round(ours / peer, 2),
+            "restore_seconds": round(restore, 3),
+            "restore_rows_per_second": round(rows / restore)}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.repository")
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--window", type=int, default=1_000)
+    args = parser.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="certmgr-bench-repo-"))
+    try:
+        home = tmp / "home"
+        fill_seconds = fill(home, args.rows, args.window)
+        result = {"when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                  "rows": args.rows, "window": args.window,
+                  "fill_seconds": round(fill_seconds, 2),
+                  "list_expiring_30d": bench_list(home),
+                  "backup_restore": bench_backup(home, tmp)}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
