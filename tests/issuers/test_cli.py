@@ -199,3 +199,36 @@ def test_import_then_export_combined(home: Path, cli: CliRunner, tmp_path: Path)
     assert bundle.key is not None and bundle.certificates == (cert, ca.intermediate)
     rows = json.loads(ok(cli, "list", "--expiring", "61d", "--json"))["certificates"]
     assert rows[0]["name"] == "old.example.com" and rows[0]["issuer"] == "external"
+
+
+def test_keys_never_plaintext_at_rest(home: Path, cli: CliRunner, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    ok(cli, "ca", "init")
+    ok(cli, "define", "www", "--cn", "www.example.com", "--key", "rsa2048")
+    ok(cli, "issue", "www")
+    ok(cli, "export", "www", "--format", "pem", "--out", str(tmp_path / "out"))
+    key = load_bundle((tmp_path / "out" / "www.key").read_bytes()).key
+    assert key is not None
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    stored = b"".join(p.read_bytes() for p in home.rglob("*") if p.is_file())
+    assert der[-64:] not in stored and b"PRIVATE KEY" not in stored
+
+
+def test_export_password_file_and_bad_out(home: Path, cli: CliRunner, tmp_path: Path) -> None:
+    ok(cli, "ca", "init")
+    ok(cli, "define", "www", "--cn", "www.example.com")
+    ok(cli, "issue", "www")
+    pw = tmp_path / "pw.txt"
+    pw.write_text("s3cret-pass\nignored\n")
+    ok(cli, "export", "www", "--format", "p12", "--password-file", str(pw), "--out",
+       str(tmp_path / "p"))
+    bundle = load_bundle((tmp_path / "p" / "www.p12").read_bytes(), "s3cret-pass")
+    assert bundle.key is not None and bundle.alias == "www"
+    code, _, err = run_cli(cli, "export", "www", "--out", str(pw))
+    assert code == 2 and "not a directory" in err
+    code, _, err = run_cli(cli, "export", "www", "--format", "jks", "--password", "short")
+    assert code == 2 and "at least 6 characters" in err
+    code, _, err = run_cli(cli, "issue")
+    assert code == 2 and "--all" in err
