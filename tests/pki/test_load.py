@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
 from certmgr.errors import PKIError, WrongPassword
 from certmgr.pki import (
@@ -173,3 +173,10 @@ def test_bad_input_is_a_pki_error_naming_the_source(data: bytes, message: str) -
 def test_two_keys_in_one_file_refused(pki: MiniPKI) -> None:
     with pytest.raises(PKIError, match="2 private keys"):
         load_bundle(key_pem(pki.leaf_key) + key_pem(pki.inter_key), source="two.pem")
+
+
+def test_pkcs12_without_password_opens_with_or_without_one(pki: MiniPKI) -> None:
+    data = pkcs12.serialize_key_and_certificates(b"x", pki.leaf_key, pki.leaf, None,
+                                                 serialization.NoEncryption())
+    assert load_bundle(data).key is not None
+    assert load_bundle(data, "anything").key is not None

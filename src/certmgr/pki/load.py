@@ -309,7 +309,8 @@ def _is_pkcs12(der: bytes) -> bool:
 
 
 def _load_pkcs12(der: bytes, pw: bytes | None, source: str) -> Bundle:
-    attempts = [pw] if pw is not None else [None, b""]
+    # A password given for a file that has none is not an error (many tools write b"").
+    attempts = [pw, None, b""] if pw is not None else [None, b""]
     for attempt in attempts:
         try:
             p12 = pkcs12.load_pkcs12(der, attempt)
