@@ -146,3 +146,21 @@ def test_bad_input_is_exit_2_with_one_line(cli: CliRunner, home: Path,
     assert code == 2
     assert out == ""
     assert words in err and len(err.strip().splitlines()) == 1
+
+
+def test_import_takes_found_certificates_under_management(
+        cli: CliRunner, home: Path, polite: dict[TlsMode, int], ca_file: Path) -> None:
+    targets = [f"127.0.0.1:{polite[TlsMode.DIRECT]}",
+               f"127.0.0.1:{polite[TlsMode.STARTTLS_POP3]}/pop3"]
+    code, doc, err = scan_json(cli, "--ca", str(ca_file), "--no-system-trust", "--import",
+                               *targets)
+    assert code == 0, err
+    leaf_sha = doc["results"][0]["chain"][0]["sha256"]  # type: ignore[index]
+    # Both endpoints serve one certificate: imported once, named after its CN.
+    assert doc["imported"] == [{"target": targets[0], "sha256": leaf_sha,
+                                "status": "imported", "definition": "mail.example.com"}]
+    code, doc, err = scan_json(cli, "--ca", str(ca_file), "--no-system-trust", "--import",
+                               *targets)
+    assert [i["status"] for i in doc["imported"]] == ["managed"]  # type: ignore[union-attr]
+    code, out, _ = run_cli(cli, "list", "--json")
+    assert code == 0 and "mail.example.com" in out

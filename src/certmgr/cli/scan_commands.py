@@ -56,6 +56,10 @@ def scan_command(
         "--save-chains", metavar="DIR",
         help="Write each distinct served chain to DIR as PEM, ready for `certmgr import`.")
     ] = None,
+    take: Annotated[bool, typer.Option(
+        "--import", help="Take every unmanaged certificate found under management (its key "
+                         "stays on the server: import one with `certmgr import --key`).")
+    ] = False,
 ) -> int:
     """Probe endpoints over TLS or STARTTLS, and check the certificates they serve.
 
@@ -76,10 +80,18 @@ def scan_command(
     results = _run(g, specs, total, options, policy)
     if save_chains is not None:
         _save_chains(g, save_chains, results)
+    imported = _import_found(g, results) if take else None
     if g.json:
-        g.emit_json({"results": [r.to_json() for r in results]})
+        doc: dict[str, Any] = {"results": [r.to_json() for r in results]}
+        if imported is not None:
+            doc["imported"] = imported
+        g.emit_json(doc)
     else:
         _print(g, results)
+        for item in imported or ():
+            g.out.print(f"{item['status']} {escape(item['target'])}: "
+                        f"{escape(item.get('definition') or item.get('reason') or '')}",
+                        highlight=False)
     return 1 if any(r.failed for r in results) else 0
 
 
@@ -150,6 +162,39 @@ def _save_chains(g: Globals, directory: Path, results: list[ScanResult]) -> None
         written[fingerprint] = path
     g.info(f"wrote {len(written)} served chain(s) to {directory}; take one under management "
            f"with `certmgr import {directory}/FILE.pem --key KEYFILE`")
+
+
+def _import_found(g: Globals, results: list[ScanResult]) -> list[dict[str, Any]]:
+    """Import each distinct unmanaged leaf (with the chain it was served with)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from certmgr.errors import CertmgrError
+    from certmgr.issuers import import_certificate
+
+    repo = g.repository()
+    seen: set[str] = set()
+    report: list[dict[str, Any]] = []
+    for result in results:
+        sha = result.probe.leaf_sha256
+        if sha is None or sha in seen:
+            continue
+        seen.add(sha)
+        target = str(result.target)
+        if repo.certificate_by_fingerprint(sha) is not None:
+            report.append({"target": target, "sha256": sha, "status": "managed"})
+            continue
+        pem = b"".join(x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM)
+                       for der in result.probe.chain)
+        try:
+            definition, _record = import_certificate(repo, [(pem, target)])
+        except CertmgrError as exc:
+            report.append({"target": target, "sha256": sha, "status": "skipped",
+                           "reason": exc.message})
+            continue
+        report.append({"target": target, "sha256": sha, "status": "imported",
+                       "definition": definition.name})
+    return report
 
 
 def _status(result: ScanResult) -> str:
