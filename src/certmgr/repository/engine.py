@@ -17,6 +17,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, SQLAlchemyError
@@ -219,11 +220,21 @@ def _check_ours(conn: Any, shown: str) -> None:
     if "alembic_version" not in tables:
         raise RepositoryError(f"{shown} is a database that certmgr did not create; choose "
                               "another --db (certmgr never writes into foreign databases)")
+    if "meta" not in tables or "certificates" not in tables:
+        raise RepositoryError(f"{shown} is a database that certmgr did not create (another "
+                              "application's migrations); choose another --db")
     current = MigrationContext.configure(conn).get_current_revision()
     script = ScriptDirectory.from_config(alembic_config())
-    if current is not None and script.get_revision(current) is None:
+    if current is not None and _unknown(script, current):
         raise RepositoryError(f"repository {shown} has schema revision {current}, unknown to "
                               "this certmgr; upgrade certmgr")
+
+
+def _unknown(script: ScriptDirectory, revision: str) -> bool:
+    try:
+        return script.get_revision(revision) is None
+    except CommandError:  # alembic: "Can't locate revision identified by ..."
+        return True
 
 
 def _database_problem(shown: str, exc: DatabaseError) -> str:
