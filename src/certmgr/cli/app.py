@@ -73,6 +73,7 @@ COMMAND_MODULES = [
     "certmgr.cli.scan_commands",
     "certmgr.cli.monitor_commands",
     "certmgr.cli.lab_commands",
+    "certmgr.cli.status_commands",
 ]
 
 
