@@ -35,7 +35,7 @@ from certmgr.errors import InputError, MasterKeyError, RepositoryError
 from certmgr.repository import masterkey as mk
 from certmgr.repository.api import Repository, open_repository
 from certmgr.repository.core import MASTER_META
-from certmgr.repository.engine import head_revision
+from certmgr.repository.engine import WRITE_OPTION, head_revision
 from certmgr.repository.tables import AuditRow, Base, MetaRow, UTCDateTime, utcnow
 
 __all__ = ["FORMAT", "VERSION", "BackupSummary", "read_header", "restore_backup",
@@ -377,7 +377,7 @@ def _load(repo: Repository, path: Path, backup_meta: dict[str, Any]) -> None:
     audit = Base.metadata.tables[AuditRow.__tablename__]
     meta = Base.metadata.tables[MetaRow.__tablename__]
     try:
-        with repo._engine.begin() as conn:
+        with repo._engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
             kept_audit = [dict(r._mapping) for r in
                           conn.execute(select(audit).order_by(audit.c.id))]
             kept_meta = {r.key: r.value for r in conn.execute(select(meta))}

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from certmgr.errors import MasterKeyError, NotFound, RepositoryError
 from certmgr.repository import masterkey as mk
-from certmgr.repository.engine import display_url
+from certmgr.repository.engine import WRITE_OPTION, display_url
 from certmgr.repository.records import AuditEvent, StoredKey
 from certmgr.repository.tables import AuditRow, MetaRow, PrivateKeyRow, utcnow
 
@@ -52,7 +52,8 @@ class RepositoryCore:
         self._url = url
         self._home = home
         self._passphrase = passphrase
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._sessions = sessionmaker(engine.execution_options(**{WRITE_OPTION: True}),
+                                      expire_on_commit=False)
         self._master: mk.MasterKey | None = None
         self.actor = actor or default_actor()
 

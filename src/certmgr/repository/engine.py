@@ -24,10 +24,20 @@ from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, SQLA
 
 from certmgr.errors import RepositoryError
 
-__all__ = ["DB_FILE_NAME", "alembic_config", "create_db_engine", "display_url", "head_revision",
-           "preflight", "resolve_url", "upgrade_to_head"]
+__all__ = [
+    "DB_FILE_NAME",
+    "WRITE_OPTION",
+    "alembic_config",
+    "create_db_engine",
+    "display_url",
+    "head_revision",
+    "preflight",
+    "resolve_url",
+    "upgrade_to_head",
+]
 
 DB_FILE_NAME = "certmgr.db"
+WRITE_OPTION = "certmgr_write"  # execution option: this transaction may write
 MIGRATIONS = Path(__file__).parent / "migrations"
 _CONNECT_TIMEOUT = 10  # seconds: an unreachable server is an error, not a hang
 
@@ -99,7 +109,11 @@ def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> No
 
 
 def _sqlite_on_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN")
+    # Transactions that may write take the write lock at once (waiting up to busy_timeout):
+    # a deferred one that reads first and writes later fails outright when another
+    # process wrote in between (the monitor, the web console and the CLI share the file).
+    write = conn.get_execution_options().get(WRITE_OPTION)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def _enable_wal(engine: Engine) -> None:
