@@ -74,3 +74,22 @@ def test_layout_unknown_service_is_usage_error(cli: CliRunner, home: Path) -> No
     code, _out, err = run_cli(cli, "layout", "--root", str(TREES / "ubuntu904"), "--service",
                               "sendmail")
     assert code == 2 and "unknown program" in err
+
+
+def test_check_uses_names_a_definition_gives_the_slot(cli: CliRunner, home: Path) -> None:
+    from certmgr.repository import open_repository
+    from certmgr.repository.records import DefinitionRecord
+
+    repo = open_repository(None, home)
+    try:
+        repo.save_definition(DefinitionRecord(name="www", cn="www.example.com",
+                                              sans=("www.example.com",),
+                                              targets=("local/apache2:_default_",)))
+    finally:
+        repo.close()
+    code, out, err = run_cli(cli, "check", "--root", str(TREES / "debian12"), "--json",
+                             "--service", "apache2")
+    assert code == 1, err
+    mismatch = [f for f in json.loads(out)["findings"] if f["code"] == "NAME_MISMATCH"]
+    assert [(f["slot"], f["severity"]) for f in mismatch] == [("apache2:_default_", "error")]
+    assert "www.example.com" in mismatch[0]["message"]

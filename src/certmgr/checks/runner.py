@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import posixpath
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
+from cryptography.utils import CryptographyDeprecationWarning
 
 from certmgr.checks.access import can_read, policy_problems
 from certmgr.checks.apparmor import Profile, find_profile
@@ -192,7 +194,11 @@ def _trust(run: _Run, service: Service, slot: Slot,
             return None
     if run.system_store is None:
         try:
-            run.system_store = list(_read_bundle(run, SYSTEM_STORE).certificates)
+            # Distribution stores still carry old roots with a zero serial, on which
+            # cryptography warns; they are the system's anchors, not ours to judge.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+                run.system_store = list(_read_bundle(run, SYSTEM_STORE).certificates)
         except PKIError:
             run.system_store = []
     anchors = run.system_store + list(run.extra_trust)

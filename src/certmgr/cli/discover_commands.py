@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -106,7 +106,9 @@ def check(g: Globals, service: ServiceOpt = None,
 
     host = _host(g)
     discovery = discover_host(host, kinds=_kinds(service))
-    findings = run_checks(host, discovery, warn_days=warn_days)
+    names, trust = _from_repository(g, host.name)
+    findings = run_checks(host, discovery.with_operator_names(names), warn_days=warn_days,
+                          extra_trust=trust)
     errors = sum(1 for f in findings if f.severity is Severity.ERROR)
     if g.json:
         g.emit_json({"findings": [f.to_json() for f in findings]})
@@ -122,6 +124,28 @@ def check(g: Globals, service: ServiceOpt = None,
                     f"{escape(f.message)}", highlight=False, soft_wrap=True)
     g.out.print(f"{errors} error(s), {len(findings) - errors} other finding(s).")
     return 1 if errors else 0
+
+
+def _from_repository(g: Globals, host_name: str) -> tuple[dict[str, tuple[str, ...]], list[Any]]:
+    """Names operators gave slots (definitions' targets) and certmgr's own CA certificates."""
+    from certmgr.pki import load_bundle
+
+    repo = g.repository()
+    names: dict[str, tuple[str, ...]] = {}
+    for definition in repo.list_definitions():
+        for target in definition.targets:
+            host, sep, slot_id = target.partition("/")
+            if not sep:
+                host, slot_id = LOCAL_HOST, target
+            if host == host_name:
+                wanted = (definition.cn, *[n for n in definition.sans if n != definition.cn])
+                names[slot_id] = tuple(n for n in wanted if n)
+    trust: list[Any] = []
+    for issuer in repo.list_issuers():
+        if issuer.certificates_pem.strip():
+            bundle = load_bundle(issuer.certificates_pem.encode(), source=f"issuer {issuer.name}")
+            trust.extend(bundle.certificates)
+    return names, trust
 
 
 @command(app, "layout")

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from certmgr.errors import ConfigError, HostError
@@ -60,6 +60,20 @@ class Discovery:
     def service(self, kind: ServiceKind) -> Service | None:
         return next((s for s in self.services if s.kind is kind), None)
 
+    def with_operator_names(self, names: dict[str, tuple[str, ...]]) -> Discovery:
+        """A copy where slots named in ``names`` (slot id -> names) answer to those names.
+
+        A definition that targets a slot gives it names (``names_from``
+        ``operator``) when the program's config has none of its own.
+        """
+        services = []
+        for service in self.services:
+            slots = tuple(replace(slot, names=names[slot.id], names_from="operator")
+                          if slot.id in names and slot.names_from == "host" and names[slot.id]
+                          else slot for slot in service.slots)
+            services.append(replace(service, slots=slots))
+        return replace(self, services=tuple(services))
+
     def to_json(self) -> dict[str, Any]:
         return {"host": self.host, "services": [s.to_json() for s in self.services],
                 "findings": [f.to_json() for f in self.findings]}
@@ -74,6 +88,17 @@ def adapter_for(kind: ServiceKind | str) -> ServiceAdapter:
     raise KeyError(value)
 
 
+def _table_users(host: Host) -> dict[str, str]:
+    """Who each program runs as, from the host's service table (hosts without systemd)."""
+    from certmgr.hosts.servicetable import load_service_table
+
+    try:
+        table = load_service_table(host)
+    except (HostError, ValueError):
+        return {}
+    return {entry.name: entry.user for entry in table} if table is not None else {}
+
+
 def discover_host(host: Host, *, kinds: list[ServiceKind] | None = None) -> Discovery:
     """Run every adapter (or those of ``kinds``) on ``host``.
 
@@ -82,6 +107,7 @@ def discover_host(host: Host, *, kinds: list[ServiceKind] | None = None) -> Disc
     CONFIG_ERROR findings; a failure in one program never stops the others.
     """
     ctx = DiscoveryContext(host)
+    users = _table_users(host)
     services: list[Service] = []
     for adapter in ADAPTERS:
         if kinds is not None and adapter.kind not in kinds:
@@ -90,7 +116,10 @@ def discover_host(host: Host, *, kinds: list[ServiceKind] | None = None) -> Disc
         if config is None:
             continue
         try:
-            services.append(adapter.discover(ctx, config))
+            service = adapter.discover(ctx, config)
+            if adapter.name in users and users[adapter.name] != service.user:
+                service = replace(service, user=users[adapter.name])
+            services.append(service)
         except ConfigError as exc:
             ctx.record(adapter.kind, exc)
         except HostError as exc:

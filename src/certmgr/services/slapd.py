@@ -16,7 +16,7 @@ import shlex
 from typing import ClassVar
 from urllib.parse import unquote, urlsplit
 
-from certmgr.errors import ConfigError
+from certmgr.errors import ConfigError, HostError
 from certmgr.hosts.base import Host
 from certmgr.models import Endpoint, ServiceKind, TlsMode
 from certmgr.services.base import DiscoveryContext, Service, Setting, Slot
@@ -97,6 +97,26 @@ def _endpoints(services: str) -> list[Endpoint]:
     return out
 
 
+def _started_with(ctx: DiscoveryContext) -> str | None:
+    """The ``-h URLS`` of slapd's start command in the host's service table, if any.
+
+    A host without systemd (a lab host, a container) starts slapd from its
+    service table rather than from /etc/default/slapd: that command line is
+    what slapd really listens on.
+    """
+    from certmgr.hosts.servicetable import load_service_table
+
+    try:
+        table = load_service_table(ctx.host)
+    except (HostError, ValueError):
+        return None
+    entry = table.find("slapd") if table is not None else None
+    if entry is None:
+        return None
+    m = re.search(r"""-h\s+(?:'([^']*)'|"([^"]*)"|(\S+))""", " ".join(entry.start))
+    return (m.group(1) or m.group(2) or m.group(3)) if m else None
+
+
 class SlapdAdapter:
     """OpenLDAP 2.3 to 2.6."""
 
@@ -110,6 +130,7 @@ class SlapdAdapter:
         defaults = read_default_file(ctx, "/etc/default/slapd")
         user = defaults.get("SLAPD_USER") or "openldap"
         group = defaults.get("SLAPD_GROUP") or user
+        urls = _started_with(ctx) or defaults.get("SLAPD_SERVICES") or _DEFAULT_SERVICES
         if defaults.get("SLAPD_CONF"):
             config = defaults["SLAPD_CONF"]
             if ctx.host.stat(config) is not None and ctx.host.stat(config).is_dir:  # type: ignore[union-attr]
@@ -124,7 +145,7 @@ class SlapdAdapter:
             values = {role: value for role, (value, _s) in found.items()}
             slots = (Slot(
                 id="slapd", config=config, names=(ctx.hostname(),), names_from="host",
-                endpoints=tuple(_endpoints(defaults.get("SLAPD_SERVICES") or _DEFAULT_SERVICES)),
+                endpoints=tuple(_endpoints(urls)),
                 cert=values["cert"], key=values.get("key"), ca=values.get("ca"),
                 settings={role: s for role, (_v, s) in found.items()}),)
         return Service(self.kind, config, user, slots, group=group)
