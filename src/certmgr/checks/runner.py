@@ -14,6 +14,7 @@ from cryptography.utils import CryptographyDeprecationWarning
 from certmgr.checks.access import can_read, policy_problems
 from certmgr.checks.apparmor import Profile, find_profile
 from certmgr.checks.certificate import Where, check_certificates
+from certmgr.checks.native import native_config_errors
 from certmgr.errors import ConfigError, HostError, PKIError, WrongPassword
 from certmgr.hosts.base import Host
 from certmgr.models import Finding, ServiceKind, Severity
@@ -41,7 +42,8 @@ class _Run:
 
 def run_checks(host: Host, discovery: Discovery, *, warn_days: int = 30,
                now: dt.datetime | None = None,
-               extra_trust: Sequence[x509.Certificate] = ()) -> list[Finding]:
+               extra_trust: Sequence[x509.Certificate] = (),
+               native: bool = True) -> list[Finding]:
     """Every check on every slot; discovery's CONFIG_ERRORs come first.
 
     Args:
@@ -50,12 +52,18 @@ def run_checks(host: Host, discovery: Discovery, *, warn_days: int = 30,
         warn_days: EXPIRING_SOON window.
         now: the time of the check (default: now).
         extra_trust: more trust anchors beside the system store (certmgr's own CA).
+        native: also run the programs' own configuration tests where the host can.
 
     Returns:
         Findings in service and slot order. One bad slot never stops the others.
     """
     run = _Run(host, now or dt.datetime.now(dt.UTC), warn_days, extra_trust,
                list(discovery.findings))
+    if native:
+        known = {(f.path, f.line) for f in run.findings}
+        for service in discovery.services:
+            run.findings.extend(f for f in native_config_errors(host, service)
+                                if (f.path, f.line) not in known)
     for service, slot in discovery.slots():
         _check_slot(run, service, slot)
     _key_shared(run)
