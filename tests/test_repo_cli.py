@@ -237,3 +237,10 @@ def test_init_passphrase_on_a_key_file_repository_is_refused(cli: CliRunner, hom
     monkeypatch.setenv("CERTMGR_PASSPHRASE", "late phrase")
     code, out, err = run_cli(cli, "init", "--passphrase")
     _one_line_exit_2(code, out, err, "new repositories only")
+
+
+def test_help_lists_the_repository_commands(cli: CliRunner) -> None:
+    code, out, _ = run_cli(cli, "--help")
+    assert code == 0
+    for name in ("init", "backup", "restore", "audit"):
+        assert name in out

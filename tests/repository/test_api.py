@@ -261,3 +261,23 @@ def test_records_survive_reopen(db_url: str | None, repo_home: Path) -> None:
     with open_repository(db_url, repo_home) as second:
         assert second.get_definition("www").targets == _definition().targets
         assert ref is not None and second.load_private_key(ref, reason="test")
+
+
+def test_every_record_serialises_to_json(repo: Repository) -> None:
+    import json
+
+    from tests.repository.fill import populate
+
+    populate(repo)
+    dep = repo.deployment_history("local/nginx:www")[0]
+    records = [*repo.list_hosts(), *repo.list_services(), *repo.list_slots(),
+               *repo.list_definitions(), *repo.list_issuers(),
+               *repo.list_requests(state=None), *repo.list_certificates(current_only=False),
+               dep, *repo.latest_observations(), *repo.list_users(), *repo.list_audit()]
+    assert len({type(r).__name__ for r in records}) == 11
+    for record in records:
+        text = json.dumps(record.to_json())
+        assert "BEGIN PRIVATE KEY" not in text
+    backup = dep.to_json()["backup"]
+    assert backup[0]["size"] == len(b"old cert") and "data" not in backup[0]
+    assert backup[1]["key_ref"] and backup[1]["secret"] is True
