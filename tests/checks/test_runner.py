@@ -227,3 +227,29 @@ def test_seed_tree_findings() -> None:
                 (slot, "SELF_SIGNED")} <= by_slot
     assert ("postfix", "NAME_MISMATCH") in by_slot  # myhostname smtp.example.com
     assert ("tomcat:8443-rsa", "EXPIRED") in by_slot
+
+
+def test_passphrase_sources(tmp_path: Path, pki: DemoPKI) -> None:
+    leaf, leaf_key = pki.leaf(["www.example.com"], now=NOW - dt.timedelta(days=1))
+    root = tmp_path
+    site = ("events {}\nhttp {\n  ssl_password_file /etc/nginx/ssl/pass.txt;\n  server {\n"
+            "    listen 443 ssl;\n    server_name www.example.com;\n"
+            "    ssl_certificate /etc/nginx/ssl/www.crt;\n"
+            "    ssl_certificate_key /etc/nginx/ssl/www.key;\n"
+            "    ssl_trusted_certificate /etc/nginx/ssl/ca.crt;\n  }\n}\n")
+    write(root, "/etc/nginx/nginx.conf", site)
+    write(root, "/etc/nginx/ssl/www.crt", pem(leaf, pki.inter))
+    write(root, "/etc/nginx/ssl/ca.crt", pem(pki.root))
+    write(root, "/etc/nginx/ssl/www.key", key_pem(leaf_key, b"second"), 0o600)
+    write(root, "/etc/nginx/ssl/pass.txt", "first\nsecond\n", 0o600)
+    users(root)
+    assert codes(check(root)) == set()  # nginx tries each line of ssl_password_file
+    write(root, "/etc/nginx/ssl/pass.txt", "first\n", 0o600)
+    assert [(f.code, f.severity) for f in check(root)] == [("KEY_ENCRYPTED", Severity.ERROR)]
+    # Apache asking a program for the passphrase: certmgr cannot check, says so.
+    apache = APACHE.replace("ServerRoot /etc/apache2\n", "ServerRoot /etc/apache2\n"
+                            "SSLPassPhraseDialog exec:/usr/share/apache2/ask-for-passphrase\n")
+    apache_root = apache_tree(tmp_path / "a", pki, key=key_pem(ec_key(), b"x"))
+    write(apache_root, "/etc/apache2/apache2.conf", apache)
+    assert [(f.code, f.severity) for f in check(apache_root)] == [
+        ("KEY_ENCRYPTED", Severity.WARNING)]

@@ -149,10 +149,7 @@ def _load_key(run: _Run, service: Service, slot: Slot, present: dict[str, str],
         bundle = cert_bundle if path == present.get("cert") and cert_bundle else \
             _read_bundle(run, path, slot.password)
         if bundle.key_encrypted and slot.password is None:
-            _finding(run, "KEY_ENCRYPTED", Severity.ERROR, service, slot, path,
-                     f"{path}: the private key is encrypted and {service.kind.value} has no "
-                     "passphrase for it: install an unencrypted key (mode 0600/0640)")
-            return None
+            return _encrypted_key(run, service, slot, path)
         if path == present.get("cert") and bundle.key_encrypted:
             bundle = _read_bundle(run, path, slot.password)
         if bundle.key is None:
@@ -165,6 +162,40 @@ def _load_key(run: _Run, service: Service, slot: Slot, present: dict[str, str],
     except PKIError as exc:
         _finding(run, "KEY_UNPARSABLE", Severity.ERROR, service, slot, path,
                  f"{path}: not a usable private key: {_msg(exc)}")
+    return None
+
+
+def _encrypted_key(run: _Run, service: Service, slot: Slot, path: str) -> PrivateKey | None:
+    """An encrypted key with no password in the config: try the program's passphrase file."""
+    source = slot.password_source or ""
+    if source.startswith("file:"):
+        try:
+            lines = run.host.read_bytes(source[5:], limit=64 * 1024).decode(errors="replace")
+        except HostError as exc:
+            _finding(run, "KEY_ENCRYPTED", Severity.ERROR, service, slot, path,
+                     f"{path}: the private key is encrypted and its passphrase file cannot be "
+                     f"read: {exc.message}")
+            return None
+        for password in (line for line in lines.splitlines() if line):
+            try:
+                key = _read_bundle(run, path, password).key
+            except PKIError:
+                continue
+            if key is not None:
+                return key
+        _finding(run, "KEY_ENCRYPTED", Severity.ERROR, service, slot, path,
+                 f"{path}: the private key is encrypted and no passphrase in {source[5:]} "
+                 "opens it")
+        return None
+    if source:
+        _finding(run, "KEY_ENCRYPTED", Severity.WARNING, service, slot, path,
+                 f"{path}: the private key is encrypted; {service.kind.value} asks {source} "
+                 "for the passphrase, so certmgr cannot check it, and a reload without a "
+                 "terminal may fail: prefer an unencrypted key (mode 0600/0640)")
+        return None
+    _finding(run, "KEY_ENCRYPTED", Severity.ERROR, service, slot, path,
+             f"{path}: the private key is encrypted and {service.kind.value} has no "
+             "passphrase for it: install an unencrypted key (mode 0600/0640)")
     return None
 
 

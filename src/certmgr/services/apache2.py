@@ -337,8 +337,10 @@ class Apache2Adapter:
         endpoints = self._endpoints(walker, scope, default_port, sni)
         names_from: NameSource = "config" if names else "host"
         instance = names[0] if names else "_default_"
+        dialog = main.last("SSLPassPhraseDialog")
+        source = dialog[0][0] if dialog and dialog[0] and dialog[0][0] != "builtin" else None
         return Slot(
-            id=f"apache2:{instance}", config=scope.path, line=scope.line,
+            id=f"apache2:{instance}", config=scope.path, line=scope.line, password_source=source,
             names=tuple(names or [ctx.hostname()]), names_from=names_from,
             endpoints=tuple(endpoints), cert=found.get("cert"), key=found.get("key"),
             chain=found.get("chain"), ca=found.get("ca"), settings=settings)

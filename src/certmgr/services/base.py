@@ -59,7 +59,9 @@ class Slot:
     credential, ``KIND:INSTANCE`` otherwise. Paths are as the program sees them,
     symlinks not resolved; a combined PEM file is both ``cert`` and ``key``.
     ``password`` is the password the program has for the key or keystore; it
-    is never printed or stored by discovery.
+    is never printed or stored by discovery. ``password_source`` says where the
+    program gets a passphrase otherwise: ``exec:PROGRAM`` (Apache's
+    SSLPassPhraseDialog) or ``file:PATH`` (nginx's ssl_password_file).
     """
 
     id: str
@@ -76,6 +78,7 @@ class Slot:
     line: int | None = None
     settings: dict[str, Setting] = field(default_factory=dict, compare=False, hash=False)
     password: str | None = field(default=None, repr=False, compare=False, hash=False)
+    password_source: str | None = field(default=None, compare=False, hash=False)
 
     def files(self) -> list[tuple[str, str]]:
         """(role, path) of every file the slot reads, each path once."""

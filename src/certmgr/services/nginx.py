@@ -157,7 +157,7 @@ class NginxAdapter:
         slots: list[Slot] = []
         for http in (s for s in top if s.directive == "http"):
             inherited = {d: http.find(d) for d in ("ssl_certificate", "ssl_certificate_key",
-                                                   "ssl_trusted_certificate")}
+                                                   "ssl_trusted_certificate", "ssl_password_file")}
             for server in http.find("server"):
                 slots.extend(_server_slots(ctx, prefix, server, inherited))
         return Service(self.kind, config, "root", tuple(unique_ids(slots)))
@@ -184,6 +184,9 @@ def _server_slots(ctx: DiscoveryContext, prefix: str, server: Statement,
     certs = server.find("ssl_certificate") or inherited["ssl_certificate"]
     keys = server.find("ssl_certificate_key") or inherited["ssl_certificate_key"]
     trusted = server.find("ssl_trusted_certificate") or inherited["ssl_trusted_certificate"]
+    passwords = server.find("ssl_password_file") or inherited["ssl_password_file"]
+    source = f"file:{resolve_path(prefix, passwords[0].args[0])}" \
+        if passwords and passwords[0].args else None
     out: list[Slot] = []
     for i, cert in enumerate(certs):
         key = keys[i] if i < len(keys) else None
@@ -198,5 +201,5 @@ def _server_slots(ctx: DiscoveryContext, prefix: str, server: Statement,
             cert=cert_path,
             key=resolve_path(prefix, key.args[0]) if key is not None and key.args else cert_path,
             ca=resolve_path(prefix, trusted[0].args[0]) if trusted and trusted[0].args else None,
-            settings=settings))
+            settings=settings, password_source=source))
     return out
