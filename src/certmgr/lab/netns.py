@@ -224,12 +224,13 @@ def namespace_inode(ns_file: Path) -> int | None:
 def pids_in_mount_namespace(inode: int) -> list[int]:
     """Pids of every process whose mount namespace has this inode (those a lab host started)."""
     found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            if os.stat(f"/proc/{entry.name}/ns/mnt").st_ino == inode:
-                found.append(int(entry.name))
-        except OSError:
-            continue
+    with os.scandir("/proc") as entries:
+        for entry in entries:
+            if not entry.name.isdigit():
+                continue
+            try:
+                if os.stat(f"/proc/{entry.name}/ns/mnt").st_ino == inode:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
     return sorted(found)

@@ -1,0 +1,104 @@
+"""The file-only lab (no root needed) and the parts of the lab that need no programs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from certmgr.errors import LabError
+from certmgr.hosts.lab import open_lab_host
+from certmgr.hosts.servicetable import load_service_table
+from certmgr.lab import lab_down, lab_up, load_state
+from certmgr.lab import netns as lab_netns
+from certmgr.lab.certs import jks_keystore, self_signed
+from certmgr.lab.tree import template
+from tests.conftest import run_cli
+
+
+@pytest.fixture(scope="module")
+def files_lab(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    lab_dir = tmp_path_factory.mktemp("fileslab") / "lab"
+    lab_up(lab_dir, files_only=True, programs=["slapd", "apache2", "tomcat"])
+    return lab_dir
+
+
+def test_files_only_lab_has_the_seed_layout_and_a_service_table(files_lab: Path) -> None:
+    state = load_state(files_lab)
+    assert state is not None and state.status == "files"
+    assert state.programs == ("tomcat", "slapd", "apache2")
+    host = open_lab_host(files_lab, "lab1")
+    assert host.name == "lab:lab1"
+    key = host.stat("/etc/ldap/ssl/private/ldap.example.com.key")
+    assert key is not None and key.mode == 0o640
+    web = host.stat("/etc/apache2/ssl/private/www.example.com.key")
+    assert web is not None and web.mode == 0o600
+    assert host.exists("/etc/tomcat10/ssl/private/www2.example.com.jks")
+    assert not host.exists("/etc/vsftpd/ssl")  # not asked for
+    table = load_service_table(host)
+    assert table is not None
+    assert table.names() == ["tomcat", "slapd", "apache2", "sshd"]
+    assert table.get("apache2").reload == ("apache2ctl", "graceful")
+    assert table.get("tomcat").user == "tomcat"
+    # Paths outside the host's own directories are this machine's.
+    assert host.local_path("/usr/share") == Path("/usr/share")
+    assert host.local_path("/etc/hosts") == Path(state.hosts[0].root) / "etc/hosts"
+    hosts = host.read_bytes("/etc/hosts").decode()
+    assert f"{state.hosts[0].address}\tsmtp.example.com" in hosts
+
+
+def test_a_second_up_in_the_same_dir_is_refused(files_lab: Path) -> None:
+    with pytest.raises(LabError, match="already in"):
+        lab_up(files_lab, files_only=True)
+
+
+def test_status_of_a_files_only_lab(files_lab: Path) -> None:
+    code, out, _ = run_cli(CliRunner(), "lab", "status", "--dir", str(files_lab), "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["status"] == "files"
+    progs = {p["kind"]: p for p in data["hosts"][0]["programs"]}
+    assert set(progs) == {"tomcat", "slapd", "apache2"}
+    assert all(p["pid"] is None for p in progs.values())
+
+
+def test_down_removes_a_files_only_lab(tmp_path: Path) -> None:
+    lab_dir = tmp_path / "lab"
+    lab_up(lab_dir, files_only=True, programs=["vsftpd"])
+    assert lab_down(lab_dir) is not None
+    assert not lab_dir.exists()
+    assert lab_down(lab_dir) is None
+
+
+def test_bad_arguments_say_what_to_give(tmp_path: Path) -> None:
+    with pytest.raises(LabError, match="--layout"):
+        lab_up(tmp_path / "a", layout="redhat", files_only=True)
+    with pytest.raises(LabError, match="unknown program nginx"):
+        lab_up(tmp_path / "b", programs=["nginx"], files_only=True)
+
+
+def test_without_root_up_offers_the_files_only_lab(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lab_netns.os, "geteuid", lambda: 1000)
+    with pytest.raises(LabError, match="--files-only"):
+        lab_netns.check_tools()
+
+
+def test_templates_refuse_missing_values() -> None:
+    with pytest.raises(LabError, match="@ADDRESS@"):
+        template("apache2/ports.conf")
+
+
+def test_lab_credentials_are_self_signed_and_the_keystore_opens() -> None:
+    import jks
+    from cryptography import x509
+
+    cred = self_signed("www2.example.com", ("ftp.example.com",))
+    cert = x509.load_pem_x509_certificate(cred.cert_pem)
+    assert cert.issuer == cert.subject
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == ["www2.example.com", "ftp.example.com"]
+    store = jks.KeyStore.loads(jks_keystore(cred, alias="tomcat", password="changeit"),
+                               "changeit")
+    assert store.private_keys["tomcat"].cert_chain[0][1] == cred.cert_der
