@@ -194,7 +194,7 @@ class RepositoryCore:
                 raise MasterKeyError("this repository's keys are protected by a passphrase: "
                                      "set CERTMGR_PASSPHRASE")
             master = mk.derive_from_passphrase(self._passphrase, value)
-            if master.key and mk.check_value(master.key) != value["check"]:
+            if mk.check_value(master.key) != value["check"]:
                 raise MasterKeyError("wrong passphrase for this repository (CERTMGR_PASSPHRASE); "
                                      "nothing was changed")
             return master
