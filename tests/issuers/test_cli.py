@@ -123,8 +123,11 @@ def test_apply_is_idempotent(home: Path, cli: CliRunner, tmp_path: Path) -> None
 def test_definitions_edit_list_delete(home: Path, cli: CliRunner) -> None:
     ok(cli, "ca", "init")
     ok(cli, "define", "www", "--cn", "www.example.com")
-    edited = json.loads(ok(cli, "definitions", "edit", "www", "--add-san", "example.com",
-                           "--validity", "90d", "--json"))
+    code, out, err = run_cli(cli, "definitions", "edit", "www", "--add-san", "example.com",
+                             "--validity", "90d", "--target", "web1/nginx:www", "--json")
+    assert code == 0 and "target web1/nginx:www is not a discovered slot" in err
+    edited = json.loads(out)
+    assert edited["targets"] == ["web1/nginx:www"]
     assert edited["sans"] == ["example.com"] and edited["validity"] == "90d"
     assert "www.example.com, example.com" in ok(cli, "definitions", "list")
     ok(cli, "issue", "www")

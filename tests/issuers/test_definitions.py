@@ -57,8 +57,12 @@ def test_make_definition_normalises_and_checks() -> None:
     with pytest.raises(InputError, match=r"renew-before \(30d\) must be shorter"):
         make_definition("x", "x.example.com", validity=dt.timedelta(days=30),
                         renew_before=dt.timedelta(days=30))
-    with pytest.raises(InputError, match="target"):
-        make_definition("x", "x.example.com", targets=["a/b/c"])
+    ssh = make_definition("x", "x.example.com", targets=[
+        "ssh://root@198.18.0.2/apache2:www", "lab:web1/vsftpd:main"])
+    assert ssh.targets == ("ssh://root@198.18.0.2/apache2:www", "lab:web1/vsftpd:main")
+    for bad in ("a/", "/slot", "a b", "../x", ""):
+        with pytest.raises(InputError, match="target"):
+            make_definition("x", "x.example.com", targets=[bad])
 
 
 TOML = '''

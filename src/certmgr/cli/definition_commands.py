@@ -71,7 +71,19 @@ def define(
     if _existing(repo, name) is not None:
         raise InputError(f"definition {name!r} exists already: change it with "
                          f"`certmgr definitions edit {name}`")
+    _warn_unknown_targets(g, repo, definition)
     _print_one(g, repo.save_definition(definition), "defined")
+
+
+def _warn_unknown_targets(g: Globals, repo: Any, definition: DefinitionRecord) -> None:
+    # Defining before discovering is allowed (the slot may come later), but a typo
+    # should not wait for the first deployment to show.
+    for target in definition.targets:
+        try:
+            repo.get_slot(target)
+        except NotFound:
+            g.err.print(f"warning: {definition.name}: target {target} is not a discovered "
+                        "slot yet (see `certmgr discover`)", highlight=False, markup=False)
 
 
 def _existing(repo: Any, name: str) -> DefinitionRecord | None:
@@ -164,6 +176,7 @@ def definitions_edit(
     if same_definition(replace(new, created=old.created, id=old.id), old):
         _print_one(g, old, "unchanged")
         return
+    _warn_unknown_targets(g, repo, new)
     _print_one(g, repo.save_definition(new), "updated")
 
 
@@ -212,6 +225,7 @@ def apply(
         if old is not None and same_definition(replace(d, data=old.data), old):
             status = "unchanged"
         else:
+            _warn_unknown_targets(g, repo, d)
             repo.save_definition(replace(d, data=old.data) if old else d)
             status = "updated" if old else "created"
         results.append({"name": d.name, "status": status})

@@ -37,7 +37,7 @@ DEFAULT_RENEW_BEFORE = dt.timedelta(days=30)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+)\s*([smhd])")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._@+-]{0,127}$")
-_TARGET = re.compile(r"^(?:([A-Za-z0-9_][A-Za-z0-9._-]*)/)?([^\s/]+)$")
+_TARGET = re.compile(r"^[^\s]+$")
 _TOML_KEYS = {"cn", "sans", "key", "validity", "renew_before", "issuer", "targets"}
 
 
@@ -82,11 +82,15 @@ def check_name(name: str) -> str:
 
 
 def _check_target(target: str) -> str:
-    match = _TARGET.match(target.strip())
-    if not match or ".." in target:
+    # Host names may hold slashes (ssh://root@198.18.0.2), so the slot id is what follows
+    # the last one, as the repository splits it.
+    text = target.strip()
+    host, sep, slot = text.rpartition("/")
+    if (not _TARGET.match(text) or ".." in text or not slot
+            or (sep and not host.strip("/"))):
         raise InputError(f"target {target!r} must be [HOST/]SLOT-ID as `certmgr discover` "
                          "prints it")
-    return target.strip()
+    return text
 
 
 def _names(cn: str, sans: Iterable[str], definition: str) -> tuple[str, tuple[str, ...]]:
