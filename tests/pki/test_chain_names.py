@@ -7,6 +7,8 @@ import hashlib
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from certmgr.errors import PKIError
 from certmgr.pki import (
@@ -155,3 +157,28 @@ def test_normalize_san_accepts(good: str) -> None:
 def test_normalize_san_refuses(bad: str) -> None:
     with pytest.raises(PKIError, match=r"not a valid DNS name|wildcard"):
         normalize_san(bad)
+
+
+_labels = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_labels, min_size=2, max_size=5), st.booleans())
+def test_names_properties(labels: list[str], upper: bool) -> None:
+    if labels[-1].isdigit():
+        labels[-1] += "x"
+    name = ".".join(labels)
+    assert normalize_san(name.upper() if upper else name) == name
+    assert name_matches(name, name.upper() + ".")
+    wildcard = "*." + ".".join(labels[1:])
+    assert name_matches(wildcard, name) is (len(labels) >= 3)
+    assert not name_matches(wildcard, "x." + name)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=80))
+def test_normalize_san_never_crashes(text: str) -> None:
+    try:
+        normalize_san(text)
+    except PKIError as exc:
+        assert "SAN" in exc.message
