@@ -7,7 +7,8 @@ or repository); its recorded figures are used, it is not rerun here.
 
 Each round runs the real commands as subprocesses (interpreter start,
 repository registration and all) in a fresh temporary home and lab directory,
-removed at the end. Writes bench/results/lab.json with seconds, goal ratios
+then the same through the library in this process (``api``: the lab alone),
+all removed at the end. Writes bench/results/lab.json with seconds, goal ratios
 (figure / goal: below 1 meets the goal) and the ratio to the peer.
 Run as root: ``.venv/bin/python -m bench.lab [--rounds N]``.
 """
@@ -56,6 +57,19 @@ def certmgr_round(tmp: Path) -> dict[str, float]:
     return {"up": up, "down": down}
 
 
+def api_round(tmp: Path) -> dict[str, float]:
+    """The same through the library in this process: no interpreter start, no repository."""
+    from certmgr.lab import lab_down, lab_up
+
+    lab_dir = tmp / "api-lab"
+    start = time.monotonic()
+    lab_up(lab_dir)
+    up = time.monotonic() - start
+    start = time.monotonic()
+    lab_down(lab_dir)
+    return {"up": up, "down": time.monotonic() - start}
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
@@ -64,22 +78,26 @@ def main(argv: list[str]) -> int:
         print("bench.lab needs root (the lab uses namespaces); skipped", file=sys.stderr)
         return 0
     ours: list[dict[str, float]] = []
+    api: list[dict[str, float]] = []
     tmp = Path(tempfile.mkdtemp(prefix="certmgr-bench-lab."))
     try:
         for n in range(args.rounds):
             ours.append(certmgr_round(tmp / f"round{n}"))
             print(f"certmgr lab: up {ours[-1]['up']:.2f} s, down {ours[-1]['down']:.2f} s",
                   flush=True)
+            api.append(api_round(tmp / f"round{n}"))
+            print(f"certmgr.lab API: up {api[-1]['up']:.2f} s, down {api[-1]['down']:.2f} s",
+                  flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    result = summarize(ours)
+    result = summarize(ours, api)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result["summary"], indent=2))
     return 0
 
 
-def summarize(ours: list[dict[str, float]]) -> dict[str, Any]:
+def summarize(ours: list[dict[str, float]], api: list[dict[str, float]]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for phase, goal in GOALS.items():
         best = min(r[phase] for r in ours)
@@ -90,6 +108,9 @@ def summarize(ours: list[dict[str, float]]) -> dict[str, Any]:
             "ratio_to_goal": round(best / goal, 2),
             "meets_goal": best <= goal,
         }
+        api_best = min(r[phase] for r in api)
+        entry["api_s"] = round(api_best, 2)
+        entry["api_ratio_to_goal"] = round(api_best / goal, 2)
         peer = REFERENCE_S[phase]
         entry["reference_s"] = peer
         entry["ratio_to_reference"] = round(best / peer, 2)
@@ -102,7 +123,7 @@ def summarize(ours: list[dict[str, float]]) -> dict[str, Any]:
                 "via the CLI (best of rounds)",
         "reference": "lab-reference shell scripts as measured in issue 3 (not rerun: see "
                      "the module docstring)",
-        "rounds": {"certmgr": ours},
+        "rounds": {"certmgr": ours, "api": api},
         "summary": summary,
     }
 

@@ -141,6 +141,7 @@ def create_mount_namespace(tree: Path, mntns: Path, utsns: Path, hostname: str,
     ``/tmp`` are fresh tmpfs, and the hostname is ``hostname``. Propagation is
     private, so none of these mounts is seen outside.
     """
+    _private_mount_for(tree)
     for f in (mntns, utsns):
         f.touch(mode=0o600, exist_ok=True)
     script = [f"hostname {hostname}"]
@@ -150,6 +151,21 @@ def create_mount_namespace(tree: Path, mntns: Path, utsns: Path, hostname: str,
                "mkdir -p -m 1777 /run/lock"]
     _run(["unshare", f"--mount={mntns}", f"--uts={utsns}", "--propagation", "private",
           "sh", "-e", "-c", "; ".join(script)], f"creating the namespaces of {tree}")
+
+
+def _private_mount_for(tree: Path) -> None:
+    """Make sure the namespace files can be bind-mounted in ``tree``.
+
+    A namespace file cannot be bind-mounted in a shared mount (systemd makes
+    ``/`` shared): the mount would propagate into the namespace it holds. Then
+    the tree becomes a private bind mount of itself (removed by ``lab down``).
+    """
+    proc = subprocess.run(["findmnt", "-n", "-o", "PROPAGATION", "--target", str(tree)],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode == 0 and proc.stdout.strip() == "private":
+        return
+    _run(["mount", "--bind", str(tree), str(tree)], f"bind-mounting {tree}")
+    _run(["mount", "--make-private", str(tree)], f"making {tree} private")
 
 
 def mounts_under(path: Path) -> list[str]:
