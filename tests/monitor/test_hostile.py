@@ -139,3 +139,16 @@ def test_server_that_never_accepts_times_out_connecting() -> None:
         for filler in fillers:
             filler.close()
         listener.close()
+
+
+def test_anonymous_tls_without_certificate_is_handshake_failed(
+        server_thread: servers.ServerThread) -> None:
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers("aNULL:@SECLEVEL=0")  # anonymous ECDH only: no certificate at all
+    port = server_thread.serve(servers.direct(ctx), tls=ctx)
+    result = probe(Target("127.0.0.1", port), timeout=SHORT)
+    assert result.reason is Reason.HANDSHAKE_FAILED, result.error
+    assert result.chain == ()

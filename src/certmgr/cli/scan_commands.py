@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from certmgr.cli.app import app
-from certmgr.cli.common import Globals, command
+from certmgr.cli.common import Globals, command, json_default
 from certmgr.errors import UsageError
 from certmgr.models import Severity
 from certmgr.monitor.probe import ProbeOptions
@@ -82,10 +83,7 @@ def scan_command(
         _save_chains(g, save_chains, results)
     imported = _import_found(g, results) if take else None
     if g.json:
-        doc: dict[str, Any] = {"results": [r.to_json() for r in results]}
-        if imported is not None:
-            doc["imported"] = imported
-        g.emit_json(doc)
+        _emit_results(results, imported)
     else:
         _print(g, results)
         for item in imported or ():
@@ -162,6 +160,24 @@ def _save_chains(g: Globals, directory: Path, results: list[ScanResult]) -> None
         written[fingerprint] = path
     g.info(f"wrote {len(written)} served chain(s) to {directory}; take one under management "
            f"with `certmgr import {directory}/FILE.pem --key KEYFILE`")
+
+
+def _emit_results(results: list[ScanResult], imported: list[dict[str, Any]] | None) -> None:
+    """The ``--json`` document, one result per line, written as it is encoded.
+
+    A scan of a large block has tens of thousands of results: encoding them
+    one at a time (with the C encoder) keeps memory flat and time short.
+    """
+    write = sys.stdout.write
+    write('{"results": [')
+    for i, result in enumerate(results):
+        write(("\n  " if i == 0 else ",\n  ")
+              + json.dumps(result.to_json(), default=json_default))
+    write("\n]")
+    if imported is not None:
+        write(',\n"imported": ' + json.dumps(imported, default=json_default))
+    write("}\n")
+    sys.stdout.flush()
 
 
 def _import_found(g: Globals, results: list[ScanResult]) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ import socket
 import ssl
 import time
 import warnings
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Sized
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -41,6 +41,8 @@ __all__ = ["ProbeOptions", "Prober", "make_client_context", "run_async"]
 MAX_LINE = 8192
 #: Most bytes a server may send during the handshake (a 100-certificate chain is ~100 KB).
 MAX_HANDSHAKE_BYTES = 1 << 20
+#: Distinct chains kept for sharing between results before the table starts afresh.
+_INTERNED_CHAINS = 4096
 
 T = TypeVar("T")
 
@@ -76,7 +78,8 @@ def make_client_context() -> ssl.SSLContext:
     ctx.verify_mode = ssl.CERT_NONE
     # SECLEVEL=0 lets OpenSSL talk to servers with 1024-bit RSA or SHA-1 chains (the seed's
     # own certificates), so that they become WEAK_KEY findings instead of handshake failures.
-    ctx.set_ciphers("ALL:@SECLEVEL=0")
+    # Anonymous suites are left out: a handshake without a certificate shows nothing to check.
+    ctx.set_ciphers("ALL:!aNULL:@SECLEVEL=0")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # TLS 1.0 servers must be seen
         ctx.minimum_version = ssl.TLSVersion.TLSv1
@@ -253,8 +256,13 @@ class _Connection(asyncio.Protocol):
                 done.set_exception(failure)
 
     def close(self) -> None:
-        if self.transport is not None:
-            self.transport.abort() if self._tls is None else self.transport.close()
+        """Hang up: politely (FIN) after a handshake, at once (RST) when nothing came of it."""
+        if self.transport is None:
+            return
+        if self._tls is None:
+            self.transport.abort()
+        else:
+            self.transport.close()
 
 
 _ERRNO_REASONS = {
@@ -279,6 +287,13 @@ class Prober:
                  context: ssl.SSLContext | None = None) -> None:
         self.options = options or ProbeOptions()
         self.context = context or make_client_context()
+        self._chains: dict[tuple[bytes, ...], tuple[bytes, ...]] = {}
+
+    def _intern(self, chain: tuple[bytes, ...]) -> tuple[bytes, ...]:
+        """One shared copy of each distinct chain: a fleet serves few, a scan sees many."""
+        if len(self._chains) >= _INTERNED_CHAINS:
+            self._chains.clear()
+        return self._chains.setdefault(chain, chain)
 
     async def probe(self, target: Target) -> ProbeResult:
         """Probe one target. Never raises for anything the server does."""
@@ -288,7 +303,11 @@ class Prober:
             async with asyncio.timeout(self.options.timeout) as timer:
                 conn.set_timer(timer)
                 tls = await self._session(loop, conn, target)
-                return ProbeResult(target, True, _chain_der(tls), tls.version(),
+                chain = _chain_der(tls)
+                if not chain:
+                    raise ProbeFailure(Reason.HANDSHAKE_FAILED,
+                                       "the server completed the handshake without a certificate")
+                return ProbeResult(target, True, self._intern(chain), tls.version(),
                                    (tls.cipher() or ("",))[0], peer=_peer(conn),
                                    observed_at=time.time())
         except TimeoutError:
@@ -336,7 +355,10 @@ class Prober:
                 if on_result is not None:
                     on_result(result)
 
-        workers = [asyncio.create_task(worker()) for _ in range(self.options.concurrency)]
+        count = self.options.concurrency
+        if isinstance(targets, Sized):
+            count = max(1, min(count, len(targets)))
+        workers = [asyncio.create_task(worker()) for _ in range(count)]
         try:
             await asyncio.gather(*workers)
         finally:
