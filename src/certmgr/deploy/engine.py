@@ -23,6 +23,7 @@ from certmgr.deploy.record import NullRecorder, Recorder
 from certmgr.deploy.verify import served_now, wait_served
 from certmgr.errors import CertmgrError, PreflightFailed, ReloadFailed, UsageError
 from certmgr.hosts.base import WritableHost
+from certmgr.pki.write import certificates_pem
 
 __all__ = ["Engine", "EngineOptions"]
 
@@ -101,7 +102,7 @@ class _Run:
                                       slot=self.target.slot_id)
             checkpoint("reload")
             self.reloaded = True
-            how = self.program.reload(ReloadContext(self.host, self.control, self.plan))
+            how = self._reload(restoring=False)
             self._record("reloaded", data={"reload": how})
             checkpoint("verify")
             want = {name: self.plan.fingerprint for name in self.old}
@@ -138,12 +139,13 @@ class _Run:
         if self.reloaded:
             checkpoint("rollback-reload")
             try:
-                self.program.reload(ReloadContext(self.host, self.control, self.plan,
-                                                  restoring=True))
+                self._reload(restoring=True)
             except CertmgrError as exc:
-                if not self._restart():
+                restart = self._restart()
+                if restart is not None:
                     return self._failed(reason, f"the old files are back but reloading "
-                                                f"{self.target.kind.value} failed: {exc.message}")
+                                                f"{self.target.kind.value} failed: {exc.message}"
+                                                f"; restarting it failed too: {restart}")
         checkpoint("rollback-verify")
         ok, seen = wait_served(self.target.endpoints, self.host.address, self.old,
                                timeout=self.engine.options.verify_timeout)
@@ -152,14 +154,32 @@ class _Run:
         self._record("rolled_back", reason)
         return self._outcome(Outcome.ROLLED_BACK, reason, seen)
 
-    def _restart(self) -> bool:
-        # A reload cannot revive a program that died (Apache exits on a bad graceful):
-        # starting it again from the service table / systemd can.
+    def _reload(self, *, restoring: bool) -> str:
+        ctx = ReloadContext(self.host, self.control, self.plan, restoring=restoring)
+        try:
+            return self.program.reload(ctx)
+        except CertmgrError:
+            # A program that is not running cannot reload; starting it loads the files.
+            if self._running() is False:
+                return self.control.restart(self.target.kind.value, self.program.unit)
+            raise
+
+    def _running(self) -> bool | None:
+        """Whether the program's main process is alive (None: the host cannot tell)."""
+        pid = self.control.main_pid(self.target.kind.value)
+        return None if pid is None else self.control.alive(pid)
+
+    def _restart(self) -> str | None:
+        """Start the program again; None on success, else why it failed.
+
+        A reload cannot revive a program that died (Apache exits on a bad graceful):
+        starting it again from the service table or systemd can.
+        """
         try:
             self.control.restart(self.target.kind.value, self.program.unit)
-        except CertmgrError:
-            return False
-        return True
+        except CertmgrError as exc:
+            return exc.message
+        return None
 
     def _failed(self, reason: str, what: str,
                 seen: dict[str, str] | None = None) -> SlotOutcome:
@@ -201,6 +221,7 @@ class _Run:
         return {"meta:target": json.dumps(target, default=str),
                 "meta:old": json.dumps(self.old),
                 "meta:ldap": json.dumps(self.plan.ldap.to_json() if self.plan.ldap else None),
+                "meta:cert": certificates_pem([self.plan.material.cert]).decode(),
                 "meta:deployment": str(self.deployment or "")}
 
 

@@ -56,7 +56,7 @@ def plan_slot(host: WritableHost, target: SlotTarget, material: Material, progra
     files = _files(target, material, program, new_paths)
     dirs = _dirs(target, program, files) if seed else ()
     notes = [f"{p} is shared with other programs: {program.kind.value} gets its own copies"
-             for p in shared]
+             for p in dict.fromkeys(shared)]
     if program.kind is ServiceKind.VSFTPD:
         notes.append(VSFTPD_NOTE)
     edits: tuple[ConfigEdit, ...] = ()
@@ -67,6 +67,10 @@ def plan_slot(host: WritableHost, target: SlotTarget, material: Material, progra
                           {ATTRIBUTES[r]: p for r, p in paths.items() if r in ATTRIBUTES})
     elif seed:
         edits = _edits(host, target, program, paths, new_paths)
+        notes += [f"{ref.path} is a link: the edit goes to {real}"
+                  for ref in {r.path: r for r in target.settings.values()}.values()
+                  if (real := host.realpath(ref.path)) != ref.path
+                  and any(e.spec.path == real for e in edits)]
     return DeployPlan(target=target, material=material, layout="seed" if seed else "in-place",
                       dirs=dirs, files=tuple(files), edits=edits, ldap=ldap,
                       reload=program.reload_method(control), notes=tuple(notes))
@@ -164,10 +168,13 @@ def _edits(host: WritableHost, target: SlotTarget, program: Program, old: dict[s
                                   "its configuration cannot be pointed at per-program files")
         per_file[ref.path].append((role, path))
     edits = []
-    for path, changes in sorted(per_file.items()):
+    for link, changes in sorted(per_file.items()):
+        # Debian enables sites and modules through links (sites-enabled/x -> ../sites-
+        # available/x): the edit goes to the file the link names, never through it.
+        path = host.realpath(link)
         st = host.stat(path, follow_symlinks=False)
         if st is None or not st.is_file:
-            raise _refuse(target, f"its configuration file {path} is not a regular file")
+            raise _refuse(target, f"its configuration file {link} is not a regular file")
         before = host.read_bytes(path)
         text = before.decode("utf-8", errors="surrogateescape")
         for role, value in changes:

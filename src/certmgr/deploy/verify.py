@@ -12,12 +12,15 @@ from collections.abc import Mapping, Sequence
 
 from certmgr.deploy.checkpoints import cancel_requested
 from certmgr.models import Endpoint
-from certmgr.monitor import ProbeOptions, Prober, ProbeResult, Target, run_async
+from certmgr.monitor import ProbeOptions, Prober, ProbeResult, Reason, Target, run_async
 
 __all__ = ["endpoint_address", "served_now", "wait_served"]
 
 _WILDCARDS = ("*", "0.0.0.0", "::", "", "[::]")  # noqa: S104 - listen addresses, never bound
 _POLL = 0.2
+_SETTLE = 6.0
+# Failures that persist when a program cannot use its new files.
+_DEFINITE = (Reason.CONNECTION_REFUSED, Reason.STARTTLS_REFUSED, Reason.HANDSHAKE_FAILED)
 
 
 def endpoint_address(endpoint: Endpoint, host_address: str | None) -> str:
@@ -43,19 +46,33 @@ def served_now(endpoints: Sequence[Endpoint], host_address: str | None,
 
 
 def wait_served(endpoints: Sequence[Endpoint], host_address: str | None,
-                want: Mapping[str, str | None], *, timeout: float) -> tuple[bool, dict[str, str]]:
+                want: Mapping[str, str | None], *, timeout: float,
+                settle: float = _SETTLE) -> tuple[bool, dict[str, str]]:
     """Probe until every endpoint serves ``want[name]`` (a leaf SHA-256, or None: "down").
+
+    Gives up before ``timeout`` when an endpoint has failed outright (refused, no
+    STARTTLS, handshake failed) for ``settle`` seconds in a row: a program that
+    cannot load its key fails that way for good, while one still reloading serves
+    the old certificate or refuses only for a moment.
 
     Returns:
         (all as wanted, endpoint name -> what was seen last: a fingerprint or the error).
     """
     deadline = time.monotonic() + timeout
+    failing_since: dict[str, float] = {}
     while True:
         results = served_now(endpoints, host_address, timeout=min(5.0, timeout))
+        now = time.monotonic()
         seen = {name: (r.leaf_sha256 or "") if r.ok else f"error: {r.error}"
                 for name, r in results.items()}
         done = all((r.ok and r.leaf_sha256 == want.get(name)) or
                    (want.get(name) is None and not r.ok) for name, r in results.items())
-        if done or time.monotonic() >= deadline or cancel_requested():
+        for name, r in results.items():
+            if r.ok or want.get(name) is None or r.reason not in _DEFINITE:
+                failing_since.pop(name, None)
+            else:
+                failing_since.setdefault(name, now)
+        stuck = any(now - since >= settle for since in failing_since.values())
+        if done or stuck or now >= deadline or cancel_requested():
             return done, seen
         time.sleep(_POLL)

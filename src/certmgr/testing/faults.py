@@ -12,14 +12,15 @@ A child process calls :func:`install_from_env` before it deploys; the test sets
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from certmgr.deploy.checkpoints import add_hook
 
-__all__ = ["ENV_AFTER", "ENV_AT", "ENV_LOG", "install_from_env", "kill_hook"]
+__all__ = ["ENV_AFTER", "ENV_AT", "ENV_LOG", "at_checkpoint", "install_from_env", "kill_hook"]
 
 ENV_AT = "CERTMGR_FAULT_AT"
 ENV_AFTER = "CERTMGR_FAULT_AFTER"
@@ -59,3 +60,27 @@ def install_from_env() -> bool:
         nth = int(count) if count else 1
     add_hook(kill_hook(at, nth, int(after) if after else None, log))
     return True
+
+
+@contextlib.contextmanager
+def at_checkpoint(name: str, action: Callable[[], None]) -> Iterator[list[str]]:
+    """Run ``action`` the first time checkpoint ``name`` is reached (in this process).
+
+    For real faults on a lab host: corrupt the installed key or kill the program
+    between preflight and reload (``at_checkpoint("reload", ...)``). Yields the
+    list of checkpoints reached, for the test to assert on.
+    """
+    reached: list[str] = []
+    done = [False]
+
+    def hook(seen: str) -> None:
+        reached.append(seen)
+        if seen == name and not done[0]:
+            done[0] = True
+            action()
+
+    remove = add_hook(hook)
+    try:
+        yield reached
+    finally:
+        remove()

@@ -117,17 +117,26 @@ class ServiceControl:
                 raise ReloadFailed(f"{entry.name} (pid {pid}) did not stop within "
                                    f"{_STOP_WAIT:g}s on {self.host.name}; stop it by hand")
             time.sleep(0.1)
+        if read_pid_file(self.host, entry) == pid:
+            # A dead program's pid may live on as a zombie until PID 1 reaps it, and start
+            # scripts (catalina.sh) then refuse to start: drop the stale pid file, inside
+            # the host (it lives in the host's own /run).
+            self.host.run(["rm", "-f", "--", entry.pid_file], check=False)
 
     def _start(self, entry: ServiceEntry) -> int:
         before = read_pid_file(self.host, entry)
         self.run(entry.start, f"starting {entry.name}")
         deadline = time.monotonic() + _START_WAIT
+        logs = ", ".join(entry.logs) or "its logs"
         while time.monotonic() < deadline:
             pid = read_pid_file(self.host, entry)
-            if pid is not None and pid != before and self.alive(pid):
-                return pid
+            if pid is not None and pid != before:
+                if self.alive(pid):
+                    return pid
+                # It wrote its pid and exited: it will not come up (vsftpd's 500 OOPS).
+                raise ReloadFailed(f"{entry.name} exited right after starting on "
+                                   f"{self.host.name} (pid {pid}); see {logs}")
             time.sleep(0.1)
-        logs = ", ".join(entry.logs) or "its logs"
         raise ReloadFailed(f"{entry.name} did not start on {self.host.name} (no live pid in "
                            f"{entry.pid_file} after {_START_WAIT:g}s); see {logs}")
 

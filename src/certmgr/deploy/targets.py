@@ -1,0 +1,39 @@
+"""From what discovery found on a host to the slots deploy can target."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from certmgr.deploy.model import SettingRef, SlotTarget
+from certmgr.models import ServiceKind
+from certmgr.services.base import Service, Slot
+
+__all__ = ["slot_targets"]
+
+
+def slot_targets(host: str, found: Iterable[tuple[Service, Slot]]) -> list[SlotTarget]:
+    """One :class:`SlotTarget` per discovered slot, with the paths other programs share.
+
+    A file read by two *programs* (Debian's snakeoil pair) is shared; a file read
+    by two slots of one program (Dovecot's POP3 and IMAP) is not: the seed keeps it
+    physically shared within one program.
+    """
+    pairs = list(found)
+    readers: dict[str, set[ServiceKind]] = defaultdict(set)
+    for service, slot in pairs:
+        for _role, path in slot.files():
+            readers[path].add(service.kind)
+    out = []
+    for service, slot in pairs:
+        shared = frozenset(p for _r, p in slot.files() if len(readers[p]) > 1)
+        out.append(SlotTarget(
+            host=host, kind=service.kind, slot_id=slot.id, config=slot.config,
+            user=service.user, group=service.group, endpoints=slot.endpoints,
+            names=slot.names, names_from=slot.names_from, cert=slot.cert, key=slot.key,
+            chain=slot.chain, ca=slot.ca, keystore=slot.keystore,
+            keystore_type=slot.keystore_type, password=slot.password,
+            settings={role: SettingRef(s.path, s.line, s.directive)
+                      for role, s in slot.settings.items()},
+            shared=shared))
+    return out

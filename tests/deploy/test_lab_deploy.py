@@ -1,0 +1,146 @@
+"""Deploy on the lab: the seed scenario, real faults per program, and over SSH.
+
+One lab of two seed-layout hosts for the module (its certificates are changed
+by these tests, so it is not the session lab other tests compare against).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from certmgr.deploy.batch import Job, run_jobs
+from certmgr.deploy.engine import Engine, EngineOptions
+from certmgr.deploy.journal import FileJournalStore, KeyFileCipher
+from certmgr.deploy.model import Outcome, SlotTarget
+from certmgr.deploy.programs import ServiceControl
+from certmgr.deploy.targets import slot_targets
+from certmgr.hosts.base import WritableHost
+from certmgr.hosts.lab import LabHost
+from certmgr.hosts.ssh import SSHHost
+from certmgr.models import ServiceKind
+from certmgr.pki import load_bundle
+from certmgr.services import discover_host
+from certmgr.testing.faults import at_checkpoint
+from certmgr.testing.lab import RunningLab, running_lab
+from tests.deploy.lab_support import TABLE1_KEY, material_for, program_endpoints, served
+from tests.deploy.material import TestCA
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+KINDS = list(TABLE1_KEY)
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[RunningLab]:
+    with tempfile.TemporaryDirectory(prefix="certmgr-deploy-lab-") as tmp:
+        yield from running_lab(Path(tmp) / "lab", hosts=2)
+
+
+@pytest.fixture(scope="module")
+def ca() -> TestCA:
+    return TestCA()
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    return Engine(FileJournalStore(tmp_path / "journal"), KeyFileCipher(tmp_path / "key"),
+                  options=EngineOptions(verify_timeout=60))
+
+
+def targets(host: WritableHost, kinds: list[ServiceKind] | None = None) -> list[SlotTarget]:
+    found = slot_targets(host.name, discover_host(host).slots())
+    return [t for t in found if kinds is None or t.kind in kinds]
+
+
+def deploy_all(engine: Engine, host: WritableHost, ca: TestCA) -> dict[ServiceKind, str]:
+    jobs = [Job(host, t, material_for(ca, t)) for t in targets(host, KINDS)]
+    assert sorted(j.target.kind.value for j in jobs) == sorted(k.value for k in KINDS)
+    outcomes = run_jobs(engine, jobs)
+    assert [(o.target, o.outcome, o.reason) for o in outcomes] == \
+        [(o.target, Outcome.VERIFIED, "") for o in outcomes]
+    return {j.target.kind: o.plan.fingerprint for j, o in zip(jobs, outcomes, strict=True)
+            if o.plan is not None}
+
+
+def test_seed_scenario_all_six_programs_switch_to_the_ca_issued_certificate(
+        lab: RunningLab, engine: Engine, ca: TestCA) -> None:
+    host = lab.hosts[0]
+    new = deploy_all(engine, host, ca)
+    for kind, fingerprint in new.items():
+        assert fingerprint != lab.expected(host.info.name, kind.value)
+        served_now = served(host, kind)
+        assert len(served_now) == len(program_endpoints(host, kind))
+        assert set(served_now.values()) == {fingerprint}, kind  # every port, handshake done
+    for target in targets(host, KINDS):
+        key_path = target.keystore or target.key
+        assert key_path is not None
+        st = host.stat(key_path)
+        assert st is not None and (st.owner, st.group, st.mode) == TABLE1_KEY[target.kind]
+        private = host.stat(os.path.dirname(key_path))
+        assert private is not None and private.mode in (0o700, 0o750)
+    table_key = load_bundle(host.read_bytes("/etc/tomcat10/ssl/private/www2.example.com.jks"),
+                            "changeit")
+    assert table_key.key is not None
+
+
+def _corrupt_key(host: LabHost, target: SlotTarget) -> Callable[[], None]:
+    def corrupt() -> None:
+        path = host.local_path(target.keystore or target.key or "")
+        path.write_bytes(b"-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n")
+    return corrupt
+
+
+def _kill_program(host: LabHost, kind: ServiceKind) -> Callable[[], None]:
+    def kill() -> None:
+        control = ServiceControl(host)
+        pid = control.main_pid(kind.value)
+        assert pid is not None
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while control.alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    return kill
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.value)
+def test_real_faults_leave_the_program_serving_the_old_certificate(
+        lab: RunningLab, engine: Engine, ca: TestCA, kind: ServiceKind) -> None:
+    host = lab.hosts[0]
+    (target,) = targets(host, [kind])
+    before = served(host, kind)
+    assert None not in before.values()
+    for fault in ("mismatched", "encrypted"):
+        outcome = engine.deploy(host, target, material_for(ca, target, **{fault: True}))
+        assert outcome.outcome is Outcome.REFUSED, (fault, outcome.reason)
+        assert served(host, kind) == before
+    with at_checkpoint("reload", _corrupt_key(host, target)) as reached:
+        outcome = engine.deploy(host, target, material_for(ca, target))
+    assert outcome.outcome is Outcome.ROLLED_BACK, outcome.reason
+    assert {"reload", "rollback-step", "rollback-verify"} <= set(reached)
+    assert served(host, kind) == before  # the old fingerprint, handshake completed
+    with at_checkpoint("reload", _kill_program(host, kind)):
+        outcome = engine.deploy(host, target, material_for(ca, target))
+    assert outcome.outcome in (Outcome.VERIFIED, Outcome.ROLLED_BACK), outcome.reason
+    expected = outcome.plan.fingerprint if outcome.outcome is Outcome.VERIFIED else None
+    now = served(host, kind)
+    assert set(now.values()) == ({expected} if expected else set(before.values())), outcome
+
+
+def test_over_ssh_the_same_engine_deploys_all_six(lab: RunningLab, engine: Engine,
+                                                  ca: TestCA) -> None:
+    lab_host = lab.hosts[1]
+    url = f"ssh://root@{lab_host.address}"
+    with SSHHost(url, key=lab.state.ssh_key, known_hosts=lab.state.known_hosts) as host:
+        new = deploy_all(engine, host, ca)
+        for kind, fingerprint in new.items():
+            assert set(served(host, kind).values()) == {fingerprint}, kind
+            target = targets(host, [kind])[0]
+            st = host.stat(target.keystore or target.key or "")
+            assert st is not None and (st.owner, st.group, st.mode) == TABLE1_KEY[kind]
