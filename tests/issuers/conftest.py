@@ -32,3 +32,9 @@ def ca_repo(repo: Repository, ca_material: CAMaterial) -> Repository:
         certificates_pem=certificates_pem([ca_material.intermediate, ca_material.root]).decode(),
         keys={"root": ca_material.root_key, "intermediate": ca_material.intermediate_key})
     return repo
+
+
+# PostgreSQL for the postgres-marked tests: the repository tests' throwaway databases.
+from tests.repository.conftest import pg_admin_url, pg_databases, pg_url  # noqa: E402
+
+__all__ = ["pg_admin_url", "pg_databases", "pg_url"]

@@ -235,3 +235,22 @@ def test_export_password_file_and_bad_out(home: Path, cli: CliRunner, tmp_path: 
     assert code == 2 and "at least 6 characters" in err
     code, _, err = run_cli(cli, "issue")
     assert code == 2 and "--all" in err
+
+
+@pytest.mark.postgres
+def test_issue_list_export_revoke_on_postgresql(home: Path, cli: CliRunner, tmp_path: Path,
+                                                pg_url: str) -> None:
+    db = ["--db", pg_url]
+    ok(cli, "ca", "init", *db)
+    ok(cli, "define", "pop", "--cn", "pop.example.com", "--san", "imap.example.com",
+       "--validity", "20d", "--renew-before", "10d", *db)
+    ok(cli, "define", "www", "--cn", "www.example.com", *db)
+    issued = json.loads(ok(cli, "issue", "--all", "--json", *db))["results"]
+    assert [r["status"] for r in issued] == ["issued", "issued"]
+    soon = json.loads(ok(cli, "list", "--expiring", "30d", "--json", *db))["certificates"]
+    assert [(r["name"], r["days_left"], r["status"]) for r in soon] == [("pop", 19, "valid")]
+    ok(cli, "export", "pop", "--format", "fullchain", "--out", str(tmp_path), *db)
+    assert len(load_bundle((tmp_path / "pop-fullchain.crt").read_bytes()).certificates) == 2
+    ok(cli, "ca", "revoke", issued[1]["serial"], *db)
+    crl = ok(cli, "ca", "crl", *db)
+    assert crl.startswith("-----BEGIN X509 CRL-----")
