@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from certmgr.errors import ConfigError
+from certmgr.errors import ConfigError, HostError
 from certmgr.hosts.base import Host
 from certmgr.models import Endpoint, ServiceKind, TlsMode
 from certmgr.services.base import (
@@ -270,6 +270,33 @@ def _envvars(ctx: DiscoveryContext, server_root: str) -> dict[str, str]:
     return out
 
 
+def _runtime(ctx: DiscoveryContext, config: str, walker: ApacheWalker) -> None:
+    """Seed the walker with the modules and defines the installed Apache really has.
+
+    ``apache2ctl -M`` and ``-D DUMP_RUN_CFG`` (through Debian's envvars) know the
+    compiled-in modules and the ``-D`` flags of the start command, so that
+    ``<IfModule>``/``<IfDefine>`` are decided as Apache decides them. Only for
+    the packaged configuration, on a host that can run commands.
+    """
+    host = ctx.host
+    if not host.can_run or config != "/etc/apache2/apache2.conf" or \
+            host.which("apache2ctl") is None:
+        return
+    try:
+        modules = host.run(["apache2ctl", "-t", "-D", "DUMP_MODULES"], timeout=20, check=False)
+        run_cfg = host.run(["apache2ctl", "-t", "-D", "DUMP_RUN_CFG"], timeout=20, check=False)
+    except HostError:
+        return
+    for line in modules.stdout.splitlines():
+        m = re.match(r"^\s+(\w+)_module \((?:static|shared)\)", line)
+        if m:
+            walker.modules.update({f"{m.group(1)}_module", f"mod_{m.group(1)}.c"})
+    for line in run_cfg.stdout.splitlines():
+        m = re.match(r"^Define: (\w+)(?:=(.*))?$", line)
+        if m and m.group(1) != "DUMP_RUN_CFG":
+            walker.defines.setdefault(m.group(1), m.group(2) or "")
+
+
 class Apache2Adapter:
     """Apache httpd 2.x as packaged by Debian/Ubuntu (and RHEL's httpd layout)."""
 
@@ -301,6 +328,7 @@ class Apache2Adapter:
             server_root = posixpath.dirname(server_root)  # RHEL: /etc/httpd/conf/httpd.conf
         walker = ApacheWalker(ctx, server_root, defines=_envvars(ctx, server_root))
         walker.main = Scope(config, 1)
+        _runtime(ctx, config, walker)
         try:
             walker.walk(config)
         except ConfigError as exc:
