@@ -202,3 +202,12 @@ def test_haproxy_crt_file_and_directory(tmp_path: Path) -> None:
     assert found["haproxy:web"].cert == "/etc/haproxy/ssl/site.pem"
     assert found["haproxy:multi:b"].key == "/etc/haproxy/certs/b.pem.key"
     assert [e.port for e in found["haproxy:web"].endpoints] == [443, 8443]
+
+
+def test_apache_wildcard_vhost_answers_on_the_listen_addresses(tmp_path: Path) -> None:
+    conf = ("Listen 192.0.2.1:443\nListen [2001:db8::1]:443\n<VirtualHost *:443>\n"
+            "  SSLEngine on\n  SSLCertificateFile /etc/apache2/a.pem\n</VirtualHost>\n")
+    slot = slots(tmp_path, {"/etc/apache2/apache2.conf": conf},
+                 ServiceKind.APACHE2)["apache2:_default_"]
+    assert [e.address for e in slot.endpoints] == ["192.0.2.1", "2001:db8::1"]
+    assert slot.names == ("host.example.net",) and slot.names_from == "host"

@@ -382,7 +382,13 @@ class Apache2Adapter:
                 [Endpoint("*", default_port, TlsMode.DIRECT, sni)]
         for address in scope.addresses:
             host, port = split_address(address)
-            endpoint = Endpoint(host, port or default_port, TlsMode.DIRECT, sni)
-            if endpoint not in out:
-                out.append(endpoint)
+            port = port or default_port
+            # A "*:443" vhost answers where Apache listens on 443: "Listen 192.0.2.1:443"
+            # narrows it to that address.
+            listens = [a for a, p, _proto in walker.listens if p == port]
+            hosts = listens if host == "*" and listens and "*" not in listens else [host]
+            for h in hosts:
+                endpoint = Endpoint(h, port, TlsMode.DIRECT, sni)
+                if endpoint not in out:
+                    out.append(endpoint)
         return out
