@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from certmgr.cli.app import app
 from certmgr.cli.common import Globals, command
@@ -57,13 +56,13 @@ def _show(g: Globals, name: str) -> None:
     if g.json:
         g.emit_json({"name": name, **{k: v.to_json() for k, v in infos.items()}})
         return
-    table = Table(title=f"CA {name}")
-    for column in ("role", "subject", "key", "not after", "serial", "SHA-256"):
-        table.add_column(column)
+    g.out.print(f"CA {name}", highlight=False)
     for role, info in infos.items():
-        table.add_row(role, info.subject, info.key, f"{info.not_after:%Y-%m-%d}", info.serial,
-                      info.fingerprint_sha256)
-    g.out.print(table)
+        g.out.print(f"  {role}", highlight=False)
+        for label, value in (("subject", info.subject), ("key", info.key),
+                             ("not after", f"{info.not_after:%Y-%m-%d %H:%M} UTC"),
+                             ("serial", info.serial), ("SHA-256", info.fingerprint_sha256)):
+            g.out.print(f"    {label:10} {value}", highlight=False, markup=False)
 
 
 @command(ca, "export")

@@ -115,11 +115,11 @@ def definitions_list(g: Globals) -> None:
         return
     table = Table()
     for column in ("name", "names", "key", "validity", "renew before", "issuer", "targets"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for d in rows:
         j = definition_json(d)
-        table.add_row(d.name, ", ".join((d.cn, *d.sans)), d.key_type, j["validity"],
-                      j["renew_before"], d.issuer or "-", ", ".join(d.targets) or "-")
+        table.add_row(d.name, "\n".join((d.cn, *d.sans)), d.key_type, j["validity"],
+                      j["renew_before"], d.issuer or "-", "\n".join(d.targets) or "-")
     g.out.print(table)
 
 

@@ -273,15 +273,18 @@ def _pending_json(d: DefinitionRecord) -> dict[str, Any]:
 
 def _print_list(g: Globals, rows: list[dict[str, Any]]) -> None:
     table = Table()
-    for column in ("name", "domains", "issuer", "not after", "days left", "status",
-                   "deployed to"):
-        table.add_column(column, justify="right" if column == "days left" else "left")
+    fixed = {"not after": 10, "days": 4, "status": 7}
+    for column in ("name", "domains", "issuer", "not after", "days", "status", "deployed to"):
+        # fold, not ellipsize: a cut host name is a wrong host name
+        table.add_column(column, justify="right" if column == "days" else "left",
+                         overflow="fold", no_wrap=column in fixed,
+                         min_width=fixed.get(column))
     styles = {"expired": "red", "revoked": "red", "renew": "yellow", "none": "dim"}
     for r in rows:
         status = r["status"]
-        table.add_row(escape(r["name"]), escape(", ".join(r["domains"])),
+        table.add_row(escape(r["name"]), escape("\n".join(r["domains"])),
                       escape(r["issuer"] or "-"), (r["not_after"] or "-")[:10],
                       "-" if r["days_left"] is None else str(r["days_left"]),
                       f"[{styles[status]}]{status}[/]" if status in styles else status,
-                      escape(", ".join(r["targets"]) or "-"))
+                      escape("\n".join(r["targets"]) or "-"))
     g.out.print(table)
