@@ -71,13 +71,20 @@ def define(
     if _existing(repo, name) is not None:
         raise InputError(f"definition {name!r} exists already: change it with "
                          f"`certmgr definitions edit {name}`")
-    _warn_unknown_targets(g, repo, definition)
+    _warn_unknown(g, repo, definition)
     _print_one(g, repo.save_definition(definition), "defined")
 
 
-def _warn_unknown_targets(g: Globals, repo: Any, definition: DefinitionRecord) -> None:
-    # Defining before discovering is allowed (the slot may come later), but a typo
-    # should not wait for the first deployment to show.
+def _warn_unknown(g: Globals, repo: Any, definition: DefinitionRecord) -> None:
+    # Defining before discovering (or before `ca init`) is allowed, but a typo should
+    # not wait for the first deployment or issuance to show.
+    if definition.issuer not in (None, "external"):
+        try:
+            repo.get_issuer(definition.issuer)
+        except NotFound:
+            hint = "`certmgr ca init`" if definition.issuer == "builtin" else "create it"
+            g.err.print(f"warning: {definition.name}: issuer {definition.issuer} does not "
+                        f"exist yet ({hint} before issuing)", highlight=False, markup=False)
     for target in definition.targets:
         try:
             repo.get_slot(target)
@@ -176,7 +183,7 @@ def definitions_edit(
     if same_definition(replace(new, created=old.created, id=old.id), old):
         _print_one(g, old, "unchanged")
         return
-    _warn_unknown_targets(g, repo, new)
+    _warn_unknown(g, repo, new)
     _print_one(g, repo.save_definition(new), "updated")
 
 
@@ -225,7 +232,7 @@ def apply(
         if old is not None and same_definition(replace(d, data=old.data), old):
             status = "unchanged"
         else:
-            _warn_unknown_targets(g, repo, d)
+            _warn_unknown(g, repo, d)
             repo.save_definition(replace(d, data=old.data) if old else d)
             status = "updated" if old else "created"
         results.append({"name": d.name, "status": status})
