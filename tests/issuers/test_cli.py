@@ -80,6 +80,8 @@ def test_csr_round_trip_through_request_and_receive(home: Path, cli: CliRunner,
     ok(cli, "define", "mail", "--cn", "smtp.example.com", "--issuer", "external")
     pending = json.loads(ok(cli, "issue", "mail", "--json"))["results"][0]
     assert pending["status"] == "pending"
+    listed = json.loads(ok(cli, "list", "--json"))["certificates"]
+    assert [(r["name"], r["status"]) for r in listed] == [("mail", "pending")]
     csr = tmp_path / "mail.csr"
     ok(cli, "request", "mail", "--csr-out", str(csr))
     # the outside CA signs it (our own CA code, not through the definition)

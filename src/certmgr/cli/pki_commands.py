@@ -224,7 +224,9 @@ def list_command(
     rows = [_cert_json(r, defs.get(r.definition), now) for r in records]
     if window is None:
         have = {r.definition for r in records}
-        rows += [_pending_json(d) for d in defs.values() if d.name not in have]
+        waiting = {r.definition for r in repo.list_requests()}
+        rows += [_pending_json(d, d.name in waiting) for d in defs.values()
+                 if d.name not in have]
     if g.json:
         g.emit_json({"certificates": rows})
     else:
@@ -265,10 +267,10 @@ def _cert_json(record: CertificateRecord, definition: DefinitionRecord | None,
     }
 
 
-def _pending_json(d: DefinitionRecord) -> dict[str, Any]:
+def _pending_json(d: DefinitionRecord, requested: bool) -> dict[str, Any]:
     return {"name": d.name, "domains": [d.cn, *d.sans], "issuer": d.issuer, "version": None,
             "serial": None, "sha256": None, "not_after": None, "days_left": None,
-            "status": "none", "targets": list(d.targets)}
+            "status": "pending" if requested else "none", "targets": list(d.targets)}
 
 
 def _print_list(g: Globals, rows: list[dict[str, Any]]) -> None:
@@ -279,7 +281,8 @@ def _print_list(g: Globals, rows: list[dict[str, Any]]) -> None:
         table.add_column(column, justify="right" if column == "days" else "left",
                          overflow="fold", no_wrap=column in fixed,
                          min_width=fixed.get(column))
-    styles = {"expired": "red", "revoked": "red", "renew": "yellow", "none": "dim"}
+    styles = {"expired": "red", "revoked": "red", "renew": "yellow", "none": "dim",
+              "pending": "cyan"}
     for r in rows:
         status = r["status"]
         table.add_row(escape(r["name"]), escape("\n".join(r["domains"])),
