@@ -93,3 +93,21 @@ def test_check_uses_names_a_definition_gives_the_slot(cli: CliRunner, home: Path
     mismatch = [f for f in json.loads(out)["findings"] if f["code"] == "NAME_MISMATCH"]
     assert [(f["slot"], f["severity"]) for f in mismatch] == [("apache2:_default_", "error")]
     assert "www.example.com" in mismatch[0]["message"]
+
+
+def test_discover_stores_operator_names_for_unnamed_slots(cli: CliRunner, home: Path) -> None:
+    from certmgr.repository import open_repository
+    from certmgr.repository.records import DefinitionRecord
+
+    repo = open_repository(None, home)
+    try:
+        repo.save_definition(DefinitionRecord(name="ftp", cn="ftp.example.com",
+                                              sans=("ftp.example.com", "www2.example.com"),
+                                              targets=("vsftpd",)))
+    finally:
+        repo.close()
+    code, out, err = run_cli(cli, "discover", "--root", str(TREES / "ubuntu904"), "--json")
+    assert code == 0, err
+    vsftpd = next(s for s in json.loads(out)["services"] if s["kind"] == "vsftpd")
+    assert vsftpd["slots"][0]["names"] == ["ftp.example.com", "www2.example.com"]
+    assert vsftpd["slots"][0]["names_from"] == "operator"

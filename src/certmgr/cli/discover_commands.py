@@ -56,6 +56,9 @@ def discover(g: Globals, service: ServiceOpt = None,
 
     result = discover_host(_host(g), kinds=_kinds(service))
     if store:
+        # Slots without names of their own answer to what a definition targeting them says.
+        names, _trust = _from_repository(g, result.host, trust=False)
+        result = result.with_operator_names(names)
         count = g.repository().save_discovery(result.host, [s.to_json() for s in result.services])
         g.debug_log(f"saved {count} slots for host {result.host}")
     if g.json:
@@ -126,7 +129,8 @@ def check(g: Globals, service: ServiceOpt = None,
     return 1 if errors else 0
 
 
-def _from_repository(g: Globals, host_name: str) -> tuple[dict[str, tuple[str, ...]], list[Any]]:
+def _from_repository(g: Globals, host_name: str, *, trust: bool = True,
+                     ) -> tuple[dict[str, tuple[str, ...]], list[Any]]:
     """Names operators gave slots (definitions' targets) and certmgr's own CA certificates."""
     from certmgr.pki import load_bundle
 
@@ -140,12 +144,12 @@ def _from_repository(g: Globals, host_name: str) -> tuple[dict[str, tuple[str, .
             if host == host_name:
                 wanted = (definition.cn, *[n for n in definition.sans if n != definition.cn])
                 names[slot_id] = tuple(n for n in wanted if n)
-    trust: list[Any] = []
-    for issuer in repo.list_issuers():
+    anchors: list[Any] = []
+    for issuer in repo.list_issuers() if trust else []:
         if issuer.certificates_pem.strip():
             bundle = load_bundle(issuer.certificates_pem.encode(), source=f"issuer {issuer.name}")
-            trust.extend(bundle.certificates)
-    return names, trust
+            anchors.extend(bundle.certificates)
+    return names, anchors
 
 
 @command(app, "layout")
