@@ -211,3 +211,10 @@ def test_apache_wildcard_vhost_answers_on_the_listen_addresses(tmp_path: Path) -
                  ServiceKind.APACHE2)["apache2:_default_"]
     assert [e.address for e in slot.endpoints] == ["192.0.2.1", "2001:db8::1"]
     assert slot.names == ("host.example.net",) and slot.names_from == "host"
+
+
+def test_tabs_separate_arguments(tmp_path: Path) -> None:
+    conf = ("<VirtualHost\t*:443>\n\tServerName\ttab.example.com\n\tSSLEngine\ton\n"
+            "\tSSLCertificateFile\t/etc/apache2/t.pem\n</VirtualHost>\n")
+    found = slots(tmp_path, {"/etc/apache2/apache2.conf": conf}, ServiceKind.APACHE2)
+    assert found["apache2:tab.example.com"].cert == "/etc/apache2/t.pem"

@@ -61,6 +61,12 @@ def logical_lines(text: str) -> Iterator[tuple[int, str]]:
 _ARG = re.compile(r'"((?:[^"\\]|\\.)*)"|\'([^\']*)\'|(\S+)')
 
 
+def _head(line: str) -> tuple[str, str]:
+    """A directive's name and the rest, split at the first blank (space or tab)."""
+    parts = line.strip().split(None, 1)
+    return (parts[0], parts[1]) if len(parts) == 2 else (parts[0] if parts else "", "")
+
+
 def split_args(text: str) -> list[str]:
     """Apache's argument splitting: whitespace, double or single quotes."""
     if '"' not in text and "'" not in text:
@@ -128,7 +134,7 @@ class ApacheWalker:
                 if not line.endswith(">"):
                     raise ConfigError(f"{path}:{number}: section opening lacks '>': {line[:60]}",
                                       path=path, line=number)
-                name, _, rest = line[1:-1].strip().partition(" ")
+                name, rest = _head(line[1:-1])
                 stack.append((name.lower(), number))
                 if not skip_depth and not self._open(path, number, name.lower(), rest.strip()):
                     skip_depth = len(stack)
@@ -176,7 +182,7 @@ class ApacheWalker:
         return result != negate
 
     def _directive(self, path: str, number: int, line: str) -> None:
-        name, _, rest = line.partition(" ")
+        name, rest = _head(line)
         args = split_args(self.expand(rest.strip()))
         lower = name.lower()
         if lower in ("include", "includeoptional"):

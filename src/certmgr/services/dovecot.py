@@ -98,7 +98,7 @@ def _parse_file(ctx: DiscoveryContext, path: str, stack: list[Section], guard: I
 def _parse_line(ctx: DiscoveryContext, path: str, number: int, line: str,
                 stack: list[Section], guard: IncludeGuard) -> None:
     if line.startswith("!include"):
-        directive, _, pattern = line.partition(" ")
+        directive, _, pattern = line.replace("\t", " ").partition(" ")
         pattern = resolve_path(posixpath.dirname(path), _unquote(pattern))
         targets = ctx.host.glob(pattern) if any(c in pattern for c in "*?[") else \
             [pattern] if ctx.host.exists(pattern) else []
