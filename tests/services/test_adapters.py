@@ -218,3 +218,24 @@ def test_tabs_separate_arguments(tmp_path: Path) -> None:
             "\tSSLCertificateFile\t/etc/apache2/t.pem\n</VirtualHost>\n")
     found = slots(tmp_path, {"/etc/apache2/apache2.conf": conf}, ServiceKind.APACHE2)
     assert found["apache2:tab.example.com"].cert == "/etc/apache2/t.pem"
+
+
+def test_dovecot_24_ssl_server_block(tmp_path: Path) -> None:
+    conf = ("protocols = pop3\nssl_server {\n  cert_file = /etc/dovecot/ssl/b.crt\n"
+            "  key_file = /etc/dovecot/ssl/b.key\n}\n")
+    slot = slots(tmp_path, {"/etc/dovecot/dovecot.conf": conf}, ServiceKind.DOVECOT)["dovecot"]
+    assert (slot.cert, slot.key) == ("/etc/dovecot/ssl/b.crt", "/etc/dovecot/ssl/b.key")
+
+
+def test_haproxy_crt_list_gives_names(tmp_path: Path) -> None:
+    cfg = ("global\n  crt-base /etc/haproxy/ssl\nfrontend web\n"
+           "  bind :443 ssl crt-list /etc/haproxy/list.txt\n")
+    crt_list = ("# certificates by name\nshop.pem [alpn h2] shop.example.com *.shop.example.com\n"
+                "/etc/haproxy/ssl/default.pem\n")
+    found = slots(tmp_path, {"/etc/haproxy/haproxy.cfg": cfg, "/etc/haproxy/list.txt": crt_list},
+                  ServiceKind.HAPROXY)
+    shop = found["haproxy:web:shop"]
+    assert shop.cert == "/etc/haproxy/ssl/shop.pem"
+    assert shop.names == ("shop.example.com", "*.shop.example.com")
+    assert shop.names_from == "config"
+    assert found["haproxy:web:default"].names_from == "host"

@@ -207,7 +207,12 @@ def _slot(section: Section, slot_id: str, config: str, names: tuple[str, ...],
           names_from: str, endpoints: list[Endpoint], parent: Section | None) -> Slot | None:
     found: dict[str, str] = {}
     settings: dict[str, Setting] = {}
-    for key, (value, path, line) in section.settings.items():
+    items = dict(section.settings)
+    for child in section.children:
+        if child.type == "ssl_server" and not child.name:
+            # Dovecot 2.4 also accepts ssl_server { cert_file = ... } for ssl_server_cert_file.
+            items.update({f"ssl_server_{k}": v for k, v in child.settings.items()})
+    for key, (value, path, line) in items.items():
         role = _ROLES.get(key)
         if role is None or not value:
             continue

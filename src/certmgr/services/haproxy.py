@@ -8,6 +8,7 @@ files (certificate, chain and key in one), or ``FILE.key`` beside ``FILE``.
 from __future__ import annotations
 
 import posixpath
+import re
 import shlex
 from typing import ClassVar
 
@@ -94,6 +95,12 @@ class HaproxyAdapter:
         crts = [params[i + 1] for i, w in enumerate(params[:-1]) if w == "crt"]
         ca = next((params[i + 1] for i, w in enumerate(params[:-1]) if w == "ca-file"), None)
         files: list[str] = []
+        names: dict[str, tuple[str, ...]] = {}
+        for i, word in enumerate(params[:-1]):
+            if word == "crt-list":
+                for path, filters in self._crt_list(ctx, params[i + 1], crt_base):
+                    files.append(path)
+                    names[path] = filters
         for crt in crts:
             path = crt if crt.startswith("/") else posixpath.join(crt_base, crt)
             st = ctx.host.stat(path)
@@ -107,10 +114,32 @@ class HaproxyAdapter:
             instance = frontend if len(files) == 1 else \
                 f"{frontend}:{posixpath.basename(path).removesuffix('.pem')}"
             key = path + ".key" if ctx.host.exists(path + ".key") else path
+            own = names.get(path, ())
             out.append(Slot(
                 id=f"haproxy:{instance}", config=config, line=number,
-                names=(ctx.hostname(),), names_from="host", endpoints=tuple(endpoints),
+                names=own or (ctx.hostname(),), names_from="config" if own else "host",
+                endpoints=tuple(endpoints),
                 cert=path, key=key,
                 ca=(ca if ca.startswith("/") else posixpath.join(ca_base, ca)) if ca else None,
                 settings={"cert": Setting(config, number, "crt")}))
+        return out
+
+    def _crt_list(self, ctx: DiscoveryContext, crt_list: str,
+                  crt_base: str) -> list[tuple[str, tuple[str, ...]]]:
+        """(certificate file, SNI names) per line of a ``crt-list`` file."""
+        path = crt_list if crt_list.startswith("/") else posixpath.join(crt_base, crt_list)
+        try:
+            text = ctx.read_text(path)
+        except ConfigError as exc:
+            ctx.record(self.kind, exc)
+            return []
+        out: list[tuple[str, tuple[str, ...]]] = []
+        for raw in text.splitlines():
+            line = raw.split("#", 1)[0].strip()
+            if not line:
+                continue
+            # "file [ssl options] sni-filter..." (a "!name" filter excludes a name)
+            words = re.sub(r"\[[^\]]*\]", " ", line).split()
+            cert = words[0] if words[0].startswith("/") else posixpath.join(crt_base, words[0])
+            out.append((cert, tuple(w for w in words[1:] if not w.startswith("!"))))
         return out
