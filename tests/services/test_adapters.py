@@ -239,3 +239,11 @@ def test_haproxy_crt_list_gives_names(tmp_path: Path) -> None:
     assert shop.names == ("shop.example.com", "*.shop.example.com")
     assert shop.names_from == "config"
     assert found["haproxy:web:default"].names_from == "host"
+
+
+def test_nginx_dot_names_and_regexes(tmp_path: Path) -> None:
+    conf = ("events {}\nhttp {\n  server {\n    listen 443 ssl;\n"
+            "    server_name .example.com ~^www\\d+ _;\n    ssl_certificate /etc/nginx/a.pem;\n"
+            "  }\n}\n")
+    found = slots(tmp_path, {"/etc/nginx/nginx.conf": conf}, ServiceKind.NGINX)
+    assert found["nginx:example.com"].names == ("example.com", "*.example.com")

@@ -167,8 +167,14 @@ def _server_slots(ctx: DiscoveryContext, prefix: str, server: Statement,
                   inherited: dict[str, list[Statement]]) -> list[Slot]:
     ssl_on = any(s.args[:1] == ["on"] for s in server.find("ssl"))
     endpoints: list[Endpoint] = []
-    names = [n for s in server.find("server_name") for n in s.args
-             if n and n != "_" and not n.startswith("~")]
+    names: list[str] = []
+    for arg in (n for s in server.find("server_name") for n in s.args):
+        if not arg or arg == "_" or arg.startswith("~"):
+            continue  # the catch-all and regular expressions name no certificate
+        # ".example.com" is nginx's short form of example.com plus *.example.com
+        for name in ([arg[1:], "*" + arg] if arg.startswith(".") else [arg]):
+            if name not in names:
+                names.append(name)
     sni = names[0] if names else None
     for listen in server.find("listen"):
         if not listen.args or listen.args[0].startswith("unix:"):
