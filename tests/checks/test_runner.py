@@ -8,6 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from certmgr.checks.runner import run_checks
 from certmgr.hosts.local import LocalHost
@@ -253,3 +255,15 @@ def test_passphrase_sources(tmp_path: Path, pki: DemoPKI) -> None:
     write(apache_root, "/etc/apache2/apache2.conf", apache)
     assert [(f.code, f.severity) for f in check(apache_root)] == [
         ("KEY_ENCRYPTED", Severity.WARNING)]
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cert=st.binary(max_size=400), key=st.binary(max_size=400))
+def test_any_bytes_in_the_files_are_findings_not_crashes(tmp_path: Path, pki: DemoPKI,
+                                                         cert: bytes, key: bytes) -> None:
+    banner = b"-----BEGIN CERTIFICATE-----\n"
+    root = apache_tree(tmp_path, pki, cert=banner + cert, key=key)
+    found = check(root)
+    assert found and {f.code for f in found} <= {
+        "CERT_UNPARSABLE", "KEY_UNPARSABLE", "FILE_MISSING", "KEY_ENCRYPTED", "KEY_MISMATCH"}
