@@ -73,6 +73,8 @@ COMMAND_MODULES = [
     "certmgr.cli.scan_commands",
     "certmgr.cli.monitor_commands",
     "certmgr.cli.lab_commands",
+    "certmgr.cli.host_commands",
+    "certmgr.cli.deploy_commands",
     "certmgr.cli.status_commands",
 ]
 

@@ -57,9 +57,7 @@ class Engine:
             plan = plan_slot(host, target, material, program, control)
         except CertmgrError as exc:
             return SlotOutcome(target.target, Outcome.REFUSED, exc.message)
-        if self.options.dry_run:
-            return SlotOutcome(target.target, Outcome.PLANNED, plan=plan)
-        if not host.can_run:
+        if not self.options.dry_run and not host.can_run:
             raise UsageError(f"{host.name} is a files-only tree: deploying to "
                              f"{target.target} needs a reload; use --dry-run here, or a host "
                              "(local, ssh://..., lab:NAME) to deploy")
@@ -67,6 +65,9 @@ class Engine:
         if not report.ok:
             return SlotOutcome(target.target, Outcome.REFUSED, "; ".join(report.problems),
                                plan=plan, detail=report.warnings)
+        if self.options.dry_run:
+            return SlotOutcome(target.target, Outcome.PLANNED, plan=plan,
+                               detail=report.warnings)
         return _Run(self, host, plan, program, control, report.warnings).run()
 
 
