@@ -186,3 +186,24 @@ def test_sigterm_cancels_at_next_checkpoint_and_rolls_back(
     assert (tree / "etc/prog/prog.conf").read_bytes() == OLD_CONF
     assert json.loads((store.directory / f"{txn.txn_id}.json").read_text())["state"] == \
         "rolled-back"
+
+
+def test_repository_cipher_keeps_old_keys_under_the_master_key(
+        tree: Path, host: LocalHost, store: FileJournalStore, tmp_path: Path) -> None:
+    from certmgr.deploy.journal import RepositoryCipher
+    from certmgr.repository import open_repository
+
+    repo = open_repository(None, tmp_path / "repo-home")
+    try:
+        txn = FileTransaction(host, store, RepositoryCipher(repo))
+        txn.write(FileSpec("/etc/ssl/private/old.key", "svc", "svc", 0o600), NEW_KEY,
+                  secret=True)
+        raw = (store.directory / f"{txn.txn_id}.json").read_text()
+        assert "repository-key" not in raw  # base64 of the reference, not the key
+        assert "OLDkkk" not in raw
+        txn.rollback()
+        assert (tree / "etc/ssl/private/old.key").read_bytes() == OLD_KEY
+        reads = repo.list_audit(action="key.read")
+        assert [e.detail["reason"] for e in reads] == ["deploy rollback"]
+    finally:
+        repo.close()

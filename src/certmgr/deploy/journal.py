@@ -7,8 +7,10 @@ bytes, owner, group and mode (old keys and every secret encrypted with a
 read only the journal, so a killed process leaves enough behind to undo itself.
 
 Where records live is a :class:`JournalStore`: :class:`FileJournalStore` keeps
-one JSON file per transaction under certmgr's home (0600, written atomically);
-the repository can provide another store with the same protocol.
+one JSON file per transaction under certmgr's home (0600, written atomically).
+Secrets go through a :class:`Cipher`: :class:`RepositoryCipher` keeps them in
+the repository under its master key (what ``certmgr deploy`` uses);
+:class:`KeyFileCipher` is the stand-alone fallback with its own key file.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ __all__ = [
     "JournalState",
     "JournalStore",
     "KeyFileCipher",
+    "RepositoryCipher",
     "new_txn_id",
 ]
 
@@ -249,3 +252,30 @@ class KeyFileCipher:
         except InvalidTag:
             raise MasterKeyError(f"journal data does not decrypt with {self.key_file}; it was "
                                  "written with another key", path=self.key_file) from None
+
+
+class RepositoryCipher:
+    """Keeps journal secrets in the repository, under its master key.
+
+    :meth:`encrypt` stores the bytes with ``store_private_key`` (kind
+    ``deploy-backup``) and returns a reference; :meth:`decrypt` reads them back
+    with ``load_private_key``, which records who read them and why. Nothing
+    secret is then in the journal file itself.
+    """
+
+    _PREFIX = b"repository-key:"
+
+    def __init__(self, repository: Any) -> None:
+        self.repository = repository
+
+    def encrypt(self, plaintext: bytes) -> bytes:
+        ref = self.repository.store_private_key(plaintext, kind="deploy-backup")
+        return self._PREFIX + str(ref).encode()
+
+    def decrypt(self, ciphertext: bytes) -> bytes:
+        if not ciphertext.startswith(self._PREFIX):
+            raise MasterKeyError("journal data was not stored in the repository; restore it "
+                                 "with the key file it was written with")
+        ref = ciphertext[len(self._PREFIX):].decode()
+        data: bytes = self.repository.load_private_key(ref, reason="deploy rollback")
+        return data

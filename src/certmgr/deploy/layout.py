@@ -32,10 +32,11 @@ from certmgr.models import FileSpec, ServiceKind
 from certmgr.pki import load_bundle
 from certmgr.pki.write import certificates_pem, jks_keystore, pkcs12_keystore
 
+# Files there belong to the whole system (the snakeoil pair): never overwritten per program.
+from certmgr.services.layout import SHARED_PREFIXES
+
 __all__ = ["SHARED_PREFIXES", "current_alias", "plan_slot"]
 
-# Files here belong to the whole system (the snakeoil pair): never overwritten per program.
-SHARED_PREFIXES = ("/etc/ssl/",)
 _DEFAULT_ALIAS = "tomcat"
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from certmgr.deploy.batch import Job, run_jobs
 from certmgr.deploy.engine import Engine, EngineOptions
-from certmgr.deploy.journal import FileJournalStore, KeyFileCipher
+from certmgr.deploy.journal import FileJournalStore, RepositoryCipher
 from certmgr.deploy.model import Material, Outcome, SlotOutcome, SlotTarget
 from certmgr.deploy.record import RepositoryRecorder
 from certmgr.deploy.recovery import Recovered, recover
@@ -29,9 +29,8 @@ __all__ = ["DeployRun", "RunResult", "Wanted", "make_engine"]
 
 def make_engine(repository: Any, home: Path, *, dry_run: bool = False,
                 verify_timeout: float = 60.0) -> Engine:
-    """The engine with its journal under ``home`` and the repository as recorder."""
-    return Engine(FileJournalStore(home / "deploy-journal"),
-                  KeyFileCipher(home / "deploy-journal.key"),
+    """The engine: journal under ``home``, secrets and records in the repository."""
+    return Engine(FileJournalStore(home / "deploy-journal"), RepositoryCipher(repository),
                   RepositoryRecorder(repository),
                   EngineOptions(dry_run=dry_run, verify_timeout=verify_timeout))
 
