@@ -60,7 +60,17 @@ def test_missing_service_or_slot() -> None:
     discovery = discover_host(host)
     with pytest.raises(DiscoveryError, match="no TLS slot"):
         plan_layout(host, discovery, ServiceKind.SLAPD)
+    seed = LocalHost(TREES / "ubuntu904")
     with pytest.raises(DiscoveryError, match="no haproxy"):
-        plan_layout(host, discovery, ServiceKind.HAPROXY)
+        plan_layout(seed, discover_host(seed), ServiceKind.HAPROXY)
     with pytest.raises(DiscoveryError, match="no slot"):
         plan_layout(host, discovery, ServiceKind.APACHE2, slot_id="apache2:nope")
+
+
+def test_haproxy_gets_one_combined_pem() -> None:
+    host = LocalHost(TREES / "debian12")
+    plan = plan_layout(host, discover_host(host), ServiceKind.HAPROXY, name="www.example.com")
+    combined = [f for f in plan.files if f.role == "combined"]
+    assert [(f.spec.path, f.spec.mode) for f in combined] == [
+        ("/etc/haproxy/ssl/private/www.example.com.pem", 0o600)]
+    assert "crt /etc/haproxy/ssl/private/www.example.com.pem alpn" in plan.edits[0].new

@@ -24,6 +24,8 @@ __all__ = ["HaproxyAdapter", "parse_haproxy"]
 _SECTIONS = {"global", "defaults", "frontend", "backend", "listen", "peers", "resolvers",
              "userlist", "mailers", "program", "http-errors", "ring", "cache", "fcgi-app",
              "crt-store", "traces", "log-forward"}
+# Spellings of "every address" in bind lines (compared, never bound to).
+_ANY = {"", "*", "::", "0.0.0.0"}  # noqa: S104
 _NOT_CERTS = (".key", ".ocsp", ".issuer", ".sctl", ".crt-list")
 
 Section = tuple[str, str, int, list[tuple[list[str], int]]]
@@ -49,6 +51,17 @@ def parse_haproxy(text: str, path: str) -> list[Section]:
         else:
             sections[-1][3].append((words, number))
     return sections
+
+
+def _bind_address(spec: str) -> tuple[str, int | None]:
+    """HAProxy's ``[ipv4@|ipv6@]ADDR:PORT``: the port is after the last colon, always
+    (IPv6 addresses are written without brackets, ``:::443`` is any address)."""
+    spec = spec.split("@", 1)[-1]
+    address, sep, port = spec.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        return split_address(spec)
+    address = address.strip("[]")
+    return ("*" if address in _ANY else address), int(port)
 
 
 class HaproxyAdapter:
@@ -88,7 +101,7 @@ class HaproxyAdapter:
               number: int, crt_base: str, ca_base: str) -> list[Slot]:
         endpoints = []
         for spec in words[1].split(","):
-            address, port = split_address(spec)
+            address, port = _bind_address(spec)
             if port is not None:
                 endpoints.append(Endpoint(address, port, TlsMode.DIRECT))
         params = words[2:]
