@@ -60,3 +60,14 @@ def test_apache2ctl_decides_ifmodule(tmp_path: Path) -> None:
     service = discover_host(host).service(ServiceKind.APACHE2)
     assert service is not None
     assert [s.id for s in service.slots] == ["apache2:a.example.com"]
+
+
+def test_doveconf_says_which_protocols_run(tmp_path: Path) -> None:
+    # The protocols.d files live outside the tree: only doveconf knows pop3 is on.
+    make_tree(tmp_path, {"/etc/dovecot/dovecot.conf":
+                         "!include_try /usr/share/dovecot/protocols.d/*.protocol\n"
+                         "ssl_cert = </etc/dovecot/c.pem\nssl_key = </etc/dovecot/k.pem\n"})
+    host = ScriptedHost(tmp_path, {("doveconf",): " pop3\n"})
+    service = discover_host(host).service(ServiceKind.DOVECOT)
+    assert service is not None
+    assert sorted(e.port for e in service.slots[0].endpoints) == [110, 995]

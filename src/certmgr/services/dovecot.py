@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from certmgr.errors import ConfigError
+from certmgr.errors import ConfigError, HostError
 from certmgr.hosts.base import Host
 from certmgr.models import Endpoint, ServiceKind, TlsMode
 from certmgr.services.base import (
@@ -148,6 +148,7 @@ class DovecotAdapter:
             return Service(self.kind, config, "root", ())
         if not _ssl_enabled(top):
             return Service(self.kind, config, "root", ())
+        _runtime_protocols(ctx, config, top)
         tagged = _endpoints(top)
         endpoints = sorted({e for _p, e in tagged}, key=lambda e: (e.port, e.tls.value))
         slots: list[Slot] = []
@@ -172,6 +173,25 @@ class DovecotAdapter:
             if slot is not None:
                 slots.append(slot)
         return Service(self.kind, config, "root", tuple(unique_ids(slots)))
+
+
+def _runtime_protocols(ctx: DiscoveryContext, config: str, top: Section) -> None:
+    """Let ``doveconf -h protocols`` say which protocols run, where the host can run it.
+
+    Its answer includes the build's default and every ``protocols.d`` file,
+    which a files-only reading may not see.
+    """
+    host = ctx.host
+    if not host.can_run or host.which("doveconf") is None:
+        return
+    try:
+        result = host.run(["doveconf", "-c", config, "-h", "protocols"], timeout=20,
+                          check=False)
+    except HostError:
+        return
+    if result.ok:
+        _value, path, line = top.settings.get("protocols", ("", config, 0))
+        top.settings["protocols"] = (result.stdout.strip(), path, line)
 
 
 def _ssl_enabled(top: Section) -> bool:
