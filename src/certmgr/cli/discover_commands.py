@@ -87,7 +87,8 @@ def _print_discovery(g: Globals, result: Discovery) -> None:
         for slot in service.slots:
             endpoints = ", ".join(
                 f"{e.address}:{e.port}/{e.tls.value}" for e in slot.endpoints) or "-"
-            files = "\n".join(f"{role}: {path}" for role, path in slot.files())
+            files = "\n".join(f"{role}: {getattr(slot, role)}" for role in
+                              ("cert", "key", "chain", "ca", "keystore") if getattr(slot, role))
             table.add_row(slot.id, ", ".join(slot.names), endpoints, files)
         g.out.print(table)
 
