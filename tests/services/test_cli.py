@@ -111,3 +111,8 @@ def test_discover_stores_operator_names_for_unnamed_slots(cli: CliRunner, home: 
     vsftpd = next(s for s in json.loads(out)["services"] if s["kind"] == "vsftpd")
     assert vsftpd["slots"][0]["names"] == ["ftp.example.com", "www2.example.com"]
     assert vsftpd["slots"][0]["names_from"] == "operator"
+
+
+def test_unknown_host_is_a_usage_error(cli: CliRunner, home: Path) -> None:
+    code, _out, err = run_cli(cli, "discover", "--host", "lab:nowhere", "--json")
+    assert code == 2 and "not registered" in err

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -11,6 +14,7 @@ from rich.table import Table
 from certmgr.cli.app import app
 from certmgr.cli.common import Globals, command
 from certmgr.errors import UsageError
+from certmgr.hosts.base import Host
 from certmgr.hosts.local import LocalHost
 from certmgr.models import Finding, ServiceKind, Severity
 
@@ -26,8 +30,22 @@ __all__ = ["check", "discover", "layout"]
 LOCAL_HOST = "local"
 
 
-def _host(g: Globals) -> LocalHost:
-    return LocalHost(root=g.root, name=LOCAL_HOST) if g.root else LocalHost(name=LOCAL_HOST)
+@contextmanager
+def _host(g: Globals, name: str) -> Iterator[tuple[str, Host]]:
+    """(name, host): the local machine (or the --root tree), or a registered lab/SSH host."""
+    if name == LOCAL_HOST:
+        yield name, (LocalHost(root=g.root, name=LOCAL_HOST) if g.root
+                     else LocalHost(name=LOCAL_HOST))
+        return
+    from certmgr.deploy.sources import open_host
+
+    host = open_host(g.repository(), name, root=g.root)
+    try:
+        yield name, host
+    finally:
+        close = getattr(host, "close", None)
+        if callable(close):
+            close()
 
 
 def _kind(value: str) -> ServiceKind:
@@ -44,22 +62,26 @@ def _kinds(values: list[str] | None) -> list[ServiceKind] | None:
 
 ServiceOpt = Annotated[list[str] | None, typer.Option(
     "--service", "-s", help="Only this program (slapd, apache2, ...); repeatable.")]
+HostOpt = Annotated[str, typer.Option(
+    "--host", "-H", help="A host from `certmgr host list` (lab:NAME, ssh://...); "
+                         "default: this machine, or the --root tree.")]
 
 
 @command(app, "discover")
-def discover(g: Globals, service: ServiceOpt = None,
+def discover(g: Globals, service: ServiceOpt = None, host: HostOpt = LOCAL_HOST,
              store: Annotated[bool, typer.Option(
                  "--store/--no-store", help="Save the result in the repository.")] = True,
              ) -> int:
     """Read each server program's configuration: its services, TLS slots, files, endpoints."""
     from certmgr.services import discover_host
 
-    result = discover_host(_host(g), kinds=_kinds(service))
+    with _host(g, host) as (name, target):
+        result = replace(discover_host(target, kinds=_kinds(service)), host=name)
     if store:
         # Slots without names of their own answer to what a definition targeting them says.
-        names, _trust = _from_repository(g, result.host, trust=False)
+        names, _trust = _from_repository(g, name, trust=False)
         result = result.with_operator_names(names)
-        count = g.repository().save_discovery(result.host, [s.to_json() for s in result.services])
+        count = g.repository().save_discovery(name, [s.to_json() for s in result.services])
         g.debug_log(f"saved {count} slots for host {result.host}")
     if g.json:
         g.emit_json(result.to_json())
@@ -100,7 +122,7 @@ def _where(finding: Finding) -> str:
 
 
 @command(app, "check")
-def check(g: Globals, service: ServiceOpt = None,
+def check(g: Globals, service: ServiceOpt = None, host: HostOpt = LOCAL_HOST,
           warn_days: Annotated[int, typer.Option(
               "--warn-days", min=0, help="EXPIRING_SOON within this many days.")] = 30,
           ) -> int:
@@ -108,11 +130,11 @@ def check(g: Globals, service: ServiceOpt = None,
     from certmgr.checks.runner import run_checks
     from certmgr.services import discover_host
 
-    host = _host(g)
-    discovery = discover_host(host, kinds=_kinds(service))
-    names, trust = _from_repository(g, host.name)
-    findings = run_checks(host, discovery.with_operator_names(names), warn_days=warn_days,
-                          extra_trust=trust)
+    names, trust = _from_repository(g, host)
+    with _host(g, host) as (_name, target):
+        discovery = discover_host(target, kinds=_kinds(service))
+        findings = run_checks(target, discovery.with_operator_names(names),
+                              warn_days=warn_days, extra_trust=trust)
     errors = sum(1 for f in findings if f.severity is Severity.ERROR)
     if g.json:
         g.emit_json({"findings": [f.to_json() for f in findings]})
@@ -162,15 +184,16 @@ def layout(g: Globals,
            name: Annotated[str | None, typer.Option(
                "--name", help="Certificate name for the files (default: the slot's name).")]
            = None,
+           host: HostOpt = LOCAL_HOST,
            ) -> int:
     """Plan the seed's per-program layout for a service on the shared snakeoil files."""
     from certmgr.services import discover_host
     from certmgr.services.layout import plan_layout
 
     kind = _kind(service)
-    host = _host(g)
-    discovery = discover_host(host, kinds=[kind])
-    plan = plan_layout(host, discovery, kind, slot_id=slot, name=name)
+    with _host(g, host) as (_name, target):
+        discovery = discover_host(target, kinds=[kind])
+        plan = plan_layout(target, discovery, kind, slot_id=slot, name=name)
     if g.json:
         g.emit_json(plan.to_json())
         return 0
