@@ -154,6 +154,10 @@ def test_key_permissions_and_private_dir(tmp_path: Path, pki: DemoPKI) -> None:
     found = check(root)
     assert codes(found) == {"KEY_PERMISSIONS"}
     assert "0644" in found[0].message and "directory" in found[0].message
+    assert found[0].severity is Severity.ERROR  # world-readable
+    (root / "etc/apache2/ssl/private/www.key").chmod(0o640)
+    assert [(f.code, f.severity) for f in check(root)] == [
+        ("KEY_PERMISSIONS", Severity.WARNING)]
 
 
 def slapd_tree(root: Path, pki: DemoPKI, *, key_group: str, key_mode: int) -> Path:

@@ -255,7 +255,9 @@ def _key_access(run: _Run, service: Service, slot: Slot, path: str) -> None:
         problems += [f"directory {parent}: {p}" for p in
                      policy_problems(parent_st, service_group=service.group, directory=True)]
     if problems:
-        _finding(run, "KEY_PERMISSIONS", Severity.WARNING, service, slot, path,
+        # Anyone on the host can read a world-readable key: that is an error, not a nit.
+        severity = Severity.ERROR if st.mode & 0o004 else Severity.WARNING
+        _finding(run, "KEY_PERMISSIONS", severity, service, slot, path,
                  f"{path}: {'; '.join(problems)}: set root:{service.group or 'root'} "
                  f"{'0640' if service.group else '0600'} (directory "
                  f"{'0750' if service.group else '0700'})")
