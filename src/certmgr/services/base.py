@@ -11,7 +11,7 @@ finding with file and line, and discovery goes on with the rest.
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from certmgr.errors import ConfigError, HostError
@@ -237,8 +237,6 @@ def resolve_path(base_dir: str, path: str) -> str:
 
 def unique_ids(slots: list[Slot]) -> list[Slot]:
     """Make slot ids unique: a repeated ``KIND:NAME`` gets ``:PORT``, then ``~N``."""
-    from dataclasses import replace
-
     counts: dict[str, int] = {}
     for slot in slots:
         counts[slot.id] = counts.get(slot.id, 0) + 1
