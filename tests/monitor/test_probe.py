@@ -111,3 +111,17 @@ def test_run_async_uses_uvloop_when_installed() -> None:
         return type(asyncio.get_running_loop())
 
     assert run_async(loop_type()) is uvloop.Loop
+
+
+def test_threaded_probing_shares_one_iterator_and_keeps_order(
+        polite: dict[TlsMode, int]) -> None:
+    targets = [Target("127.0.0.1", polite[m], m) for m in TlsMode] * 4
+    seen: list[Target] = []
+    prober = Prober(ProbeOptions(timeout=5, concurrency=4))
+    results = prober.probe_threaded(iter(targets), on_result=lambda r: seen.append(r.target),
+                                    threads=3)
+    assert [r.target for r in results] == targets
+    assert all(r.ok for r in results)
+    assert sorted(map(str, seen)) == sorted(map(str, targets))
+    # Identical chains are one object, shared across results and threads.
+    assert len({id(r.chain) for r in results}) == 1

@@ -19,7 +19,7 @@ from certmgr.errors import UsageError
 from certmgr.models import Severity
 from certmgr.monitor.probe import ProbeOptions
 from certmgr.monitor.probe_result import ProbeResult
-from certmgr.monitor.scan import ScanPolicy, ScanResult, scan
+from certmgr.monitor.scan import THREADED_FROM, ScanPolicy, ScanResult, scan
 from certmgr.monitor.scan_repository import repository_expectations
 from certmgr.monitor.scan_trust import load_trust
 from certmgr.monitor.targets import TargetSpec, expand_all, parse_target, read_target_file
@@ -127,7 +127,8 @@ def _repository_anchors(repo: Any) -> list[Any]:
 
 def _run(g: Globals, specs: list[TargetSpec], total: int, options: ProbeOptions,
          policy: ScanPolicy) -> list[ScanResult]:
-    targets = expand_all(specs)
+    # A small scan gets a list, so it stays on one event loop (see scan()).
+    targets = list(expand_all(specs)) if total < THREADED_FROM else expand_all(specs)
     if g.quiet or not g.err.is_terminal or total < 2:
         return scan(targets, options=options, policy=policy)
     columns = (TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

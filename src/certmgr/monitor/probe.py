@@ -22,11 +22,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import os
 import socket
 import ssl
+import threading
 import time
 import warnings
-from collections.abc import Callable, Coroutine, Iterable, Sized
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sized
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -41,6 +43,8 @@ __all__ = ["ProbeOptions", "Prober", "make_client_context", "run_async"]
 MAX_LINE = 8192
 #: Most bytes a server may send during the handshake (a 100-certificate chain is ~100 KB).
 MAX_HANDSHAKE_BYTES = 1 << 20
+#: Most event-loop threads :meth:`Prober.probe_threaded` starts by default.
+MAX_THREADS = 4
 #: Distinct chains kept for sharing between results before the table starts afresh.
 _INTERNED_CHAINS = 4096
 
@@ -345,8 +349,18 @@ class Prober:
         lazy expansion is never materialised. Results come back in the
         order of ``targets``; ``on_result`` is called as each one finishes.
         """
-        numbered = enumerate(targets)
+        count = self.options.concurrency
+        if isinstance(targets, Sized):
+            count = max(1, min(count, len(targets)))
         results: list[tuple[int, ProbeResult]] = []
+        await self._drain(enumerate(targets), count, results, on_result)
+        results.sort(key=lambda item: item[0])
+        return [result for _, result in results]
+
+    async def _drain(self, numbered: Iterator[tuple[int, Target]], workers: int,
+                     results: list[tuple[int, ProbeResult]],
+                     on_result: Callable[[ProbeResult], None] | None) -> None:
+        """Run ``workers`` probing coroutines until ``numbered`` is exhausted."""
 
         async def worker() -> None:
             for index, target in numbered:
@@ -355,17 +369,64 @@ class Prober:
                 if on_result is not None:
                     on_result(result)
 
-        count = self.options.concurrency
-        if isinstance(targets, Sized):
-            count = max(1, min(count, len(targets)))
-        workers = [asyncio.create_task(worker()) for _ in range(count)]
+        tasks = [asyncio.create_task(worker()) for _ in range(workers)]
         try:
-            await asyncio.gather(*workers)
+            await asyncio.gather(*tasks)
         finally:
-            for task in workers:
+            for task in tasks:
                 task.cancel()
+
+    def probe_threaded(
+        self,
+        targets: Iterable[Target],
+        on_result: Callable[[ProbeResult], None] | None = None,
+        *,
+        threads: int | None = None,
+    ) -> list[ProbeResult]:
+        """Like :meth:`probe_all`, on one event loop per thread (blocking; for big scans).
+
+        OpenSSL releases the GIL during the handshake's cryptography, which is
+        most of a probe's CPU time, so loops in two or more threads use more
+        than one core. The threads share one target iterator and split
+        ``options.concurrency`` between them. ``threads`` defaults to the
+        CPU count (at most :data:`MAX_THREADS`); 1 runs on this thread.
+        """
+        count = threads or min(os.cpu_count() or 1, MAX_THREADS)
+        if count <= 1:
+            return run_async(self.probe_all(targets, on_result))
+        shared = _Locked(enumerate(targets))
+        results: list[tuple[int, ProbeResult]] = []
+        failures: list[BaseException] = []
+        per_loop = max(1, self.options.concurrency // count)
+
+        def shard() -> None:
+            try:
+                run_async(self._drain(shared, per_loop, results, on_result))
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+                failures.append(exc)
+
+        pool = [threading.Thread(target=shard, name=f"certmgr-probe-{i}", daemon=True)
+                for i in range(count)]
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
+        if failures:
+            raise failures[0]
         results.sort(key=lambda item: item[0])
         return [result for _, result in results]
+
+
+class _Locked(Iterator[tuple[int, Target]]):
+    """An iterator several threads can pull from."""
+
+    def __init__(self, source: Iterator[tuple[int, Target]]) -> None:
+        self._source = source
+        self._lock = threading.Lock()
+
+    def __next__(self) -> tuple[int, Target]:
+        with self._lock:
+            return next(self._source)
 
 
 def _peer(conn: _Connection) -> str | None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Sized
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,12 +30,15 @@ from cryptography import x509
 from certmgr.checks import Where, check_certificates
 from certmgr.errors import PKIError
 from certmgr.models import Finding, Severity
-from certmgr.monitor.probe import ProbeOptions, Prober, run_async
+from certmgr.monitor.probe import ProbeOptions, Prober
 from certmgr.monitor.probe_result import ProbeResult
 from certmgr.monitor.targets import Target
 from certmgr.pki import names_of
 
 __all__ = ["Checker", "Expectation", "ScanPolicy", "ScanResult", "scan"]
+
+#: Scans of at least this many targets probe on one event loop per CPU.
+THREADED_FROM = 64
 
 # Findings of a distinct chain are computed once with this stand-in for the target,
 # then copied per target with the real one put in its place.
@@ -216,6 +219,11 @@ def _drift(result: ProbeResult, expected: Expectation, label: str) -> Finding:
                 "definition": expected.definition, "version": expected.version})
 
 
+def _big(targets: Iterable[Target]) -> bool:
+    """Worth more than one event-loop thread (a lazy expansion is assumed to be big)."""
+    return not isinstance(targets, Sized) or len(targets) >= THREADED_FROM
+
+
 def scan(targets: Iterable[Target], *, options: ProbeOptions | None = None,
          policy: ScanPolicy | None = None,
          on_probe: Callable[[ProbeResult], None] | None = None) -> list[ScanResult]:
@@ -225,12 +233,14 @@ def scan(targets: Iterable[Target], *, options: ProbeOptions | None = None,
         targets: what to probe; may be a lazy iterator of any length.
         options: timeouts and concurrency.
         policy: trust anchors, expiry window, what the repository expects.
-        on_probe: called as each probe finishes (progress bars).
+        on_probe: called as each probe finishes (progress bars); from probe threads
+            in big scans, so it must be thread-safe (rich's progress is).
 
     Returns:
         One result per target, in the order given.
     """
     prober = Prober(options)
-    probes = run_async(prober.probe_all(targets, on_result=on_probe))
+    probes = prober.probe_threaded(targets, on_result=on_probe,
+                                   threads=None if _big(targets) else 1)
     checker = Checker(policy)
     return [checker.check(p) for p in probes]
