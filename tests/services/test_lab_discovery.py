@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from cryptography import x509
+from typer.testing import CliRunner
 
 from certmgr.checks.runner import run_checks
 from certmgr.hosts.base import Host
@@ -12,6 +16,7 @@ from certmgr.models import Endpoint, Severity
 from certmgr.pki import fingerprint_sha256, load_bundle
 from certmgr.services import Slot, discover_host
 from certmgr.testing.lab import RunningLab
+from tests.conftest import run_cli
 
 pytestmark = pytest.mark.lab
 
@@ -61,3 +66,28 @@ def test_check_on_the_seed_layout_finds_no_error(lab: RunningLab) -> None:
     # The seed's layout: no key shared between programs, Table 1 modes everywhere.
     assert {f.code for f in findings} & {"KEY_SHARED", "KEY_PERMISSIONS",
                                          "KEY_UNREADABLE_BY_SERVICE"} == set()
+
+
+def test_discover_and_check_a_registered_lab_host(lab: RunningLab, cli: CliRunner,
+                                                  home: Path) -> None:
+    from certmgr.lab import register_hosts
+    from certmgr.repository import open_repository
+
+    repo = open_repository(None, home)
+    try:
+        register_hosts(repo, lab.state)
+    finally:
+        repo.close()
+    code, out, err = run_cli(cli, "discover", "--host", "lab:lab1", "--json")
+    assert code == 0, err
+    ids = {sl["id"] for s in json.loads(out)["services"] for sl in s["slots"]}
+    assert ids == {slot.id for _s, slot in discover_host(lab.hosts[0]).slots()}
+    repo = open_repository(None, home)
+    try:
+        assert {s.slot_id for s in repo.list_slots("lab:lab1")} == ids
+    finally:
+        repo.close()
+    code, out, err = run_cli(cli, "check", "--host", "lab:lab1", "--json")
+    codes = {f["code"] for f in json.loads(out)["findings"]}
+    assert not codes & {"KEY_SHARED", "KEY_PERMISSIONS", "KEY_UNREADABLE_BY_SERVICE",
+                        "FILE_MISSING", "KEY_MISMATCH", "CONFIG_ERROR"}, err
