@@ -16,6 +16,7 @@ from rich.table import Table
 
 from certmgr.cli.app import app
 from certmgr.cli.common import Globals, command
+from certmgr.deploy.checkpoints import cancel_requested
 from certmgr.errors import CertmgrError, UsageError
 from certmgr.monitor.metrics import MetricsServer, MonitorMetrics
 from certmgr.monitor.notify import NoticeBoard, build_notifiers, send_test
@@ -135,13 +136,11 @@ def _builtin_roots(repo: Any) -> list[x509.Certificate]:
     return roots
 
 
-def _deployer(repo: Any, g: Globals) -> Deployer | None:
-    """The deploy engine behind renewals; None while this build has no deploy entry point.
+def _deployer(repo: Any, g: Globals) -> Deployer:
+    """Renewed versions go out through the deploy engine, recorded in the repository."""
+    from certmgr.monitor.renewal_deploy import EngineDeployer
 
-    Without it a renewal issues the new version and then reports a failed
-    deploy naming the command to run, rather than pretending.
-    """
-    return None
+    return EngineDeployer(repo, g.home)
 
 
 # -- watching -----------------------------------------------------------------------
@@ -179,9 +178,16 @@ def _watch(g: Globals, settings: MonitorSettings, ca: list[Path]) -> int:
             f"internal error: {type(exc).__name__}: {exc}"
         g.err.print(f"monitor pass failed: {text}", highlight=False)
 
+    def on_pass(report: PassReport) -> None:
+        _log_pass(g, report)
+        # A SIGTERM during a deploy cancels the deploy (it rolls back) rather than
+        # reaching our handler; it still means "stop watching".
+        if cancel_requested():
+            stop.set()
+
     try:
         with _stop_on_signals() as stop:
-            monitor.watch(stop, lambda report: _log_pass(g, report), on_error)
+            monitor.watch(stop, on_pass, on_error)
     finally:
         if server is not None:
             server.close()
