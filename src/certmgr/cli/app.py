@@ -76,6 +76,7 @@ COMMAND_MODULES = [
     "certmgr.cli.host_commands",
     "certmgr.cli.deploy_commands",
     "certmgr.cli.status_commands",
+    "certmgr.cli.demo_commands",
 ]
 
 

@@ -60,6 +60,19 @@ def _deployed(repo: Repository, slot: SlotRecord) -> tuple[str | None, str | Non
     return None, None, None
 
 
+def _slot_names(repo: Repository, slot: SlotRecord, definition: str | None
+                ) -> tuple[str, ...]:
+    """The names a slot must answer to: its program's own (ServerName...), else those
+    of the definition deployed to it (an operator's choice), else the host's name."""
+    if slot.data.get("names_from") == "host" and definition is not None:
+        try:
+            d = repo.get_definition(definition)
+        except NotFound:
+            return tuple(slot.names)
+        return tuple(dict.fromkeys((d.cn, *d.sans)))
+    return tuple(slot.names)
+
+
 def _endpoint_keys(slot: SlotRecord, hosts: dict[str, HostRecord]
                    ) -> Iterable[tuple[str, int, str | None]]:
     host = hosts.get(slot.host)
@@ -85,7 +98,7 @@ def repository_expectations(repo: Repository) -> ExpectationLookup:
         sha, definition, version = _deployed(repo, slot)
         expected = Expectation(leaf_sha256=sha, definition=definition, version=version,
                                slot=slot.target, service=slot.service_kind,
-                               names=tuple(slot.names))
+                               names=_slot_names(repo, slot, definition))
         for address, port, sni in _endpoint_keys(slot, hosts):
             by_name.setdefault((address, port, sni), expected)
             # SNI vhosts share an address:port; without a name the deployed one answers.
