@@ -6,7 +6,8 @@ in one run and against the same endpoints:
 
 * ``certmgr scan --json`` over all of them (the real command, a subprocess:
   interpreter start, probes, checks and JSON output included);
-* the engine alone, in this process (the same probes without the CLI);
+* the engine alone, in this process (the same probes without the CLI), as
+  ``scan`` runs it (one event loop per CPU) and on a single event loop;
 * a bare stdlib asyncio loop written here: ``asyncio.open_connection`` with
   TLS, the peer certificate read, close; same concurrency, run as a
   subprocess like certmgr;
@@ -202,13 +203,15 @@ def run_certmgr(workdir: Path, targets: Path, root: Path) -> dict[str, Any]:
     return run
 
 
-def run_engine(ports: list[int]) -> dict[str, Any]:
+def run_engine(ports: list[int], *, threaded: bool = True) -> dict[str, Any]:
+    """The probe engine alone, in this process: as ``scan`` runs it, or on one event loop."""
     from certmgr.monitor import ProbeOptions, Prober, Target, run_async
 
     prober = Prober(ProbeOptions(concurrency=CONCURRENCY))
     targets = [Target("127.0.0.1", p) for p in ports]
     start, cpu = time.perf_counter(), time.process_time()
-    results = run_async(prober.probe_all(targets))
+    results = (prober.probe_threaded(targets) if threaded
+               else run_async(prober.probe_all(targets)))
     return {"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu,
             "ok": sum(r.ok for r in results), "count": len(results)}
 
@@ -303,13 +306,15 @@ def _bench(workdir: Path, args: argparse.Namespace) -> int:
     many.write_text(targets.read_text() * max(1, args.memory_endpoints // len(ports)))
     sslyze = None if args.no_sslyze else install_sslyze(workdir)
     n = len(ports)
-    runs: dict[str, list[dict[str, Any]]] = {"bare": [], "certmgr": [], "engine": []}
+    runs: dict[str, list[dict[str, Any]]] = {"bare": [], "certmgr": [], "engine": [],
+                                             "one_loop": []}
     with nginx(workdir, ports):
         run_engine(ports[:200])  # warm nginx and the page cache; not measured
         for _ in range(args.rounds):
             runs["bare"].append(run_bare_loop(workdir, targets))
             runs["certmgr"].append(run_certmgr(workdir, targets, root))
             runs["engine"].append(run_engine(ports))
+            runs["one_loop"].append(run_engine(ports, threaded=False))
         memory = run_certmgr(workdir, many, root)
         sslyze_ports = ports[:args.sslyze_ports] if args.sslyze_ports else ports
         peer = run_sslyze(sslyze, workdir, sslyze_ports) if sslyze else None
@@ -324,7 +329,8 @@ def _bench(workdir: Path, args: argparse.Namespace) -> int:
 def _report(n: int, runs: dict[str, list[dict[str, Any]]], memory: dict[str, Any],
             peer: dict[str, Any] | None, peer_count: int, startup: float,
             load: tuple[float, float, float]) -> dict[str, Any]:
-    certmgr, engine, bare = (summary(runs[k], n) for k in ("certmgr", "engine", "bare"))
+    certmgr, engine, one_loop, bare = (summary(runs[k], n)
+                                       for k in ("certmgr", "engine", "one_loop", "bare"))
     report: dict[str, Any] = {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "endpoints": n,
@@ -333,6 +339,7 @@ def _report(n: int, runs: dict[str, list[dict[str, Any]]], memory: dict[str, Any
         "certmgr_scan": certmgr,
         "certmgr_cli_startup_seconds": round(startup, 3),
         "certmgr_engine_in_process": engine,
+        "certmgr_engine_one_loop": one_loop,
         "bare_asyncio_loop": bare,
         "memory": {"endpoints": memory["count"], "ok": memory["ok"],
                    "peak_rss_mb": round(memory["peak_rss_mb"], 1),
@@ -340,8 +347,9 @@ def _report(n: int, runs: dict[str, list[dict[str, Any]]], memory: dict[str, Any
         "sslyze": None if peer is None else summary([peer], peer_count),
         "ratio_vs_bare_loop": round(certmgr["per_second"] / bare["per_second"], 2),
         "ratio_engine_vs_bare_loop": round(engine["per_second"] / bare["per_second"], 2),
-        "ratio_cpu_bare_vs_engine": round(bare["cpu_us_per_endpoint"]
-                                          / max(engine["cpu_us_per_endpoint"], 1), 2),
+        "ratio_one_loop_vs_bare_loop": round(one_loop["per_second"] / bare["per_second"], 2),
+        "ratio_cpu_bare_vs_one_loop": round(bare["cpu_us_per_endpoint"]
+                                            / max(one_loop["cpu_us_per_endpoint"], 1), 2),
         "ratio_vs_sslyze": None,
     }
     if report["sslyze"] is not None and report["sslyze"]["per_second"]:
