@@ -57,5 +57,5 @@ def _no_network_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
-    """One running lab (1 host, seed layout, six programs) for every lab test of the session."""
+    """One running lab (2 hosts, seed layout, six programs) for every lab test of the session."""
     yield from lab_fixture(tmp_path_factory.mktemp("lab"))

@@ -36,17 +36,21 @@ def _openssl_leaf_sha256(address: str, port: int, starttls: str | None) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
-def test_every_port_serves_its_programs_own_certificate(lab: RunningLab) -> None:
-    host = lab.hosts[0]
+@pytest.mark.parametrize("index", [0, 1])
+def test_every_port_serves_its_programs_own_certificate(lab: RunningLab, index: int) -> None:
+    host = lab.hosts[index]
+    name_ = lab.state.hosts[index].name
     table = load_service_table(host)
     assert table is not None
     endpoints = {e.port: (entry.name, e) for entry in table for e in entry.endpoints}
     assert {p: (name, e.tls.protocol) for p, (name, e) in endpoints.items()} == PORTS
     for port, (name, endpoint) in endpoints.items():
         assert endpoint.address == host.address
-        assert served_sha256(endpoint) == lab.expected("lab1", name), f"port {port}"
-    # Six programs, six different self-signed certificates.
-    assert len({lab.expected("lab1", name) for name, _ in PORTS.values()}) == 6
+        assert served_sha256(endpoint) == lab.expected(name_, name), f"port {port}"
+    # Six programs, six different self-signed certificates, and every host its own.
+    assert len({lab.expected(name_, name) for name, _ in PORTS.values()}) == 6
+    assert lab.expected("lab1", "apache2") != lab.expected("lab2", "apache2")
+    assert lab.hosts[0].address != lab.hosts[1].address
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
@@ -106,8 +110,9 @@ def test_host_sees_its_own_names_and_files(lab: RunningLab) -> None:
 
 
 @pytest.mark.skipif(shutil.which("ssh") is None, reason="the OpenSSH client is not installed")
-def test_ssh_with_the_lab_key_reaches_the_hosts_etc(lab: RunningLab) -> None:
-    host = lab.hosts[0]
+@pytest.mark.parametrize("index", [0, 1])
+def test_ssh_with_the_lab_key_reaches_the_hosts_etc(lab: RunningLab, index: int) -> None:
+    host = lab.hosts[index]
     argv = ["ssh", "-F", "none", "-i", lab.state.ssh_key,
             "-o", f"UserKnownHostsFile={lab.state.known_hosts}",
             "-o", "GlobalKnownHostsFile=/dev/null", "-o", "StrictHostKeyChecking=yes",
@@ -123,7 +128,8 @@ def test_status_json_reports_pids_and_served_fingerprints(lab: RunningLab) -> No
     assert code == 0
     data = json.loads(out)
     assert data["dir"] == str(lab.dir)
-    (host,) = data["hosts"]
+    host = data["hosts"][0]
+    assert [h["name"] for h in data["hosts"]] == ["lab1", "lab2"]
     assert host["ssh"] == {"user": "root", "port": 22, "key": lab.state.ssh_key,
                            "known_hosts": lab.state.known_hosts,
                            "url": f"ssh://root@{host['address']}"}
@@ -144,3 +150,15 @@ def test_reload_commands_of_the_table_work(lab: RunningLab) -> None:
             host.run(list(entry.reload), timeout=60)
             for endpoint in entry.endpoints:
                 assert wait_served(endpoint, timeout=20) == lab.expected("lab1", entry.name)
+
+
+def test_lab_exec_runs_inside_the_host(lab: RunningLab) -> None:
+    runner = CliRunner()
+    code, _, _ = run_cli(runner, "lab", "exec", "--dir", str(lab.dir), "lab2", "--",
+                         "test", "-s", "/etc/certmgr/services.json")
+    assert code == 0
+    code, _, _ = run_cli(runner, "lab", "exec", "--dir", str(lab.dir), "lab:lab1", "--",
+                         "sh", "-c", 'test "$(hostname)" = server.example.com && exit 3')
+    assert code == 3
+    code, _, err = run_cli(runner, "lab", "exec", "--dir", str(lab.dir), "lab9", "--", "true")
+    assert code == 2 and "has no host lab9" in err

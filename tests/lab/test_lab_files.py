@@ -102,3 +102,26 @@ def test_lab_credentials_are_self_signed_and_the_keystore_opens() -> None:
     store = jks.KeyStore.loads(jks_keystore(cred, alias="tomcat", password="changeit"),
                                "changeit")
     assert store.private_keys["tomcat"].cert_chain[0][1] == cred.cert_der
+
+
+def test_cli_up_registers_the_hosts_and_down_forgets_them(tmp_path: Path, home: Path) -> None:
+    from certmgr.repository import open_repository
+
+    runner = CliRunner()
+    lab_dir = tmp_path / "lab"
+    code, out, _ = run_cli(runner, "lab", "up", "--files-only", "--programs", "dovecot,postfix",
+                           "--dir", str(lab_dir), "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["registered"] == ["lab:lab1"]  # ssh:// only for a running lab
+    repo = open_repository(db_url=None, home=home)
+    try:
+        (record,) = repo.list_hosts()
+        assert (record.name, record.kind.value) == ("lab:lab1", "lab")
+        assert record.params["root"] == str(lab_dir / "lab1")
+        code, _, _ = run_cli(runner, "lab", "down", "--dir", str(lab_dir))
+        assert code == 0
+        assert repo.list_hosts() == []
+    finally:
+        repo.close()
+    assert not lab_dir.exists()

@@ -78,18 +78,25 @@ def lab_up(lab_dir: Path, *, hosts: int = 1, layout: str = "seed",
         netns.check_tools()
     state = _new_state(lab_dir, layout, names, files_only)
     key = _lab_ssh_key(state)
-    for index in range(1, hosts + 1):
-        progress(f"building host lab{index}")
-        state = _build_host(state, index, key)
-        save_state(state)
-    if files_only:
-        state = replace(state, status="files")
-        save_state(state)
-        return state
     try:
+        if not files_only:
+            progress("creating network namespaces")
+            state = _plumb(state, hosts)
+        else:
+            state = _plan_hosts(state, _FILES_ONLY_SUBNET, hosts)
         for host in state.hosts:
-            progress(f"creating namespaces of {host.name}")
-            _create_namespaces(host)
+            progress(f"building host {host.name}")
+            state = _build_host(state, host, key)
+            save_state(state)
+        if files_only:
+            state = replace(state, status="files")
+            save_state(state)
+            return state
+        for host in state.hosts:
+            progress(f"creating mount namespace of {host.name}")
+            root = Path(host.root)
+            netns.create_mount_namespace(root, root / "mntns", root / "utsns",
+                                         "server.example.com", BIND_DIRS)
         state = replace(state, status="starting")
         save_state(state)
         _start_all(state, progress)
@@ -100,6 +107,36 @@ def lab_up(lab_dir: Path, *, hosts: int = 1, layout: str = "seed",
         raise
     state = replace(state, status="up")
     save_state(state)
+    return state
+
+
+def _plan_hosts(state: LabState, subnet: str, hosts: int) -> LabState:
+    import ipaddress
+
+    planned = []
+    for index in range(1, hosts + 1):
+        name = f"lab{index}"
+        peer, address = netns.host_addresses(ipaddress.IPv4Network(subnet), index)
+        planned.append(LabHostState(name=name, address=address, peer=peer,
+                                    netns=f"certmgr-{state.id}-{name}",
+                                    veth=f"cm{state.id}-{index}",
+                                    root=str(Path(state.dir) / name)))
+    state = replace(state, subnet=subnet, hosts=tuple(planned))
+    save_state(state)  # before anything exists, so down removes what a failed up made
+    return state
+
+
+def _plumb(state: LabState, hosts: int) -> LabState:
+    """Pick the lab's /24 and create its network namespaces and veths, atomically.
+
+    Two labs coming up at once must not pick the same /24: the choice and the
+    veths that claim it are made under one machine-wide lock.
+    """
+    with netns.address_lock():
+        state = _plan_hosts(state, str(netns.pick_subnet()), hosts)
+        for host in state.hosts:
+            netns.create_netns(host.netns)
+            netns.add_veth(host.veth, host.netns, host.peer, host.address)
     return state
 
 
@@ -129,10 +166,9 @@ def _new_state(lab_dir: Path, layout: str, names: tuple[str, ...], files_only: b
         raise LabError(f"{lab_dir} is not empty and holds no lab; give an empty or new --dir")
     lab_dir.mkdir(mode=0o711, parents=True, exist_ok=True)
     lab_dir.chmod(0o711)  # the hosts' programs (openldap, postfix) traverse it
-    subnet = _FILES_ONLY_SUBNET if files_only else str(netns.pick_subnet())
     ssh_dir = lab_dir / "ssh"
     state = LabState(dir=str(lab_dir), id=secrets.token_hex(3), layout=layout, programs=names,
-                     subnet=subnet, status="building", ssh_key=str(ssh_dir / "id_ed25519"),
+                     subnet="", status="building", ssh_key=str(ssh_dir / "id_ed25519"),
                      known_hosts=str(ssh_dir / "known_hosts"))
     save_state(state)
     return state
@@ -156,17 +192,8 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
         fh.write(data)
 
 
-def _build_host(state: LabState, index: int, key: SshKey) -> LabState:
-    import ipaddress
-
-    name = f"lab{index}"
-    peer, address = netns.host_addresses(ipaddress.IPv4Network(state.subnet), index)
-    root = Path(state.dir) / name
-    host = LabHostState(name=name, address=address, peer=peer,
-                        netns=f"certmgr-{state.id}-{name}", veth=f"cm{state.id}-{index}",
-                        root=str(root))
-    state = state.with_host(host)
-    save_state(state)  # before the tree exists, so down removes a half-built one
+def _build_host(state: LabState, host: LabHostState, key: SshKey) -> LabState:
+    root, address = Path(host.root), host.address
     tree = HostTree(root)
     tree.create()
     ctx = HostContext(tree=tree, address=address, layout=state.layout,
@@ -178,7 +205,7 @@ def _build_host(state: LabState, index: int, key: SshKey) -> LabState:
             prog.install(ctx)
             entries.append(prog.service(ctx))
     entries.append(_sshd_entry())
-    write_service_table(ServiceTable(host=f"lab:{name}", entries=tuple(entries)),
+    write_service_table(ServiceTable(host=f"lab:{host.name}", entries=tuple(entries)),
                         tree.path(SERVICE_TABLE_PATH))
     return state.with_host(replace(host, expected=dict(ctx.fingerprints)))
 
@@ -206,14 +233,6 @@ def _sshd_entry() -> ServiceEntry:
              f"exec /usr/sbin/sshd -f /etc/ssh/sshd_config_lab -E {log}")
     return ServiceEntry(name="sshd", start=start, pid_file="/run/sshd-lab.pid", logs=(log,),
                         reload=("sh", "-c", "kill -HUP $(cat /run/sshd-lab.pid)"))
-
-
-def _create_namespaces(host: LabHostState) -> None:
-    netns.create_netns(host.netns)
-    netns.add_veth(host.veth, host.netns, host.peer, host.address)
-    root = Path(host.root)
-    netns.create_mount_namespace(root, root / "mntns", root / "utsns", "server.example.com",
-                                 BIND_DIRS)
 
 
 def _start_all(state: LabState, progress: Progress) -> None:

@@ -9,10 +9,13 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import random
 import shutil
 import signal
+import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from certmgr.errors import LabError
@@ -20,6 +23,7 @@ from certmgr.errors import LabError
 __all__ = [
     "LAB_NETWORK",
     "add_veth",
+    "address_lock",
     "create_mount_namespace",
     "delete_netns",
     "delete_veth",
@@ -76,16 +80,45 @@ def _addresses_in_use() -> set[ipaddress.IPv4Address]:
 def pick_subnet() -> ipaddress.IPv4Network:
     """A /24 of 198.18.0.0/15 with no address of this machine in it (one per lab).
 
+    Chosen at random among the free ones, so that even a lab that claims its
+    addresses late (outside :func:`address_lock`) is unlikely to pick the same.
+
     Raises:
-        LabError: all 512 are taken.
+        LabError: all of them are taken.
     """
     used = _addresses_in_use()
-    for net in LAB_NETWORK.subnets(new_prefix=24):
-        if net.network_address.packed[2] == 0 and net.network_address.packed[1] == 18:
-            continue  # 198.18.0.0/24 is left to people's own experiments
-        if not any(a in net for a in used):
-            return net
-    raise LabError("no free /24 left in 198.18.0.0/15 for a lab; bring other labs down")
+    free = [net for net in LAB_NETWORK.subnets(new_prefix=24)
+            # 198.18.0.0/24 is left to people's own experiments
+            if net.network_address.packed[1:3] != b"\x12\x00"
+            and not any(a in net for a in used)]
+    if not free:
+        raise LabError("no free /24 left in 198.18.0.0/15 for a lab; bring other labs down")
+    return random.choice(free)
+
+
+@contextlib.contextmanager
+def address_lock(timeout: float = 120.0) -> Iterator[None]:
+    """Hold the machine-wide lock under which labs pick and claim their addresses.
+
+    The lock is an abstract Unix socket name (only one process can bind it;
+    the kernel frees it when the holder exits), so no lock file is left
+    anywhere. Not an flock on /run/netns: ``ip netns add`` takes that one.
+    """
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                sock.bind("\0certmgr-lab-address-lock")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise LabError("another lab has been choosing its addresses for "
+                                   f"{timeout:g}s; try again when it is up") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        sock.close()
 
 
 def host_addresses(subnet: ipaddress.IPv4Network, index: int) -> tuple[str, str]:

@@ -67,5 +67,5 @@ def running_lab(lab_dir: Path, *, hosts: int = 1, layout: str = "seed",
 
 
 def lab_fixture(lab_dir: Path) -> Iterator[RunningLab]:
-    """The session lab: one seed-layout host with all six programs."""
-    yield from running_lab(lab_dir, hosts=1)
+    """The session lab: two seed-layout hosts (lab1, lab2) with all six programs."""
+    yield from running_lab(lab_dir, hosts=2)
