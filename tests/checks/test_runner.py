@@ -271,3 +271,35 @@ def test_any_bytes_in_the_files_are_findings_not_crashes(tmp_path: Path, pki: De
     found = check(root)
     assert found and {f.code for f in found} <= {
         "CERT_UNPARSABLE", "KEY_UNPARSABLE", "FILE_MISSING", "KEY_ENCRYPTED", "KEY_MISMATCH"}
+
+
+def test_password_in_the_programs_config(tmp_path: Path, pki: DemoPKI) -> None:
+    from certmgr.pki import jks_keystore
+
+    leaf, leaf_key = pki.leaf(["mail.example.com"], now=NOW - dt.timedelta(days=1))
+    root = tmp_path
+    write(root, "/etc/hostname", "mail.example.com\n")
+    conf = ("protocols = imap\nssl_cert = </etc/dovecot/ssl/c.crt\n"
+            "ssl_key = </etc/dovecot/ssl/k.key\nssl_key_password = s3cret\n"
+            "ssl_ca = </etc/dovecot/ssl/ca.crt\n")
+    write(root, "/etc/dovecot/dovecot.conf", conf)
+    write(root, "/etc/dovecot/ssl/c.crt", pem(leaf, pki.inter))
+    write(root, "/etc/dovecot/ssl/ca.crt", pem(pki.root))
+    write(root, "/etc/dovecot/ssl/k.key", key_pem(leaf_key, b"s3cret"), 0o600)
+    (root / "etc/dovecot/ssl").chmod(0o700)
+    users(root)
+    assert check(root) == []  # Dovecot has the passphrase: an encrypted key is fine
+    write(root, "/etc/dovecot/dovecot.conf", conf.replace("s3cret", "wrong"))
+    assert [(f.code, f.path) for f in check(root)] == [
+        ("KEY_ENCRYPTED", "/etc/dovecot/ssl/k.key")]
+    # Tomcat: the keystore password in server.xml must open the keystore.
+    xml = ('<Server><Service name="C"><Connector port="8443" SSLEnabled="true">'
+           '<SSLHostConfig><Certificate certificateKeystoreFile="/etc/tomcat10/ssl/ks.jks" '
+           'certificateKeystorePassword="{pw}" type="RSA"/></SSLHostConfig>'
+           '</Connector></Service></Server>')
+    write(root, "/etc/tomcat10/server.xml", xml.format(pw="wrong-one"))
+    write(root, "/etc/tomcat10/ssl/ks.jks",
+          jks_keystore(leaf, [pki.inter], leaf_key, alias="tomcat", password="changeit"), 0o600)
+    found = {f.code for f in check(root) if f.service == "tomcat"}
+    # (root:root 0600 is also unreadable for the tomcat user: reported beside it)
+    assert found == {"KEY_ENCRYPTED", "KEY_UNREADABLE_BY_SERVICE"}
