@@ -14,12 +14,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import hashes
 
 from certmgr.deploy.batch import Job, run_jobs
+from certmgr.deploy.checkpoints import add_hook
 from certmgr.deploy.engine import Engine, EngineOptions
 from certmgr.deploy.journal import FileJournalStore, KeyFileCipher
 from certmgr.deploy.model import Outcome, SlotTarget
 from certmgr.deploy.programs import ServiceControl
+from certmgr.deploy.record import NullRecorder
+from certmgr.deploy.recovery import recover
 from certmgr.deploy.targets import slot_targets
 from certmgr.hosts.base import WritableHost
 from certmgr.hosts.lab import LabHost
@@ -27,7 +31,7 @@ from certmgr.hosts.ssh import SSHHost
 from certmgr.models import ServiceKind
 from certmgr.pki import load_bundle
 from certmgr.services import discover_host
-from certmgr.testing.faults import at_checkpoint
+from certmgr.testing.faults import at_checkpoint, kill_hook
 from certmgr.testing.lab import RunningLab, running_lab
 from tests.deploy.lab_support import TABLE1_KEY, material_for, program_endpoints, served
 from tests.deploy.material import TestCA
@@ -144,3 +148,27 @@ def test_over_ssh_the_same_engine_deploys_all_six(lab: RunningLab, engine: Engin
             target = targets(host, [kind])[0]
             st = host.stat(target.keystore or target.key or "")
             assert st is not None and (st.owner, st.group, st.mode) == TABLE1_KEY[kind]
+
+
+def test_a_deploy_killed_after_reload_is_rolled_back_by_the_next_run(
+        lab: RunningLab, tmp_path: Path, ca: TestCA) -> None:
+    host = lab.hosts[0]
+    (target,) = targets(host, [ServiceKind.APACHE2])
+    before = served(host, ServiceKind.APACHE2)
+    store, cipher = FileJournalStore(tmp_path / "journal"), KeyFileCipher(tmp_path / "key")
+    material = material_for(ca, target)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child, killed at "verify" after the reload
+        try:
+            add_hook(kill_hook("verify"))
+            Engine(store, cipher).deploy(host, target, material)
+        finally:
+            os._exit(3)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    fingerprint = material.cert.fingerprint(hashes.SHA256()).hex()
+    assert set(served(host, ServiceKind.APACHE2).values()) == {fingerprint}  # reloaded
+    (result,) = recover(store, cipher, NullRecorder(), lambda name: host)
+    assert result.ok, result.detail
+    assert served(host, ServiceKind.APACHE2) == before
+    assert store.pending() == []

@@ -108,7 +108,8 @@ class _Run:
             checkpoint("verify")
             want = {name: self.plan.fingerprint for name in self.old}
             ok, seen = wait_served(self.target.endpoints, self.host.address, want,
-                                   timeout=self.engine.options.verify_timeout)
+                                   timeout=self.engine.options.verify_timeout,
+                                   settle=self.program.settle)
             if not ok:
                 raise ReloadFailed(_not_served(seen, "the new certificate"))
         except (CertmgrError, OSError) as exc:
@@ -149,7 +150,8 @@ class _Run:
                                                 f"; restarting it failed too: {restart}")
         checkpoint("rollback-verify")
         ok, seen = wait_served(self.target.endpoints, self.host.address, self.old,
-                               timeout=self.engine.options.verify_timeout)
+                               timeout=self.engine.options.verify_timeout,
+                               settle=self.program.settle)
         if not ok:
             return self._failed(reason, _not_served(seen, "the old certificate"), seen)
         self._record("rolled_back", reason)
@@ -223,6 +225,7 @@ class _Run:
                 "meta:old": json.dumps(self.old),
                 "meta:ldap": json.dumps(self.plan.ldap.to_json() if self.plan.ldap else None),
                 "meta:cert": certificates_pem([self.plan.material.cert]).decode(),
+                "meta:config-changed": "1" if self.plan.edits else "",
                 "meta:deployment": str(self.deployment or "")}
 
 

@@ -64,12 +64,14 @@ def _finish(store: JournalStore, recorder: Recorder,
     plan = _plan_from(detail)
     try:
         if host.can_run:
-            program_for(plan.target.kind).reload(
-                ReloadContext(host, ServiceControl(host), plan, restoring=True))
+            program_for(plan.target.kind).reload(ReloadContext(
+                host, ServiceControl(host), plan, restoring=True,
+                config_changed=bool(detail.get("meta:config-changed"))))
     except CertmgrError as exc:
         return Recovered(label, False, f"files restored, but reloading failed: {exc.message}")
     old = json.loads(detail.get("meta:old", "{}"))
-    ok, seen = wait_served(plan.target.endpoints, host.address, old, timeout=verify_timeout)
+    ok, seen = wait_served(plan.target.endpoints, host.address, old, timeout=verify_timeout,
+                           settle=program_for(plan.target.kind).settle)
     reason = "interrupted; rolled back on the next run"
     with contextlib.suppress(CertmgrError):
         recorder.update(deployment, "rolled_back" if ok else "failed", reason)

@@ -19,6 +19,7 @@ class Apache2:
     reads_key_as_user: ClassVar[bool] = False
     key_format: ClassVar[str] = KeyFormat.PEM
     unit: ClassVar[str] = "apache2"
+    settle: ClassVar[float] = 6.0
 
     def reload_method(self, control: ServiceControl) -> str:
         return f"graceful restart ({control.describe('apache2')})"

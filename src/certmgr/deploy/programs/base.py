@@ -33,13 +33,19 @@ class KeyFormat:
 class ReloadContext:
     """What a reload needs: the host, its service control, the plan, and the direction.
 
-    ``restoring`` is True when a rollback reloads the old files.
+    ``restoring`` is True when a rollback reloads the old files; ``config_changed``
+    when a configuration file was edited (some programs then need a restart).
     """
 
     host: WritableHost
     control: ServiceControl
     plan: DeployPlan
     restoring: bool = False
+    config_changed: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.config_changed is None:
+            self.config_changed = bool(self.plan.edits)
 
 
 @runtime_checkable
@@ -54,6 +60,8 @@ class Program(Protocol):
             (slapd, Tomcat): the key is then ``root:<group> 0640``.
         key_format: a :class:`KeyFormat` value.
         unit: its systemd unit.
+        settle: seconds an endpoint may keep failing outright (refused, handshake
+            failed) after a reload before verify gives up early.
     """
 
     kind: ClassVar[ServiceKind]
@@ -62,6 +70,7 @@ class Program(Protocol):
     reads_key_as_user: ClassVar[bool]
     key_format: ClassVar[str]
     unit: ClassVar[str]
+    settle: ClassVar[float]
 
     def reload_method(self, control: ServiceControl) -> str:
         """One line for the plan: how the program will be made to load the files."""

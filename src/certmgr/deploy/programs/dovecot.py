@@ -19,6 +19,7 @@ class Dovecot:
     reads_key_as_user: ClassVar[bool] = False
     key_format: ClassVar[str] = KeyFormat.PEM
     unit: ClassVar[str] = "dovecot"
+    settle: ClassVar[float] = 6.0
 
     def reload_method(self, control: ServiceControl) -> str:
         return f"dovecot reload ({control.describe('dovecot')})"

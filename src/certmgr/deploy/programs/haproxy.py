@@ -19,6 +19,7 @@ class Haproxy:
     reads_key_as_user: ClassVar[bool] = False
     key_format: ClassVar[str] = KeyFormat.COMBINED
     unit: ClassVar[str] = "haproxy"
+    settle: ClassVar[float] = 6.0
 
     def reload_method(self, control: ServiceControl) -> str:
         return f"haproxy reload ({control.describe('haproxy')})"

@@ -19,6 +19,7 @@ class Nginx:
     reads_key_as_user: ClassVar[bool] = False
     key_format: ClassVar[str] = KeyFormat.FULLCHAIN
     unit: ClassVar[str] = "nginx"
+    settle: ClassVar[float] = 6.0
 
     def reload_method(self, control: ServiceControl) -> str:
         return f"nginx reload ({control.describe('nginx')})"

@@ -35,6 +35,7 @@ class Slapd:
     reads_key_as_user: ClassVar[bool] = True
     key_format: ClassVar[str] = KeyFormat.PEM
     unit: ClassVar[str] = "slapd"
+    settle: ClassVar[float] = 6.0
 
     def reload_method(self, control: ServiceControl) -> str:
         return (f"ldapmodify over {self._ldapi(control)} replacing the TLS attributes of "

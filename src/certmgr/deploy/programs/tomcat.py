@@ -33,10 +33,13 @@ class Tomcat:
     reads_key_as_user: ClassVar[bool] = True
     key_format: ClassVar[str] = KeyFormat.KEYSTORE
     unit: ClassVar[str] = "tomcat10"
+    # Its ports refuse connections for the seconds a restart takes (a JVM start).
+    settle: ClassVar[float] = 90.0
 
     def reload_method(self, control: ServiceControl) -> str:
         return ("manager sslReload with tomcat-users.xml's manager-script user, else "
-                f"{control.describe('tomcat')}'s reload, else restart")
+                f"{control.describe('tomcat')}'s reload, else restart (restart when "
+                "server.xml is edited)")
 
     def config_test(self, host: WritableHost, plan: DeployPlan) -> str | None:
         t = plan.target
@@ -57,6 +60,10 @@ class Tomcat:
         return None
 
     def reload(self, ctx: ReloadContext) -> str:
+        if ctx.config_changed:
+            # sslReload re-reads the files at the paths Tomcat already has; new paths in
+            # server.xml are read only at start-up.
+            return ctx.control.restart("tomcat", self.unit)
         manager = self._manager_reload(ctx)
         if manager is not None:
             return manager

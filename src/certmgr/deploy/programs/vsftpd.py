@@ -21,6 +21,7 @@ class Vsftpd:
     reads_key_as_user: ClassVar[bool] = False
     key_format: ClassVar[str] = KeyFormat.PEM
     unit: ClassVar[str] = "vsftpd"
+    settle: ClassVar[float] = 6.0
 
     def reload_method(self, control: ServiceControl) -> str:
         # It loads its certificate once at start-up; FTP sessions in progress survive.
