@@ -147,7 +147,9 @@ class Monitor:
         renewals = tuple(self.renewer.run()) if self.renewer is not None else ()
         endpoints = self._probe(started)
         certificates = self._certificates()
-        problems = self._problems(endpoints, certificates)
+        # Judged at the pass's start: the renewer looked no earlier, so a certificate it
+        # found outside its window is not "expiring" moments later in the same pass.
+        problems = self._problems(endpoints, certificates, started)
         deliveries = tuple(self.board.update(problems))
         if self.settings.announce_renewals:
             deliveries += tuple(self.board.announce(_renewed(r) for r in renewals
@@ -193,8 +195,7 @@ class Monitor:
     # -- what is wrong -----------------------------------------------------------------
 
     def _problems(self, endpoints: Sequence[EndpointReport],
-                  certificates: Sequence[CertificateStatus]) -> list[Problem]:
-        now = self.clock()
+                  certificates: Sequence[CertificateStatus], now: datetime) -> list[Problem]:
         problems = [p for e in endpoints for p in self._endpoint_problems(e)]
         renew_before = {d.name: d.renew_before for d in self.repo.list_definitions()}
         for c in certificates:
