@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from certmgr.issuers.definitions import make_definition
 from certmgr.issuers.store import ca_certificates, init_builtin_ca
 from certmgr.monitor.metrics import MonitorMetrics
-from certmgr.monitor.notify import EventKind, NoticeBoard, WebhookNotifier
+from certmgr.monitor.notify import EventKind, NoticeBoard, WebhookNotifier, utcnow
 from certmgr.monitor.renewal import DeployOutcome, Renewer, RetryPolicy, issue_with_issuer
 from certmgr.monitor.scheduler import Monitor, PassReport
 from certmgr.monitor.settings import MonitorSettings, RetrySettings, WebhookChannel
@@ -237,3 +237,40 @@ def test_watch_reports_a_broken_pass_and_goes_on(world: World) -> None:
 def test_event_kinds_cover_the_issue() -> None:
     assert {k.value for k in EventKind} >= {"expiring", "expired", "drift", "probe-failed",
                                             "renewal-failed", "deploy-failed"}
+
+
+class RefusingDeployer:
+    """The deploy seam refusing, as the engine does when preflight fails."""
+
+    def __init__(self) -> None:
+        self.refuse = True
+
+    def deploy(self, definition: DefinitionRecord,
+               certificate: CertificateRecord) -> Sequence[DeployOutcome]:
+        return [DeployOutcome(t, not self.refuse,
+                              "preflight: the key does not match" if self.refuse else None)
+                for t in definition.targets]
+
+
+def test_failed_renewal_is_notified_retried_and_resolved(world: World) -> None:
+    world.repo.save_definition(replace(world.definition, validity=timedelta(days=60),
+                                       renew_before=timedelta(days=30)))
+    deployer = RefusingDeployer()
+    retry = RetrySettings(base=timedelta(minutes=1), cap=timedelta(minutes=1), jitter=0)
+    shift = [timedelta(0)]
+    renewer = Renewer(world.repo, issue_with_issuer(world.repo), deployer,
+                      StateFile.in_home(world.home), RetryPolicy(retry),
+                      clock=lambda: utcnow() + shift[0])
+    monitor = world.monitor(renewer=renewer)
+    failed = monitor.run_once()
+    assert ("deploy-failed", "definition www") in events(failed) and failed.failed
+    [post] = world.hook.wait_for(1)
+    assert post["event"] == "deploy-failed" and "key does not match" in post["message"]
+    deployer.refuse = False
+    assert [r.status.value for r in monitor.run_once().renewals] == ["waiting"]
+    shift[0] = timedelta(minutes=2)  # the renewer's clock: past the back-off
+    fixed = monitor.run_once()
+    assert [r.status.value for r in fixed.renewals] == ["renewed"]
+    assert fixed.renewals[0].version == 2  # redeployed the version issued, not a third
+    assert [e[:2] for e in world.hook.events()] == [
+        ("problem", "deploy-failed"), ("resolved", "deploy-failed"), ("event", "renewed")]
