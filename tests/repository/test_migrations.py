@@ -9,7 +9,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine
 
 from certmgr.repository import open_repository
-from certmgr.repository.engine import head_revision, resolve_url
+from certmgr.repository.engine import HEAD_REVISION, head_revision, resolve_url
 from certmgr.repository.tables import Base
 
 
@@ -23,3 +23,15 @@ def test_migrated_schema_matches_models(db_url: str | None, repo_home: Path) -> 
             assert compare_metadata(context, Base.metadata) == []
     finally:
         engine.dispose()
+
+
+def test_fast_path_revision_is_the_shipped_head() -> None:
+    # open_repository skips Alembic when the database is at HEAD_REVISION; a new
+    # migration must move that constant too, or databases would never be upgraded.
+    assert head_revision() == HEAD_REVISION
+
+
+def test_reopen_at_head_keeps_the_schema(db_url: str | None, repo_home: Path) -> None:
+    open_repository(db_url, repo_home).close()
+    with open_repository(db_url, repo_home) as repo:  # the fast path: no Alembic run
+        assert repo.list_definitions() == []

@@ -11,18 +11,17 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, SQLAlchemyError
 
 from certmgr.errors import RepositoryError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 __all__ = [
     "DB_FILE_NAME",
@@ -127,14 +126,24 @@ def _enable_wal(engine: Engine) -> None:
         raw.close()
 
 
+# The newest revision shipped in migrations/versions (a test keeps them equal). An open
+# that finds the database at this revision skips Alembic, whose import alone costs
+# more than half a second of every command's start.
+HEAD_REVISION = "0001"
+
+
 def alembic_config() -> Config:
     """An Alembic configuration pointing at the migrations shipped in this package."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:  # pragma: no cover - the package always ships a revision
         raise RepositoryError("certmgr was installed without its database migrations")
@@ -152,10 +161,13 @@ def upgrade_to_head(engine: Engine, shown: str) -> None:
         if sqlite:
             _check_sqlite_file(engine, shown)
         with engine.begin() as conn:
-            _check_ours(conn, shown)
-            cfg = alembic_config()
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            if not _at_head(conn):
+                from alembic import command
+
+                _check_ours(conn, shown)
+                cfg = alembic_config()
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
         if sqlite:
             _enable_wal(engine)  # only once the file is known to be ours
     except RepositoryError:
@@ -227,7 +239,19 @@ def _check_sqlite_file(engine: Engine, shown: str) -> None:
                                   path=path) from None
 
 
+def _at_head(conn: Any) -> bool:
+    """True if the database is certmgr's at HEAD_REVISION (then nothing needs Alembic)."""
+    tables = set(inspect(conn).get_table_names())
+    if not {"alembic_version", "meta", "certificates"} <= tables:
+        return False
+    versions = [row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))]
+    return versions == [HEAD_REVISION]
+
+
 def _check_ours(conn: Any, shown: str) -> None:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     tables = set(inspect(conn).get_table_names())
     if not tables:
         return
@@ -245,6 +269,8 @@ def _check_ours(conn: Any, shown: str) -> None:
 
 
 def _unknown(script: ScriptDirectory, revision: str) -> bool:
+    from alembic.util import CommandError
+
     try:
         return script.get_revision(revision) is None
     except CommandError:  # alembic: "Can't locate revision identified by ..."
