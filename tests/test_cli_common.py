@@ -39,3 +39,32 @@ def test_common_options_before_subcommand_also_apply(cli: CliRunner, tmp_path: P
     code, _, err = run_cli(cli, "--root", str(missing), "init")
     assert code == 2
     assert str(missing) in err
+
+
+def test_command_index_names_every_command_and_group() -> None:
+    from certmgr.cli.app import COMMAND_INDEX, COMMAND_MODULES, app
+
+    registered: dict[str, str] = {}
+    for info in app.registered_commands:
+        assert info.callback is not None
+        registered[info.name or info.callback.__name__] = info.callback.__module__
+    for group in app.registered_groups:
+        sub = group.typer_instance
+        assert sub is not None and group.name
+        modules = {c.callback.__module__ for c in sub.registered_commands if c.callback}
+        assert len(modules) == 1, (group.name, modules)
+        registered[group.name] = modules.pop()
+    assert registered == COMMAND_INDEX
+    assert set(COMMAND_INDEX.values()) == set(COMMAND_MODULES)
+
+
+def test_a_command_line_imports_only_its_commands_module() -> None:
+    code = ("import sys; from certmgr.cli.app import _register; "
+            "_register(['--home', 'deploy', 'list', '--json']); "
+            "print(sorted(m for m in sys.modules if m.startswith('certmgr.cli.')))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    loaded = proc.stdout.strip()
+    assert "certmgr.cli.pki_commands" in loaded
+    assert "certmgr.cli.deploy_commands" not in loaded  # 'deploy' was --home's value
+    assert "certmgr.cli.lab_commands" not in loaded

@@ -7,6 +7,8 @@ import line below.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -79,14 +81,65 @@ COMMAND_MODULES = [
     "certmgr.cli.demo_commands",
 ]
 
+# Which module defines each command or command group. A command line that names one
+# imports only that module: every module costs start-up time (SQLAlchemy, asyncssh...)
+# that a single command should not pay for all the others. A test keeps this complete.
+COMMAND_INDEX = {
+    "discover": "certmgr.cli.discover_commands",
+    "check": "certmgr.cli.discover_commands",
+    "layout": "certmgr.cli.discover_commands",
+    "init": "certmgr.cli.repo_commands",
+    "backup": "certmgr.cli.repo_commands",
+    "restore": "certmgr.cli.repo_commands",
+    "audit": "certmgr.cli.repo_commands",
+    "define": "certmgr.cli.definition_commands",
+    "apply": "certmgr.cli.definition_commands",
+    "definitions": "certmgr.cli.definition_commands",
+    "issue": "certmgr.cli.pki_commands",
+    "request": "certmgr.cli.pki_commands",
+    "receive": "certmgr.cli.pki_commands",
+    "import": "certmgr.cli.pki_commands",
+    "export": "certmgr.cli.pki_commands",
+    "list": "certmgr.cli.pki_commands",
+    "ca": "certmgr.cli.ca_commands",
+    "scan": "certmgr.cli.scan_commands",
+    "monitor": "certmgr.cli.monitor_commands",
+    "notify": "certmgr.cli.monitor_commands",
+    "lab": "certmgr.cli.lab_commands",
+    "host": "certmgr.cli.host_commands",
+    "deploy": "certmgr.cli.deploy_commands",
+    "rollback": "certmgr.cli.deploy_commands",
+    "deployments": "certmgr.cli.deploy_commands",
+    "status": "certmgr.cli.status_commands",
+    "demo": "certmgr.cli.demo_commands",
+}
 
-def _register() -> None:
+# Options of the root command that take a value (their value is not a command name).
+_VALUED_ROOT_OPTIONS = {"--db", "--home", "--root"}
+
+
+def _register(argv: Sequence[str] | None = None) -> None:
+    """Import the command modules: only the one ``argv`` names, or all of them."""
     import importlib
 
-    for module in COMMAND_MODULES:
+    word = _command_word(argv) if argv is not None else None
+    modules = [COMMAND_INDEX[word]] if word in COMMAND_INDEX else COMMAND_MODULES
+    for module in modules:
         importlib.import_module(module)
 
 
+def _command_word(argv: Sequence[str]) -> str | None:
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in _VALUED_ROOT_OPTIONS:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
 def main() -> None:
-    _register()
+    _register(sys.argv[1:])
     app()
