@@ -164,3 +164,16 @@ def test_import_takes_found_certificates_under_management(
     assert [i["status"] for i in doc["imported"]] == ["managed"]  # type: ignore[union-attr]
     code, out, _ = run_cli(cli, "list", "--json")
     assert code == 0 and "mail.example.com" in out
+
+
+def test_discovery_lists_what_answered_and_counts_closed_ports(
+        cli: CliRunner, home: Path, polite: dict[TlsMode, int], ca_file: Path) -> None:
+    closed = _closed_port()
+    block = f"127.0.0.1/32:{polite[TlsMode.DIRECT]},{closed}/tls"
+    code, out, err = run_cli(cli, "scan", "--ca", str(ca_file), "--no-system-trust", block)
+    assert code == 1  # a probe failed
+    assert f"127.0.0.1:{polite[TlsMode.DIRECT]}" in out
+    assert f"127.0.0.1:{closed}" not in out
+    assert "1 closed or silent not listed" in err
+    code, out, _ = run_cli(cli, "scan", "-v", "--ca", str(ca_file), "--no-system-trust", block)
+    assert f"127.0.0.1:{closed}" in out and "CONNECTION_REFUSED" in out

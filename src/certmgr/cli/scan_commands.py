@@ -18,7 +18,7 @@ from certmgr.cli.common import Globals, command, json_default
 from certmgr.errors import UsageError
 from certmgr.models import Severity
 from certmgr.monitor.probe import ProbeOptions
-from certmgr.monitor.probe_result import ProbeResult
+from certmgr.monitor.probe_result import ProbeResult, Reason
 from certmgr.monitor.scan import THREADED_FROM, ScanPolicy, ScanResult, scan
 from certmgr.monitor.scan_repository import repository_expectations
 from certmgr.monitor.scan_trust import load_trust
@@ -26,6 +26,7 @@ from certmgr.monitor.targets import TargetSpec, expand_all, parse_target, read_t
 
 __all__ = ["scan_command"]
 
+_QUIET_REASONS = (Reason.CONNECTION_REFUSED, Reason.TIMEOUT, Reason.UNREACHABLE)
 _TARGET_HELP = ("HOST:PORT[/PROTO] (PROTO: tls, smtp, pop3, imap, ftp, ldap), or a CIDR block "
                 "and port list for discovery: 198.18.0.0/30:443,8443-8445.")
 
@@ -85,7 +86,7 @@ def scan_command(
     if g.json:
         _emit_results(results, imported)
     else:
-        _print(g, results)
+        _print(g, results, discovery=any(spec.count() > 1 for spec in specs))
         for item in imported or ():
             g.out.print(f"{item['status']} {escape(item['target'])}: "
                         f"{escape(item.get('definition') or item.get('reason') or '')}",
@@ -233,23 +234,30 @@ def _rows(results: list[ScanResult]) -> Iterator[tuple[str, ...]]:
                escape(names), expires, str(len(r.findings)) if r.findings else "")
 
 
-def _print(g: Globals, results: list[ScanResult]) -> None:
+def _quiet_failure(result: ScanResult) -> bool:
+    """A closed port or silent address: what most of a discovery scan meets."""
+    return result.probe.reason in _QUIET_REASONS
+
+
+def _print(g: Globals, results: list[ScanResult], *, discovery: bool) -> None:
+    # A discovery scan of a block meets mostly closed ports: list them only with -v.
+    shown = [r for r in results if g.verbose or not (discovery and _quiet_failure(r))]
     table = Table(box=None, pad_edge=False)
     for column in ("TARGET", "STATUS", "TLS", "CERTIFICATE", "EXPIRES", "FINDINGS"):
         table.add_column(column)
-    for row in _rows(results):
+    for row in _rows(shown):
         table.add_row(*row)
     g.out.print(table)
     colours = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "blue"}
-    for r in results:
+    for r in shown:
         for f in r.findings:
-            # Discovery of a block meets many closed ports: name them only when asked.
-            if f.code != "CONNECTION_REFUSED" or g.verbose:
-                colour = colours[f.severity]
-                g.out.print(f"[{colour}]{f.severity.value:7}[/{colour}] {f.code}: "
-                            f"{escape(f.message)}", highlight=False)
+            colour = colours[f.severity]
+            g.out.print(f"[{colour}]{f.severity.value:7}[/{colour}] {f.code}: "
+                        f"{escape(f.message)}", highlight=False)
     failed = sum(not r.probe.ok for r in results)
     errors = sum(f.severity is Severity.ERROR for r in results for f in r.findings
                  if r.probe.ok)
+    hidden = len(results) - len(shown)
     g.info(f"{len(results)} endpoint(s): {len(results) - failed} answered, {failed} failed, "
-           f"{errors} error finding(s)")
+           f"{errors} error finding(s)"
+           + (f"; {hidden} closed or silent not listed (-v lists them)" if hidden else ""))
