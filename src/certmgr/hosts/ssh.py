@@ -7,8 +7,9 @@ is always on: the server's key must be in ``known_hosts`` (default: the user's
 event loop thread, so one SSHHost may be used from several worker threads.
 
 The remote side needs only sshd with its SFTP subsystem (``fsync@openssh.com``
-and ``posix-rename@openssh.com``, both OpenSSH defaults) and ``sync`` from
-coreutils to make directory entries durable.
+and ``posix-rename@openssh.com``, both OpenSSH defaults); directories are
+fsynced through SFTP too, or with coreutils' ``sync DIR`` where the SFTP server
+cannot open a directory.
 """
 
 from __future__ import annotations
@@ -406,8 +407,30 @@ class SSHHost:
                 raise self._sftp_error(path, exc, "write") from None
             raise
         checkpoint("dir-fsync")
-        # SFTP cannot fsync a directory; coreutils' sync(1) given a path fsyncs it.
-        self.run(["sync", "--", directory], timeout=30)
+        self._fsync_dir(directory)
+
+    def _fsync_dir(self, directory: str) -> None:
+        """Make a directory entry durable.
+
+        OpenSSH's sftp-server opens a directory read-only like a file, and its
+        ``fsync@openssh.com`` then fsyncs it: no command, no new session. Servers
+        that refuse get coreutils' ``sync DIR`` (which fsyncs that directory).
+        """
+        async def do(sftp: asyncssh.SFTPClient, _c: Any) -> bool:
+            try:
+                fh = await sftp.open(directory, "rb")
+            except (asyncssh.SFTPError, OSError):
+                return False
+            try:
+                await fh.fsync()
+            except (asyncssh.SFTPError, OSError):
+                return False
+            finally:
+                await fh.close()
+            return True
+
+        if not self._call(do, 60):
+            self.run(["sync", "--", directory], timeout=60)
 
     def _abandon(self, temp: str, fh: asyncssh.SFTPClientFile) -> None:
         async def drop(sftp: asyncssh.SFTPClient, _c: Any) -> None:
