@@ -95,3 +95,14 @@ def test_host_add_list_remove(cli: CliRunner, home: Path, tmp_path: Path) -> Non
     assert run_cli(cli, "host", "remove", "ssh://deploy@198.18.0.9:2222")[0] == 0
     assert run_cli(cli, "host", "remove", "ssh://deploy@198.18.0.9:2222")[0] == 2
     assert run_cli(cli, "host", "add", "http://x", "--key", str(key), "--no-check")[0] == 2
+
+
+def test_one_deploy_run_per_home(home: Path) -> None:
+    from certmgr.deploy.run import _deploy_lock
+    from certmgr.errors import UsageError
+
+    with _deploy_lock(home), pytest.raises(UsageError, match="another certmgr deploy"), \
+            _deploy_lock(home):
+        pass
+    with _deploy_lock(home):  # released after the first run
+        pass

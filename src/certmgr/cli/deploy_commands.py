@@ -124,7 +124,7 @@ def _run(g: Globals, wanted: list[Wanted], host: str | None, *, dry_run: bool, y
         if not typer.confirm(f"deploy {', '.join(w.definition for w in wanted)}?"):
             return 1
     engine = make_engine(repo, g.home, dry_run=dry_run, verify_timeout=verify_timeout)
-    with DeployRun(repo, engine, root=g.root).opened() as run:
+    with DeployRun(repo, engine, root=g.root).opened(g.home) as run:
         result = _with_progress(g, run, wanted, host, concurrency)
     if g.json:
         g.emit_json(result.to_json())

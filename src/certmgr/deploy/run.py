@@ -6,6 +6,8 @@ The CLI (and the web console, later) call these; they only print.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +21,7 @@ from certmgr.deploy.record import RepositoryRecorder
 from certmgr.deploy.recovery import Recovered, recover
 from certmgr.deploy.sources import material_from_repository, open_host
 from certmgr.deploy.targets import slot_targets
-from certmgr.errors import CertmgrError
+from certmgr.errors import CertmgrError, UsageError
 from certmgr.hosts.base import WritableHost
 from certmgr.repository.inventory import split_target
 from certmgr.services import discover_host
@@ -69,14 +71,22 @@ class DeployRun:
         self._targets: dict[str, dict[str, SlotTarget]] = {}
 
     @contextlib.contextmanager
-    def opened(self) -> Iterator[DeployRun]:
-        try:
-            yield self
-        finally:
-            for host in self._hosts.values():
-                close = getattr(host, "close", None)
-                if callable(close):
-                    close()
+    def opened(self, home: Path | None = None) -> Iterator[DeployRun]:
+        """Hold the home's deploy lock (``home``) and close the hosts at the end.
+
+        One deploy run at a time per home: recovery rolls back every open journal
+        record, which must never be another run's transaction in progress.
+        """
+        with contextlib.ExitStack() as stack:
+            if home is not None and not self.engine.options.dry_run:
+                stack.enter_context(_deploy_lock(home))
+            try:
+                yield self
+            finally:
+                for host in self._hosts.values():
+                    close = getattr(host, "close", None)
+                    if callable(close):
+                        close()
 
     def host(self, name: str) -> WritableHost:
         if name not in self._hosts:
@@ -93,8 +103,20 @@ class DeployRun:
         """Finish (roll back) deployments a killed run left open."""
         if self.engine.options.dry_run:
             return []
-        return recover(self.engine.store, self.engine.cipher, self.engine.recorder,
+        done = recover(self.engine.store, self.engine.cipher, self.engine.recorder,
                        self._host_or_none, verify_timeout=self.engine.options.verify_timeout)
+        # A run killed after recording a deployment but before its first change left
+        # no journal: nothing to undo, only the record to close.
+        journaled = {int(r.detail["meta:deployment"]) for r in self.engine.store.pending()
+                     if r.detail.get("meta:deployment")}
+        for record in self.repository.unfinished_deployments():
+            if record.id in journaled:
+                continue  # its host could not be reached: the journal keeps it for later
+            self.repository.update_deployment(
+                record.id, "rolled_back", reason="interrupted before any file was changed")
+            done.append(Recovered(f"{record.host}/{record.slot_id}", True,
+                                  "interrupted before any change; record closed"))
+        return done
 
     def slot(self, host_name: str, slot_id: str) -> SlotTarget | None:
         if host_name not in self._targets:
@@ -154,3 +176,18 @@ class DeployRun:
         result.outcomes = refused + run_jobs(self.engine, jobs, concurrency=concurrency,
                                              on_done=on_done)
         return result
+
+
+@contextlib.contextmanager
+def _deploy_lock(home: Path) -> Iterator[None]:
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(home / "deploy.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"another certmgr deploy is running with the home {home}; wait "
+                             "for it to finish") from None
+        yield
+    finally:
+        os.close(fd)
