@@ -103,3 +103,23 @@ def test_slot_names_are_checked_and_unknown_endpoints_left_alone(
     assert record.not_after is not None and record.findings[0]["code"] == "NAME_MISMATCH"
     stored = repo.add_observation(record)
     assert stored.leaf_sha256 == record.leaf_sha256
+
+
+def test_builtin_ca_root_is_the_anchor_not_its_intermediate(
+        repo: Repository, cli: CliRunner, home: Path, tmp_path: Path, pki: Pki,
+        server_thread: servers.ServerThread) -> None:
+    intermediate = pki.ca.create_child_ca()
+    leaf = intermediate.issue_cert("mail.example.com")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    cert_file, key_file = tmp_path / "leaf.pem", tmp_path / "leaf.key"
+    leaf.cert_chain_pems[0].write_to_path(str(cert_file))  # the leaf alone, no intermediate
+    leaf.private_key_pem.write_to_path(str(key_file))
+    ctx.load_cert_chain(cert_file, key_file)
+    port = server_thread.serve(servers.direct(ctx), tls=ctx)
+    pems = intermediate.cert_pem.bytes() + pki.ca.cert_pem.bytes()
+    repo.save_issuer("builtin", "builtin", certificates_pem=pems.decode())
+    repo.close()
+    code, out, _ = run_cli(cli, "scan", "--json", "--no-system-trust", f"127.0.0.1:{port}")
+    assert code == 1
+    (result,) = json.loads(out)["results"]
+    assert [f["code"] for f in result["findings"]] == ["CHAIN_INCOMPLETE"]

@@ -115,14 +115,19 @@ def _existing_repository(g: Globals) -> Any:
 
 
 def _repository_anchors(repo: Any) -> list[Any]:
-    """certmgr's built-in CA certificates, trusted like the system's roots."""
+    """certmgr's built-in CA roots, trusted like the system's.
+
+    Only the root is an anchor: a server that leaves out the intermediate
+    must show up as CHAIN_INCOMPLETE, as clients will see it.
+    """
     from cryptography import x509
 
     anchors: list[Any] = []
     for issuer in repo.list_issuers():
         kind = getattr(issuer.kind, "value", issuer.kind)
         if kind == "builtin" and issuer.certificates_pem:
-            anchors.extend(x509.load_pem_x509_certificates(issuer.certificates_pem.encode()))
+            certs = x509.load_pem_x509_certificates(issuer.certificates_pem.encode())
+            anchors.extend([c for c in certs if c.subject == c.issuer] or certs)
     return anchors
 
 
