@@ -327,3 +327,10 @@ async def starttls_then_stall(reader: asyncio.StreamReader,
     await reader.readline()
     writer.write(b"220 go ahead\r\n")
     await _hold(reader)
+
+
+async def endless_banner(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A multi-line greeting that never ends, sent as fast as the client reads."""
+    while True:
+        writer.write(b"220-and another thing\r\n" * 64)
+        await writer.drain()
