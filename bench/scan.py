@@ -10,7 +10,7 @@ in one run and against the same endpoints:
   ``scan`` runs it (one event loop per CPU) and on a single event loop;
 * a bare stdlib asyncio loop written here: ``asyncio.open_connection`` with
   TLS, the peer certificate read, close; same concurrency, run as a
-  subprocess like certmgr;
+  subprocess like certmgr; and the same loop on uvloop (streams, not a memory BIO);
 * sslyze 6's certificate-info scan (``sslyze --certinfo``), installed in a
   throwaway venv in the temporary directory (never committed);
 * certmgr's peak memory (RSS) scanning 10,000 endpoints (the 2,000 ports five times).
@@ -75,7 +75,11 @@ async def main(targets, concurrency):
     return ok
 
 targets = [line.strip().rsplit(":", 1) for line in open(sys.argv[1]) if line.strip()]
-print(asyncio.run(main(targets, int(sys.argv[2]))))
+if sys.argv[3:] == ["uvloop"]:
+    import uvloop
+    print(uvloop.run(main(targets, int(sys.argv[2]))))
+else:
+    print(asyncio.run(main(targets, int(sys.argv[2]))))
 '''
 
 
@@ -216,11 +220,12 @@ def run_engine(ports: list[int], *, threaded: bool = True) -> dict[str, Any]:
             "ok": sum(r.ok for r in results), "count": len(results)}
 
 
-def run_bare_loop(workdir: Path, targets: Path) -> dict[str, Any]:
+def run_bare_loop(workdir: Path, targets: Path, *, uvloop: bool = False) -> dict[str, Any]:
     script = workdir / "bare_loop.py"
     script.write_text(BARE_LOOP)
     out = workdir / "bare.txt"
-    run = timed_child([sys.executable, str(script), str(targets), str(CONCURRENCY)], out)
+    argv = [sys.executable, str(script), str(targets), str(CONCURRENCY)]
+    run = timed_child(argv + (["uvloop"] if uvloop else []), out)
     run["ok"] = int(out.read_text().strip() or 0)
     return run
 
@@ -285,6 +290,7 @@ def main(argv: list[str]) -> int:
                         help="scan only the first N ports with sslyze (default: all)")
     parser.add_argument("--no-sslyze", action="store_true")
     parser.add_argument("--memory-endpoints", type=int, default=10000)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON")
     args = parser.parse_args(argv)
     if shutil.which("nginx") is None:
         print("nginx is not installed (apt-get install nginx-light)", file=sys.stderr)
@@ -306,12 +312,13 @@ def _bench(workdir: Path, args: argparse.Namespace) -> int:
     many.write_text(targets.read_text() * max(1, args.memory_endpoints // len(ports)))
     sslyze = None if args.no_sslyze else install_sslyze(workdir)
     n = len(ports)
-    runs: dict[str, list[dict[str, Any]]] = {"bare": [], "certmgr": [], "engine": [],
-                                             "one_loop": []}
+    runs: dict[str, list[dict[str, Any]]] = {"bare": [], "bare_uvloop": [], "certmgr": [],
+                                             "engine": [], "one_loop": []}
     with nginx(workdir, ports):
         run_engine(ports[:200])  # warm nginx and the page cache; not measured
         for _ in range(args.rounds):
             runs["bare"].append(run_bare_loop(workdir, targets))
+            runs["bare_uvloop"].append(run_bare_loop(workdir, targets, uvloop=True))
             runs["certmgr"].append(run_certmgr(workdir, targets, root))
             runs["engine"].append(run_engine(ports))
             runs["one_loop"].append(run_engine(ports, threaded=False))
@@ -320,8 +327,8 @@ def _bench(workdir: Path, args: argparse.Namespace) -> int:
         peer = run_sslyze(sslyze, workdir, sslyze_ports) if sslyze else None
     startup = cli_startup(workdir)
     report = _report(n, runs, memory, peer, len(sslyze_ports), startup, os.getloadavg())
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
     return 0
 
@@ -329,8 +336,8 @@ def _bench(workdir: Path, args: argparse.Namespace) -> int:
 def _report(n: int, runs: dict[str, list[dict[str, Any]]], memory: dict[str, Any],
             peer: dict[str, Any] | None, peer_count: int, startup: float,
             load: tuple[float, float, float]) -> dict[str, Any]:
-    certmgr, engine, one_loop, bare = (summary(runs[k], n)
-                                       for k in ("certmgr", "engine", "one_loop", "bare"))
+    certmgr, engine, one_loop, bare, bare_uv = (
+        summary(runs[k], n) for k in ("certmgr", "engine", "one_loop", "bare", "bare_uvloop"))
     report: dict[str, Any] = {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "endpoints": n,
@@ -341,6 +348,7 @@ def _report(n: int, runs: dict[str, list[dict[str, Any]]], memory: dict[str, Any
         "certmgr_engine_in_process": engine,
         "certmgr_engine_one_loop": one_loop,
         "bare_asyncio_loop": bare,
+        "bare_loop_on_uvloop": bare_uv,
         "memory": {"endpoints": memory["count"], "ok": memory["ok"],
                    "peak_rss_mb": round(memory["peak_rss_mb"], 1),
                    "seconds": round(memory["seconds"], 2), "goal_mb": 200},
@@ -348,6 +356,7 @@ def _report(n: int, runs: dict[str, list[dict[str, Any]]], memory: dict[str, Any
         "ratio_vs_bare_loop": round(certmgr["per_second"] / bare["per_second"], 2),
         "ratio_engine_vs_bare_loop": round(engine["per_second"] / bare["per_second"], 2),
         "ratio_one_loop_vs_bare_loop": round(one_loop["per_second"] / bare["per_second"], 2),
+        "ratio_bare_uvloop_vs_bare_loop": round(bare_uv["per_second"] / bare["per_second"], 2),
         "ratio_cpu_bare_vs_one_loop": round(bare["cpu_us_per_endpoint"]
                                             / max(one_loop["cpu_us_per_endpoint"], 1), 2),
         "ratio_vs_sslyze": None,
