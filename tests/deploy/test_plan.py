@@ -208,3 +208,25 @@ def test_edit_setting_refuses_a_moved_directive() -> None:
     with pytest.raises(ConfigError, match="line 1 no longer sets ssl_cert"):
         edit_setting("# ssl_cert moved\nssl_cert = </a\n", SettingRef("/c", 1, "ssl_cert"),
                      "/b", "equals")
+
+
+def test_tomcat_configtest_severe_records_ignore_the_live_ports() -> None:
+    from certmgr.deploy.programs.tomcat import _severe_records
+
+    output = """\
+Nov 27, 2026 1:39:05 AM org.apache.catalina.util.LifecycleBase handleSubClassException
+SEVERE: Failed to initialize component [Connector["https-jsse-nio-198.18.1.6-8443"]]
+org.apache.catalina.LifecycleException: Protocol handler initialization failed
+Caused by: java.net.BindException: Address already in use
+Nov 27, 2026 1:39:05 AM org.apache.catalina.startup.Catalina load
+INFO: Server initialization in [748] milliseconds
+27-Nov-2026 00:40:06.461 SEVERE [main] org.apache.tomcat.util.net.SSLUtilBase.getKeyManagers \
+Keystore was tampered with, or password was incorrect
+\tat java.base/sun.security.provider.JavaKeyStore.engineLoad(JavaKeyStore.java:794)
+27-Nov-2026 00:40:06.470 INFO [main] org.apache.catalina.startup.Catalina.start Started
+"""
+    records = _severe_records(output)
+    assert len(records) == 2
+    assert "BindException" in records[0]
+    assert "password was incorrect" in records[1] and "JavaKeyStore" in records[1]
+    assert "Started" not in records[1]

@@ -2,13 +2,15 @@
 
 Tomcat's own ``configtest`` exits 0 with a wrong keystore password and JSSE
 accepts a mismatched PEM pair, so the config test opens the installed keystore
-(or PEM files) with server.xml's password and alias and checks the pair itself.
+(or PEM files) with server.xml's password and alias and checks the pair itself,
+then runs ``configtest`` and fails on its SEVERE records.
 """
 
 from __future__ import annotations
 
 import base64
 import posixpath
+import re
 import ssl
 import urllib.error
 import urllib.request
@@ -57,7 +59,7 @@ class Tomcat:
             return "the installed Tomcat credential has no readable key and certificate"
         if not keys_match(bundle.leaf, bundle.key):
             return "the installed Tomcat key does not match its certificate"
-        return None
+        return _configtest(host, t.user)
 
     def reload(self, ctx: ReloadContext) -> str:
         if ctx.config_changed:
@@ -118,3 +120,63 @@ def _manager_credentials(host: WritableHost, server_xml: str) -> tuple[str, str]
         if "manager-script" in roles and user.get("username") and user.get("password"):
             return user.get("username", ""), user.get("password", "")
     return None
+
+
+_ENV_KEPT = ("CATALINA_HOME", "CATALINA_BASE", "JAVA_HOME", "CATALINA_TMPDIR", "JAVA_OPTS")
+_RECORD_START = re.compile(r"^(\w{3} \d{1,2}, \d{4} |\d{2}-\w{3}-\d{4} |(INFO|WARNING|FINE):)")
+
+
+def _configtest(host: WritableHost, user: str) -> str | None:
+    """``catalina.sh configtest`` with the running Tomcat's environment, as its user.
+
+    Its exit status is 0 even with a wrong keystore password, so SEVERE records are
+    what counts. While Tomcat runs, configtest cannot bind the live ports: those
+    SEVERE records (BindException) say nothing about the new files and are ignored.
+    Without a running Tomcat to take the environment from, only the keystore check
+    above is made.
+    """
+    env = _tomcat_env(host)
+    if "CATALINA_HOME" not in env:
+        return None
+    wrapper: list[str] = []
+    if user != "root":
+        wrapper = (["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups"]
+                   if host.which("setpriv") else ["runuser", "-u", user, "--"])
+    argv = [*wrapper, "env", *(f"{k}={v}" for k, v in env.items()), "sh",
+            posixpath.join(env["CATALINA_HOME"], "bin/catalina.sh"), "configtest"]
+    result = host.run(argv, check=False, timeout=180)
+    severe = [b for b in _severe_records(result.stdout + "\n" + result.stderr)
+              if "BindException" not in b]
+    if severe:
+        first = " | ".join(line.strip() for line in severe[0].splitlines()[:3])
+        return f"Tomcat's configtest reported {len(severe)} SEVERE problem(s): {first}"
+    return None
+
+
+def _tomcat_env(host: WritableHost) -> dict[str, str]:
+    pid = ServiceControl(host).main_pid("tomcat")
+    if pid is None:
+        return {}
+    try:
+        raw = host.read_bytes(f"/proc/{pid}/environ", limit=1 << 20)
+    except HostError:
+        return {}
+    pairs = (item.split("=", 1) for item in raw.decode(errors="replace").split("\0")
+             if "=" in item)
+    return {k: v for k, v in pairs if k in _ENV_KEPT}
+
+
+def _severe_records(output: str) -> list[str]:
+    records: list[str] = []
+    current: list[str] | None = None
+    for line in output.splitlines():
+        if "SEVERE" in line:
+            current = [line]
+            records.append("")
+        elif _RECORD_START.match(line):
+            current = None
+        elif current is not None:
+            current.append(line)
+        if current is not None:
+            records[-1] = "\n".join(current)
+    return records
