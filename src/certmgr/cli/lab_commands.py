@@ -12,14 +12,9 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from certmgr.cli.app import app
 from certmgr.cli.common import Globals, command
 from certmgr.errors import CertmgrError, LabError
-from certmgr.lab import (
-    lab_down,
-    lab_status,
-    lab_up,
-    load_state,
-    register_hosts,
-    unregister_hosts,
-)
+
+# certmgr.lab (cryptography, pyjks...) is imported by the commands themselves, so that
+# loading the CLI for any other command does not pay for it.
 
 lab_app = typer.Typer(help="A lab of test hosts running slapd, Apache, vsftpd, Postfix, Dovecot "
                            "and Tomcat for real (needs root).", no_args_is_help=True)
@@ -55,6 +50,8 @@ def up(
     lab_dir: DirOption = None,
 ) -> int:
     """Bring up test hosts with the six server programs serving TLS on their standard ports."""
+    from certmgr.lab import lab_up, register_hosts
+
     names = [p.strip() for item in programs or () for p in item.split(",") if p.strip()]
     target = _dir(g, lab_dir)
     steps = hosts * (3 + 2 * (len(names) or 6) + 2)
@@ -92,6 +89,8 @@ def up(
 @command(lab_app, "status")
 def status(g: Globals, lab_dir: DirOption = None) -> int:
     """Hosts, programs, pids and the certificate each endpoint serves now."""
+    from certmgr.lab import lab_status
+
     target = _dir(g, lab_dir)
     data = lab_status(target)
     if data is None:
@@ -137,6 +136,8 @@ def _print_status(g: Globals, data: dict[str, Any]) -> None:
 @command(lab_app, "down")
 def down(g: Globals, lab_dir: DirOption = None) -> None:
     """Stop every lab process, remove namespaces, veths, mounts and the lab's files."""
+    from certmgr.lab import lab_down, unregister_hosts
+
     target = _dir(g, lab_dir)
     with _progress(g, 4) as bar:
         task = bar.add_task("lab down", total=None)
@@ -164,6 +165,8 @@ def exec_(
     lab_dir: DirOption = None,
 ) -> int:
     """Run a command inside a lab host (its network, mounts and hostname)."""
+    from certmgr.lab import load_state
+
     target = _dir(g, lab_dir)
     state = load_state(target)
     if state is None or state.status != "up":

@@ -42,7 +42,8 @@ def _host(state: LabState, host_state: LabHostState, *, probe: bool) -> dict[str
     for entry in table.entries if table else ():
         if entry.kind is None:
             continue  # sshd is reported under "ssh"
-        pid = read_pid_file(host, entry) if state.status == "up" else None
+        # The pid file first (the program's own word), else what the table recorded.
+        pid = (read_pid_file(host, entry) or entry.pid) if state.status == "up" else None
         running = pid is not None and netns.process_alive(pid)
         endpoints = [_endpoint(e.to_json(), e, probe=probe) for e in entry.endpoints]
         served = {e.get("sha256") for e in endpoints}
