@@ -260,7 +260,7 @@ class WebhookNotifier:
         where = f"webhook {ch.name} ({parts.scheme}://{parts.netloc})"
         # The scheme was checked to be http or https when the channel was configured.
         request = urllib.request.Request(  # noqa: S310
-            ch.url, data=json.dumps(notice.to_json()).encode(), method="POST",
+            ch.url, data=json.dumps(notice.to_json(), default=str).encode(), method="POST",
             headers={"Content-Type": "application/json",
                      "User-Agent": f"certmgr/{__version__}", **dict(ch.headers)})
         handlers: list[urllib.request.BaseHandler] = [_NoRedirect()]
