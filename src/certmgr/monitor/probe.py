@@ -432,7 +432,11 @@ class _Locked(Iterator[tuple[int, Target]]):
 def _peer(conn: _Connection) -> str | None:
     if conn.transport is None:
         return None
-    peer = conn.transport.get_extra_info("peername")
+    try:
+        peer = conn.transport.get_extra_info("peername")
+    except (AttributeError, OSError):
+        # uvloop asks the socket itself, which a reset may already have closed.
+        return None
     return str(peer[0]) if peer else None
 
 
