@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -18,13 +19,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import trustme
 from typer.testing import CliRunner
 
 from certmgr.issuers.definitions import make_definition
 from certmgr.issuers.store import init_builtin_ca
 from certmgr.monitor.renewal import issue_with_issuer
 from certmgr.repository import CertificateRecord, DeploymentState, Repository, open_repository
-from certmgr.testing.notify_servers import WebhookReceiver
+from certmgr.testing.notify_servers import MailServer, WebhookReceiver
 from certmgr.testing.tls_endpoint import TlsEndpoint, server_context
 from tests.conftest import run_cli
 
@@ -199,3 +201,26 @@ def test_systemd_unit_runs_watch_and_verifies(tmp_path: Path) -> None:
     proc = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True,
                           check=False, timeout=60)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+
+
+def test_email_channel_from_monitor_toml(cli: CliRunner, site: Site, tmp_path: Path) -> None:
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    ca_file = tmp_path / "smtp-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    password = tmp_path / "smtp-password"
+    password.write_text("s3cret\n")
+    with MailServer(server_ctx, users={"certmgr": "s3cret"}) as mail:
+        site.configure(f"\n[[notify.email]]\nname = \"ops-mail\"\nhost = \"127.0.0.1\"\n"
+                       f"port = {mail.port}\nusername = \"certmgr\"\n"
+                       f"password_file = \"{password}\"\nca_file = \"{ca_file}\"\n"
+                       "from = \"certmgr@example.com\"\nto = [\"ops@example.com\"]\n")
+        site.endpoint.serve(site.stranger)  # type: ignore[arg-type]
+        code, out, _ = run_cli(cli, "monitor", "--once", "--json", "--no-renew")
+        [received] = mail.wait_for(1)
+    assert code == 1
+    channels = {n["channel"]: n["ok"] for n in json.loads(out)["notifications"]}
+    assert channels == {"ops-mail": True, "ops": True}
+    assert received.tls and received.user == "certmgr"
+    assert b"Subject: [certmgr] ERROR drift: endpoint local 127.0.0.1:" in received.data
