@@ -162,3 +162,12 @@ def test_lab_exec_runs_inside_the_host(lab: RunningLab) -> None:
     assert code == 3
     code, _, err = run_cli(runner, "lab", "exec", "--dir", str(lab.dir), "lab9", "--", "true")
     assert code == 2 and "has no host lab9" in err
+
+
+def test_lab_host_reads_the_hosts_own_run_through_nsenter(lab: RunningLab) -> None:
+    host = lab.hosts[1]
+    assert "slapd" in host.listdir("/run")
+    pid_file = host.stat("/run/slapd/slapd.pid")
+    assert pid_file is not None and pid_file.is_file and pid_file.owner == "root"
+    assert {"/run/sshd-lab.pid", "/run/vsftpd.pid"} <= set(host.glob("/run/*.pid"))
+    assert not (host.local_path("/etc") / "../run/slapd").exists()  # /run is not in the tree

@@ -80,7 +80,11 @@ class HostTree:
         for name in _VAR_LIB_COPIES:
             source = Path("/var/lib") / name
             if source.is_dir():
-                subprocess.run(["cp", "-a", str(source), str(var / "lib" / name)], check=True)
+                copy = subprocess.run(["cp", "-a", str(source), str(var / "lib" / name)],
+                                      capture_output=True, text=True, check=False)
+                if copy.returncode != 0:
+                    raise LabError(f"copying {source} into {self.root} failed: "
+                                   f"{copy.stderr.strip()}")
         self._forget_users()
 
     # -- users and groups of the host ----------------------------------------
@@ -174,13 +178,3 @@ class HostTree:
             real.unlink()
         elif real.is_dir():
             shutil.rmtree(real)
-
-    def chown_tree(self, host_path: str, owner: str, group: str) -> None:
-        """Give a directory tree to ``owner:group`` (data directories of a program)."""
-        uid, gid = self.uid(owner), self.gid(group)
-        if not _ROOT:
-            return
-        for base, dirs, files in os.walk(self.path(host_path)):
-            for name in (*dirs, *files):
-                os.lchown(os.path.join(base, name), uid, gid)
-        os.chown(self.path(host_path), uid, gid)
