@@ -122,13 +122,16 @@ def main(argv: list[str]) -> int:
     ca = TestCA()
     results: dict[str, Any] = {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    # Other work on the machine skews these figures: keep its load.
+                    "load_average_at_start": os.getloadavg()}}
     with tempfile.TemporaryDirectory(prefix="certmgr-bench-deploy-") as tmp:
         results["six"] = bench_six(Path(tmp), ca)
         print(json.dumps(results["six"], indent=1))
         if not args.skip_ssh:
             results["ssh"] = bench_ssh(Path(tmp), ca, args.hosts)
             print(json.dumps(results["ssh"], indent=1))
+    results["machine"]["load_average_at_end"] = os.getloadavg()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     return 0

@@ -339,16 +339,24 @@ class SSHHost:
     # -- writing (only certmgr.deploy.fsops calls these) --------------------------------
 
     def _refuse_links(self, path: str) -> None:
-        # SFTP has no O_NOFOLLOW walk: check each component with lstat first.
-        current = "/"
-        for part in [p for p in normalize(path).split("/") if p]:
-            current = posixpath.join(current, part)
-            st = self.stat(current, follow_symlinks=False)
-            if st is None:
-                return
-            if st.is_symlink:
-                raise HostError(f"{path}: {current} is a symbolic link; certmgr does not "
-                                "write through links", path=path, host=self.name)
+        # SFTP has no O_NOFOLLOW walk: lstat each component first (in one round of calls).
+        parts = [p for p in normalize(path).split("/") if p]
+        prefixes = ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
+
+        async def walk(sftp: asyncssh.SFTPClient, _c: Any) -> str | None:
+            for current in prefixes:
+                try:
+                    attrs = await sftp.lstat(current)
+                except asyncssh.SFTPError:
+                    return None  # missing from here on: nothing to follow
+                if attrs.type == asyncssh.FILEXFER_TYPE_SYMLINK:
+                    return current
+            return None
+
+        link = self._call(walk)
+        if link is not None:
+            raise HostError(f"{path}: {link} is a symbolic link; certmgr does not "
+                            "write through links", path=path, host=self.name)
 
     def write_file_atomic(
         self,
