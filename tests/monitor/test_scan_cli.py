@@ -177,3 +177,13 @@ def test_discovery_lists_what_answered_and_counts_closed_ports(
     assert "1 closed or silent not listed" in err
     code, out, _ = run_cli(cli, "scan", "-v", "--ca", str(ca_file), "--no-system-trust", block)
     assert f"127.0.0.1:{closed}" in out and "CONNECTION_REFUSED" in out
+
+
+def test_threads_option_keeps_results_in_order(cli: CliRunner, home: Path,
+                                               polite: dict[TlsMode, int], ca_file: Path) -> None:
+    targets = [f"127.0.0.1:{port}/{mode.protocol or 'tls'}" for mode, port in polite.items()]
+    code, doc, err = scan_json(cli, "--threads", "2", "--ca", str(ca_file),
+                               "--no-system-trust", *targets)
+    assert code == 0, err
+    assert [r["target"] for r in doc["results"]] == [  # type: ignore[union-attr]
+        t.removesuffix("/tls") for t in targets]

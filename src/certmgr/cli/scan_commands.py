@@ -46,6 +46,9 @@ def scan_command(
         "--timeout", min=0.05, help="Seconds allowed for each step of a probe.")] = 5.0,
     concurrency: Annotated[int, typer.Option(
         "--concurrency", min=1, max=4096, help="Most probes in flight at once.")] = 256,
+    threads: Annotated[int, typer.Option(
+        "--threads", min=0, max=64,
+        help="Event loops in threads for big scans (0: one per CPU, up to 4).")] = 0,
     warn_days: Annotated[int, typer.Option(
         "--warn-days", min=0, help="EXPIRING_SOON when a certificate expires within N days.")
     ] = 30,
@@ -79,7 +82,7 @@ def scan_command(
                         expected=repository_expectations(repo) if repo is not None else None)
     options = ProbeOptions(timeout=timeout, concurrency=concurrency)
     g.debug_log(f"scanning {total} endpoint(s), {concurrency} at a time")
-    results = _run(g, specs, total, options, policy)
+    results = _run(g, specs, total, options, policy, threads or None)
     if save_chains is not None:
         _save_chains(g, save_chains, results)
     imported = _import_found(g, results) if take else None
@@ -132,11 +135,11 @@ def _repository_anchors(repo: Any) -> list[Any]:
 
 
 def _run(g: Globals, specs: list[TargetSpec], total: int, options: ProbeOptions,
-         policy: ScanPolicy) -> list[ScanResult]:
+         policy: ScanPolicy, threads: int | None) -> list[ScanResult]:
     # A small scan gets a list, so it stays on one event loop (see scan()).
     targets = list(expand_all(specs)) if total < THREADED_FROM else expand_all(specs)
     if g.quiet or not g.err.is_terminal or total < 2:
-        return scan(targets, options=options, policy=policy)
+        return scan(targets, options=options, policy=policy, threads=threads)
     columns = (TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=g.err, transient=True) as progress:
         task = progress.add_task("scan", total=total)
@@ -144,7 +147,8 @@ def _run(g: Globals, specs: list[TargetSpec], total: int, options: ProbeOptions,
         def advance(_result: ProbeResult) -> None:
             progress.advance(task)
 
-        return scan(targets, options=options, policy=policy, on_probe=advance)
+        return scan(targets, options=options, policy=policy, on_probe=advance,
+                    threads=threads)
 
 
 def _save_chains(g: Globals, directory: Path, results: list[ScanResult]) -> None:

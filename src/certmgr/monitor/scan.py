@@ -226,7 +226,8 @@ def _big(targets: Iterable[Target]) -> bool:
 
 def scan(targets: Iterable[Target], *, options: ProbeOptions | None = None,
          policy: ScanPolicy | None = None,
-         on_probe: Callable[[ProbeResult], None] | None = None) -> list[ScanResult]:
+         on_probe: Callable[[ProbeResult], None] | None = None,
+         threads: int | None = None) -> list[ScanResult]:
     """Probe every target (bounded concurrency), then check each observation.
 
     Args:
@@ -235,12 +236,14 @@ def scan(targets: Iterable[Target], *, options: ProbeOptions | None = None,
         policy: trust anchors, expiry window, what the repository expects.
         on_probe: called as each probe finishes (progress bars); from probe threads
             in big scans, so it must be thread-safe (rich's progress is).
+        threads: event-loop threads; None: one per CPU for big scans, one for small.
 
     Returns:
         One result per target, in the order given.
     """
     prober = Prober(options)
-    probes = prober.probe_threaded(targets, on_result=on_probe,
-                                   threads=None if _big(targets) else 1)
+    if threads is None and not _big(targets):
+        threads = 1
+    probes = prober.probe_threaded(targets, on_result=on_probe, threads=threads)
     checker = Checker(policy)
     return [checker.check(p) for p in probes]
