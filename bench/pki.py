@@ -8,7 +8,12 @@ Goals (issue 4):
   20 times a loop of ``openssl req`` + ``openssl x509 -req`` processes doing the
   same (openssl is only the peer here). Both certmgr figures are given: the
   whole command as a subprocess (interpreter start and repository open
-  included) and the same work in-process (steady state).
+  included) at N and at a larger N (start-up is paid once per command, so the
+  figure grows with N), and the same work in-process (steady state).
+* Where the time goes: the in-process work split into keygen, CSR, CA
+  (CSR check + sign), PEM and store (key encrypted, certificate and audit rows,
+  one commit), in CPU ms per certificate; and a second bare floor that also makes
+  and checks a CSR (what "key, CSR, sign" costs in cryptography alone).
 * ``certmgr list --expiring 30d --json > FILE`` over 100,000 stored current
   certificates of which 1,000 fall inside the window: under 1 s for the whole
   command. The rows are bulk-inserted with SQL into a repository that
@@ -18,7 +23,7 @@ Goals (issue 4):
 
 Everything runs in a fresh temporary home removed at the end. Writes
 bench/results/pki.json. Run: ``.venv/bin/python -m bench.pki [--issue N]
-[--openssl N] [--rows N] [--window N]``.
+[--issue-large N] [--openssl N] [--rows N] [--window N]``.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ GOALS = {"vs_bare_cryptography": 0.5, "vs_openssl_processes": 20.0, "list_second
 # The machine is shared (load averages of 5-7 on 2 cores were seen): CPU seconds of
 # each command are recorded beside wall seconds because they depend less on the load.
 CPU: dict[str, float] = {}
+STEPS: dict[str, float] = {}  # CPU ms per certificate of each in-process step
 
 
 def _children_cpu() -> float:
@@ -99,6 +105,30 @@ def bare_loop(n: int, issuer_cert: x509.Certificate, issuer_key: Any) -> float:
     return time.perf_counter() - start
 
 
+def bare_csr_loop(n: int, issuer_cert: x509.Certificate, issuer_key: Any) -> float:
+    """keygen + CSR (signed) + CSR check + sign: the cryptography floor of key, CSR, sign."""
+    cpu = time.process_time()
+    start = time.perf_counter()
+    now = dt.datetime.now(dt.UTC)
+    for i in range(n):
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = f"host{i}.example.com"
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        san = x509.SubjectAlternativeName([x509.DNSName(name)])
+        csr = (x509.CertificateSigningRequestBuilder().subject_name(subject)
+               .add_extension(san, False).sign(key, hashes.SHA256()))
+        if not csr.is_signature_valid:
+            raise SystemExit("bare CSR does not verify")
+        (x509.CertificateBuilder()
+         .subject_name(subject).issuer_name(issuer_cert.subject).public_key(csr.public_key())
+         .serial_number(x509.random_serial_number())
+         .not_valid_before(now).not_valid_after(now + dt.timedelta(days=397))
+         .add_extension(san, False)
+         .sign(issuer_key, hashes.SHA256()))
+    CPU["bare_with_csr"] = time.process_time() - cpu
+    return time.perf_counter() - start
+
+
 def openssl_loop(n: int, tmp: Path, issuer_cert: x509.Certificate, issuer_key: Any) -> float:
     """``openssl req`` + ``openssl x509 -req`` per certificate (the peer; makes nothing we use)."""
     ca_crt, ca_key, ext = tmp / "ca.crt", tmp / "ca.key", tmp / "ext.cnf"
@@ -125,35 +155,70 @@ def openssl_loop(n: int, tmp: Path, issuer_cert: x509.Certificate, issuer_key: A
     return time.perf_counter() - start
 
 
-def certmgr_issue(n: int, tmp: Path) -> dict[str, float]:
-    """``certmgr issue --all`` over n definitions (subprocess), then the same in-process."""
-    from certmgr.issuers import issue_definition, load_issuer, make_definition
-    from certmgr.repository import open_repository
-
+def certmgr_issue(n: int, large: int, tmp: Path) -> dict[str, float]:
+    """``certmgr issue --all`` over n and over ``large`` definitions (subprocess), then
+    n in-process."""
     results: dict[str, float] = {}
-    for mode in ("process", "in_process"):
+    for mode, count in (("process", n), ("process_large", large), ("in_process", n)):
         home = tmp / f"issue-{mode}"
         env = _env(home)
         _run([str(CERTMGR), "ca", "init", "-q"], env)
-        repo = open_repository(None, home)
-        try:
-            for i in range(n):
-                repo.save_definition(make_definition(f"d{i}", f"host{i}.example.com"))
-            if mode == "in_process":
-                definitions = repo.list_definitions()
-                cpu = time.process_time()
-                start = time.perf_counter()
-                issuer = load_issuer(repo, "builtin")
-                for d in definitions:
-                    issue_definition(repo, d, issuer)
-                results[mode] = time.perf_counter() - start
-                CPU["issue_in_process"] = time.process_time() - cpu
-        finally:
-            repo.close()
-        if mode == "process":
+        _define(home, count)
+        if mode == "in_process":
+            results[mode] = _issue_in_process(home)
+        else:
             results[mode] = _run([str(CERTMGR), "issue", "--all", "-q"], env,
-                                 label="issue_process")
+                                 label=f"issue_{mode}")
     return results
+
+
+def _define(home: Path, count: int) -> None:
+    from certmgr.issuers import make_definition
+    from certmgr.repository import open_repository
+
+    with open_repository(None, home) as repo:
+        for i in range(count):
+            repo.save_definition(make_definition(f"d{i}", f"host{i}.example.com"))
+
+
+def _issue_in_process(home: Path) -> float:
+    """What ``issue --all`` does per definition, each step timed (CPU) on its own."""
+    from certmgr.issuers import IssuedCertificate, IssueRequest, definition_names, load_issuer
+    from certmgr.pki import KeyType, build_csr, certificate_pem, certificates_pem, generate_key
+    from certmgr.repository import open_repository
+
+    steps = dict.fromkeys(("keygen", "csr", "ca_check_and_sign", "pem", "store"), 0.0)
+
+    def tick(step: str, since: float) -> float:
+        now = time.process_time()
+        steps[step] += now - since
+        return now
+
+    with open_repository(None, home) as repo:
+        definitions = repo.list_definitions()
+        cpu = time.process_time()
+        start = time.perf_counter()
+        issuer = load_issuer(repo, "builtin")
+        for d in definitions:
+            t = time.process_time()
+            key = generate_key(KeyType.parse(d.key_type))
+            t = tick("keygen", t)
+            names = definition_names(d)
+            csr = build_csr(key, names, d.cn)
+            t = tick("csr", t)
+            issued = issuer.issue(IssueRequest(d.name, csr, names, d.validity, d.cn))
+            t = tick("ca_check_and_sign", t)
+            if not isinstance(issued, IssuedCertificate):
+                raise SystemExit(f"the built-in CA left {d.name} pending")
+            pem = certificate_pem(issued.certificate).decode()
+            chain = certificates_pem(issued.chain).decode()
+            t = tick("pem", t)
+            repo.add_certificate(d.name, pem, chain_pem=chain, key=key, issuer=issuer.name)
+            tick("store", t)
+        elapsed = time.perf_counter() - start
+        CPU["issue_in_process"] = time.process_time() - cpu
+    STEPS.update({k: 1000 * v / len(definitions) for k, v in steps.items()})
+    return elapsed
 
 
 # -- listing ------------------------------------------------------------------------
@@ -217,7 +282,9 @@ def certmgr_list(tmp: Path, rows: int, window: int) -> dict[str, Any]:
             runs.append(_run([str(CERTMGR), "list", "--expiring", "30d", "--json"], env,
                              stdout=handle, label="list"))
     listed = json.loads(out.read_text())["certificates"]
-    startup = min(_run([str(CERTMGR), "--version"], env, label="cli_start") for _ in range(3))
+    # `list --help` loads what `list` loads (its command module, the repository) and stops.
+    startup = min(_run([str(CERTMGR), "list", "--help"], env, label="cli_start")
+                  for _ in range(3))
     return {"rows": rows, "in_window": window, "listed": len(listed), "fill_seconds": fill,
             "seconds": min(runs), "all_runs": runs, "interpreter_and_cli_start": startup}
 
@@ -227,6 +294,8 @@ def certmgr_list(tmp: Path, rows: int, window: int) -> dict[str, Any]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--issue", type=int, default=300, help="certificates certmgr issues")
+    parser.add_argument("--issue-large", type=int, default=1000,
+                        help="certificates of the second `issue --all` process")
     parser.add_argument("--openssl", type=int, default=20, help="openssl peer iterations")
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--window", type=int, default=1_000)
@@ -240,43 +309,56 @@ def main(argv: list[str]) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="certmgr-bench-pki."))
     try:
         bare = bare_loop(args.issue, ca.intermediate, ca.intermediate_key)
-        ours = certmgr_issue(args.issue, tmp)
+        bare_csr = bare_csr_loop(args.issue, ca.intermediate, ca.intermediate_key)
+        ours = certmgr_issue(args.issue, args.issue_large, tmp)
         peer = openssl_loop(args.openssl, tmp, ca.intermediate, ca.intermediate_key)
         listing = certmgr_list(tmp, args.rows, args.window)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    result = summarize(args, bare, ours, peer, listing)
+    result = summarize(args, bare, bare_csr, ours, peer, listing)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result["summary"], indent=2))
     return 0
 
 
-def summarize(args: argparse.Namespace, bare: float, ours: dict[str, float], peer: float,
-              listing: dict[str, Any]) -> dict[str, Any]:
-    rate = {"bare_cryptography": args.issue / bare, "openssl_processes": args.openssl / peer,
-            "certmgr_process": args.issue / ours["process"],
-            "certmgr_in_process": args.issue / ours["in_process"]}
-    cpu_rate = {"bare_cryptography": args.issue / CPU["bare"],
+def summarize(args: argparse.Namespace, bare: float, bare_csr: float, ours: dict[str, float],
+              peer: float, listing: dict[str, Any]) -> dict[str, Any]:
+    n, large = args.issue, args.issue_large
+    rate = {"bare_cryptography": n / bare, "bare_cryptography_with_csr": n / bare_csr,
+            "openssl_processes": args.openssl / peer,
+            "certmgr_process": n / ours["process"],
+            "certmgr_process_large": large / ours["process_large"],
+            "certmgr_in_process": n / ours["in_process"]}
+    cpu_rate = {"bare_cryptography": n / CPU["bare"],
+                "bare_cryptography_with_csr": n / CPU["bare_with_csr"],
                 "openssl_processes": args.openssl / CPU["openssl"],
-                "certmgr_process": args.issue / CPU["issue_process"],
-                "certmgr_in_process": args.issue / CPU["issue_in_process"]}
+                "certmgr_process": n / CPU["issue_process"],
+                "certmgr_process_large": large / CPU["issue_process_large"],
+                "certmgr_in_process": n / CPU["issue_in_process"]}
+
+    def ratios(base: str, digits: int) -> dict[str, float]:
+        return {mode: round(rate[f"certmgr_{mode}"] / rate[base], digits)
+                for mode in ("process", "process_large", "in_process")}
+
     summary = {
         "issue_per_second": {k: round(v, 1) for k, v in rate.items()},
         "issue_per_cpu_second": {k: round(v, 1) for k, v in cpu_rate.items()},
         "by_cpu_time": {
-            "vs_bare_cryptography": round(cpu_rate["certmgr_process"]
+            "vs_bare_cryptography": round(cpu_rate["certmgr_in_process"]
                                           / cpu_rate["bare_cryptography"], 3),
+            "vs_bare_cryptography_with_csr": round(cpu_rate["certmgr_in_process"]
+                                                   / cpu_rate["bare_cryptography_with_csr"], 3),
             "vs_openssl_processes": round(cpu_rate["certmgr_process"]
-                                          / cpu_rate["openssl_processes"], 1)},
-        "vs_bare_cryptography": {
-            "process": round(rate["certmgr_process"] / rate["bare_cryptography"], 3),
-            "in_process": round(rate["certmgr_in_process"] / rate["bare_cryptography"], 3),
-            "goal": GOALS["vs_bare_cryptography"]},
-        "vs_openssl_processes": {
-            "process": round(rate["certmgr_process"] / rate["openssl_processes"], 1),
-            "in_process": round(rate["certmgr_in_process"] / rate["openssl_processes"], 1),
-            "goal": GOALS["vs_openssl_processes"]},
+                                          / cpu_rate["openssl_processes"], 1),
+            "vs_openssl_processes_large": round(cpu_rate["certmgr_process_large"]
+                                                / cpu_rate["openssl_processes"], 1)},
+        "vs_bare_cryptography": {**ratios("bare_cryptography", 3),
+                                 "goal": GOALS["vs_bare_cryptography"]},
+        "vs_bare_cryptography_with_csr": ratios("bare_cryptography_with_csr", 3),
+        "vs_openssl_processes": {**ratios("openssl_processes", 1),
+                                 "goal": GOALS["vs_openssl_processes"]},
+        "in_process_cpu_ms_per_certificate": {k: round(v, 3) for k, v in STEPS.items()},
         "list_expiring": {"seconds": round(listing["seconds"], 3), "goal": GOALS["list_seconds"],
                           "listed": listing["listed"], "rows": listing["rows"],
                           "cpu_seconds": round(CPU["list"], 3),
@@ -290,8 +372,10 @@ def summarize(args: argparse.Namespace, bare: float, ours: dict[str, float], pee
                     "load_1min": round(os.getloadavg()[0], 2)},
         "what": "certmgr issue --all (EC P-256) vs bare cryptography keygen+sign vs openssl "
                 "req + x509 -req processes; certmgr list --expiring 30d --json over stored rows",
-        "counts": {"issue": args.issue, "openssl": args.openssl},
-        "seconds": {"bare": bare, "openssl": peer, **{f"certmgr_{k}": v for k, v in ours.items()}},
+        "counts": {"issue": args.issue, "issue_large": args.issue_large,
+                   "openssl": args.openssl},
+        "seconds": {"bare": bare, "bare_with_csr": bare_csr, "openssl": peer,
+                    **{f"certmgr_{k}": v for k, v in ours.items()}},
         "cpu_seconds": CPU,
         "listing": listing,
         "summary": summary,

@@ -4,30 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
 
 from certmgr.cli.app import app
 from certmgr.cli.common import Globals, command
 from certmgr.cli.pki_output import read_input, read_password, write_file
 from certmgr.errors import CertmgrError, InputError, UsageError
-from certmgr.issuers import (
-    EXPORT_FORMATS,
-    IssueOutcome,
-    Issuer,
-    export_files,
-    import_certificate,
-    issue_definition,
-    load_issuer,
-    parse_duration,
-    receive,
-    request_csr,
-)
+from certmgr.issuers import EXPORT_FORMATS
 from certmgr.repository.records import CertificateRecord, CertificateState, DefinitionRecord
+
+if TYPE_CHECKING:
+    from certmgr.issuers import IssueOutcome, Issuer
+
+# Each command imports what it needs itself (rich tables and progress bars, the issuer
+# modules): `certmgr list --json` runs against a 1 s budget and needs none of them.
 
 __all__ = ["export_command", "import_command", "issue", "list_command", "receive_command",
            "request"]
@@ -69,6 +61,13 @@ def issue(
 
 def _issue_all(g: Globals, repo: Any, todo: list[DefinitionRecord]
                ) -> tuple[list[IssueOutcome], list[tuple[str, str]]]:
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from certmgr.issuers import issue_definition, load_issuer
+
+    # Each issuer is loaded once per run: the CA's key is decrypted (one audited read)
+    # and its certificates parsed once, not per certificate.
     issuers: dict[str | None, Issuer] = {}
     outcomes: list[IssueOutcome] = []
     failures: list[tuple[str, str]] = []
@@ -115,6 +114,8 @@ def request(
     definition = repo.get_definition(name)
     if csr_out.exists() and csr_out.is_dir():
         raise InputError(f"--csr-out {csr_out}: is a directory; give a file name")
+    from certmgr.issuers import request_csr
+
     record, pem = request_csr(repo, definition)
     write_file(csr_out, pem, secret=False)
     if g.json:
@@ -132,6 +133,8 @@ def receive_command(
     password_file: Annotated[Path | None, _PASSWORD_FILE] = None,
 ) -> None:
     """Store a certificate from an outside CA under the pending request whose key it has."""
+    from certmgr.issuers import receive
+
     data = read_input(file)
     record = receive(g.repository(), data, source=str(file),
                      password=read_password(password, password_file))
@@ -162,6 +165,8 @@ def import_command(
     """Take an existing certificate under management: a definition and its first version."""
     inputs = [(read_input(f), str(f)) for f in files]
     key_input = (read_input(key), str(key)) if key is not None else None
+    from certmgr.issuers import import_certificate
+
     definition, record = import_certificate(
         g.repository(), inputs, key_file=key_input,
         password=read_password(password, password_file), name=name)
@@ -188,6 +193,8 @@ def export_command(
                      ] = None,
 ) -> None:
     """Write the current certificate in a server program's format; keys are 0600."""
+    from certmgr.issuers import export_files
+
     files = export_files(g.repository(), name, fmt,
                          password=read_password(password, password_file), alias=alias)
     if out.exists() and not out.is_dir():
@@ -216,6 +223,8 @@ def list_command(
     ] = None,
 ) -> None:
     """Certificates: name, domains, issuer, not-after, days left, status, where deployed."""
+    from certmgr.issuers import parse_duration
+
     window = parse_duration(expiring, "--expiring") if expiring else None
     repo = g.repository()
     now = dt.datetime.now(dt.UTC)
@@ -237,8 +246,9 @@ def _definitions_for(repo: Any, records: list[CertificateRecord],
                      *, all_: bool) -> dict[str, DefinitionRecord]:
     if all_:
         return {d.name: d for d in repo.list_definitions()}
-    # Listing every definition costs seconds at 100,000; the window holds few of them.
-    return {name: repo.get_definition(name) for name in {r.definition for r in records}}
+    # The window holds few of 100,000 definitions: one bulk lookup, not one query each.
+    defs: dict[str, DefinitionRecord] = repo.get_definitions({r.definition for r in records})
+    return defs
 
 
 def _status(record: CertificateRecord, definition: DefinitionRecord | None,
@@ -274,6 +284,9 @@ def _pending_json(d: DefinitionRecord, requested: bool) -> dict[str, Any]:
 
 
 def _print_list(g: Globals, rows: list[dict[str, Any]]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table()
     fixed = {"not after": 10, "days": 4, "status": 7}
     for column in ("name", "domains", "issuer", "not after", "days", "status", "deployed to"):

@@ -8,39 +8,53 @@ definition names.
 
 from __future__ import annotations
 
-from certmgr.issuers.acquisition import (
-    IssueOutcome,
-    chain_for_storage,
-    issue_definition,
-    receive,
-    request_csr,
-)
-from certmgr.issuers.base import IssuedCertificate, Issuer, IssueRequest, Pending
-from certmgr.issuers.builtin import BuiltinIssuer, CAMaterial, create_ca
-from certmgr.issuers.definitions import (
-    DEFAULT_RENEW_BEFORE,
-    DEFAULT_VALIDITY,
-    check_name,
-    definition_names,
-    definitions_from_toml,
-    format_duration,
-    make_definition,
-    parse_duration,
-    same_definition,
-)
-from certmgr.issuers.external import ExternalIssuer
-from certmgr.issuers.store import (
-    BUILTIN,
-    EXTERNAL,
-    CARepository,
-    ca_certificates,
-    init_builtin_ca,
-    load_issuer,
-    make_crl,
-    parse_serial,
-    revoke_serial,
-)
-from certmgr.issuers.transfer import EXPORT_FORMATS, ExportFile, export_files, import_certificate
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from certmgr.issuers.acquisition import (
+        IssueOutcome,
+        chain_for_storage,
+        issue_definition,
+        receive,
+        request_csr,
+    )
+    from certmgr.issuers.base import (
+        EXPORT_FORMATS,
+        IssuedCertificate,
+        Issuer,
+        IssueRequest,
+        Pending,
+    )
+    from certmgr.issuers.builtin import BuiltinIssuer, CAMaterial, create_ca
+    from certmgr.issuers.definitions import (
+        DEFAULT_RENEW_BEFORE,
+        DEFAULT_VALIDITY,
+        check_name,
+        definition_names,
+        definitions_from_toml,
+        format_duration,
+        make_definition,
+        parse_duration,
+        same_definition,
+    )
+    from certmgr.issuers.external import ExternalIssuer
+    from certmgr.issuers.store import (
+        BUILTIN,
+        EXTERNAL,
+        CARepository,
+        ca_certificates,
+        init_builtin_ca,
+        load_issuer,
+        make_crl,
+        parse_serial,
+        revoke_serial,
+    )
+    from certmgr.issuers.transfer import (
+        ExportFile,
+        export_files,
+        import_certificate,
+    )
 
 __all__ = [
     "BUILTIN",
@@ -79,3 +93,52 @@ __all__ = [
     "revoke_serial",
     "same_definition",
 ]
+
+# Submodules load on first use (PEP 562): `certmgr list` needs only parse_duration, and
+# importing every issuer module (chain building, keystores) cost it start-up time.
+_WHERE = {
+    "BUILTIN": "certmgr.issuers.store",
+    "DEFAULT_RENEW_BEFORE": "certmgr.issuers.definitions",
+    "DEFAULT_VALIDITY": "certmgr.issuers.definitions",
+    "EXPORT_FORMATS": "certmgr.issuers.base",
+    "EXTERNAL": "certmgr.issuers.store",
+    "BuiltinIssuer": "certmgr.issuers.builtin",
+    "CAMaterial": "certmgr.issuers.builtin",
+    "CARepository": "certmgr.issuers.store",
+    "ExportFile": "certmgr.issuers.transfer",
+    "ExternalIssuer": "certmgr.issuers.external",
+    "IssueOutcome": "certmgr.issuers.acquisition",
+    "IssueRequest": "certmgr.issuers.base",
+    "IssuedCertificate": "certmgr.issuers.base",
+    "Issuer": "certmgr.issuers.base",
+    "Pending": "certmgr.issuers.base",
+    "ca_certificates": "certmgr.issuers.store",
+    "chain_for_storage": "certmgr.issuers.acquisition",
+    "check_name": "certmgr.issuers.definitions",
+    "create_ca": "certmgr.issuers.builtin",
+    "definition_names": "certmgr.issuers.definitions",
+    "definitions_from_toml": "certmgr.issuers.definitions",
+    "export_files": "certmgr.issuers.transfer",
+    "format_duration": "certmgr.issuers.definitions",
+    "import_certificate": "certmgr.issuers.transfer",
+    "init_builtin_ca": "certmgr.issuers.store",
+    "issue_definition": "certmgr.issuers.acquisition",
+    "load_issuer": "certmgr.issuers.store",
+    "make_crl": "certmgr.issuers.store",
+    "make_definition": "certmgr.issuers.definitions",
+    "parse_duration": "certmgr.issuers.definitions",
+    "parse_serial": "certmgr.issuers.store",
+    "receive": "certmgr.issuers.acquisition",
+    "request_csr": "certmgr.issuers.acquisition",
+    "revoke_serial": "certmgr.issuers.store",
+    "same_definition": "certmgr.issuers.definitions",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value

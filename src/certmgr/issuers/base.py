@@ -15,7 +15,10 @@ from typing import ClassVar, Protocol, runtime_checkable
 
 from cryptography import x509
 
-__all__ = ["IssueRequest", "IssuedCertificate", "Issuer", "Pending"]
+__all__ = ["EXPORT_FORMATS", "IssueRequest", "IssuedCertificate", "Issuer", "Pending"]
+
+# The formats `certmgr export` writes (kept here, light to import, for the CLI's help).
+EXPORT_FORMATS = ("pem", "fullchain", "p12", "jks", "combined")
 
 
 @dataclass(frozen=True)

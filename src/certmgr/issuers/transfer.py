@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 
 from certmgr.errors import InputError, NotFound, PKIError, WrongPassword
 from certmgr.issuers.acquisition import chain_for_storage
+from certmgr.issuers.base import EXPORT_FORMATS
 from certmgr.issuers.definitions import check_name, make_definition
 from certmgr.issuers.store import BUILTIN, EXTERNAL, CARepository, ca_certificates
 from certmgr.pki import (
@@ -41,8 +42,6 @@ from certmgr.pki import (
 from certmgr.repository.records import CertificateRecord, DefinitionRecord, IssuerKind
 
 __all__ = ["EXPORT_FORMATS", "ExportFile", "export_files", "import_certificate"]
-
-EXPORT_FORMATS = ("pem", "fullchain", "p12", "jks", "combined")
 
 
 @dataclass(frozen=True)

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-from sqlalchemy import Row, String, delete, func, select, type_coerce, update
+from sqlalchemy import (
+    Row,
+    String,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from certmgr.errors import InputError, NotFound
@@ -32,6 +42,7 @@ from certmgr.repository.tables import (
     IssuerKeyRow,
     IssuerRow,
     RequestRow,
+    table_of,
     utcnow,
 )
 
@@ -50,6 +61,28 @@ _CERT_COLUMNS = (CertificateRow.id, DefinitionRow.name, CertificateRow.version,
                  CertificateRow.key_id, CertificateRow.state,
                  type_coerce(CertificateRow.created, String))
 _STATES = {s.value: s for s in CertificateState}
+# The same for definitions (list_definitions over 100k, bulk lookups for `list`).
+_DEF_COLUMNS = (DefinitionRow.name, DefinitionRow.cn, type_coerce(DefinitionRow.sans, String),
+                DefinitionRow.key_type, DefinitionRow.validity_seconds, DefinitionRow.issuer,
+                DefinitionRow.renew_before_seconds, type_coerce(DefinitionRow.targets, String),
+                type_coerce(DefinitionRow.data, String),
+                type_coerce(DefinitionRow.created, String),
+                type_coerce(DefinitionRow.updated, String), DefinitionRow.id)
+# add_certificate's statements, prepared once (values as parameters; see core.py).
+_CERTS, _REQUESTS = table_of(CertificateRow), table_of(RequestRow)
+_LATEST_VERSION = select(
+    DefinitionRow.id,
+    select(func.max(_CERTS.c.version)).where(_CERTS.c.definition_id == DefinitionRow.id)
+    .scalar_subquery(),
+).where(DefinitionRow.name == bindparam("name"))
+_SUPERSEDE = (update(_CERTS)
+              .where(_CERTS.c.definition_id == bindparam("def_id"),
+                     _CERTS.c.state == CertificateState.CURRENT.value)
+              .values(state=CertificateState.SUPERSEDED.value))
+_INSERT_CERT = insert(_CERTS)
+_RECEIVED = (update(_REQUESTS).where(_REQUESTS.c.id == bindparam("req_id"))
+             .values(state=RequestState.RECEIVED.value, updated=bindparam("now")))
+_IN_CHUNK = 500  # names per IN (...) query: below SQLite's bound-parameter limit
 
 
 class Certs(Inventory):
@@ -89,13 +122,33 @@ class Certs(Inventory):
 
     def get_definition(self, name: str) -> DefinitionRecord:
         """Definition ``name``.  Raises NotFound."""
-        with self._tx() as s:
-            return _definition(_definition_row(s, name))
+        with self._conn() as conn:
+            row = conn.execute(_def_select().where(DefinitionRow.name == name)).first()
+        if row is None:
+            raise NotFound(f"no definition {name!r} in the repository; see `certmgr list`")
+        return _definition_from_tuple(row)
+
+    def get_definitions(self, names: Iterable[str]) -> dict[str, DefinitionRecord]:
+        """The definitions among ``names`` that exist, by name (absent names are left out).
+
+        One query per 500 names (SQLite allows few bound parameters per
+        statement), instead of one per name: ``list --expiring`` looks up
+        every definition in its window this way.
+        """
+        wanted = sorted(set(names))
+        found: dict[str, DefinitionRecord] = {}
+        with self._conn() as conn:
+            for start in range(0, len(wanted), _IN_CHUNK):
+                chunk = wanted[start:start + _IN_CHUNK]
+                for row in conn.execute(_def_select().where(DefinitionRow.name.in_(chunk))):
+                    record = _definition_from_tuple(row)
+                    found[record.name] = record
+        return found
 
     def list_definitions(self) -> list[DefinitionRecord]:
-        with self._tx() as s:
-            return [_definition(r)
-                    for r in s.scalars(select(DefinitionRow).order_by(DefinitionRow.name))]
+        with self._conn() as conn:
+            return [_definition_from_tuple(r)
+                    for r in conn.execute(_def_select().order_by(DefinitionRow.name))]
 
     def delete_definition(self, name: str) -> None:
         """Remove a definition with its requests, certificates and deployments."""
@@ -108,10 +161,9 @@ class Certs(Inventory):
         host, slot_id = split_target(target)
         ids = select(DefinitionTargetRow.definition_id).where(
             DefinitionTargetRow.host == host, DefinitionTargetRow.slot_id == slot_id)
-        query = select(DefinitionRow).where(DefinitionRow.id.in_(ids)) \
-            .order_by(DefinitionRow.name)
-        with self._tx() as s:
-            return [_definition(r) for r in s.scalars(query)]
+        query = _def_select().where(DefinitionRow.id.in_(ids)).order_by(DefinitionRow.name)
+        with self._conn() as conn:
+            return [_definition_from_tuple(r) for r in conn.execute(query)]
 
     # -- issuers ---------------------------------------------------------------------
 
@@ -217,28 +269,35 @@ class Certs(Inventory):
             InputError: the PEM is not a certificate.
             NotFound: no such definition.
         """
-        cert = _load_cert(cert_pem, definition)
-        with self._tx() as s:
-            def_row = _definition_row(s, definition)
+        values = _certificate_values(_load_cert(cert_pem, definition), cert_pem, chain_pem,
+                                     issuer)
+        # The master key before the transaction: a bare connection cannot create one, and
+        # on SQLite a second transaction opened inside this one would wait for it.
+        master = self._master_key(create=True) if key is not None else None
+        # Core statements on a plain connection, not ORM objects in a session: `issue
+        # --all` stores one certificate per transaction, and the unit of work cost
+        # several times the SQL itself.
+        with self._core_tx() as conn:
+            found = conn.execute(_LATEST_VERSION, {"name": definition}).first()
+            if found is None:
+                raise NotFound(f"no definition {definition!r} in the repository; "
+                               "see `certmgr list`")
+            def_id, last = found
             if key is not None:
-                key_ref = self._store_key(s, key, kind="certificate")
-            last = s.scalar(select(func.max(CertificateRow.version))
-                            .where(CertificateRow.definition_id == def_row.id)) or 0
-            s.execute(update(CertificateRow)
-                      .where(CertificateRow.definition_id == def_row.id,
-                             CertificateRow.state == CertificateState.CURRENT.value)
-                      .values(state=CertificateState.SUPERSEDED.value))
-            row = _certificate_row(cert, cert_pem, chain_pem, def_row.id, last + 1, key_ref,
-                                   issuer)
-            s.add(row)
+                key_ref = self._store_key(conn, key, kind="certificate", master=master)
+            conn.execute(_SUPERSEDE, {"def_id": def_id})
+            values.update(definition_id=def_id, version=(last or 0) + 1, key_id=key_ref)
+            inserted = conn.execute(_INSERT_CERT, values).inserted_primary_key
+            cert_id = int(inserted[0]) if inserted is not None else 0
             if request_id is not None:
-                req = s.get(RequestRow, request_id)
-                if req is not None:
-                    req.state, req.updated = RequestState.RECEIVED.value, utcnow()
-            s.flush()
-            self._audit(s, "certificate.add", f"definition:{definition}",
-                        {"version": row.version, "serial": row.serial})
-            return _cert_from_row(row, definition)
+                conn.execute(_RECEIVED, {"req_id": request_id, "now": utcnow()})
+            self._audit(conn, "certificate.add", f"definition:{definition}",
+                        {"version": values["version"], "serial": values["serial"]})
+        return CertificateRecord(
+            cert_id, definition, values["version"], values["serial"], values["sha256"],
+            values["subject"], tuple(values["sans"]), values["not_before"],
+            values["not_after"], values["issuer"], cert_pem, chain_pem, key_ref,
+            CertificateState.CURRENT, values["created"])
 
     def current_certificate(self, definition: str) -> CertificateRecord | None:
         """The current version of ``definition``'s certificate, or None."""
@@ -330,6 +389,21 @@ def _definition(row: DefinitionRow) -> DefinitionRecord:
         data=dict(row.data), created=row.created, updated=row.updated, id=row.id)
 
 
+def _def_select() -> Any:
+    return select(*_DEF_COLUMNS)
+
+
+def _definition_from_tuple(r: Row[Any] | tuple[Any, ...]) -> DefinitionRecord:
+    values: tuple[Any, ...] = tuple(r)
+    (name, cn, sans, key_type, validity, issuer, renew, targets, data, created, updated,
+     id_) = values
+    return DefinitionRecord(
+        name=name, cn=cn, sans=tuple(_json(sans)), key_type=key_type,
+        validity=timedelta(seconds=validity), issuer=issuer,
+        renew_before=timedelta(seconds=renew), targets=tuple(_json(targets)),
+        data=dict(_json(data)), created=_utc(created), updated=_utc(updated), id=id_)
+
+
 def _issuer(s: Session, row: IssuerRow) -> IssuerRecord:
     keys = {k.role: k.key_id for k in s.scalars(
         select(IssuerKeyRow).where(IssuerKeyRow.issuer_id == row.id).order_by(IssuerKeyRow.role))}
@@ -365,16 +439,16 @@ def _sans(cert: x509.Certificate) -> list[str]:
     return names
 
 
-def _certificate_row(cert: x509.Certificate, cert_pem: str, chain_pem: str, definition_id: int,
-                     version: int, key_ref: str | None, issuer: str | None) -> CertificateRow:
+def _certificate_values(cert: x509.Certificate, cert_pem: str, chain_pem: str,
+                       issuer: str | None) -> dict[str, Any]:
+    """The ``certificates`` columns a certificate determines (the caller adds the rest)."""
     der = cert.public_bytes(serialization.Encoding.DER)
-    return CertificateRow(
-        definition_id=definition_id, version=version, serial=f"{cert.serial_number:x}",
-        sha256=hashlib.sha256(der).hexdigest(), subject=cert.subject.rfc4514_string(),
-        sans=_sans(cert), not_before=cert.not_valid_before_utc,
-        not_after=cert.not_valid_after_utc, issuer=issuer or cert.issuer.rfc4514_string(),
-        cert_pem=cert_pem, chain_pem=chain_pem, key_id=key_ref,
-        state=CertificateState.CURRENT.value, created=utcnow())
+    return {"serial": f"{cert.serial_number:x}", "sha256": hashlib.sha256(der).hexdigest(),
+            "subject": cert.subject.rfc4514_string(), "sans": _sans(cert),
+            "not_before": cert.not_valid_before_utc, "not_after": cert.not_valid_after_utc,
+            "issuer": issuer or cert.issuer.rfc4514_string(), "cert_pem": cert_pem,
+            "chain_pem": chain_pem, "state": CertificateState.CURRENT.value,
+            "created": utcnow()}
 
 
 def _cert_select() -> Any:
@@ -402,10 +476,3 @@ def _utc(value: Any) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
     return value.astimezone(UTC)  # type: ignore[no-any-return]
-
-
-def _cert_from_row(row: CertificateRow, definition: str) -> CertificateRecord:
-    return CertificateRecord(row.id, definition, row.version, row.serial, row.sha256,
-                             row.subject, tuple(row.sans), row.not_before, row.not_after,
-                             row.issuer, row.cert_pem, row.chain_pem, row.key_id,
-                             _STATES[row.state], row.created)

@@ -19,7 +19,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,11 +28,15 @@ from certmgr.errors import MasterKeyError, NotFound, RepositoryError
 from certmgr.repository import masterkey as mk
 from certmgr.repository.engine import WRITE_OPTION, display_url
 from certmgr.repository.records import AuditEvent, StoredKey
-from certmgr.repository.tables import AuditRow, MetaRow, PrivateKeyRow, utcnow
+from certmgr.repository.tables import AuditRow, MetaRow, PrivateKeyRow, table_of, utcnow
 
 __all__ = ["RepositoryCore", "default_actor"]
 
 MASTER_META = "master_key"
+# Prepared once, values passed as parameters: a statement with its values inlined
+# (``.values(...)``) is re-keyed for the compiled cache on every execution.
+_INSERT_KEY = insert(table_of(PrivateKeyRow))
+_INSERT_AUDIT = insert(table_of(AuditRow))
 
 
 def default_actor() -> str:
@@ -52,8 +56,8 @@ class RepositoryCore:
         self._url = url
         self._home = home
         self._passphrase = passphrase
-        self._sessions = sessionmaker(engine.execution_options(**{WRITE_OPTION: True}),
-                                      expire_on_commit=False)
+        self._writer = engine.execution_options(**{WRITE_OPTION: True})
+        self._sessions = sessionmaker(self._writer, expire_on_commit=False)
         self._master: mk.MasterKey | None = None
         self.actor = actor or default_actor()
 
@@ -92,6 +96,19 @@ class RepositoryCore:
         try:
             with self._sessions.begin() as session:
                 yield session
+        except IntegrityError as exc:
+            raise RepositoryError(f"repository {self.url_for_display()} refused the change: "
+                                  f"{_first_line(exc)}") from None
+        except SQLAlchemyError as exc:
+            raise RepositoryError(f"repository {self.url_for_display()}: "
+                                  f"{_first_line(exc)}") from None
+
+    @contextmanager
+    def _core_tx(self) -> Iterator[Connection]:
+        """Like :meth:`_tx` without the ORM session, for hot write paths (Core only)."""
+        try:
+            with self._writer.begin() as conn:
+                yield conn
         except IntegrityError as exc:
             raise RepositoryError(f"repository {self.url_for_display()} refused the change: "
                                   f"{_first_line(exc)}") from None
@@ -251,15 +268,25 @@ class RepositoryCore:
                 raise NotFound(f"no stored private key {ref!r} in the repository")
             return StoredKey(row.id, row.kind, row.algorithm, row.public_sha256, row.created)
 
-    def _store_key(self, s: Session, key: bytes | PrivateKeyTypes, *, kind: str,
-                   actor: str | None = None) -> str:
-        master = self._master_key(create=True, session=s)
+    def _store_key(self, s: Session | Connection, key: bytes | PrivateKeyTypes, *, kind: str,
+                   actor: str | None = None, master: mk.MasterKey | None = None) -> str:
+        """Encrypt and insert ``key`` in the caller's transaction.
+
+        In a bare Connection's transaction the caller passes ``master`` (got before
+        the transaction): creating a master key needs the ORM session.
+        """
+        if master is None:
+            if not isinstance(s, Session):
+                raise MasterKeyError("no master key given for a key stored outside a session")
+            master = self._master_key(create=True, session=s)
         data, obj = _key_bytes(key)
         ref = uuid.uuid4().hex
         algorithm, public = _describe(obj)
-        s.add(PrivateKeyRow(id=ref, kind=kind, algorithm=algorithm, public_sha256=public,
-                            ciphertext=master.seal(data, _identity(ref)), created=utcnow()))
-        s.flush()
+        # Core inserts, not ORM objects: issuing stores a key per certificate, and the
+        # ORM's unit of work cost more than the encryption.
+        _connection(s).execute(_INSERT_KEY, {
+            "id": ref, "kind": kind, "algorithm": algorithm, "public_sha256": public,
+            "ciphertext": master.seal(data, _identity(ref)), "created": utcnow()})
         self._audit(s, "key.store", f"key:{ref}", {"kind": kind, "algorithm": algorithm},
                     actor=actor)
         return ref
@@ -284,10 +311,16 @@ class RepositoryCore:
             return [AuditEvent(r.id, r.time, r.actor, r.action, r.object, dict(r.detail))
                     for r in s.scalars(query)]
 
-    def _audit(self, s: Session, action: str, obj: str, detail: dict[str, Any], *,
+    def _audit(self, s: Session | Connection, action: str, obj: str, detail: dict[str, Any], *,
                actor: str | None = None) -> None:
-        s.add(AuditRow(time=utcnow(), actor=actor or self.actor, action=action, object=obj,
-                       detail=detail))
+        # Inserted at once with Core (no ORM flush): events carry no relations to order.
+        _connection(s).execute(_INSERT_AUDIT, {
+            "time": utcnow(), "actor": actor or self.actor, "action": action, "object": obj,
+            "detail": detail})
+
+
+def _connection(s: Session | Connection) -> Connection:
+    return s.connection() if isinstance(s, Session) else s
 
 
 def _identity(ref: str) -> str:

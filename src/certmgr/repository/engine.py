@@ -103,6 +103,14 @@ def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> No
     try:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        # In WAL mode synchronous=NORMAL skips the fsync of each commit (the WAL is synced
+        # at checkpoints): a commit survives any crash of certmgr or of another process,
+        # and the database can never be corrupted; only a power loss or OS crash may undo
+        # the last commits before a checkpoint. That takes a certificate's commit from ~8 ms
+        # to well under one. Outside WAL (a file not yet upgraded) FULL stays, the default.
+        mode = cursor.execute("PRAGMA journal_mode").fetchone()
+        if mode is not None and str(mode[0]).lower() == "wal":
+            cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
 
@@ -121,6 +129,7 @@ def _enable_wal(engine: Engine) -> None:
     try:
         cursor = raw.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # see _sqlite_on_connect
         cursor.close()
     finally:
         raw.close()

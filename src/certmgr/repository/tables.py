@@ -23,6 +23,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "SlotRow",
     "UTCDateTime",
     "UserRow",
+    "table_of",
     "utcnow",
 ]
 
@@ -94,6 +96,11 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: ClassVar[dict[Any, Any]] = {
         datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+def table_of(row: type[Base]) -> Table:
+    """The Core table of a row class, for Core statements on hot paths (no ORM plugin)."""
+    return Base.metadata.tables[row.__tablename__]
 
 
 class MetaRow(Base):
