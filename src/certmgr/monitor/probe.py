@@ -107,6 +107,7 @@ class _Connection(asyncio.Protocol):
         self._loop = loop
         self._timeout = timeout
         self.transport: asyncio.Transport | None = None
+        self.peer: str | None = None
         self.step = "the connection"
         self._timer: asyncio.Timeout | None = None
         self._buffer = bytearray()
@@ -123,6 +124,8 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, only alike.
         self.transport = cast(asyncio.Transport, transport)
+        # Asked now: after a reset uvloop can no longer tell whom it was talking to.
+        self.peer = _peer_name(self.transport)
 
     def data_received(self, data: bytes) -> None:
         if self._tls is not None:
@@ -430,10 +433,12 @@ class _Locked(Iterator[tuple[int, Target]]):
 
 
 def _peer(conn: _Connection) -> str | None:
-    if conn.transport is None:
-        return None
+    return conn.peer
+
+
+def _peer_name(transport: asyncio.BaseTransport) -> str | None:
     try:
-        peer = conn.transport.get_extra_info("peername")
+        peer = transport.get_extra_info("peername")
     except (AttributeError, OSError):
         # uvloop asks the socket itself, which a reset may already have closed.
         return None
