@@ -171,3 +171,18 @@ def test_lab_host_reads_the_hosts_own_run_through_nsenter(lab: RunningLab) -> No
     assert pid_file is not None and pid_file.is_file and pid_file.owner == "root"
     assert {"/run/sshd-lab.pid", "/run/vsftpd.pid"} <= set(host.glob("/run/*.pid"))
     assert not (host.local_path("/etc") / "../run/slapd").exists()  # /run is not in the tree
+
+
+def test_the_registered_ssh_host_reaches_the_lab_host(lab: RunningLab) -> None:
+    from certmgr.hosts.ssh import SSHHost
+
+    address = lab.hosts[1].address
+    remote = SSHHost(f"ssh://root@{address}", key=lab.state.ssh_key,
+                     known_hosts=lab.state.known_hosts)
+    try:
+        assert remote.read_bytes("/etc/hostname") == b"server.example.com\n"  # over SFTP
+        assert remote.run(["cat", "/etc/mailname"]).stdout == "smtp.example.com\n"
+        key = remote.stat("/etc/ldap/ssl/private/ldap.example.com.key")
+        assert key is not None and (key.group, key.mode) == ("openldap", 0o640)
+    finally:
+        remote.close()

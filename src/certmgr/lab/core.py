@@ -11,6 +11,8 @@ directory. Progress is reported through a callback; nothing here prints.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import os
 import secrets
 import shutil
 import socket
@@ -32,6 +34,7 @@ from certmgr.hosts.servicetable import (
 )
 from certmgr.lab import netns
 from certmgr.lab.certs import SshKey, self_signed, ssh_key
+from certmgr.lab.probe import served_sha256
 from certmgr.lab.programs import (
     LAYOUTS,
     PROGRAMS,
@@ -39,10 +42,10 @@ from certmgr.lab.programs import (
     SNAKEOIL_CERT,
     SNAKEOIL_KEY,
     HostContext,
-    program,
 )
 from certmgr.lab.state import STATE_FILE, LabHostState, LabState, load_state, save_state
 from certmgr.lab.tree import BIND_DIRS, HostTree, template
+from certmgr.models import Endpoint
 
 __all__ = ["Progress", "lab_down", "lab_up", "start_timeout"]
 
@@ -111,8 +114,6 @@ def lab_up(lab_dir: Path, *, hosts: int = 1, layout: str = "seed",
 
 
 def _plan_hosts(state: LabState, subnet: str, hosts: int) -> LabState:
-    import ipaddress
-
     planned = []
     for index in range(1, hosts + 1):
         name = f"lab{index}"
@@ -184,8 +185,6 @@ def _lab_ssh_key(state: LabState) -> SshKey:
 
 
 def _write_new(path: Path, data: bytes, mode: int) -> None:
-    import os
-
     path.unlink(missing_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     with os.fdopen(fd, "wb") as fh:
@@ -288,11 +287,7 @@ def _wait_ready(host_state: LabHostState, host: LabHost, entry: ServiceEntry) ->
         raise LabError(_failure(host, entry, exc.message)) from None
 
 
-def _wait_served(endpoint: object, timeout: float, host: LabHost, entry: ServiceEntry) -> str:
-    from certmgr.lab.probe import served_sha256
-    from certmgr.models import Endpoint
-
-    assert isinstance(endpoint, Endpoint)
+def _wait_served(endpoint: Endpoint, timeout: float, host: LabHost, entry: ServiceEntry) -> str:
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -419,17 +414,13 @@ def _stop_hosts(hosts: Sequence[LabHostState]) -> None:
 
 
 def _remove_trees(state: LabState) -> None:
+    roots = []
     for host in state.hosts:
         root = Path(host.root)
         if netns.mounts_under(root):
             raise LabError(f"{root} still has mounts; run certmgr lab down again")
         if root.parent == Path(state.dir) and root.is_dir():
-            shutil.rmtree(root)
-
-
-def host_names(state: LabState) -> list[str]:
-    return [h.name for h in state.hosts]
-
-
-def find_program(name: str) -> str:
-    return program(name).kind.value
+            roots.append(root)
+    # Each tree is a copy of /etc and more: remove them side by side.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(shutil.rmtree, roots))
