@@ -18,6 +18,7 @@ __all__ = ["endpoint_address", "served_now", "wait_served"]
 
 _WILDCARDS = ("*", "0.0.0.0", "::", "", "[::]")  # noqa: S104 - listen addresses, never bound
 _POLL = 0.2
+_POLL_MAX = 1.0
 _SETTLE = 6.0
 # Failures that persist when a program cannot use its new files.
 _DEFINITE = (Reason.CONNECTION_REFUSED, Reason.STARTTLS_REFUSED, Reason.HANDSHAKE_FAILED)
@@ -60,6 +61,7 @@ def wait_served(endpoints: Sequence[Endpoint], host_address: str | None,
     """
     deadline = time.monotonic() + timeout
     failing_since: dict[str, float] = {}
+    pause = _POLL
     while True:
         results = served_now(endpoints, host_address, timeout=min(5.0, timeout))
         now = time.monotonic()
@@ -75,4 +77,7 @@ def wait_served(endpoints: Sequence[Endpoint], host_address: str | None,
         stuck = any(now - since >= settle for since in failing_since.values())
         if done or stuck or now >= deadline or cancel_requested():
             return done, seen
-        time.sleep(_POLL)
+        # Back off: most reloads show within a second, and many deployments probing at
+        # once must not starve the programs they wait for of CPU.
+        time.sleep(pause)
+        pause = min(pause * 1.5, _POLL_MAX)
