@@ -90,12 +90,13 @@ def _show(g: Globals, step: Step, result: StepResult,
 
 def _footer(g: Globals, ok: bool, elapsed: float, results: list[tuple[Step, StepResult]],
             kept: Path | None) -> None:
-    skipped = [s.number for s, r in results if r.skipped]
-    verdict = "[bold green]The seed's evaluation passed[/]" if ok else \
+    skipped = [f"{s.number} ({r.skipped})" for s, r in results if r.skipped]
+    where = " on the file-only lab" if skipped else ""
+    verdict = f"[bold green]The seed's evaluation passed{where}[/]" if ok else \
         "[bold red]The demo stopped at an unexpected outcome[/]"
     g.out.print(Rule())
     g.out.print(f"{verdict} in {elapsed:.1f}s"
-                + (f"; skipped steps: {', '.join(map(str, skipped))}" if skipped else ""))
+                + (f"; skipped steps: {', '.join(skipped)}" if skipped else ""), highlight=False)
     if kept:
         g.out.print(f"The lab and the demo's home are kept in {kept} "
                     f"(`certmgr lab down --home {kept}` removes the lab).")

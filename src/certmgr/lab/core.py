@@ -42,10 +42,11 @@ from certmgr.lab.programs import (
     SNAKEOIL_CERT,
     SNAKEOIL_KEY,
     HostContext,
+    write_offline_slapd_config,
 )
 from certmgr.lab.state import STATE_FILE, LabHostState, LabState, load_state, save_state
 from certmgr.lab.tree import BIND_DIRS, HostTree, template
-from certmgr.models import Endpoint
+from certmgr.models import Endpoint, ServiceKind
 
 __all__ = ["Progress", "lab_down", "lab_up", "start_timeout"]
 
@@ -92,6 +93,9 @@ def lab_up(lab_dir: Path, *, hosts: int = 1, layout: str = "seed",
             state = _build_host(state, host, key)
             save_state(state)
         if files_only:
+            if ServiceKind.SLAPD.value in state.programs:
+                for host in state.hosts:
+                    write_offline_slapd_config(HostTree(Path(host.root)))
             state = replace(state, status="files")
             save_state(state)
             return state

@@ -164,6 +164,21 @@ class Slapd:
         )
 
 
+def write_offline_slapd_config(tree: HostTree) -> None:
+    """The file-only lab's cn=config: the ``cn=config`` entry as ``slapd.d/cn=config.ldif``.
+
+    In a running lab slapadd builds the whole tree on slapd's first start; a
+    file-only lab starts nothing, yet its trees must show slapd's TLS settings
+    where discovery reads them, as slapadd would have written them.
+    """
+    ldif = tree.path("/etc/ldap/certmgr-lab/config.ldif").read_text()
+    entry = next(block for block in ldif.split("\n\n") if "dn: cn=config\n" in block)
+    lines = [ln for ln in entry.splitlines() if ln and not ln.startswith("#")]
+    tree.write("/etc/ldap/slapd.d/cn=config.ldif",
+               "# AUTO-GENERATED FILE - DO NOT EDIT!! Use ldapmodify.\n" + "\n".join(lines)
+               + "\n", mode=0o600, owner="openldap", group="openldap")
+
+
 class Apache2:
     kind: ClassVar[ServiceKind] = ServiceKind.APACHE2
     ports: ClassVar[Ports] = ((443, TlsMode.DIRECT),)
