@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 __all__ = [
+    "Accounts",
     "CommandResult",
     "FileStat",
     "Host",
@@ -147,6 +148,38 @@ class Host(Protocol):
     def group_members(self, group: str) -> set[str]:
         """Users in a group: its member list plus users whose primary group it is."""
         ...
+
+
+@dataclass(frozen=True)
+class Accounts:
+    """A host's users and groups, from its own ``/etc/passwd`` and ``/etc/group``."""
+
+    passwd: dict[str, tuple[int, int]]
+    group: dict[str, tuple[int, set[str]]]
+
+    @classmethod
+    def parse(cls, passwd_text: str, group_text: str) -> Accounts:
+        return cls(parse_passwd(passwd_text), parse_group(group_text))
+
+    def users(self) -> dict[int, str]:
+        """uid -> name (the first name of a uid wins, as getpwuid does)."""
+        out: dict[int, str] = {}
+        for name, (uid, _gid) in self.passwd.items():
+            out.setdefault(uid, name)
+        return out
+
+    def groups(self) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for name, (gid, _members) in self.group.items():
+            out.setdefault(gid, name)
+        return out
+
+    def members(self, group: str) -> set[str]:
+        """A group's member list plus the users whose primary group it is."""
+        if group not in self.group:
+            return set()
+        gid, members = self.group[group]
+        return members | {u for u, (_uid, pgid) in self.passwd.items() if pgid == gid}
 
 
 def parse_passwd(text: str) -> dict[str, tuple[int, int]]:

@@ -26,12 +26,11 @@ from pathlib import Path
 
 from certmgr.errors import CommandFailed, HostError
 from certmgr.hosts.base import (
+    Accounts,
     CommandResult,
     FileStat,
     _no_checkpoint,
     normalize,
-    parse_group,
-    parse_passwd,
 )
 
 __all__ = ["LocalHost"]
@@ -152,36 +151,24 @@ class LocalHost:
     # -- users and groups ----------------------------------------------------
 
     @cached_property
-    def _passwd(self) -> dict[str, tuple[int, int]]:
-        try:
-            return parse_passwd(self.local_path("/etc/passwd").read_text(errors="replace"))
-        except OSError:
-            return {}
-
-    @cached_property
-    def _group(self) -> dict[str, tuple[int, set[str]]]:
-        try:
-            return parse_group(self.local_path("/etc/group").read_text(errors="replace"))
-        except OSError:
-            return {}
+    def accounts(self) -> Accounts:
+        """Users and groups of this host (of the tree, with ``--root``)."""
+        texts = []
+        for name in ("/etc/passwd", "/etc/group"):
+            try:
+                texts.append(self.local_path(name).read_text(errors="replace"))
+            except OSError:
+                texts.append("")
+        return Accounts.parse(*texts)
 
     def users(self) -> dict[int, str]:
-        out: dict[int, str] = {}
-        for name, (uid, _gid) in self._passwd.items():
-            out.setdefault(uid, name)
-        return out
+        return self.accounts.users()
 
     def groups(self) -> dict[int, str]:
-        out: dict[int, str] = {}
-        for name, (gid, _members) in self._group.items():
-            out.setdefault(gid, name)
-        return out
+        return self.accounts.groups()
 
     def group_members(self, group: str) -> set[str]:
-        if group not in self._group:
-            return set()
-        gid, members = self._group[group]
-        return members | {u for u, (_uid, pgid) in self._passwd.items() if pgid == gid}
+        return self.accounts.members(group)
 
     # -- commands ------------------------------------------------------------
 

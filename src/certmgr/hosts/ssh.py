@@ -31,12 +31,11 @@ import asyncssh
 
 from certmgr.errors import CommandFailed, HostError, UsageError
 from certmgr.hosts.base import (
+    Accounts,
     CommandResult,
     FileStat,
     _no_checkpoint,
     normalize,
-    parse_group,
-    parse_passwd,
 )
 
 __all__ = ["SSHAddress", "SSHHost", "parse_ssh_url"]
@@ -273,30 +272,19 @@ class SSHHost:
         return self._call(do)
 
     @cached_property
-    def _passwd(self) -> dict[str, tuple[int, int]]:
-        return parse_passwd(self.read_bytes("/etc/passwd").decode(errors="replace"))
-
-    @cached_property
-    def _group(self) -> dict[str, tuple[int, set[str]]]:
-        return parse_group(self.read_bytes("/etc/group").decode(errors="replace"))
+    def accounts(self) -> Accounts:
+        """Users and groups of the remote host, read once over SFTP."""
+        return Accounts.parse(self.read_bytes("/etc/passwd").decode(errors="replace"),
+                              self.read_bytes("/etc/group").decode(errors="replace"))
 
     def users(self) -> dict[int, str]:
-        out: dict[int, str] = {}
-        for name, (uid, _gid) in self._passwd.items():
-            out.setdefault(uid, name)
-        return out
+        return self.accounts.users()
 
     def groups(self) -> dict[int, str]:
-        out: dict[int, str] = {}
-        for name, (gid, _members) in self._group.items():
-            out.setdefault(gid, name)
-        return out
+        return self.accounts.groups()
 
     def group_members(self, group: str) -> set[str]:
-        if group not in self._group:
-            return set()
-        gid, members = self._group[group]
-        return members | {u for u, (_uid, pgid) in self._passwd.items() if pgid == gid}
+        return self.accounts.members(group)
 
     # -- commands --------------------------------------------------------------------
 
