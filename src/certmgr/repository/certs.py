@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from certmgr.errors import InputError, NotFound
+from certmgr.repository.core import INSERT_AUDIT
 from certmgr.repository.inventory import Inventory, split_target
 from certmgr.repository.records import (
     CertificateRecord,
@@ -283,16 +284,20 @@ class Certs(Inventory):
                 raise NotFound(f"no definition {definition!r} in the repository; "
                                "see `certmgr list`")
             def_id, last = found
+            audit: list[dict[str, Any]] = []
             if key is not None:
-                key_ref = self._store_key(conn, key, kind="certificate", master=master)
+                key_ref = self._store_key(conn, key, kind="certificate", master=master,
+                                          audit_rows=audit)
             conn.execute(_SUPERSEDE, {"def_id": def_id})
             values.update(definition_id=def_id, version=(last or 0) + 1, key_id=key_ref)
             inserted = conn.execute(_INSERT_CERT, values).inserted_primary_key
             cert_id = int(inserted[0]) if inserted is not None else 0
             if request_id is not None:
                 conn.execute(_RECEIVED, {"req_id": request_id, "now": utcnow()})
-            self._audit(conn, "certificate.add", f"definition:{definition}",
-                        {"version": values["version"], "serial": values["serial"]})
+            audit.append(self._audit_row("certificate.add", f"definition:{definition}",
+                                         {"version": values["version"],
+                                          "serial": values["serial"]}))
+            conn.execute(INSERT_AUDIT, audit)  # both events in one statement
         return CertificateRecord(
             cert_id, definition, values["version"], values["serial"], values["sha256"],
             values["subject"], tuple(values["sans"]), values["not_before"],

@@ -30,13 +30,13 @@ from certmgr.repository.engine import WRITE_OPTION, display_url
 from certmgr.repository.records import AuditEvent, StoredKey
 from certmgr.repository.tables import AuditRow, MetaRow, PrivateKeyRow, table_of, utcnow
 
-__all__ = ["RepositoryCore", "default_actor"]
+__all__ = ["INSERT_AUDIT", "RepositoryCore", "default_actor"]
 
 MASTER_META = "master_key"
 # Prepared once, values passed as parameters: a statement with its values inlined
 # (``.values(...)``) is re-keyed for the compiled cache on every execution.
 _INSERT_KEY = insert(table_of(PrivateKeyRow))
-_INSERT_AUDIT = insert(table_of(AuditRow))
+INSERT_AUDIT = insert(table_of(AuditRow))
 
 
 def default_actor() -> str:
@@ -149,10 +149,15 @@ class RepositoryCore:
         Raises:
             MasterKeyError: the key file or passphrase does not match the repository.
         """
+        # Every command opens the repository: a plain read first, so that a read-only
+        # command takes no write lock (BEGIN IMMEDIATE) once the key exists.
+        value = self._master_meta()
+        if value is not None:
+            return str(value["mode"])  # checked by verify_master_key when usable
         with self._tx() as s:
             meta = s.get(MetaRow, MASTER_META)
             if meta is not None:
-                return str(meta.value["mode"])  # checked by verify_master_key when usable
+                return str(meta.value["mode"])
             return self._master_key(create=True, session=s).source
 
     def verify_master_key(self) -> None:
@@ -164,9 +169,7 @@ class RepositoryCore:
         Raises:
             MasterKeyError: a key file or passphrase is there but is the wrong one.
         """
-        with self._tx() as s:
-            meta = s.get(MetaRow, MASTER_META)
-            value = dict(meta.value) if meta is not None else None
+        value = self._master_meta()
         if value is None:
             return
         if value["mode"] == "passphrase" and not self._passphrase:
@@ -174,6 +177,13 @@ class RepositoryCore:
         if value["mode"] == "file" and not self.key_file.exists():
             return
         self._master = self._unlock(value)
+
+    def _master_meta(self) -> dict[str, Any] | None:
+        """The master key's record (mode, salt, check value), read without a write lock."""
+        with self._conn() as conn:
+            value = conn.execute(select(MetaRow.value).where(MetaRow.key == MASTER_META)
+                                 ).scalar()
+        return dict(value) if value is not None else None
 
     def _master_key(self, *, create: bool, session: Session | None = None) -> mk.MasterKey:
         if self._master is not None:
@@ -269,11 +279,14 @@ class RepositoryCore:
             return StoredKey(row.id, row.kind, row.algorithm, row.public_sha256, row.created)
 
     def _store_key(self, s: Session | Connection, key: bytes | PrivateKeyTypes, *, kind: str,
-                   actor: str | None = None, master: mk.MasterKey | None = None) -> str:
+                   actor: str | None = None, master: mk.MasterKey | None = None,
+                   audit_rows: list[dict[str, Any]] | None = None) -> str:
         """Encrypt and insert ``key`` in the caller's transaction.
 
         In a bare Connection's transaction the caller passes ``master`` (got before
-        the transaction): creating a master key needs the ORM session.
+        the transaction): creating a master key needs the ORM session. With
+        ``audit_rows`` the audit event is appended there for the caller to insert
+        with its own (one statement for all).
         """
         if master is None:
             if not isinstance(s, Session):
@@ -287,8 +300,12 @@ class RepositoryCore:
         _connection(s).execute(_INSERT_KEY, {
             "id": ref, "kind": kind, "algorithm": algorithm, "public_sha256": public,
             "ciphertext": master.seal(data, _identity(ref)), "created": utcnow()})
-        self._audit(s, "key.store", f"key:{ref}", {"kind": kind, "algorithm": algorithm},
-                    actor=actor)
+        row = self._audit_row("key.store", f"key:{ref}", {"kind": kind, "algorithm": algorithm},
+                              actor=actor)
+        if audit_rows is not None:
+            audit_rows.append(row)
+        else:
+            _connection(s).execute(INSERT_AUDIT, row)
         return ref
 
     # -- audit ---------------------------------------------------------------------
@@ -314,9 +331,12 @@ class RepositoryCore:
     def _audit(self, s: Session | Connection, action: str, obj: str, detail: dict[str, Any], *,
                actor: str | None = None) -> None:
         # Inserted at once with Core (no ORM flush): events carry no relations to order.
-        _connection(s).execute(_INSERT_AUDIT, {
-            "time": utcnow(), "actor": actor or self.actor, "action": action, "object": obj,
-            "detail": detail})
+        _connection(s).execute(INSERT_AUDIT, self._audit_row(action, obj, detail, actor=actor))
+
+    def _audit_row(self, action: str, obj: str, detail: dict[str, Any], *,
+                   actor: str | None = None) -> dict[str, Any]:
+        return {"time": utcnow(), "actor": actor or self.actor, "action": action,
+                "object": obj, "detail": detail}
 
 
 def _connection(s: Session | Connection) -> Connection:
