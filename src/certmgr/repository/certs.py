@@ -288,7 +288,8 @@ class Certs(Inventory):
             if key is not None:
                 key_ref = self._store_key(conn, key, kind="certificate", master=master,
                                           audit_rows=audit)
-            conn.execute(_SUPERSEDE, {"def_id": def_id})
+            if last is not None:  # a first version has nothing to supersede
+                conn.execute(_SUPERSEDE, {"def_id": def_id})
             values.update(definition_id=def_id, version=(last or 0) + 1, key_id=key_ref)
             inserted = conn.execute(_INSERT_CERT, values).inserted_primary_key
             cert_id = int(inserted[0]) if inserted is not None else 0
