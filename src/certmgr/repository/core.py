@@ -93,35 +93,29 @@ class RepositoryCore:
     @contextmanager
     def _tx(self) -> Iterator[Session]:
         """One transaction: committed on success, rolled back on any error."""
-        try:
-            with self._sessions.begin() as session:
-                yield session
-        except IntegrityError as exc:
-            raise RepositoryError(f"repository {self.url_for_display()} refused the change: "
-                                  f"{_first_line(exc)}") from None
-        except SQLAlchemyError as exc:
-            raise RepositoryError(f"repository {self.url_for_display()}: "
-                                  f"{_first_line(exc)}") from None
+        with self._errors(), self._sessions.begin() as session:
+            yield session
 
     @contextmanager
     def _core_tx(self) -> Iterator[Connection]:
         """Like :meth:`_tx` without the ORM session, for hot write paths (Core only)."""
-        try:
-            with self._writer.begin() as conn:
-                yield conn
-        except IntegrityError as exc:
-            raise RepositoryError(f"repository {self.url_for_display()} refused the change: "
-                                  f"{_first_line(exc)}") from None
-        except SQLAlchemyError as exc:
-            raise RepositoryError(f"repository {self.url_for_display()}: "
-                                  f"{_first_line(exc)}") from None
+        with self._errors(), self._writer.begin() as conn:
+            yield conn
 
     @contextmanager
     def _conn(self) -> Iterator[Connection]:
         """A plain connection for fast Core reads (lists over many rows)."""
+        with self._errors(), self._engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Database errors as one-line RepositoryErrors naming the repository."""
         try:
-            with self._engine.connect() as conn:
-                yield conn
+            yield
+        except IntegrityError as exc:
+            raise RepositoryError(f"repository {self.url_for_display()} refused the change: "
+                                  f"{_first_line(exc)}") from None
         except SQLAlchemyError as exc:
             raise RepositoryError(f"repository {self.url_for_display()}: "
                                   f"{_first_line(exc)}") from None
