@@ -12,16 +12,31 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from certmgr.errors import NotFound
 from certmgr.monitor.scan import Expectation, ExpectationLookup, ScanResult
 from certmgr.monitor.targets import Target
 
 if TYPE_CHECKING:
-    from certmgr.repository import HostRecord, ObservationRecord, Repository, SlotRecord
+    from certmgr.repository import (
+        CertificateRecord,
+        DefinitionRecord,
+        DeploymentRecord,
+        HostRecord,
+        ObservationRecord,
+        Repository,
+        SlotRecord,
+    )
 
-__all__ = ["host_addresses", "observation_record", "repository_expectations"]
+__all__ = [
+    "DeploymentReader",
+    "deployed_leaf",
+    "host_addresses",
+    "observation_record",
+    "repository_expectations",
+    "slot_names",
+]
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +61,16 @@ def host_addresses(host: HostRecord) -> set[str]:
     return out
 
 
-def _deployed(repo: Repository, slot: SlotRecord) -> tuple[str | None, str | None, int | None]:
+class DeploymentReader(Protocol):
+    """The part of the repository that says what a slot should serve."""
+
+    def deployment_history(self, target: str, *, limit: int = 50) -> list[DeploymentRecord]: ...
+    def get_certificate(self, definition: str, version: int) -> CertificateRecord: ...
+    def get_definition(self, name: str) -> DefinitionRecord: ...
+
+
+def deployed_leaf(repo: DeploymentReader, slot: SlotRecord
+                  ) -> tuple[str | None, str | None, int | None]:
     """(sha256, definition, version) of the last verified deployment to the slot."""
     for deployment in repo.deployment_history(slot.target, limit=20):
         if getattr(deployment.state, "value", deployment.state) != "verified":
@@ -60,7 +84,7 @@ def _deployed(repo: Repository, slot: SlotRecord) -> tuple[str | None, str | Non
     return None, None, None
 
 
-def _slot_names(repo: Repository, slot: SlotRecord, definition: str | None
+def slot_names(repo: DeploymentReader, slot: SlotRecord, definition: str | None
                 ) -> tuple[str, ...]:
     """The names a slot must answer to: its program's own (ServerName...), else those
     of the definition deployed to it (an operator's choice), else the host's name."""
@@ -95,10 +119,10 @@ def repository_expectations(repo: Repository) -> ExpectationLookup:
     by_name: dict[tuple[str, int, str | None], Expectation] = {}
     index: dict[tuple[str, int], Expectation] = {}
     for slot in repo.list_slots():
-        sha, definition, version = _deployed(repo, slot)
+        sha, definition, version = deployed_leaf(repo, slot)
         expected = Expectation(leaf_sha256=sha, definition=definition, version=version,
                                slot=slot.target, service=slot.service_kind,
-                               names=_slot_names(repo, slot, definition))
+                               names=slot_names(repo, slot, definition))
         for address, port, sni in _endpoint_keys(slot, hosts):
             by_name.setdefault((address, port, sni), expected)
             # SNI vhosts share an address:port; without a name the deployed one answers.

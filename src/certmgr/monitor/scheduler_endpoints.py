@@ -15,13 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from certmgr.errors import NotFound
 from certmgr.monitor.scan import Expectation
+from certmgr.monitor.scan_repository import DeploymentReader, deployed_leaf, slot_names
 from certmgr.monitor.targets import Target
 from certmgr.repository.records import (
-    CertificateRecord,
-    DeploymentRecord,
-    DeploymentState,
     HostKind,
     HostRecord,
     SlotRecord,
@@ -30,14 +27,12 @@ from certmgr.repository.records import (
 __all__ = ["EndpointRepository", "Watched", "probe_address", "watched_endpoints"]
 
 
-class EndpointRepository(Protocol):
+class EndpointRepository(DeploymentReader, Protocol):
     """The part of the repository the endpoint list reads."""
 
     def list_hosts(self) -> list[HostRecord]: ...
     def list_slots(self, host_name: str | None = None, *,
                    service_kind: str | None = None) -> list[SlotRecord]: ...
-    def deployment_history(self, target: str, *, limit: int = 50) -> list[DeploymentRecord]: ...
-    def get_certificate(self, definition: str, version: int) -> CertificateRecord: ...
 
 
 @dataclass(frozen=True)
@@ -79,26 +74,14 @@ def probe_address(host: HostRecord | None) -> str | None:
     return address.strip("[]")
 
 
-def _expected_leaf(repo: EndpointRepository, slot: SlotRecord,
-                   ) -> tuple[str | None, str | None, int | None]:
-    for deployment in repo.deployment_history(slot.target, limit=20):
-        if deployment.state is DeploymentState.VERIFIED:
-            try:
-                cert = repo.get_certificate(deployment.definition, deployment.version)
-            except NotFound:
-                return None, None, None  # the definition was deleted: nothing to hold it to
-            return cert.sha256, deployment.definition, deployment.version
-    return None, None, None
-
-
 def watched_endpoints(repo: EndpointRepository) -> list[Watched]:
     """Every distinct endpoint of every slot, with what it should serve."""
     hosts = {h.name: h for h in repo.list_hosts()}
     found: dict[tuple[str, Target], list[tuple[SlotRecord, Expectation]]] = {}
     for slot in repo.list_slots():
-        leaf, definition, version = _expected_leaf(repo, slot)
+        leaf, definition, version = deployed_leaf(repo, slot)
         expectation = Expectation(leaf, definition, version, slot.target, slot.service_kind,
-                                  tuple(slot.names))
+                                  slot_names(repo, slot, definition))
         address = probe_address(hosts.get(slot.host))
         for endpoint in slot.endpoints:
             target = Target.from_endpoint(endpoint, address)
