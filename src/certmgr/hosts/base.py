@@ -221,6 +221,12 @@ def _no_checkpoint(name: str) -> None:
     """The default checkpoint callback of the write methods: does nothing."""
 
 
+def check_temp_name(temp_name: str) -> None:
+    """A write's temp file lives beside its target: its name must be a bare file name."""
+    if "/" in temp_name or temp_name in ("", ".", ".."):
+        raise ValueError(f"temp name {temp_name!r} must be a bare file name")
+
+
 @runtime_checkable
 class WritableHost(Host, Protocol):
     """A host certmgr may change. Only ``certmgr.deploy.fsops`` calls these methods.

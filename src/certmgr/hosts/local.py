@@ -30,6 +30,7 @@ from certmgr.hosts.base import (
     CommandResult,
     FileStat,
     _no_checkpoint,
+    check_temp_name,
     normalize,
 )
 
@@ -271,8 +272,7 @@ class LocalHost:
     ) -> None:
         path = normalize(path)
         directory, name = posixpath.split(path)
-        if "/" in temp_name or temp_name in ("", ".", ".."):
-            raise ValueError(f"temp name {temp_name!r} must be a bare file name")
+        check_temp_name(temp_name)
         self._check_ids(path, uid, gid)
         dfd = self._open_dir(directory)
         try:
@@ -359,15 +359,21 @@ class LocalHost:
         finally:
             os.close(dfd)
 
+    def _open_parent(self, parent: str) -> int | None:
+        """The parent directory's fd for a removal, or None if it is already gone."""
+        try:
+            return self._open_dir(parent)
+        except HostError:
+            if self.stat(parent, follow_symlinks=False) is None:
+                return None
+            raise
+
     def remove_file(self, path: str) -> None:
         path = normalize(path)
         parent, name = posixpath.split(path)
-        try:
-            dfd = self._open_dir(parent)
-        except HostError:
-            if self.stat(parent, follow_symlinks=False) is None:
-                return  # the directory is gone, so is the file
-            raise
+        dfd = self._open_parent(parent)
+        if dfd is None:
+            return  # the directory is gone, so is the file
         try:
             os.unlink(name, dir_fd=dfd)
             os.fsync(dfd)
@@ -382,12 +388,9 @@ class LocalHost:
     def remove_dir(self, path: str) -> None:
         path = normalize(path)
         parent, name = posixpath.split(path)
-        try:
-            dfd = self._open_dir(parent)
-        except HostError:
-            if self.stat(parent, follow_symlinks=False) is None:
-                return
-            raise
+        dfd = self._open_parent(parent)
+        if dfd is None:
+            return
         try:
             os.rmdir(name, dir_fd=dfd)
             os.fsync(dfd)

@@ -35,6 +35,7 @@ from certmgr.hosts.base import (
     CommandResult,
     FileStat,
     _no_checkpoint,
+    check_temp_name,
     normalize,
 )
 
@@ -359,8 +360,7 @@ class SSHHost:
     ) -> None:
         path = normalize(path)
         directory = posixpath.dirname(path)
-        if "/" in temp_name or temp_name in ("", ".", ".."):
-            raise ValueError(f"temp name {temp_name!r} must be a bare file name")
+        check_temp_name(temp_name)
         self._refuse_links(directory)
         temp = posixpath.join(directory, temp_name)
         half = len(data) // 2
