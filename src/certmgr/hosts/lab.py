@@ -26,9 +26,11 @@ from certmgr.errors import CommandFailed, HostError
 from certmgr.hosts.base import CommandResult, FileStat, normalize
 from certmgr.hosts.local import LocalHost
 
-__all__ = ["LabHost", "LabHostInfo", "open_lab_host"]
+__all__ = ["BIND_DIRS", "LabHost", "LabHostInfo", "open_lab_host"]
 
-BIND_DIRS = ("/etc", "/var/lib", "/var/spool", "/var/log", "/var/cache", "/var/tmp")  # noqa: S108
+BIND_DIRS = ("/etc", "/var/lib", "/var/spool", "/var/log", "/var/cache",
+             "/var/tmp", "/root")  # noqa: S108 - the host's own /var/tmp, not ours
+"""Directories of a lab host that are its own: the tree's copies, bind-mounted over these."""
 _NAMESPACE_ONLY = ("/run", "/tmp", "/var/run", "/var/lock")  # noqa: S108 - the host's own tmpfs
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -76,6 +78,26 @@ class LabHost(LocalHost):
         if any(path == d or path.startswith(d + "/") for d in BIND_DIRS):
             return self.info.root / path.lstrip("/")
         return Path(path)
+
+    # Every write and removal opens its directory through these two. Outside the
+    # host's own directories a path would land on this machine (/usr) or beside
+    # the namespace-only tmpfs that really holds it (/run, /tmp): refused, nothing
+    # is touched.
+
+    def _refuse_foreign(self, path: str) -> None:
+        path = normalize(path)
+        if not any(path == d or path.startswith(d + "/") for d in BIND_DIRS):
+            raise HostError(f"{path} is not in a directory {self.name} owns "
+                            f"({', '.join(BIND_DIRS)}); certmgr writes only there on a "
+                            "lab host", path=path, host=self.name)
+
+    def _open_dir(self, path: str) -> int:
+        self._refuse_foreign(path)
+        return super()._open_dir(path)
+
+    def _open_parent(self, parent: str) -> int | None:
+        self._refuse_foreign(parent)
+        return super()._open_parent(parent)
 
     @staticmethod
     def _namespace_only(path: str) -> bool:

@@ -18,12 +18,9 @@ from pathlib import Path
 
 from certmgr.errors import LabError
 from certmgr.hosts.base import parse_group, parse_passwd
+from certmgr.hosts.lab import BIND_DIRS
 
 __all__ = ["BIND_DIRS", "HostTree", "template"]
-
-BIND_DIRS = ("/etc", "/var/lib", "/var/spool", "/var/log", "/var/cache",
-             "/var/tmp")  # noqa: S108 - the host's own /var/tmp, not ours
-"""Directories of the host that are its own (bind-mounted from the tree)."""
 
 _ROOT = os.geteuid() == 0
 _PLACEHOLDER = re.compile(r"@[A-Z_]+@")
@@ -85,7 +82,22 @@ class HostTree:
                 if copy.returncode != 0:
                     raise LabError(f"copying {source} into {self.root} failed: "
                                    f"{copy.stderr.strip()}")
+        self._make_root_home()
         self._forget_users()
+
+    def _make_root_home(self) -> None:
+        """The host's own ``/root``: a fresh server's, from ``/etc/skel``.
+
+        sshd runs every command through root's shell, and bash started by sshd reads
+        ``~/.bashrc``: this machine's (a developer's, with pyenv and the like) cost
+        about 100 ms of CPU per command, which is not what a server pays.
+        """
+        home = self.root / "root"
+        home.mkdir(mode=0o700)
+        for name in (".bashrc", ".profile"):
+            skel = Path("/etc/skel") / name
+            if skel.is_file():
+                shutil.copyfile(skel, home / name)
 
     # -- users and groups of the host ----------------------------------------
 
