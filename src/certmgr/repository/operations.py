@@ -108,6 +108,13 @@ class Operations(Certs):
         with self._tx() as s:
             return [_deployment(s, r) for r in s.scalars(query)]
 
+    def deployment_targets(self) -> list[str]:
+        """Every ``HOST/SLOT-ID`` that has deployments, sorted (whatever definitions target now)."""
+        query = (select(DeploymentRow.host, DeploymentRow.slot_id).distinct()
+                 .order_by(DeploymentRow.host, DeploymentRow.slot_id))
+        with self._tx() as s:
+            return [f"{host}/{slot_id}" for host, slot_id in s.execute(query)]
+
     def unfinished_deployments(self) -> list[DeploymentRecord]:
         """Deployments not in a final state (e.g. interrupted): they may need a rollback."""
         final = [st.value for st in DeploymentState if st.finished]
