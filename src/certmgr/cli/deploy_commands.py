@@ -91,14 +91,13 @@ def deployments(
     slot: Annotated[str | None, typer.Argument(help="Only this [HOST/]SLOT-ID.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Newest N per slot.")] = 20,
 ) -> None:
-    """The history of deployments: which certificate version went where, when, and how."""
+    """The history of deployments: which certificate version went where, when, and how.
+
+    Without SLOT: every slot that has deployments, including slots no definition
+    targets any more (their history stays useful, e.g. for ``rollback --to``).
+    """
     repo = g.repository()
-    if slot is not None:
-        host_name, slot_id = split_target(slot)
-        targets = [f"{host_name}/{slot_id}"]
-    else:
-        targets = sorted({"/".join(split_target(t)) for d in repo.list_definitions()
-                          for t in d.targets})
+    targets = repo.deployment_targets() if slot is None else ["/".join(split_target(slot))]
     records = sorted((r for t in targets for r in repo.deployment_history(t, limit=limit)),
                      key=lambda r: r.id, reverse=True)
     if g.json:
