@@ -20,6 +20,8 @@ import contextlib
 import json
 import os
 import secrets
+import tempfile
+import threading
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from enum import Enum
@@ -216,29 +218,43 @@ class KeyFileCipher:
     def __init__(self, key_file: str | os.PathLike[str]) -> None:
         self.key_file = Path(key_file)
         self._key: bytes | None = None
+        self._lock = threading.Lock()  # parallel deploys share one cipher
 
     def _load(self) -> bytes:
-        if self._key is None:
-            self._key = self._read_or_create()
-        return self._key
+        with self._lock:
+            if self._key is None:
+                self._key = self._read_or_create()
+            return self._key
 
     def _read_or_create(self) -> bytes:
         try:
             key = self.key_file.read_bytes()
         except FileNotFoundError:
-            self.key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            key = AESGCM.generate_key(bit_length=256)
-            try:
-                fd = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                return self.key_file.read_bytes()  # another process made it first
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(key)
-                fh.flush()
-                os.fsync(fh.fileno())
+            key = self._create()
         if len(key) != 32:
             raise MasterKeyError(f"{self.key_file} is not a 32-byte key; restore it from a "
                                  "backup", path=self.key_file)
+        return key
+
+    def _create(self) -> bytes:
+        """Write a new key beside the file, then link it into place: never seen half-written.
+
+        Another process may create it at the same moment: link() refuses to replace,
+        and the loser reads the winner's key.
+        """
+        self.key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        key = AESGCM.generate_key(bit_length=256)
+        fd, temp = tempfile.mkstemp(prefix=".journal-key.", dir=self.key_file.parent)
+        try:  # mkstemp creates the file 0600
+            os.write(fd, key)
+            os.fsync(fd)
+            os.close(fd)
+            try:
+                os.link(temp, self.key_file)
+            except FileExistsError:
+                return self.key_file.read_bytes()
+        finally:
+            os.unlink(temp)
         return key
 
     def encrypt(self, plaintext: bytes) -> bytes:
