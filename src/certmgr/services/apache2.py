@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from certmgr.errors import ConfigError, HostError
-from certmgr.hosts.base import Host
 from certmgr.models import Endpoint, ServiceKind, TlsMode
 from certmgr.services.base import (
     DiscoveryContext,
@@ -29,7 +28,7 @@ from certmgr.services.base import (
     resolve_path,
     unique_ids,
 )
-from certmgr.services.defaults import CONFIG_CANDIDATES
+from certmgr.services.defaults import FindsConfigFile
 
 __all__ = ["Apache2Adapter", "ApacheWalker", "Scope", "logical_lines"]
 
@@ -303,14 +302,11 @@ def _runtime(ctx: DiscoveryContext, config: str, walker: ApacheWalker) -> None:
             walker.defines.setdefault(m.group(1), m.group(2) or "")
 
 
-class Apache2Adapter:
+class Apache2Adapter(FindsConfigFile):
     """Apache httpd 2.x as packaged by Debian/Ubuntu (and RHEL's httpd layout)."""
 
     name: ClassVar[str] = "apache2"
     kind: ClassVar[ServiceKind] = ServiceKind.APACHE2
-
-    def detect(self, host: Host) -> str | None:
-        return next((p for p in CONFIG_CANDIDATES[self.kind] if host.exists(p)), None)
 
     def discover(self, ctx: DiscoveryContext, config: str) -> Service:
         walker = self.read(ctx, config)

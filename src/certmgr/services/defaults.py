@@ -6,9 +6,12 @@ distribution is adding paths here, not a branch in an adapter.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from certmgr.hosts.base import Host
 from certmgr.models import ServiceKind
 
-__all__ = ["CONFIG_CANDIDATES", "KEY_GROUP", "SEED_DIRS"]
+__all__ = ["CONFIG_CANDIDATES", "KEY_GROUP", "SEED_DIRS", "FindsConfigFile"]
 
 CONFIG_CANDIDATES: dict[ServiceKind, tuple[str, ...]] = {
     # slapd: Debian/Ubuntu cn=config tree first (it wins when both exist), then slapd.conf.
@@ -44,3 +47,12 @@ KEY_GROUP: dict[ServiceKind, str] = {
     ServiceKind.SLAPD: "openldap",
     ServiceKind.TOMCAT: "tomcat",
 }
+
+
+class FindsConfigFile:
+    """``detect`` for adapters: the first of the program's usual config files that exists."""
+
+    kind: ClassVar[ServiceKind]
+
+    def detect(self, host: Host) -> str | None:
+        return next((p for p in CONFIG_CANDIDATES[self.kind] if host.exists(p)), None)

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from certmgr.errors import ConfigError, HostError
-from certmgr.hosts.base import Host
 from certmgr.models import Endpoint, ServiceKind, TlsMode
 from certmgr.services.base import (
     DiscoveryContext,
@@ -25,7 +24,7 @@ from certmgr.services.base import (
     resolve_path,
     unique_ids,
 )
-from certmgr.services.defaults import CONFIG_CANDIDATES
+from certmgr.services.defaults import FindsConfigFile
 
 __all__ = ["DovecotAdapter", "Section", "parse_dovecot"]
 
@@ -131,14 +130,11 @@ def _parse_line(ctx: DiscoveryContext, path: str, number: int, line: str,
     stack[-1].settings[key] = (value, path, number)
 
 
-class DovecotAdapter:
+class DovecotAdapter(FindsConfigFile):
     """Dovecot 1.x, 2.x and 2.4."""
 
     name: ClassVar[str] = "dovecot"
     kind: ClassVar[ServiceKind] = ServiceKind.DOVECOT
-
-    def detect(self, host: Host) -> str | None:
-        return next((p for p in CONFIG_CANDIDATES[self.kind] if host.exists(p)), None)
 
     def discover(self, ctx: DiscoveryContext, config: str) -> Service:
         try:

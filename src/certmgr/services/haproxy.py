@@ -13,11 +13,10 @@ import shlex
 from typing import ClassVar
 
 from certmgr.errors import ConfigError
-from certmgr.hosts.base import Host
 from certmgr.models import Endpoint, ServiceKind, TlsMode
 from certmgr.services.apache2 import split_address
 from certmgr.services.base import DiscoveryContext, Service, Setting, Slot, unique_ids
-from certmgr.services.defaults import CONFIG_CANDIDATES
+from certmgr.services.defaults import FindsConfigFile
 
 __all__ = ["HaproxyAdapter", "parse_haproxy"]
 
@@ -64,14 +63,11 @@ def _bind_address(spec: str) -> tuple[str, int | None]:
     return ("*" if address in _ANY else address), int(port)
 
 
-class HaproxyAdapter:
+class HaproxyAdapter(FindsConfigFile):
     """HAProxy 1.5 and later."""
 
     name: ClassVar[str] = "haproxy"
     kind: ClassVar[ServiceKind] = ServiceKind.HAPROXY
-
-    def detect(self, host: Host) -> str | None:
-        return next((p for p in CONFIG_CANDIDATES[self.kind] if host.exists(p)), None)
 
     def discover(self, ctx: DiscoveryContext, config: str) -> Service:
         try:

@@ -19,7 +19,6 @@ import crossplane
 from crossplane import analyzer, lexer
 
 from certmgr.errors import ConfigError
-from certmgr.hosts.base import Host
 from certmgr.models import Endpoint, ServiceKind, TlsMode
 from certmgr.services.apache2 import split_address
 from certmgr.services.base import (
@@ -31,7 +30,7 @@ from certmgr.services.base import (
     resolve_path,
     unique_ids,
 )
-from certmgr.services.defaults import CONFIG_CANDIDATES
+from certmgr.services.defaults import FindsConfigFile
 
 __all__ = ["NginxAdapter", "Statement", "parse_nginx"]
 
@@ -138,14 +137,11 @@ def parse_nginx(ctx: DiscoveryContext, config: str) -> list[Statement]:
     return _Reader(ctx, posixpath.dirname(config)).read(config, ())
 
 
-class NginxAdapter:
+class NginxAdapter(FindsConfigFile):
     """nginx (any packaging; Debian's /etc/nginx layout by default)."""
 
     name: ClassVar[str] = "nginx"
     kind: ClassVar[ServiceKind] = ServiceKind.NGINX
-
-    def detect(self, host: Host) -> str | None:
-        return next((p for p in CONFIG_CANDIDATES[self.kind] if host.exists(p)), None)
 
     def discover(self, ctx: DiscoveryContext, config: str) -> Service:
         try:

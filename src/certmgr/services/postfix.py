@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from certmgr.errors import ConfigError, HostError
-from certmgr.hosts.base import Host
 from certmgr.models import Endpoint, ServiceKind, TlsMode
 from certmgr.services.base import DiscoveryContext, Service, Setting, Slot, unique_ids
-from certmgr.services.defaults import CONFIG_CANDIDATES
+from certmgr.services.defaults import FindsConfigFile
 
 __all__ = ["MasterService", "PostfixAdapter", "parse_main_cf", "parse_master_cf"]
 
@@ -107,14 +106,11 @@ def _overrides(service: MasterService, args: list[str], number: int) -> None:
             i += 1
 
 
-class PostfixAdapter:
+class PostfixAdapter(FindsConfigFile):
     """Postfix 2.x/3.x."""
 
     name: ClassVar[str] = "postfix"
     kind: ClassVar[ServiceKind] = ServiceKind.POSTFIX
-
-    def detect(self, host: Host) -> str | None:
-        return next((p for p in CONFIG_CANDIDATES[self.kind] if host.exists(p)), None)
 
     def discover(self, ctx: DiscoveryContext, config: str) -> Service:
         confdir = posixpath.dirname(config)

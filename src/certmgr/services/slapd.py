@@ -17,10 +17,9 @@ from typing import ClassVar
 from urllib.parse import unquote, urlsplit
 
 from certmgr.errors import ConfigError, HostError
-from certmgr.hosts.base import Host
 from certmgr.models import Endpoint, ServiceKind, TlsMode
 from certmgr.services.base import DiscoveryContext, Service, Setting, Slot
-from certmgr.services.defaults import CONFIG_CANDIDATES
+from certmgr.services.defaults import FindsConfigFile
 
 __all__ = ["SlapdAdapter", "parse_ldif", "read_default_file"]
 
@@ -117,14 +116,11 @@ def _started_with(ctx: DiscoveryContext) -> str | None:
     return (m.group(1) or m.group(2) or m.group(3)) if m else None
 
 
-class SlapdAdapter:
+class SlapdAdapter(FindsConfigFile):
     """OpenLDAP 2.3 to 2.6."""
 
     name: ClassVar[str] = "slapd"
     kind: ClassVar[ServiceKind] = ServiceKind.SLAPD
-
-    def detect(self, host: Host) -> str | None:
-        return next((p for p in CONFIG_CANDIDATES[self.kind] if host.exists(p)), None)
 
     def discover(self, ctx: DiscoveryContext, config: str) -> Service:
         defaults = read_default_file(ctx, "/etc/default/slapd")

@@ -17,7 +17,6 @@ from typing import ClassVar
 from xml.parsers import expat
 
 from certmgr.errors import ConfigError
-from certmgr.hosts.base import Host
 from certmgr.models import Endpoint, ServiceKind, TlsMode
 from certmgr.services.base import (
     DiscoveryContext,
@@ -27,7 +26,7 @@ from certmgr.services.base import (
     resolve_path,
     unique_ids,
 )
-from certmgr.services.defaults import CONFIG_CANDIDATES
+from certmgr.services.defaults import FindsConfigFile
 from certmgr.services.slapd import read_default_file
 
 __all__ = ["Element", "TomcatAdapter", "parse_xml"]
@@ -89,14 +88,11 @@ def _version(config: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-class TomcatAdapter:
+class TomcatAdapter(FindsConfigFile):
     """Apache Tomcat as packaged by Debian/Ubuntu (tomcat6 ... tomcat10)."""
 
     name: ClassVar[str] = "tomcat"
     kind: ClassVar[ServiceKind] = ServiceKind.TOMCAT
-
-    def detect(self, host: Host) -> str | None:
-        return next((p for p in CONFIG_CANDIDATES[self.kind] if host.exists(p)), None)
 
     def discover(self, ctx: DiscoveryContext, config: str) -> Service:
         version = _version(config)

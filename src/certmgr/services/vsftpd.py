@@ -6,10 +6,9 @@ import re
 from typing import ClassVar
 
 from certmgr.errors import ConfigError
-from certmgr.hosts.base import Host
 from certmgr.models import Endpoint, ServiceKind, TlsMode
 from certmgr.services.base import DiscoveryContext, Service, Setting, Slot
-from certmgr.services.defaults import CONFIG_CANDIDATES
+from certmgr.services.defaults import FindsConfigFile
 
 __all__ = ["VsftpdAdapter", "parse_vsftpd"]
 
@@ -37,14 +36,11 @@ def _yes(options: dict[str, tuple[str, int]], name: str) -> bool:
     return options.get(name, ("NO", 0))[0].strip().upper() in ("YES", "TRUE", "1")
 
 
-class VsftpdAdapter:
+class VsftpdAdapter(FindsConfigFile):
     """vsftpd 2.x/3.x (explicit FTPS by AUTH TLS, or implicit with ``implicit_ssl``)."""
 
     name: ClassVar[str] = "vsftpd"
     kind: ClassVar[ServiceKind] = ServiceKind.VSFTPD
-
-    def detect(self, host: Host) -> str | None:
-        return next((p for p in CONFIG_CANDIDATES[self.kind] if host.exists(p)), None)
 
     def discover(self, ctx: DiscoveryContext, config: str) -> Service:
         try:
