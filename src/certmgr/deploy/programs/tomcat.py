@@ -1,4 +1,9 @@
-"""Tomcat 10: keystore checked by us, then the manager's sslReload, else the table, else restart.
+"""Tomcat 10: keystore checked by us; reload by the manager's sslReload, else JMX, else restart.
+
+The reload takes the first way that works: the manager's ``sslReload`` with
+tomcat-users.xml's manager-script user; else ``reloadSslHostConfigs`` over JMX,
+attached to Tomcat's JVM as its user (:mod:`certmgr.deploy.programs.tomcat_jmx`);
+else the service table's reload command; else a restart.
 
 Tomcat's own ``configtest`` exits 0 with a wrong keystore password and JSSE
 accepts a mismatched PEM pair, so the config test opens the installed keystore
@@ -20,6 +25,7 @@ from xml.etree import ElementTree
 from certmgr.deploy.model import DeployPlan
 from certmgr.deploy.programs.base import KeyFormat, ReloadContext
 from certmgr.deploy.programs.control import ServiceControl
+from certmgr.deploy.programs.tomcat_jmx import jmx_reload
 from certmgr.errors import CertmgrError, HostError, ReloadFailed
 from certmgr.hosts.base import WritableHost
 from certmgr.models import ServiceKind, TlsMode
@@ -39,7 +45,8 @@ class Tomcat:
     settle: ClassVar[float] = 90.0
 
     def reload_method(self, control: ServiceControl) -> str:
-        return ("manager sslReload with tomcat-users.xml's manager-script user, else "
+        return ("manager sslReload with tomcat-users.xml's manager-script user, else JMX "
+                "reloadSslHostConfigs attached to Tomcat's JVM as its user, else "
                 f"{control.describe('tomcat')}'s reload, else restart (restart when "
                 "server.xml is edited)")
 
@@ -69,10 +76,16 @@ class Tomcat:
         manager = self._manager_reload(ctx)
         if manager is not None:
             return manager
+        ports = sorted({e.port for e in ctx.plan.target.endpoints})
+        jmx = jmx_reload(ctx.host, ctx.control, ports, unit=self.unit)
+        if jmx.reloaded:
+            return jmx.detail
         entry = ctx.control.entry("tomcat")
         if entry is not None and entry.reload is not None:
-            return ctx.control.reload("tomcat", list(entry.reload), self.unit)
-        return ctx.control.restart("tomcat", self.unit)
+            done = ctx.control.reload("tomcat", list(entry.reload), self.unit)
+        else:
+            done = ctx.control.restart("tomcat", self.unit)
+        return f"{done} (no JMX reload: {jmx.detail})"
 
     def _manager_reload(self, ctx: ReloadContext) -> str | None:
         """GET /manager/text/sslReload; None when the manager is not usable here."""
