@@ -194,6 +194,9 @@ def test_without_a_manager_user_tomcat_reloads_over_jmx_in_place(
     assert first.startswith(f"JMX reloadSslHostConfigs on port(s) 8443 (Tomcat pid {pid}, as uid")
     assert first.endswith(", starting the JVM's local management agent)")
     assert second.startswith("JMX reloadSslHostConfigs") and "starting" not in second
+    # The client's source went to a temp directory of its own, removed after each run.
+    left = host.run(["find", "/tmp", "-maxdepth", "1", "-name", "certmgr-jmx.*"])
+    assert left.stdout == ""
 
 
 @pytest.mark.lab
