@@ -26,7 +26,7 @@ from certmgr.deploy.model import DeployPlan, Outcome, SlotTarget
 from certmgr.deploy.programs import ServiceControl, tomcat_jmx
 from certmgr.deploy.programs.tomcat_jmx import JvmProcess, client_source, jmx_reload
 from certmgr.deploy.targets import slot_targets
-from certmgr.hosts.lab import LabHost
+from certmgr.hosts.base import WritableHost
 from certmgr.hosts.local import LocalHost
 from certmgr.hosts.servicetable import (
     SERVICE_TABLE_PATH,
@@ -34,6 +34,7 @@ from certmgr.hosts.servicetable import (
     ServiceTable,
     load_service_table,
 )
+from certmgr.hosts.ssh import SSHHost
 from certmgr.models import ServiceKind
 from certmgr.services import discover_host
 from certmgr.testing import skip_or_fail
@@ -161,13 +162,13 @@ def _engine(tmp_path: Path, recorder: ReloadRecorder) -> Engine:
                   recorder=recorder, options=EngineOptions(verify_timeout=60))
 
 
-def _target(host: LabHost) -> SlotTarget:
+def _target(host: WritableHost) -> SlotTarget:
     (target,) = [t for t in slot_targets(host.name, discover_host(host).slots())
                  if t.kind is TOMCAT]
     return target
 
 
-def _tomcat_pid(host: LabHost) -> int:
+def _tomcat_pid(host: WritableHost) -> int:
     control = ServiceControl(host)
     pid = control.main_pid("tomcat")
     assert pid is not None and control.alive(pid)
@@ -219,6 +220,25 @@ def test_a_keystore_tomcat_rejects_fails_the_jmx_reload_and_rolls_back_in_place(
     assert "FAILED" in outcome.reason
     assert served(host, TOMCAT) == before
     assert _tomcat_pid(host) == pid
+
+
+@pytest.mark.lab
+def test_over_ssh_the_jmx_reload_runs_the_same(tomcat_lab: RunningLab, ca: TestCA,
+                                              tmp_path: Path) -> None:
+    lab_host = tomcat_lab.hosts[0]
+    pid = _tomcat_pid(lab_host)
+    url = f"ssh://root@{lab_host.address}"
+    recorder = ReloadRecorder()
+    with SSHHost(url, key=tomcat_lab.state.ssh_key,
+                 known_hosts=tomcat_lab.state.known_hosts) as host:
+        target = _target(host)
+        outcome = _engine(tmp_path, recorder).deploy(host, target, material_for(ca, target))
+        assert outcome.outcome is Outcome.VERIFIED, outcome.reason
+        assert outcome.plan is not None
+        assert set(served(host, TOMCAT).values()) == {outcome.plan.fingerprint}
+    (how,) = recorder.reloads
+    assert how.startswith(f"JMX reloadSslHostConfigs on port(s) 8443 (Tomcat pid {pid}"), how
+    assert _tomcat_pid(lab_host) == pid
 
 
 @pytest.mark.lab
