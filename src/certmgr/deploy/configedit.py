@@ -3,6 +3,8 @@
 Discovery records where each slot setting is written (file, line, directive);
 deploy changes only the value on that line (or, for XML, in that element's
 attribute) and keeps every other byte: comments, order, indentation, quoting.
+A setting the file does not have yet is added on new lines right after another
+setting's line, with its indentation.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import re
 from certmgr.deploy.model import SettingRef
 from certmgr.errors import ConfigError
 
-__all__ = ["STYLES", "edit_setting"]
+__all__ = ["STYLES", "edit_setting", "insert_setting"]
 
 # style -> regex (``{d}`` is the escaped directive); group "value" is what is replaced.
 STYLES: dict[str, str] = {
@@ -62,3 +64,30 @@ def edit_setting(text: str, ref: SettingRef, value: str, style: str) -> str:
                           "discover again", path=ref.path, line=ref.line)
     new = _quote(style, match.group("value"), value)
     return text[: match.start("value")] + new + text[match.end("value"):]
+
+
+def insert_setting(text: str, anchor: SettingRef, new_lines: list[str]) -> str:
+    """Return ``text`` with ``new_lines`` added right after the line of ``anchor``.
+
+    The new lines take the anchor line's indentation. The anchor must be a line of
+    its own that starts with its directive (not, say, Postfix's ``-o name=value``
+    inside a master.cf service), else a line added after it could mean something else.
+
+    Raises:
+        ConfigError: the anchor is not where discovery found it, or not a line of its own.
+    """
+    lines = text.splitlines(keepends=True)
+    if not 1 <= anchor.line <= len(lines):
+        raise ConfigError(f"{anchor.path} has no line {anchor.line} any more; run discover "
+                          "again", path=anchor.path, line=anchor.line)
+    line = lines[anchor.line - 1]
+    found = re.match(rf"(?i)([ \t]*){re.escape(anchor.directive)}(?![\w-])", line)
+    if found is None:
+        raise ConfigError(f"{anchor.path} line {anchor.line}: a setting cannot be added next "
+                          f"to {anchor.directive} there; add {new_lines[0]!r} by hand",
+                          path=anchor.path, line=anchor.line)
+    end = "\r\n" if line.endswith("\r\n") else "\n"
+    if not line.endswith(end):
+        lines[anchor.line - 1] = line + end
+    added = [found.group(1) + new + end for new in new_lines]
+    return "".join(lines[:anchor.line] + added + lines[anchor.line:])

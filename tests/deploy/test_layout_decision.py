@@ -1,0 +1,134 @@
+"""One layout decision: ``certmgr layout`` and deploy plan the same files and edits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from certmgr.deploy.configedit import insert_setting
+from certmgr.deploy.layout import decide_layout, plan_slot
+from certmgr.deploy.model import SettingRef, SlotTarget
+from certmgr.deploy.programs import ServiceControl, program_for
+from certmgr.deploy.targets import slot_targets
+from certmgr.errors import ConfigError
+from certmgr.hosts.local import LocalHost
+from certmgr.models import ServiceKind
+from certmgr.pki import load_bundle
+from certmgr.services import discover_host
+from certmgr.services.layout import plan_layout
+from tests.deploy.material import TestCA
+from tests.services.treehelp import make_tree
+
+TREES = Path(__file__).resolve().parents[1] / "fixtures" / "trees"
+NAME = "n.example"
+
+
+@pytest.fixture(scope="module")
+def ca() -> TestCA:
+    return TestCA()
+
+
+def _targets(host: LocalHost) -> dict[str, SlotTarget]:
+    return {t.slot_id: t for t in slot_targets("h", discover_host(host).slots())}
+
+
+@pytest.mark.parametrize("tree", ["debian12", "ubuntu904"])
+def test_layout_shows_what_deploy_does(tree: str, ca: TestCA) -> None:
+    host = LocalHost(TREES / tree)
+    discovery = discover_host(host)
+    compared = 0
+    for service, slot in discovery.slots():
+        shown = plan_layout(host, discovery, service.kind, slot_id=slot.id, name=NAME)
+        target = _targets(host)[slot.id]
+        plan = plan_slot(host, target, ca.material(NAME, target.names or (NAME,)),
+                         program_for(service.kind), ServiceControl(host))
+        if plan.layout == "in-place":
+            assert shown.files == () and "already reads its own files" in shown.note
+            continue
+        compared += 1
+        specs = {f.spec.path: f.spec for f in shown.files}
+        assert specs == {s.path: s for s in (*plan.dirs, *(f.spec for f in plan.files))}
+        if plan.ldap is not None:
+            (edit,) = shown.edits
+            assert edit.ldif == plan.ldap.ldif(plan.ldap.new).decode()
+        else:
+            assert [(e.path, e.new) for e in shown.edits] == \
+                [(e.spec.path, e.new.decode()) for e in plan.edits]
+    assert compared >= 5  # the snakeoil users of each tree really were compared
+
+
+def test_deploy_adds_the_key_line_a_combined_apache_file_lacks(tmp_path: Path,
+                                                               ca: TestCA) -> None:
+    conf = ("<VirtualHost *:443>\n    ServerName www.example.com\n    SSLEngine on\n"
+            "    SSLCertificateFile /etc/ssl/private/combined.pem\n</VirtualHost>\n")
+    host = make_tree(tmp_path, {"/etc/apache2/apache2.conf": conf})
+    (target,) = _targets(host).values()
+    plan = plan_slot(host, target, ca.material("www", ("www.example.com",)),
+                     program_for(ServiceKind.APACHE2), ServiceControl(host))
+    assert {f.role: f.spec.path for f in plan.files} == {
+        "cert": "/etc/apache2/ssl/certs/www.crt", "key": "/etc/apache2/ssl/private/www.key"}
+    (edit,) = plan.edits
+    assert edit.new.decode().splitlines()[3:5] == [
+        "    SSLCertificateFile /etc/apache2/ssl/certs/www.crt",
+        "    SSLCertificateKeyFile /etc/apache2/ssl/private/www.key"]
+
+
+def test_haproxy_deploys_one_combined_file(ca: TestCA) -> None:
+    host = LocalHost(TREES / "debian12")
+    target = _targets(host)["haproxy:www"]
+    plan = plan_slot(host, target, ca.material(NAME, target.names),
+                     program_for(ServiceKind.HAPROXY), ServiceControl(host))
+    (combined,) = plan.files
+    assert (combined.spec.path, combined.spec.mode, combined.secret) == (
+        f"/etc/haproxy/ssl/private/{NAME}.pem", 0o600, True)
+    bundle = load_bundle(combined.data)
+    assert len(bundle.certificates) == 2 and bundle.key is not None
+    (edit,) = plan.edits
+    assert f"ssl crt /etc/haproxy/ssl/private/{NAME}.pem alpn" in edit.new.decode()
+
+
+def test_a_link_into_the_shared_store_is_not_written_through(ca: TestCA) -> None:
+    host = LocalHost(TREES / "debian12")
+    target = _targets(host)["dovecot"]
+    assert not target.shared  # only dovecot reads /etc/dovecot/private/dovecot.pem ...
+    assert host.realpath(target.cert or "").startswith("/etc/ssl/")  # ... a link to snakeoil
+    plan = plan_slot(host, target, ca.material(NAME, target.names),
+                     program_for(ServiceKind.DOVECOT), ServiceControl(host))
+    assert plan.layout == "seed"
+    assert f"{target.cert} is in the machine-wide certificate store" in plan.notes[0]
+
+
+def test_slapd_conf_gets_the_trusted_ca_line_it_lacks(tmp_path: Path) -> None:
+    conf = ("# TLS\nTLSCertificateFile /etc/ssl/certs/ssl-cert-snakeoil.pem\n"
+            "TLSCertificateKeyFile /etc/ssl/private/ssl-cert-snakeoil.key\n")
+    host = make_tree(tmp_path, {"/etc/ldap/slapd.conf": conf})
+    target = SlotTarget(host="h", kind=ServiceKind.SLAPD, slot_id="slapd",
+                        config="/etc/ldap/slapd.conf", user="openldap", group="openldap",
+                        cert="/etc/ssl/certs/ssl-cert-snakeoil.pem",
+                        key="/etc/ssl/private/ssl-cert-snakeoil.key",
+                        settings={"cert": SettingRef("/etc/ldap/slapd.conf", 2,
+                                                     "TLSCertificateFile"),
+                                  "key": SettingRef("/etc/ldap/slapd.conf", 3,
+                                                    "TLSCertificateKeyFile")})
+    decided = decide_layout(host, target, program_for(ServiceKind.SLAPD), "ldap")
+    assert decided.ldap is None
+    assert decided.paths["ca"] == "/etc/ldap/ssl/certs/trusted-ca.crt"
+    (edit,) = decided.edits
+    assert edit.new.decode() == (
+        "# TLS\nTLSCertificateFile /etc/ldap/ssl/certs/ldap.crt\n"
+        "TLSCACertificateFile /etc/ldap/ssl/certs/trusted-ca.crt\n"
+        "TLSCertificateKeyFile /etc/ldap/ssl/private/ldap.key\n")
+
+
+def test_insert_setting_keeps_indentation_and_line_ends() -> None:
+    text = "a\r\n\tssl_cert = </x\r\nb\r\n"
+    assert insert_setting(text, SettingRef("/c", 2, "ssl_cert"), ["ssl_key = </k"]) == \
+        "a\r\n\tssl_cert = </x\r\n\tssl_key = </k\r\nb\r\n"
+
+
+def test_insert_setting_refuses_a_setting_inside_another_line() -> None:
+    master = "smtps inet n - y - - smtpd\n  -o smtpd_tls_cert_file=/a\n"
+    with pytest.raises(ConfigError, match="line 2: a setting cannot be added"):
+        insert_setting(master, SettingRef("/etc/postfix/master.cf", 2, "smtpd_tls_cert_file"),
+                       ["smtpd_tls_key_file = /k"])
