@@ -132,3 +132,28 @@ def test_insert_setting_refuses_a_setting_inside_another_line() -> None:
     with pytest.raises(ConfigError, match="line 2: a setting cannot be added"):
         insert_setting(master, SettingRef("/etc/postfix/master.cf", 2, "smtpd_tls_cert_file"),
                        ["smtpd_tls_key_file = /k"])
+
+
+def test_a_file_two_programs_read_is_shared_outside_etc_ssl_too(tmp_path: Path,
+                                                                ca: TestCA) -> None:
+    pair = "/srv/tls/www.pem", "/srv/tls/www.key"
+    host = make_tree(tmp_path, {
+        "/etc/apache2/apache2.conf": (
+            "<VirtualHost *:443>\n    ServerName www.example.com\n    SSLEngine on\n"
+            f"    SSLCertificateFile {pair[0]}\n    SSLCertificateKeyFile {pair[1]}\n"
+            "</VirtualHost>\n"),
+        "/etc/nginx/nginx.conf": (
+            "events {}\nhttp {\n  server {\n    listen 443 ssl;\n"
+            "    server_name www.example.com;\n"
+            f"    ssl_certificate {pair[0]};\n    ssl_certificate_key {pair[1]};\n  }}\n}}\n")})
+    discovery = discover_host(host)
+    shown = plan_layout(host, discovery, ServiceKind.NGINX, name="www")
+    assert [f.spec.path for f in shown.files if f.role != "dir"] == [
+        "/etc/nginx/ssl/certs/www.crt", "/etc/nginx/ssl/private/www.key"]
+    target = next(t for t in _targets(host).values() if t.kind is ServiceKind.NGINX)
+    plan = plan_slot(host, target, ca.material("www", ("www.example.com",)),
+                     program_for(ServiceKind.NGINX), ServiceControl(host))
+    assert plan.layout == "seed" and plan.notes == tuple(
+        f"{p} is shared with other programs: nginx gets its own copies" for p in pair)
+    assert [(e.path, e.new) for e in shown.edits] == \
+        [(e.spec.path, e.new.decode()) for e in plan.edits]

@@ -110,7 +110,9 @@ def plan_layout(host: Host, discovery: Discovery, kind: ServiceKind, *,
                              "nothing to plan")
     slot = _pick(host, service, slot_id)
     name = _file_name(name or (slot.names[0] if slot.names else ""), slot)
-    (target,) = slot_targets(discovery.host, [(service, slot)])
+    # Over every slot found: a file another program reads is shared, wherever it is.
+    (target,) = [t for t in slot_targets(discovery.host, discovery.slots())
+                 if t.slot_id == slot.id]
     decided = decide_layout(host, target, program_for(kind), name)
     if decided.layout != "seed":
         return LayoutPlan(kind, slot.id, name, (), (),
