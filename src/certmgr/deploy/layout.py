@@ -37,6 +37,8 @@ from certmgr.deploy.programs.vsftpd import NOTE as VSFTPD_NOTE
 from certmgr.errors import CertmgrError, PreflightFailed
 from certmgr.hosts.base import Host, WritableHost
 from certmgr.models import FileSpec, ServiceKind
+from certmgr.pki import load_bundle
+from certmgr.pki.write import certificates_pem, jks_keystore, pkcs12_keystore
 from certmgr.services.defaults import SEED_DIRS
 
 __all__ = ["SHARED_PREFIXES", "Placement", "SlotLayout", "decide_layout", "in_shared_store",
@@ -60,6 +62,7 @@ _NEW_LINE: dict[ServiceKind, dict[str, str]] = {
 }
 _ROLES = ("cert", "chain", "ca", "key", "keystore")  # the order files are written in
 _SECRET = ("key", "keystore")
+_DEFAULT_ALIAS = "tomcat"  # Tomcat's keyAlias default
 
 
 @dataclass(frozen=True)
@@ -255,8 +258,6 @@ def _edits(host: Host, target: SlotTarget, program: Program, old: Mapping[str, s
 def _content(target: SlotTarget, material: Material, placement: Placement,
              paths: Mapping[str, str]) -> bytes:
     """The bytes of one placed file: PEM, the combined PEM, or the keystore."""
-    from certmgr.pki.write import certificates_pem
-
     leaf = certificates_pem([material.cert])
     chain = certificates_pem(list(material.chain)) if material.chain else b""
     role = placement.role
@@ -273,13 +274,7 @@ def _content(target: SlotTarget, material: Material, placement: Placement,
     return material.key_pem
 
 
-_DEFAULT_ALIAS = "tomcat"
-
-
 def _keystore(target: SlotTarget, material: Material) -> bytes:
-    from certmgr.pki import load_bundle
-    from certmgr.pki.write import jks_keystore, pkcs12_keystore
-
     if not target.password:
         raise _refuse(target, "the keystore has no password in the program's configuration")
     try:
