@@ -128,10 +128,49 @@ def test_insert_setting_keeps_indentation_and_line_ends() -> None:
 
 
 def test_insert_setting_refuses_a_setting_inside_another_line() -> None:
-    master = "smtps inet n - y - - smtpd\n  -o smtpd_tls_cert_file=/a\n"
-    with pytest.raises(ConfigError, match="line 2: a setting cannot be added"):
-        insert_setting(master, SettingRef("/etc/postfix/master.cf", 2, "smtpd_tls_cert_file"),
-                       ["smtpd_tls_key_file = /k"])
+    master = "smtps inet n - y - - smtpd -o smtpd_tls_cert_file=/a\n"
+    with pytest.raises(ConfigError, match="line 1: a setting cannot be added"):
+        insert_setting(master, SettingRef("/etc/postfix/master.cf", 1,
+                                          "-o smtpd_tls_cert_file"),
+                       ["-o smtpd_tls_key_file=/k"])
+
+
+MASTER_CF = ("smtp      inet  n       -       y       -       -       smtpd\n"
+             "submission inet n       -       y       -       -       smtpd\n"
+             "  -o smtpd_tls_security_level=encrypt\n"
+             "  -o smtpd_tls_cert_file=/etc/ssl/certs/sub.pem\n")
+
+
+def test_postfix_service_override_gets_its_key_as_an_override(tmp_path: Path,
+                                                              ca: TestCA) -> None:
+    host = make_tree(tmp_path, {
+        "/etc/postfix/main.cf": "smtpd_tls_cert_file = /etc/postfix/own/c.pem\n"
+                                "smtpd_tls_key_file = /etc/postfix/own/c.key\n",
+        "/etc/postfix/master.cf": MASTER_CF})
+    target = _targets(host)["postfix:submission"]
+    plan = plan_slot(host, target, ca.material("mail", ("mail.example.com",)),
+                     program_for(ServiceKind.POSTFIX), ServiceControl(host))
+    (edit,) = plan.edits
+    assert edit.new.decode().splitlines()[3:] == [
+        "  -o smtpd_tls_cert_file=/etc/postfix/ssl/certs/mail.crt",
+        "  -o smtpd_tls_key_file=/etc/postfix/ssl/private/mail.key"]
+
+
+def test_postfix_chain_files_stay_one_file_with_the_key_first(tmp_path: Path,
+                                                              ca: TestCA) -> None:
+    host = make_tree(tmp_path, {
+        "/etc/postfix/main.cf": "smtpd_tls_chain_files = /etc/ssl/private/combined.pem\n"})
+    target = _targets(host)["postfix"]
+    material = ca.material("mail", ("mail.example.com",))
+    plan = plan_slot(host, target, material, program_for(ServiceKind.POSTFIX),
+                     ServiceControl(host))
+    (combined,) = plan.files
+    assert (combined.spec.path, combined.spec.mode) == ("/etc/postfix/ssl/private/mail.pem",
+                                                        0o600)
+    assert combined.data.startswith(material.key_pem)
+    assert len(load_bundle(combined.data).certificates) == 2
+    (edit,) = plan.edits
+    assert edit.new == b"smtpd_tls_chain_files = /etc/postfix/ssl/private/mail.pem\n"
 
 
 def test_a_file_two_programs_read_is_shared_outside_etc_ssl_too(tmp_path: Path,

@@ -177,7 +177,11 @@ def _seed_paths(target: SlotTarget, program: Program, name: str) -> dict[str, st
     if target.keystore:
         ext = ".p12" if (target.keystore_type or "").upper() in ("PKCS12", "P12") else ".jks"
         return {"keystore": f"{private}/{name}{ext}"}
-    if program.key_format == KeyFormat.COMBINED:
+    key_ref = target.settings.get("key")
+    if program.key_format == KeyFormat.COMBINED or (
+            key_ref is not None and key_ref == target.settings.get("cert")):
+        # One setting naming one file for both (haproxy's crt, Postfix's
+        # smtpd_tls_chain_files) stays one file: splitting it would need a second setting.
         return {"cert": f"{private}/{name}.pem", "key": f"{private}/{name}.pem"}
     out = {"cert": f"{certs}/{name}.crt", "key": f"{private}/{name}.key"}
     if target.chain:
@@ -229,7 +233,7 @@ def _edits(host: Host, target: SlotTarget, program: Program, old: Mapping[str, s
         elif role == "key" and new.get("cert") == path:
             continue  # one combined file: the certificate's setting names it
         elif role in _NEW_LINE.get(program.kind, {}) and anchor is not None and anchor.line >= 1:
-            added[anchor.path].append(_NEW_LINE[program.kind][role].format(path=path))
+            added[anchor.path].append(_new_line(program.kind, role, path, anchor))
         else:
             raise _refuse(target, f"discovery did not record where its {role} file is set, so "
                                   "its configuration cannot be pointed at per-program files")
@@ -255,6 +259,15 @@ def _edits(host: Host, target: SlotTarget, program: Program, old: Mapping[str, s
     return tuple(edits), tuple(links)
 
 
+def _new_line(kind: ServiceKind, role: str, path: str, anchor: SettingRef) -> str:
+    line = _NEW_LINE[kind][role].format(path=path)
+    if anchor.directive.startswith("-o "):
+        # Postfix master.cf: the service's own override, next to its other -o lines.
+        setting, _eq, value = line.partition("=")
+        return f"-o {setting.strip()}={value.strip()}"
+    return line
+
+
 def _content(target: SlotTarget, material: Material, placement: Placement,
              paths: Mapping[str, str]) -> bytes:
     """The bytes of one placed file: PEM, the combined PEM, or the keystore."""
@@ -263,7 +276,10 @@ def _content(target: SlotTarget, material: Material, placement: Placement,
     role = placement.role
     if role == "keystore":
         return _keystore(target, material)
-    if placement.combined:  # cert, chain, key in one file
+    if placement.combined:
+        # Postfix's smtpd_tls_chain_files wants each key right before its chain.
+        if target.kind is ServiceKind.POSTFIX:
+            return material.key_pem + leaf + chain
         return leaf + chain + material.key_pem
     if role == "cert":  # without a chain setting the intermediates go into the certificate file
         return leaf if "chain" in paths else leaf + chain
