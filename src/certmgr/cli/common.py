@@ -54,6 +54,7 @@ class Globals:
     quiet: bool = False
     debug: bool = False
     _repository: Any = field(default=None, repr=False)
+    _fast: Any = field(default=None, repr=False)
 
     @property
     def out(self) -> Console:
@@ -90,7 +91,26 @@ class Globals:
             self._repository = open_repository(db_url=self.db, home=self.home)
         return self._repository
 
+    def fast_repository(self) -> Any:
+        """The repository for the hot commands (``list``, ``issue``): on a SQLite repository
+        already set up, :class:`certmgr.repository.sqlite_fast.SqliteFastPath` (no
+        SQLAlchemy import; other methods go to :meth:`repository`); otherwise
+        :meth:`repository` itself.
+        """
+        if self._repository is not None:
+            return self._repository
+        if self._fast is None:
+            from certmgr.repository.sqlite_fast import open_fast_path
+
+            self._fast = open_fast_path(self.db, self.home, full=self.repository)
+            if self._fast is None:
+                return self.repository()
+        return self._fast
+
     def close(self) -> None:
+        if self._fast is not None:
+            self._fast.close()
+            self._fast = None
         if self._repository is not None:
             self._repository.close()
             self._repository = None

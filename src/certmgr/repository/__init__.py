@@ -7,8 +7,11 @@ and every read of one is an audit event. :mod:`certmgr.repository.backup`
 writes and restores whole-repository snapshots.
 """
 
-from certmgr.repository.api import PASSPHRASE_ENV, Repository, open_repository
-from certmgr.repository.certs import KEY_TYPES
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from certmgr.repository.records import (
     AuditEvent,
     BackupFile,
@@ -29,6 +32,25 @@ from certmgr.repository.records import (
     StoredKey,
     UserRecord,
 )
+
+if TYPE_CHECKING:
+    from certmgr.repository.api import PASSPHRASE_ENV, Repository, open_repository
+    from certmgr.repository.certs import KEY_TYPES
+
+# The SQLAlchemy side is imported on first use: a command that only needs the records,
+# or only reads through certmgr.repository.sqlite_reader, does not pay for SQLAlchemy.
+_LAZY = {"PASSPHRASE_ENV": "certmgr.repository.api", "Repository": "certmgr.repository.api",
+         "open_repository": "certmgr.repository.api", "KEY_TYPES": "certmgr.repository.certs"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "KEY_TYPES",

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from sqlalchemy import (
-    Row,
     String,
     bindparam,
     delete,
@@ -26,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from certmgr.errors import InputError, NotFound
 from certmgr.repository.core import INSERT_AUDIT
+from certmgr.repository.decode import cert_from_tuple, definition_from_tuple
 from certmgr.repository.inventory import Inventory, split_target
 from certmgr.repository.records import (
     CertificateRecord,
@@ -46,13 +45,14 @@ from certmgr.repository.tables import (
     table_of,
     utcnow,
 )
+from certmgr.repository.values import certificate_values, load_cert
 
 __all__ = ["KEY_TYPES", "Certs"]
 
 KEY_TYPES = ("ec256", "ec384", "rsa2048", "rsa3072", "rsa4096", "ed25519")
 
 # Lists run over 100k rows: JSON and datetime columns come back raw (no per-value
-# SQLAlchemy processing) and are decoded by _json/_utc below, several times faster.
+# SQLAlchemy processing) and are decoded by certmgr.repository.decode, several times faster.
 _CERT_COLUMNS = (CertificateRow.id, DefinitionRow.name, CertificateRow.version,
                  CertificateRow.serial, CertificateRow.sha256, CertificateRow.subject,
                  type_coerce(CertificateRow.sans, String),
@@ -61,7 +61,6 @@ _CERT_COLUMNS = (CertificateRow.id, DefinitionRow.name, CertificateRow.version,
                  CertificateRow.issuer, CertificateRow.cert_pem, CertificateRow.chain_pem,
                  CertificateRow.key_id, CertificateRow.state,
                  type_coerce(CertificateRow.created, String))
-_STATES = {s.value: s for s in CertificateState}
 # The same for definitions (list_definitions over 100k, bulk lookups for `list`).
 _DEF_COLUMNS = (DefinitionRow.name, DefinitionRow.cn, type_coerce(DefinitionRow.sans, String),
                 DefinitionRow.key_type, DefinitionRow.validity_seconds, DefinitionRow.issuer,
@@ -127,7 +126,7 @@ class Certs(Inventory):
             row = conn.execute(_def_select().where(DefinitionRow.name == name)).first()
         if row is None:
             raise NotFound(f"no definition {name!r} in the repository; see `certmgr list`")
-        return _definition_from_tuple(row)
+        return definition_from_tuple(row)
 
     def get_definitions(self, names: Iterable[str]) -> dict[str, DefinitionRecord]:
         """The definitions among ``names`` that exist, by name (absent names are left out).
@@ -142,13 +141,13 @@ class Certs(Inventory):
             for start in range(0, len(wanted), _IN_CHUNK):
                 chunk = wanted[start:start + _IN_CHUNK]
                 for row in conn.execute(_def_select().where(DefinitionRow.name.in_(chunk))):
-                    record = _definition_from_tuple(row)
+                    record = definition_from_tuple(row)
                     found[record.name] = record
         return found
 
     def list_definitions(self) -> list[DefinitionRecord]:
         with self._conn() as conn:
-            return [_definition_from_tuple(r)
+            return [definition_from_tuple(r)
                     for r in conn.execute(_def_select().order_by(DefinitionRow.name))]
 
     def delete_definition(self, name: str) -> None:
@@ -164,7 +163,7 @@ class Certs(Inventory):
             DefinitionTargetRow.host == host, DefinitionTargetRow.slot_id == slot_id)
         query = _def_select().where(DefinitionRow.id.in_(ids)).order_by(DefinitionRow.name)
         with self._conn() as conn:
-            return [_definition_from_tuple(r) for r in conn.execute(query)]
+            return [definition_from_tuple(r) for r in conn.execute(query)]
 
     # -- issuers ---------------------------------------------------------------------
 
@@ -270,7 +269,7 @@ class Certs(Inventory):
             InputError: the PEM is not a certificate.
             NotFound: no such definition.
         """
-        values = _certificate_values(_load_cert(cert_pem, definition), cert_pem, chain_pem,
+        values = certificate_values(load_cert(cert_pem, definition), cert_pem, chain_pem,
                                      issuer)
         # The master key before the transaction: a bare connection cannot create one, and
         # on SQLite a second transaction opened inside this one would wait for it.
@@ -347,7 +346,7 @@ class Certs(Inventory):
         if limit is not None:
             query = query.limit(limit)
         with self._conn() as conn:
-            return [_cert_from_tuple(r) for r in conn.execute(query).all()]
+            return [cert_from_tuple(r) for r in conn.execute(query).all()]
 
     def revoke_certificate(self, definition: str, version: int, *, reason: str = "") -> None:
         """Mark a version revoked (telling the CA is the issuer's job)."""
@@ -364,7 +363,7 @@ class Certs(Inventory):
         query = _cert_select().where(*conditions).order_by(CertificateRow.version.desc()).limit(1)
         with self._conn() as conn:
             row = conn.execute(query).first()
-        return _cert_from_tuple(row) if row is not None else None
+        return cert_from_tuple(row) if row is not None else None
 
 
 def _check_definition(d: DefinitionRecord) -> None:
@@ -399,17 +398,6 @@ def _def_select() -> Any:
     return select(*_DEF_COLUMNS)
 
 
-def _definition_from_tuple(r: Row[Any] | tuple[Any, ...]) -> DefinitionRecord:
-    values: tuple[Any, ...] = tuple(r)
-    (name, cn, sans, key_type, validity, issuer, renew, targets, data, created, updated,
-     id_) = values
-    return DefinitionRecord(
-        name=name, cn=cn, sans=tuple(_json(sans)), key_type=key_type,
-        validity=timedelta(seconds=validity), issuer=issuer,
-        renew_before=timedelta(seconds=renew), targets=tuple(_json(targets)),
-        data=dict(_json(data)), created=_utc(created), updated=_utc(updated), id=id_)
-
-
 def _issuer(s: Session, row: IssuerRow) -> IssuerRecord:
     keys = {k.role: k.key_id for k in s.scalars(
         select(IssuerKeyRow).where(IssuerKeyRow.issuer_id == row.id).order_by(IssuerKeyRow.role))}
@@ -428,57 +416,6 @@ def _spki_sha256(public: Any) -> str:
     return hashlib.sha256(spki).hexdigest()
 
 
-def _load_cert(cert_pem: str, definition: str) -> x509.Certificate:
-    try:
-        return x509.load_pem_x509_certificate(cert_pem.encode())
-    except ValueError:
-        raise InputError(f"certificate for {definition}: not a PEM certificate") from None
-
-
-def _sans(cert: x509.Certificate) -> list[str]:
-    try:
-        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return []
-    names: list[str] = [str(n) for n in ext.get_values_for_type(x509.DNSName)]
-    names += [str(ip) for ip in ext.get_values_for_type(x509.IPAddress)]
-    return names
-
-
-def _certificate_values(cert: x509.Certificate, cert_pem: str, chain_pem: str,
-                       issuer: str | None) -> dict[str, Any]:
-    """The ``certificates`` columns a certificate determines (the caller adds the rest)."""
-    der = cert.public_bytes(serialization.Encoding.DER)
-    return {"serial": f"{cert.serial_number:x}", "sha256": hashlib.sha256(der).hexdigest(),
-            "subject": cert.subject.rfc4514_string(), "sans": _sans(cert),
-            "not_before": cert.not_valid_before_utc, "not_after": cert.not_valid_after_utc,
-            "issuer": issuer or cert.issuer.rfc4514_string(), "cert_pem": cert_pem,
-            "chain_pem": chain_pem, "state": CertificateState.CURRENT.value,
-            "created": utcnow()}
-
-
 def _cert_select() -> Any:
     return select(*_CERT_COLUMNS).join(DefinitionRow,
                                        CertificateRow.definition_id == DefinitionRow.id)
-
-
-def _cert_from_tuple(r: Row[Any] | tuple[Any, ...]) -> CertificateRecord:
-    values: tuple[Any, ...] = tuple(r)
-    (id_, name, version, serial, sha, subject, sans, nb, na, issuer, pem, chain, key_id,
-     state, created) = values
-    return CertificateRecord(id_, name, version, serial, sha, subject, tuple(_json(sans)),
-                             _utc(nb), _utc(na), issuer, pem, chain, key_id, _STATES[state],
-                             _utc(created))
-
-
-def _json(value: Any) -> Any:
-    # SQLite hands back JSON text; psycopg has parsed it already.
-    return json.loads(value) if isinstance(value, str) else value
-
-
-def _utc(value: Any) -> datetime:
-    if isinstance(value, str):  # SQLite: UTC without an offset
-        return datetime.fromisoformat(value + "+00:00")
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
-    return value.astimezone(UTC)  # type: ignore[no-any-return]

@@ -7,17 +7,12 @@ leave the package.
 
 from __future__ import annotations
 
-import getpass
-import hashlib
-import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.engine import URL
@@ -29,6 +24,7 @@ from certmgr.repository import masterkey as mk
 from certmgr.repository.engine import WRITE_OPTION, display_url
 from certmgr.repository.records import AuditEvent, StoredKey
 from certmgr.repository.tables import AuditRow, MetaRow, PrivateKeyRow, table_of, utcnow
+from certmgr.repository.values import default_actor, describe_key, key_bytes, key_identity
 
 __all__ = ["INSERT_AUDIT", "RepositoryCore", "default_actor"]
 
@@ -37,14 +33,6 @@ MASTER_META = "master_key"
 # (``.values(...)``) is re-keyed for the compiled cache on every execution.
 _INSERT_KEY = insert(table_of(PrivateKeyRow))
 INSERT_AUDIT = insert(table_of(AuditRow))
-
-
-def default_actor() -> str:
-    """The local user running certmgr, as audit events name it."""
-    try:
-        return f"user:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return f"uid:{os.geteuid()}"
 
 
 class RepositoryCore:
@@ -259,7 +247,7 @@ class RepositoryCore:
             row = s.get(PrivateKeyRow, ref)
             if row is None:
                 raise NotFound(f"no stored private key {ref!r} in the repository")
-            plaintext = master.open(row.ciphertext, _identity(ref))
+            plaintext = master.open(row.ciphertext, key_identity(ref))
             self._audit(s, "key.read", f"key:{ref}", {"kind": row.kind, "reason": reason},
                         actor=actor)
         return plaintext
@@ -286,14 +274,14 @@ class RepositoryCore:
             if not isinstance(s, Session):
                 raise MasterKeyError("no master key given for a key stored outside a session")
             master = self._master_key(create=True, session=s)
-        data, obj = _key_bytes(key)
+        data, obj = key_bytes(key)
         ref = uuid.uuid4().hex
-        algorithm, public = _describe(obj)
+        algorithm, public = describe_key(obj)
         # Core inserts, not ORM objects: issuing stores a key per certificate, and the
         # ORM's unit of work cost more than the encryption.
         _connection(s).execute(_INSERT_KEY, {
             "id": ref, "kind": kind, "algorithm": algorithm, "public_sha256": public,
-            "ciphertext": master.seal(data, _identity(ref)), "created": utcnow()})
+            "ciphertext": master.seal(data, key_identity(ref)), "created": utcnow()})
         row = self._audit_row("key.store", f"key:{ref}", {"kind": kind, "algorithm": algorithm},
                               actor=actor)
         if audit_rows is not None:
@@ -335,50 +323,6 @@ class RepositoryCore:
 
 def _connection(s: Session | Connection) -> Connection:
     return s.connection() if isinstance(s, Session) else s
-
-
-def _identity(ref: str) -> str:
-    return f"private_keys/{ref}"
-
-
-def _key_bytes(key: bytes | PrivateKeyTypes) -> tuple[bytes, PrivateKeyTypes | None]:
-    if isinstance(key, bytes):
-        return key, _parse(key)
-    data = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
-    return data, key
-
-
-def _parse(data: bytes) -> PrivateKeyTypes | None:
-    # Bytes may be any key file (even an encrypted one); describing it is best effort.
-    try:
-        if b"-----BEGIN" in data:
-            return serialization.load_pem_private_key(data, password=None)
-        return serialization.load_der_private_key(data, password=None)
-    except (ValueError, TypeError):
-        return None
-
-
-_ALGORITHMS: list[tuple[type[Any], str]] = [
-    (rsa.RSAPrivateKey, "rsa"), (ec.EllipticCurvePrivateKey, "ec"),
-    (ed25519.Ed25519PrivateKey, "ed25519"), (ed448.Ed448PrivateKey, "ed448"),
-    (dsa.DSAPrivateKey, "dsa"), (x25519.X25519PrivateKey, "x25519"),
-    (x448.X448PrivateKey, "x448"),
-]
-
-
-def _describe(key: PrivateKeyTypes | None) -> tuple[str | None, str | None]:
-    """``(algorithm, sha256 of the SubjectPublicKeyInfo)`` for a key, to match certificates."""
-    if key is None:
-        return None, None
-    name = next((n for cls, n in _ALGORITHMS if isinstance(key, cls)), None)
-    if isinstance(key, rsa.RSAPrivateKey):
-        name = f"rsa{key.key_size}"
-    elif isinstance(key, ec.EllipticCurvePrivateKey):
-        name = f"ec-{key.curve.name}"
-    spki = key.public_key().public_bytes(serialization.Encoding.DER,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo)
-    return name, hashlib.sha256(spki).hexdigest()
 
 
 def _first_line(exc: BaseException) -> str:

@@ -18,6 +18,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, SQLAlchemyError
 
 from certmgr.errors import RepositoryError
+from certmgr.repository.decode import HEAD_REVISION
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DB_FILE_NAME",
+    "HEAD_REVISION",
     "WRITE_OPTION",
     "alembic_config",
     "create_db_engine",
@@ -135,10 +137,6 @@ def _enable_wal(engine: Engine) -> None:
         raw.close()
 
 
-# The newest revision shipped in migrations/versions (a test keeps them equal). An open
-# that finds the database at this revision skips Alembic, whose import alone costs
-# more than half a second of every command's start.
-HEAD_REVISION = "0001"
 
 
 def alembic_config() -> Config:
