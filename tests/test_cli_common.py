@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -68,3 +69,31 @@ def test_a_command_line_imports_only_its_commands_module() -> None:
     assert "certmgr.cli.pki_commands" in loaded
     assert "certmgr.cli.deploy_commands" not in loaded  # 'deploy' was --home's value
     assert "certmgr.cli.lab_commands" not in loaded
+
+
+def _root_help(*, all_modules: bool) -> tuple[str, list[str]]:
+    code = ("import json, sys\nfrom certmgr.cli.app import _register, app\n"
+            f"_register(None if {all_modules} else ['--help'])\n"
+            "sys.argv = ['certmgr', '--help']\n"
+            "try:\n    app()\nexcept SystemExit:\n    pass\n"
+            "sys.stderr.write(json.dumps(sorted(m for m in sys.modules "
+            "if m.startswith('certmgr.cli.') or m.split('.')[0] == 'sqlalchemy')))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, env={"COLUMNS": "150", "PATH": "/usr/bin:/bin"})
+    return proc.stdout, json.loads(proc.stderr)
+
+
+def test_root_help_from_summaries_is_the_modules_own() -> None:
+    # `certmgr --help` lists the commands from COMMAND_SUMMARIES without importing their
+    # modules (with a command missing there, it imports them all: slower, still right).
+    # If this fails after a command's docstring changed: copy the new first paragraph of
+    # its help into COMMAND_SUMMARIES in src/certmgr/cli/app.py.
+    from certmgr.cli.app import COMMAND_INDEX, COMMAND_SUMMARIES
+
+    lazy, lazy_loaded = _root_help(all_modules=False)
+    full, full_loaded = _root_help(all_modules=True)
+    assert lazy == full, "COMMAND_SUMMARIES in cli/app.py differs from the commands' help"
+    assert "Commands" in lazy and "definitions" in lazy
+    assert "certmgr.cli.pki_commands" in full_loaded
+    if COMMAND_SUMMARIES.keys() == COMMAND_INDEX.keys():
+        assert lazy_loaded == ["certmgr.cli.app", "certmgr.cli.common"]

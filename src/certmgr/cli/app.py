@@ -114,18 +114,86 @@ COMMAND_INDEX = {
     "demo": "certmgr.cli.demo_commands",
 }
 
+# What `certmgr` and `certmgr --help` list for each command: the first paragraph of its
+# help, in help order (commands, then groups). A command line that names no command
+# registers these instead of importing every command module (about 1 s of imports for a
+# help screen). tests/test_cli_common.py checks that the listing is the same as the one
+# the modules give; with a command missing here, every module is imported as before.
+COMMAND_SUMMARIES = {
+    "discover": (
+        "Read each server program's configuration: its services, TLS slots, "
+        "files, endpoints."),
+    "check": "Run every check on every slot: files, keys, permissions, AppArmor, certificates.",
+    "layout": "Plan the seed's per-program layout for a service on the shared snakeoil files.",
+    "init": "Create certmgr's home, master key and repository (every command does on first use).",
+    "backup": "Write a consistent snapshot of the whole repository to FILE (keys stay encrypted).",
+    "restore": "Restore a backup into an empty repository (a new --home or an empty --db).",
+    "audit": "List audit events: who did what, when, and why (key reads included).",
+    "define": "Define a certificate: its names, key, lifetime, issuer and where it goes.",
+    "apply": "Create or update definitions from a TOML file; running it again changes nothing.",
+    "issue": "Make a key and CSR for each definition, get it signed by its issuer, store it.",
+    "request": "Make a key and CSR for an outside CA; the request stays pending until `receive`.",
+    "receive": "Store a certificate from an outside CA under the pending request whose key it has.",
+    "import": "Take an existing certificate under management: a definition and its first version.",
+    "export": "Write the current certificate in a server program's format; keys are 0600.",
+    "list": "Certificates: name, domains, issuer, not-after, days left, status, where deployed.",
+    "scan": "Probe endpoints over TLS or STARTTLS, and check the certificates they serve.",
+    "monitor": "Probe every endpoint in the repository, renew what is due, notify, export metrics.",
+    "deploy": (
+        "Install each certificate where its programs read it, reload them, "
+        "prove it is served."),
+    "rollback": (
+        "Go back on purpose to the certificate of an earlier deployment, as a "
+        "new deployment."),
+    "deployments": (
+        "The history of deployments: which certificate version went where, "
+        "when, and how."),
+    "status": (
+        "Overall status: certificates, expiry, deployments per slot, last probe "
+        "per endpoint."),
+    "demo": (
+        "Run the seed's whole evaluation on a lab host: lab, discover, check, "
+        "CA and\ndefinitions, issue, deploy with verification, scan of every "
+        "port, status."),
+    "definitions": "List, show, edit and delete certificate definitions.",
+    "ca": "The built-in private CA: a root and an intermediate that issues.",
+    "notify": "Notification channels (email, webhooks) of the monitor.",
+    "lab": (
+        "A lab of test hosts running slapd, Apache, vsftpd, Postfix, Dovecot "
+        "and Tomcat for real (needs root)."),
+    "host": "Hosts certmgr deploys to and discovers on.",
+}
+COMMAND_GROUPS = {"definitions", "ca", "notify", "lab", "host"}  # sub-apps, not commands
+
 # Options of the root command that take a value (their value is not a command name).
 _VALUED_ROOT_OPTIONS = {"--db", "--home", "--root"}
 
 
 def _register(argv: Sequence[str] | None = None) -> None:
-    """Import the command modules: only the one ``argv`` names, or all of them."""
+    """Import the command modules: only the one ``argv`` names, or all of them; for a
+    command line that names no command (help, version), only their summaries."""
     import importlib
 
     word = _command_word(argv) if argv is not None else None
+    if argv is not None and word is None and COMMAND_SUMMARIES.keys() == COMMAND_INDEX.keys():
+        _register_summaries()
+        return
     modules = [COMMAND_INDEX[word]] if word in COMMAND_INDEX else COMMAND_MODULES
     for module in modules:
         importlib.import_module(module)
+
+
+def _register_summaries() -> None:
+    for name, text in COMMAND_SUMMARIES.items():
+        if name in COMMAND_GROUPS:
+            app.add_typer(typer.Typer(help=text), name=name)
+        else:
+            app.command(name, help=text)(_not_loaded)
+
+
+def _not_loaded() -> None:
+    # Registered only when the command line names no command, so never invoked.
+    raise RuntimeError("a command was run without its module; this is a bug in certmgr")
 
 
 def _command_word(argv: Sequence[str]) -> str | None:
