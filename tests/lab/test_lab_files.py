@@ -75,8 +75,8 @@ def test_down_removes_a_files_only_lab(tmp_path: Path) -> None:
 def test_bad_arguments_say_what_to_give(tmp_path: Path) -> None:
     with pytest.raises(LabError, match="--layout"):
         lab_up(tmp_path / "a", layout="redhat", files_only=True)
-    with pytest.raises(LabError, match="unknown program nginx"):
-        lab_up(tmp_path / "b", programs=["nginx"], files_only=True)
+    with pytest.raises(LabError, match="unknown program lighttpd"):
+        lab_up(tmp_path / "b", programs=["lighttpd"], files_only=True)
 
 
 def test_without_root_up_offers_the_files_only_lab(monkeypatch: pytest.MonkeyPatch) -> None:

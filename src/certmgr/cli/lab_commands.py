@@ -43,7 +43,8 @@ def up(
                          "debian: every program on the shared snakeoil pair.")] = "seed",
     programs: Annotated[list[str] | None, typer.Option(
         "--programs", help="Only these programs (repeat or comma-separate): slapd, apache2, "
-                           "vsftpd, postfix, dovecot, tomcat.")] = None,
+                           "vsftpd, postfix, dovecot, tomcat (the default six), nginx "
+                           "(port 4431), haproxy (port 4432).")] = None,
     files_only: Annotated[bool, typer.Option(
         "--files-only", help="Only the hosts' file trees: no namespaces, no programs "
                              "(works without root).")] = False,

@@ -36,6 +36,7 @@ from certmgr.lab import netns
 from certmgr.lab.certs import SshKey, self_signed, ssh_key
 from certmgr.lab.probe import served_sha256
 from certmgr.lab.programs import (
+    DEFAULT_PROGRAMS,
     LAYOUTS,
     PROGRAMS,
     SEED_NAMES,
@@ -151,7 +152,7 @@ def _check_args(hosts: int, layout: str, programs: Sequence[str] | None) -> tupl
     if layout not in LAYOUTS:
         raise LabError(f"--layout {layout}: choose one of {', '.join(LAYOUTS)}")
     known = [p.kind.value for p in PROGRAMS]
-    wanted = list(programs) if programs else known
+    wanted = list(programs) if programs else list(DEFAULT_PROGRAMS)
     unknown = [p for p in wanted if p not in known]
     if unknown:
         raise LabError(f"--programs: unknown program {unknown[0]}; the lab has "

@@ -1,6 +1,8 @@
-"""The six server programs of a lab host: their files, configuration and service-table entry.
+"""The server programs of a lab host: their files, configuration and service-table entry.
 
-Each program is one :class:`LabProgram` in :data:`PROGRAMS`. ``install`` writes
+Each program is one :class:`LabProgram` in :data:`PROGRAMS`: the seed's six
+(:data:`DEFAULT_PROGRAMS`, what a lab runs unless told otherwise), then nginx
+(port 4431) and haproxy (port 4432), which run only when asked for. ``install`` writes
 its configuration and TLS files into the host tree (Debian's file names, the
 seed's or Debian's certificate layout); ``service`` says how the host starts,
 reloads and stops it. Paths are as the program sees them inside the host.
@@ -18,6 +20,7 @@ from certmgr.lab.tree import HostTree, template
 from certmgr.models import Endpoint, ServiceKind, TlsMode
 
 __all__ = [
+    "DEFAULT_PROGRAMS",
     "LAYOUTS",
     "PROGRAMS",
     "SNAKEOIL_CERT",
@@ -82,7 +85,8 @@ class HostContext:
 
 _SEED_DIRS = {ServiceKind.SLAPD: "/etc/ldap", ServiceKind.APACHE2: "/etc/apache2",
               ServiceKind.VSFTPD: "/etc/vsftpd", ServiceKind.POSTFIX: "/etc/postfix",
-              ServiceKind.DOVECOT: "/etc/dovecot", ServiceKind.TOMCAT: "/etc/tomcat10"}
+              ServiceKind.DOVECOT: "/etc/dovecot", ServiceKind.TOMCAT: "/etc/tomcat10",
+              ServiceKind.NGINX: "/etc/nginx", ServiceKind.HAPROXY: "/etc/haproxy"}
 
 
 def _sh(script: str, log: str) -> tuple[str, ...]:
@@ -339,9 +343,88 @@ class Tomcat:
         )
 
 
+class Nginx:
+    """nginx as Debian runs it: the master as root (it reads the key), workers as www-data.
+
+    Debian's own nginx.conf is kept; its default site (port 80) is replaced by
+    one TLS server on port 4431 of the host's address.
+    """
+
+    kind: ClassVar[ServiceKind] = ServiceKind.NGINX
+    ports: ClassVar[Ports] = ((4431, TlsMode.DIRECT),)
+
+    def install(self, ctx: HostContext) -> None:
+        t = ctx.tree
+        cert, key = ctx.pem_pair(self.kind, "www.example.com", ())
+        t.write("/etc/nginx/sites-available/certmgr-lab-ssl",
+                template("nginx/certmgr-lab-ssl", ADDRESS=ctx.address, CERT=cert, KEY=key))
+        t.remove("/etc/nginx/sites-enabled/default")
+        # Relative, so that the link resolves inside the host tree from outside it too.
+        t.symlink("/etc/nginx/sites-enabled/certmgr-lab-ssl",
+                  "../sites-available/certmgr-lab-ssl")
+        t.mkdir("/var/log/nginx", mode=0o755, group="adm")
+        t.mkdir("/var/lib/nginx")  # nginx makes its temp directories (body...) in it
+
+    def service(self, ctx: HostContext) -> ServiceEntry:
+        log = "/var/log/nginx/startup.log"
+        # nginx daemonizes (Debian's "daemon on; master_process on;") and writes its pid file.
+        return ServiceEntry(
+            name=self.kind.value, user="root",
+            start=_sh("/usr/sbin/nginx", log), reload=("nginx", "-s", "reload"),
+            pid_file="/run/nginx.pid", logs=(log, "/var/log/nginx/error.log"),
+            endpoints=_endpoints(self, ctx.address),
+        )
+
+
+class Haproxy:
+    """HAProxy in master-worker mode as Debian's unit runs it: the master as root, workers
+    as haproxy; a reload is ``haproxy -c`` then SIGUSR2 to the master.
+
+    Its credential is one combined PEM file (certificate and key), root:root 0600.
+    """
+
+    kind: ClassVar[ServiceKind] = ServiceKind.HAPROXY
+    ports: ClassVar[Ports] = ((4432, TlsMode.DIRECT),)
+    config: ClassVar[str] = "/etc/haproxy/haproxy.cfg"
+    pid_file: ClassVar[str] = "/run/haproxy.pid"
+
+    def install(self, ctx: HostContext) -> None:
+        t = ctx.tree
+        if ctx.layout == "debian":
+            # HAProxy takes no separately named key file: an admin puts a combined copy
+            # of the snakeoil pair where Debian's haproxy.cfg has its crt-base.
+            assert ctx.snakeoil is not None
+            cred, pem = ctx.snakeoil, "/etc/ssl/private/ssl-cert-snakeoil-combined.pem"
+        else:
+            cred = self_signed("www.example.com")
+            pem = "/etc/haproxy/ssl/private/www.example.com.pem"
+            t.mkdir("/etc/haproxy/ssl/private", mode=0o700)
+        ctx.fingerprints[self.kind.value] = cred.sha256
+        t.write(pem, cred.cert_pem + cred.key_pem, mode=0o600)
+        t.write(self.config, template("haproxy/haproxy.cfg", ADDRESS=ctx.address, PEM=pem))
+        t.mkdir("/var/lib/haproxy")  # its chroot
+
+    def service(self, ctx: HostContext) -> ServiceEntry:
+        log = "/var/log/haproxy.startup.log"
+        # -W master-worker, -D daemon, -p the master's pid, -S the master CLI (Debian's
+        # EXTRAOPTS). Start-up alerts go to the log before it detaches.
+        start = ("mkdir -p -m 0755 /run/haproxy; exec /usr/sbin/haproxy -W -D "
+                 f"-f {self.config} -p {self.pid_file} -S /run/haproxy-master.sock")
+        reload = (f"haproxy -c -q -f {self.config} && "
+                  f"kill -USR2 \"$(cat {self.pid_file})\"")
+        return ServiceEntry(
+            name=self.kind.value, user="root", start=_sh(start, log),
+            reload=("sh", "-c", reload), pid_file=self.pid_file, logs=(log,),
+            endpoints=_endpoints(self, ctx.address),
+        )
+
+
 # Start order: Tomcat first, as it takes longest to come up and the others start meanwhile.
 PROGRAMS: tuple[LabProgram, ...] = (Tomcat(), Slapd(), Apache2(), Vsftpd(), Postfix(),
-                                    Dovecot())
+                                    Dovecot(), Nginx(), Haproxy())
+# What a lab runs unless told otherwise: the seed's six. nginx and haproxy only when asked.
+DEFAULT_PROGRAMS: tuple[str, ...] = ("tomcat", "slapd", "apache2", "vsftpd", "postfix",
+                                     "dovecot")
 
 
 def program(name: str) -> LabProgram:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import posixpath
+from typing import TYPE_CHECKING
 
+from certmgr.errors import ReloadFailed
 from certmgr.hosts.base import CommandResult, WritableHost
 
-__all__ = ["config_flag", "run_test", "tail"]
+if TYPE_CHECKING:
+    from certmgr.deploy.programs.base import ReloadContext
+
+__all__ = ["config_flag", "require_running", "run_test", "tail"]
 
 
 def tail(result: CommandResult, lines: int = 4) -> str:
@@ -26,3 +31,16 @@ def config_flag(flag: str, config: str, default: str, *, directory: bool = False
     """``[flag, config]`` when the program's config is not at its default place."""
     value = posixpath.dirname(config) if directory else config
     return [] if value == default else [flag, value]
+
+
+def require_running(ctx: ReloadContext, name: str) -> None:
+    """Raise ReloadFailed when the table's main pid of ``name`` is dead (or a zombie).
+
+    A signal to a zombie succeeds, so ``kill -HUP $(cat PIDFILE)`` would report a
+    reload of a program that is gone; failing here lets the engine start it instead.
+    Hosts that cannot tell (systemd, no pid known) are not checked.
+    """
+    pid = ctx.control.main_pid(name)
+    if pid is not None and not ctx.control.alive(pid):
+        raise ReloadFailed(f"{name} is not running on {ctx.host.name} (pid {pid} is gone): "
+                           "it cannot be reloaded")
