@@ -8,6 +8,7 @@ reload command, so when JMX cannot reach the JVM the fallback is a restart.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -49,6 +50,10 @@ _NO_MANAGER_USERS = b"""<?xml version="1.0" encoding="UTF-8"?>
   <!-- no manager-script user: certmgr cannot use the manager's sslReload -->
 </tomcat-users>
 """
+
+
+_IDLE = ('public class Idle { public static void main(String[] a) throws Exception { '
+         'System.out.println("up"); Thread.sleep(600000); } }\n')
 
 
 class ReloadRecorder:
@@ -120,9 +125,7 @@ def test_a_jvm_that_refuses_attach_makes_jmx_unusable_not_a_failed_reload(
         tmp_path: Path, process: Callable[[list[str]], subprocess.Popen[bytes]]) -> None:
     java = _java()
     program = tmp_path / "Idle.java"
-    program.write_text("public class Idle { public static void main(String[] a) "
-                       "throws Exception { System.out.println(\"up\"); "
-                       "Thread.sleep(600000); } }\n")
+    program.write_text(_IDLE)
     jvm = subprocess.Popen([java, "-XX:+DisableAttachMechanism", "-XX:-UsePerfData",
                             str(program)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                            stdin=subprocess.DEVNULL, cwd=tmp_path)
@@ -134,6 +137,38 @@ def test_a_jvm_that_refuses_attach_makes_jmx_unusable_not_a_failed_reload(
         assert attempt.detail.startswith("JMX unusable (exit 20): UNUSABLE attach to pid "
                                          f"{jvm.pid}"), attempt.detail
         assert jvm.poll() is None
+    finally:
+        jvm.kill()
+        jvm.wait()
+        if jvm.stdout is not None:
+            jvm.stdout.close()
+
+
+@pytest.mark.lab
+def test_a_jvm_with_a_tmp_and_network_of_its_own_is_reached_in_its_namespaces(
+        tmp_path: Path) -> None:
+    # Debian's tomcat10.service runs Tomcat with PrivateTmp=yes: its attach socket is
+    # in a /tmp the caller cannot see. Here a JVM gets a /tmp and a network of its own.
+    java = _java()
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        skip_or_fail("a JVM in namespaces of its own needs root and unshare")
+    program = tmp_path / "Idle.java"
+    program.write_text(_IDLE)
+    script = ('src=$(cat "$1") && mount -t tmpfs -o mode=1777 certmgr-test /tmp && '
+              'ip link set lo up && printf "%s\\n" "$src" > /tmp/Idle.java && '
+              'exec "$0" -XX:-UsePerfData /tmp/Idle.java')
+    jvm = subprocess.Popen(["unshare", "--mount", "--net", "--propagation", "private",
+                            "sh", "-c", script, java, str(program)],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                           stdin=subprocess.DEVNULL, cwd=tmp_path)
+    try:
+        assert jvm.stdout is not None and jvm.stdout.readline() == b"up\n"
+        host = LocalHost()
+        attempt = jmx_reload(host, _control(host, jvm.pid), [8443])
+        # Attached, started its agent and asked it over JMX: only then is this the answer.
+        assert not attempt.reloaded
+        assert attempt.detail == ("JMX: AGENT started the JVM's local management agent; "
+                                  "NOHANDLER no ProtocolHandler MBean for port 8443")
     finally:
         jvm.kill()
         jvm.wait()

@@ -21,7 +21,10 @@ What to expect of it:
   It stays up until the JVM exits and listens on an ephemeral port of every
   address, accepting connections from local addresses only (the JDK's
   ``jconsole`` agent); the result line says when it was started.
-* A client run takes about 1-2 s (a JVM start plus an in-memory compile).
+* When the JVM has a mount or network namespace of its own (systemd's
+  PrivateTmp=yes, as Debian's tomcat10.service sets), the client runs in those
+  namespaces (``nsenter``, as root), where its attach socket and agent are.
+* A client run takes about 1 s (a JVM start plus an in-memory compile).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from importlib import resources
 
 from certmgr.deploy.programs.control import ServiceControl
 from certmgr.errors import HostError, ReloadFailed
-from certmgr.hosts.base import WritableHost
+from certmgr.hosts.base import CommandResult, WritableHost
 
 __all__ = ["JmxAttempt", "jmx_reload", "tomcat_jvm"]
 
@@ -116,12 +119,19 @@ def jmx_reload(host: WritableHost, control: ServiceControl, ports: list[int], *,
         # setpriv takes numeric ids, so the JVM's own ids are used, whatever its user is named.
         return JmxAttempt(False, f"no setpriv on {host.name} to run as Tomcat's uid {jvm.uid}")
     port_list = ",".join(str(p) for p in sorted(set(ports)))
-    argv = [*_as_ids(jvm), "sh", "-c", _IN_TEMP_DIR, "sh", str(jvm.pid), port_list,
-            java, *_JAVA_OPTIONS, f"-Dsun.tools.attach.attachTimeout={int(attach_timeout * 1000)}"]
+    client = [java, *_JAVA_OPTIONS,
+              f"-Dsun.tools.attach.attachTimeout={int(attach_timeout * 1000)}"]
+    argv = [*_namespaces_of(host, jvm), *_as_ids(jvm), "sh", "-c", _IN_TEMP_DIR, "sh",
+            str(jvm.pid), port_list, *client]
     try:
         result = host.run(argv, input=client_source(), check=False, timeout=_RUN_TIMEOUT)
     except HostError as exc:
         return JmxAttempt(False, f"the JMX client did not run: {exc.message}")
+    return _judge(result, jvm, port_list)
+
+
+def _judge(result: CommandResult, jvm: JvmProcess, port_list: str) -> JmxAttempt:
+    """Read the client's exit status and lines (see ReloadSsl.java's header)."""
     lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
     summary = "; ".join(lines[-3:]) or _last_line(result.stderr) or "(no output)"
     if result.returncode == _OK:
@@ -167,6 +177,22 @@ def _java_process(host: WritableHost, pid: int) -> JvmProcess | None:
     if comm != "java" or not (uid.isdigit() and gid.isdigit()):
         return None
     return JvmProcess(pid, int(uid), int(gid))
+
+
+def _namespaces_of(host: WritableHost, jvm: JvmProcess) -> list[str]:
+    """The prefix that enters the JVM's mount and network namespaces, if not the caller's.
+
+    Debian's tomcat10.service has PrivateTmp=yes: the JVM's attach socket is in a /tmp
+    of its own, which the attach API does not look for (it does so only across pid
+    namespaces), and its local JMX agent listens in the JVM's network namespace.
+    """
+    ns = ("mnt", "net")
+    links = [f"/proc/self/ns/{n}" for n in ns] + [f"/proc/{jvm.pid}/ns/{n}" for n in ns]
+    result = host.run(["readlink", *links], check=False)
+    seen = result.stdout.split()
+    if not result.ok or len(seen) != len(links) or seen[:2] == seen[2:]:
+        return []  # the same namespaces (or not ours to see: then not ours to enter either)
+    return ["nsenter", f"--target={jvm.pid}", "--mount", "--net", "--"]
 
 
 def _as_ids(jvm: JvmProcess) -> list[str]:
