@@ -27,8 +27,10 @@ from certmgr.deploy.model import Material, Outcome, SlotTarget
 from certmgr.deploy.programs import ServiceControl
 from certmgr.deploy.targets import slot_targets
 from certmgr.deploy.verify import served_now
+from certmgr.hosts.base import WritableHost
 from certmgr.hosts.lab import LabHost
-from certmgr.lab import lab_status, lab_up
+from certmgr.hosts.ssh import SSHHost
+from certmgr.lab import lab_down, lab_status, lab_up
 from certmgr.lab.programs import SNAKEOIL_CERT, SNAKEOIL_KEY
 from certmgr.models import ServiceKind
 from certmgr.pki import load_bundle
@@ -81,7 +83,7 @@ def engine(tmp_path: Path) -> Engine:
                   options=EngineOptions(verify_timeout=60))
 
 
-def target(host: LabHost, kind: ServiceKind) -> SlotTarget:
+def target(host: WritableHost, kind: ServiceKind) -> SlotTarget:
     (found,) = [t for t in slot_targets(host.name, discover_host(host).slots())
                 if t.kind is kind]
     return found
@@ -92,7 +94,7 @@ def material(ca: TestCA, slot: SlotTarget, **faults: bool) -> Material:
     return ca.material(names[0], names, **faults)
 
 
-def master_pid(host: LabHost, kind: ServiceKind) -> int:
+def master_pid(host: WritableHost, kind: ServiceKind) -> int:
     pid = ServiceControl(host).main_pid(kind.value)
     assert pid is not None
     return pid
@@ -118,6 +120,7 @@ def test_the_lab_runs_both_as_debian_does_only_when_asked(lab: RunningLab,
         assert users_of(host, prog["pid"], children=True) == {WORKER_USER[kind]}
     # Not in the default set: a lab asked for nothing runs the seed's six.
     default = lab_up(tmp_path / "files", files_only=True)
+    lab_down(tmp_path / "files")
     assert "nginx" not in default.programs and "haproxy" not in default.programs
     assert len(default.programs) == 6
 
@@ -200,6 +203,21 @@ def test_faults_leave_the_program_up_serving_the_old_certificate(
     assert outcome.plan is not None
     assert set(served(host, kind).values()) == {outcome.plan.fingerprint}
     assert master_pid(host, kind) != pid
+
+
+def test_over_ssh_the_same_engine_reloads_both(lab: RunningLab, engine: Engine,
+                                               ca: TestCA) -> None:
+    url = f"ssh://root@{lab.hosts[0].address}"
+    with SSHHost(url, key=lab.state.ssh_key, known_hosts=lab.state.known_hosts) as host:
+        pids = {kind: master_pid(host, kind) for kind in KINDS}
+        jobs = [Job(host, target(host, kind), material(ca, target(host, kind)))
+                for kind in KINDS]
+        outcomes = run_jobs(engine, jobs)
+        assert [(o.outcome, o.reason) for o in outcomes] == [(Outcome.VERIFIED, "")] * 2
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            assert outcome.plan is not None
+            assert set(served(host, job.target.kind).values()) == {outcome.plan.fingerprint}
+            assert master_pid(host, job.target.kind) == pids[job.target.kind]
 
 
 def test_migration_off_the_shared_snakeoil_files_edits_both_configs(
