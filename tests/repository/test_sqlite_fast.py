@@ -123,6 +123,9 @@ def test_reader_checks_the_master_key_file(tmp_path: Path) -> None:
     key_file.unlink()
     reader = open_fast_path(None, home)  # no key file: listing still works, as in the Repository
     assert reader is not None
+    assert reader.list_certificates() == []
+    with pytest.raises(MasterKeyError, match="is missing"):  # storing a key cannot
+        reader.add_certificate("www", make_cert()[0], key=make_cert()[1])  # type: ignore[arg-type]
     reader.close()
     other = tmp_path / "other"
     open_repository(None, other).close()

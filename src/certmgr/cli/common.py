@@ -20,12 +20,14 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 
 from certmgr.errors import CertmgrError, UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["EXIT_INTERNAL", "Globals", "command", "default_home", "json_default"]
 
@@ -118,6 +120,9 @@ class Globals:
 
 @functools.cache
 def _console(*, stderr: bool, quiet: bool) -> Console:
+    # Imported here: a command that prints only JSON, or nothing under -q, never needs it.
+    from rich.console import Console
+
     if quiet and not stderr:
         return Console(file=open(os.devnull, "w"), stderr=False)  # lives as long as the process
     return Console(stderr=stderr, soft_wrap=False)

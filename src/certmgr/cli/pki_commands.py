@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -61,9 +63,6 @@ def issue(
 
 def _issue_all(g: Globals, repo: Any, todo: list[DefinitionRecord]
                ) -> tuple[list[IssueOutcome], list[tuple[str, str]]]:
-    from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
     from certmgr.issuers import issue_definition, load_issuer
 
     # Each issuer is loaded once per run: the CA's key is decrypted (one audited read)
@@ -71,12 +70,9 @@ def _issue_all(g: Globals, repo: Any, todo: list[DefinitionRecord]
     issuers: dict[str | None, Issuer] = {}
     outcomes: list[IssueOutcome] = []
     failures: list[tuple[str, str]] = []
-    with Progress(TextColumn("issuing"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.description}"), console=g.err,
-                  disable=g.quiet or len(todo) < 2, transient=True) as progress:
-        task = progress.add_task("", total=len(todo))
+    with _progress(g, len(todo)) as tick:
         for definition in todo:
-            progress.update(task, description=escape(definition.name))
+            tick(definition.name)
             try:
                 if definition.issuer not in issuers:
                     issuers[definition.issuer] = load_issuer(repo, definition.issuer)
@@ -85,8 +81,31 @@ def _issue_all(g: Globals, repo: Any, todo: list[DefinitionRecord]
                 if len(todo) == 1:
                     raise
                 failures.append((definition.name, exc.message))
-            progress.advance(task)
+            tick(None)
     return outcomes, failures
+
+
+@contextmanager
+def _progress(g: Globals, total: int) -> Iterator[Callable[[str | None], None]]:
+    """A transient progress bar on stderr for two or more definitions, not under -q:
+    ``tick(name)`` names the definition being issued, ``tick(None)`` counts it done."""
+    if g.quiet or total < 2:
+        yield lambda _name: None  # and rich.progress is not even imported
+        return
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(TextColumn("issuing"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.description}"), console=g.err, transient=True) as progress:
+        task = progress.add_task("", total=total)
+
+        def tick(name: str | None) -> None:
+            if name is None:
+                progress.advance(task)
+            else:
+                progress.update(task, description=escape(name))
+
+        yield tick
 
 
 def _print_outcomes(g: Globals, outcomes: list[IssueOutcome],

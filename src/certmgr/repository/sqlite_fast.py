@@ -21,6 +21,7 @@ use, so a :class:`SqliteFastPath` can stand in for one.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import uuid
@@ -125,7 +126,8 @@ def open_fast_path(db_url: str | None, home: Path, *,
     """
     home = Path(home).expanduser()
     path = _database_path(db_url, home)
-    if path is None or not path.is_file():
+    # What open_repository would refuse or create (masterkey.ensure_home) is left to it.
+    if path is None or not path.is_file() or not os.access(home, os.W_OK | os.X_OK):
         return None
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True,
@@ -157,6 +159,9 @@ def _check(conn: sqlite3.Connection, home: Path) -> tuple[bool, mk.MasterKey | N
     mode = conn.execute("PRAGMA journal_mode").fetchone()
     if mode is None or str(mode[0]).lower() != "wal":
         return False, None
+    # The same per-connection settings as the SQLAlchemy engine (engine._sqlite_on_connect).
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA synchronous=NORMAL")
     tables = {r[0] for r in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN "
         "('alembic_version', 'meta', 'certificates')")}
@@ -179,9 +184,6 @@ def _check(conn: sqlite3.Connection, home: Path) -> tuple[bool, mk.MasterKey | N
     master = mk.read_key_file(key_file)
     if mk.check_value(master.key) != meta["check"]:
         return False, None
-    # The same per-connection settings as the SQLAlchemy engine (engine._sqlite_on_connect).
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA synchronous=NORMAL")
     return True, master
 
 
