@@ -116,3 +116,22 @@ def test_discover_stores_operator_names_for_unnamed_slots(cli: CliRunner, home: 
 def test_unknown_host_is_a_usage_error(cli: CliRunner, home: Path) -> None:
     code, _out, err = run_cli(cli, "discover", "--host", "lab:nowhere", "--json")
     assert code == 2 and "not registered" in err
+
+
+def test_layout_moves_a_file_another_program_reads(cli: CliRunner, home: Path,
+                                                   tmp_path: Path) -> None:
+    # vsftpd and Postfix both read /srv/tls/mail.{crt,key}: outside /etc/ssl, but shared.
+    (tmp_path / "etc/postfix").mkdir(parents=True)
+    (tmp_path / "srv/tls").mkdir(parents=True)
+    (tmp_path / "etc/vsftpd.conf").write_text(
+        "listen=YES\nssl_enable=YES\nrsa_cert_file=/srv/tls/mail.crt\n"
+        "rsa_private_key_file=/srv/tls/mail.key\n")
+    (tmp_path / "etc/postfix/main.cf").write_text(
+        "smtpd_tls_cert_file = /srv/tls/mail.crt\nsmtpd_tls_key_file = /srv/tls/mail.key\n"
+        "smtpd_tls_security_level = may\n")
+    code, out, err = run_cli(cli, "layout", "--root", str(tmp_path), "--service", "vsftpd",
+                             "--name", "ftp.example.com", "--json")
+    assert code == 0, err
+    paths = {f["path"] for f in json.loads(out)["files"]}
+    assert "/etc/vsftpd/ssl/certs/ftp.example.com.crt" in paths
+    assert "/srv/tls/mail.crt" not in paths

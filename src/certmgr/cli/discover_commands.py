@@ -192,7 +192,7 @@ def layout(g: Globals,
 
     kind = _kind(service)
     with _host(g, host) as (_name, target):
-        discovery = discover_host(target, kinds=[kind])
+        discovery = discover_host(target)  # every program: a file two of them read is shared
         plan = plan_layout(target, discovery, kind, slot_id=slot, name=name)
     if g.json:
         g.emit_json(plan.to_json())
