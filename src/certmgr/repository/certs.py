@@ -270,7 +270,7 @@ class Certs(Inventory):
             NotFound: no such definition.
         """
         values = certificate_values(load_cert(cert_pem, definition), cert_pem, chain_pem,
-                                     issuer)
+                                    issuer)
         # The master key before the transaction: a bare connection cannot create one, and
         # on SQLite a second transaction opened inside this one would wait for it.
         master = self._master_key(create=True) if key is not None else None
