@@ -25,7 +25,7 @@ Goals (issue 4):
 
 Everything runs in a fresh temporary home removed at the end. Writes
 bench/results/pki.json. Run: ``.venv/bin/python -m bench.pki [--issue N]
-[--issue-large N] [--openssl N] [--rows N] [--window N]``.
+[--issue-large N] [--openssl N] [--repeat N] [--rows N] [--window N]``.
 """
 
 from __future__ import annotations
@@ -154,24 +154,27 @@ def openssl_loop(n: int, tmp: Path, issuer_cert: x509.Certificate, issuer_key: A
         _run(["openssl", "x509", "-req", "-in", str(tmp / "r.csr"), "-CA", str(ca_crt),
               "-CAkey", str(ca_key), "-set_serial", str(1000 + i), "-days", "397",
               "-extfile", str(ext), "-out", str(tmp / "c.pem")], env)
-    CPU["openssl"] = _children_cpu() - cpu
+    CPU["openssl"] = min(CPU.get("openssl", float("inf")), _children_cpu() - cpu)
     return time.perf_counter() - start
 
 
-def certmgr_issue(n: int, large: int, tmp: Path) -> dict[str, float]:
+def certmgr_issue(n: int, large: int, tmp: Path, repeat: int) -> dict[str, float]:
     """``certmgr issue --all`` over n and over ``large`` definitions (subprocess), then
-    n in-process."""
+    n in-process. The processes run ``repeat`` times on fresh homes and the best run
+    counts (the machine is shared: one run can wait on others' disk or CPU)."""
     results: dict[str, float] = {}
     for mode, count in (("process", n), ("process_large", large), ("in_process", n)):
-        home = tmp / f"issue-{mode}"
-        env = _env(home)
-        _run([str(CERTMGR), "ca", "init", "-q"], env)
-        _define(home, count)
-        if mode == "in_process":
-            results[mode] = _issue_in_process(home)
-        else:
-            results[mode] = _run([str(CERTMGR), "issue", "--all", "-q"], env,
-                                 label=f"issue_{mode}")
+        for attempt in range(1 if mode == "in_process" else repeat):
+            home = tmp / f"issue-{mode}-{attempt}"
+            env = _env(home)
+            _run([str(CERTMGR), "ca", "init", "-q"], env)
+            _define(home, count)
+            if mode == "in_process":
+                results[mode] = _issue_in_process(home)
+            else:
+                took = _run([str(CERTMGR), "issue", "--all", "-q"], env,
+                            label=f"issue_{mode}")
+                results[mode] = min(results.get(mode, took), took)
     return results
 
 
@@ -314,12 +317,20 @@ def certmgr_list(tmp: Path, rows: int, window: int) -> dict[str, Any]:
 
 # -- main ---------------------------------------------------------------------------
 
+def _subdir(tmp: Path, name: str) -> Path:
+    path = tmp / name
+    path.mkdir()
+    return path
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--issue", type=int, default=300, help="certificates certmgr issues")
     parser.add_argument("--issue-large", type=int, default=1000,
                         help="certificates of the second `issue --all` process")
     parser.add_argument("--openssl", type=int, default=20, help="openssl peer iterations")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of each `issue --all` process (the best counts)")
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--window", type=int, default=1_000)
     args = parser.parse_args(argv)
@@ -333,8 +344,10 @@ def main(argv: list[str]) -> int:
     try:
         bare = bare_loop(args.issue, ca.intermediate, ca.intermediate_key)
         bare_csr = bare_csr_loop(args.issue, ca.intermediate, ca.intermediate_key)
-        ours = certmgr_issue(args.issue, args.issue_large, tmp)
-        peer = openssl_loop(args.openssl, tmp, ca.intermediate, ca.intermediate_key)
+        ours = certmgr_issue(args.issue, args.issue_large, tmp, args.repeat)
+        # The peer gets the same best-of-N as certmgr's processes.
+        peer = min(openssl_loop(args.openssl, _subdir(tmp, f"openssl-{i}"), ca.intermediate,
+                                ca.intermediate_key) for i in range(args.repeat))
         listing = certmgr_list(tmp, args.rows, args.window)
         startup = certmgr_startup(tmp)
     finally:
