@@ -79,6 +79,8 @@ def test_reader_answers_as_the_repository(both: tuple[Repository, SqliteFastPath
         assert mine == repo.list_certificates(**kwargs), kwargs  # type: ignore[arg-type]
     expiring = reader.list_certificates(expiring_within=timedelta(days=30), now=now)
     assert [c.definition for c in expiring] == ["d4", "d0", "d1"]
+    for name in ("d0", "d3", "empty", "absent"):
+        assert reader.current_certificate(name) == repo.current_certificate(name), name
     assert reader.list_definitions() == repo.list_definitions()
     names = ["d0", "d3", "empty", "absent"]
     assert reader.get_definitions(names) == repo.get_definitions(names)

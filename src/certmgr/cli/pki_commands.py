@@ -215,7 +215,7 @@ def export_command(
     """Write the current certificate in a server program's format; keys are 0600."""
     from certmgr.issuers import export_files
 
-    files = export_files(g.repository(), name, fmt,
+    files = export_files(g.fast_repository(), name, fmt,
                          password=read_password(password, password_file), alias=alias)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: not a directory")

@@ -188,7 +188,8 @@ def _check(conn: sqlite3.Connection, home: Path) -> tuple[bool, mk.MasterKey | N
 
 
 class SqliteFastPath:
-    """Listing and issuing on a set-up SQLite repository; the rest goes to the Repository."""
+    """Listing, issuing and exporting on a set-up SQLite repository; the rest goes to the
+    Repository."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path, master: mk.MasterKey | None,
                  full: Callable[[], Any], *, owns_full: bool = False,
@@ -284,6 +285,13 @@ class SqliteFastPath:
             sql += " LIMIT ?"
             params.append(int(limit))
         return [cert_from_tuple(r) for r in self._rows(sql, params)]
+
+    def current_certificate(self, definition: str) -> CertificateRecord | None:
+        """As :meth:`certmgr.repository.Repository.current_certificate`."""
+        rows = self._rows(_CERT_SELECT + " WHERE d.name = ? AND c.state = ? "
+                          "ORDER BY c.version DESC LIMIT 1",
+                          (definition, CertificateState.CURRENT.value))
+        return cert_from_tuple(rows[0]) if rows else None
 
     def get_definition(self, name: str) -> DefinitionRecord:
         """As :meth:`certmgr.repository.Repository.get_definition`."""
