@@ -10,9 +10,7 @@ bits of the key and of every directory above it.
 
 from __future__ import annotations
 
-import posixpath
-
-from certmgr.hosts.base import FileStat, Host
+from certmgr.hosts.base import FileStat, Host, prefixes, stat_many
 
 __all__ = ["can_read", "policy_problems"]
 
@@ -52,17 +50,16 @@ def can_read(host: Host, path: str, user: str) -> tuple[bool, str]:
     permission for the user, and the file needs read permission.
     """
     real = host.realpath(path)
-    parts = [p for p in real.split("/") if p]
-    current = "/"
-    for part in parts[:-1]:
-        current = posixpath.join(current, part)
-        st = host.stat(current)
+    walk = prefixes(real) or ["/"]
+    # Every component's status in one round trip (SSH hosts pipeline them).
+    found = stat_many(host, walk)
+    for current, st in zip(walk[:-1], found, strict=False):
         if st is None:
             return False, f"{current} does not exist"
         if not _has(st, user, host, 1):
             return False, (f"directory {current} ({st.owner}:{st.group} {st.mode:04o}) "
                            f"cannot be entered by {user}")
-    st = host.stat(real)
+    st = found[-1]
     if st is None:
         return False, f"{real} does not exist"
     if not _has(st, user, host, 4):

@@ -22,7 +22,7 @@ from certmgr.deploy.programs import Program, ReloadContext, ServiceControl, prog
 from certmgr.deploy.record import NullRecorder, Recorder
 from certmgr.deploy.verify import served_now, wait_served
 from certmgr.errors import CertmgrError, PreflightFailed, ReloadFailed, UsageError
-from certmgr.hosts.base import WritableHost
+from certmgr.hosts.base import WritableHost, stat_many
 from certmgr.pki.write import certificates_pem
 
 __all__ = ["Engine", "EngineOptions"]
@@ -206,8 +206,8 @@ class _Run:
         secret = {f.spec.path: f.secret for f in self.plan.files}
         secret |= {e.spec.path: e.secret for e in self.plan.edits}
         out = []
-        for path, is_secret in secret.items():
-            st = self.host.stat(path, follow_symlinks=False)
+        found = stat_many(self.host, list(secret), follow_symlinks=False)
+        for (path, is_secret), st in zip(secret.items(), found, strict=True):
             data = self.host.read_bytes(path) if st is not None and st.is_file else None
             out.append({"path": path, "owner": st.owner if st else "", "group":
                         st.group if st else "", "mode": st.mode if st else 0,

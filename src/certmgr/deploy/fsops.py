@@ -34,7 +34,14 @@ from certmgr.deploy.journal import (
     new_txn_id,
 )
 from certmgr.errors import CertmgrError, HostError, RollbackFailed
-from certmgr.hosts.base import FileStat, WritableHost, normalize, resolve_ids
+from certmgr.hosts.base import (
+    FileStat,
+    WritableHost,
+    normalize,
+    prefixes,
+    resolve_ids,
+    stat_many,
+)
 from certmgr.models import FileSpec
 
 __all__ = [
@@ -65,18 +72,26 @@ class RollbackStep:
 
 def refuse_symlinks(host: WritableHost, path: str) -> FileStat | None:
     """Refuse ``path`` if it or any parent is a symlink; return its lstat (None: missing)."""
+    chain = _walk(host, path)
+    return chain[-1] if len(chain) == len(prefixes(path)) and chain else None
+
+
+def _walk(host: WritableHost, path: str) -> list[FileStat]:
+    """The lstat of each component of ``path`` from ``/`` down, up to the first missing one.
+
+    Every component is lstat'ed in one round trip where the host can; a symlink
+    anywhere above the first missing component is refused (HostError).
+    """
     path = normalize(path)
-    current = "/"
-    st: FileStat | None = None
-    for part in [p for p in path.split("/") if p]:
-        current = posixpath.join(current, part)
-        st = host.stat(current, follow_symlinks=False)
+    chain: list[FileStat] = []
+    for st in stat_many(host, prefixes(path), follow_symlinks=False):
         if st is None:
-            return None
+            break
         if st.is_symlink:
-            raise HostError(f"{current} is a symbolic link; certmgr does not write through "
+            raise HostError(f"{st.path} is a symbolic link; certmgr does not write through "
                             f"links (make {path} a real path)", path=path, host=host.name)
-    return st
+        chain.append(st)
+    return chain
 
 
 class FileTransaction:
@@ -188,8 +203,7 @@ class FileTransaction:
         """
         with self._lock:
             self._require_open()
-            self.ensure_parent(posixpath.dirname(normalize(spec.path)))
-            st = refuse_symlinks(self.host, spec.path)
+            st = self._target_stat(spec.path)
             if st is not None and not st.is_file:
                 raise HostError(f"{spec.path} exists and is not a regular file",
                                 path=spec.path, host=self.host.name)
@@ -214,6 +228,19 @@ class FileTransaction:
             self.host.write_file_atomic(spec.path, data, uid=uid, gid=gid, mode=spec.mode,
                                         temp_name=entry.temp_name, checkpoint=checkpoint)
             return True
+
+    def _target_stat(self, path: str) -> FileStat | None:
+        """The lstat of a file about to be written (None: missing), its parents made sure of.
+
+        One walk of the whole path answers both: whether each directory above exists
+        (symlinks refused) and what the file is now.
+        """
+        depth = len(prefixes(path))
+        chain = _walk(self.host, path)
+        if depth > 1 and (len(chain) < depth - 1 or not chain[depth - 2].is_dir):
+            self.ensure_parent(posixpath.dirname(normalize(path)))  # creates, or refuses
+            return None
+        return chain[-1] if len(chain) == depth else None
 
     def _require_open(self) -> None:
         if self.record.state is not JournalState.OPEN:
@@ -290,10 +317,11 @@ class FileTransaction:
     def _undo_write(self, entry: JournalEntry) -> RollbackStep:
         directory = posixpath.dirname(entry.path)
         rb_temp = f".{posixpath.basename(entry.path)}.certmgr-{self.txn_id}-{entry.seq}.rb.tmp"
-        for temp in (entry.temp_name, rb_temp):
-            if temp and self.host.stat(posixpath.join(directory, temp),
-                                       follow_symlinks=False) is not None:
-                self.host.remove_file(posixpath.join(directory, temp))
+        temps = [posixpath.join(directory, t) for t in (entry.temp_name, rb_temp) if t]
+        for temp, st in zip(temps, stat_many(self.host, temps, follow_symlinks=False),
+                            strict=True):
+            if st is not None:
+                self.host.remove_file(temp)
         if not entry.existed:
             if self.host.stat(entry.path, follow_symlinks=False) is None:
                 return RollbackStep(entry.path, "unchanged")

@@ -22,7 +22,7 @@ import os
 import secrets
 import tempfile
 import threading
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
@@ -102,9 +102,13 @@ class JournalRecord:
     detail: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["state"] = self.state.value
-        return data
+        # Field by field rather than dataclasses.asdict, which deep-copies every value
+        # (old file contents included) on each of a transaction's saves.
+        return {"txn_id": self.txn_id, "host": self.host, "state": self.state.value,
+                "label": self.label, "created": self.created,
+                "entries": [{f.name: getattr(e, f.name) for f in _ENTRY_FIELDS}
+                            for e in self.entries],
+                "detail": dict(self.detail)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> JournalRecord:
@@ -115,6 +119,9 @@ class JournalRecord:
 
     def with_entry(self, entry: JournalEntry) -> JournalRecord:
         return replace(self, entries=(*self.entries, entry))
+
+
+_ENTRY_FIELDS = fields(JournalEntry)
 
 
 def new_txn_id() -> str:
@@ -158,7 +165,9 @@ class FileJournalStore:
 
     def save(self, record: JournalRecord) -> None:
         self._ensure_dir()
-        payload = json.dumps(record.to_json(), indent=1).encode()
+        # Compact: json's C encoder serves only unindented output, and a record is saved
+        # before every step of a deployment.
+        payload = json.dumps(record.to_json(), separators=(",", ":")).encode()
         _write_private(self.directory, f"{record.txn_id}.json", payload)
 
     def load(self, txn_id: str) -> JournalRecord:

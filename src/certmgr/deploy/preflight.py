@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from certmgr.deploy.model import DeployPlan
 from certmgr.errors import CertmgrError
-from certmgr.hosts.base import WritableHost
+from certmgr.hosts.base import WritableHost, stat_many
 from certmgr.models import FileSpec
 from certmgr.pki import certificate_covers, keys_match, load_bundle, verify_chain
 
@@ -84,10 +84,12 @@ def _readable(host: WritableHost, plan: DeployPlan) -> list[str]:
         return []
     groups = {g for g in host.groups().values() if user in host.group_members(g)}
     planned = {d.path: d for d in plan.dirs} | {f.spec.path: f.spec for f in plan.files}
+    planned |= _current(host, [d for f in plan.files for d in _parents(f.spec.path)
+                               if d not in planned])
     out: list[str] = []
     for f in plan.files:
         for directory in _parents(f.spec.path):
-            spec = planned.get(directory) or _current(host, directory)
+            spec = planned.get(directory)
             if spec is not None and not _allows(spec, user, groups, 0o1):
                 out.append(f"{user} cannot enter {directory} ({spec.owner}:{spec.group} "
                            f"{spec.mode:04o}), so {plan.target.kind.value} cannot read "
@@ -107,9 +109,12 @@ def _parents(path: str) -> list[str]:
     return list(reversed(out))
 
 
-def _current(host: WritableHost, path: str) -> FileSpec | None:
-    st = host.stat(path)
-    return FileSpec(path, st.owner, st.group, st.mode) if st is not None else None
+def _current(host: WritableHost, paths: list[str]) -> dict[str, FileSpec]:
+    """Owner, group and mode of the existing ones of ``paths``, in one round trip."""
+    unique = list(dict.fromkeys(paths))
+    return {path: FileSpec(path, st.owner, st.group, st.mode)
+            for path, st in zip(unique, stat_many(host, unique), strict=True)
+            if st is not None}
 
 
 def _allows(spec: FileSpec, user: str, groups: set[str], bit: int) -> bool:

@@ -20,10 +20,13 @@ __all__ = [
     "CommandResult",
     "FileStat",
     "Host",
+    "ManyStats",
     "WritableHost",
     "parse_group",
     "parse_passwd",
+    "prefixes",
     "resolve_ids",
+    "stat_many",
 ]
 
 
@@ -148,6 +151,34 @@ class Host(Protocol):
     def group_members(self, group: str) -> set[str]:
         """Users in a group: its member list plus users whose primary group it is."""
         ...
+
+
+@runtime_checkable
+class ManyStats(Protocol):
+    """A host that answers several stat calls in one round trip (SSH: pipelined SFTP).
+
+    Optional: :func:`stat_many` uses it where a host has it, and falls back to one
+    :meth:`Host.stat` per path where it has not.
+    """
+
+    def stat_many(self, paths: list[str], *,
+                  follow_symlinks: bool = True) -> list[FileStat | None]:
+        """``[host.stat(p, follow_symlinks=...) for p in paths]``, in one round trip."""
+        ...
+
+
+def stat_many(host: Host, paths: list[str], *,
+              follow_symlinks: bool = True) -> list[FileStat | None]:
+    """The status of each path (None: missing), in one round trip where the host can."""
+    if isinstance(host, ManyStats):
+        return host.stat_many(paths, follow_symlinks=follow_symlinks)
+    return [host.stat(p, follow_symlinks=follow_symlinks) for p in paths]
+
+
+def prefixes(path: str) -> list[str]:
+    """``/a/b/c`` -> ``["/a", "/a/b", "/a/b/c"]`` (the path normalised first)."""
+    parts = [p for p in normalize(path).split("/") if p]
+    return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 @dataclass(frozen=True)

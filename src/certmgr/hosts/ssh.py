@@ -37,6 +37,7 @@ from certmgr.hosts.base import (
     _no_checkpoint,
     check_temp_name,
     normalize,
+    prefixes,
 )
 
 __all__ = ["SSHAddress", "SSHHost", "parse_ssh_url"]
@@ -82,21 +83,45 @@ def parse_ssh_url(url: str) -> SSHAddress:
 
 
 class _Loop:
-    """An asyncio event loop on a daemon thread, for calling async code synchronously."""
+    """An asyncio event loop on a daemon thread, for calling async code synchronously.
+
+    One loop serves every SSHHost of the process (:func:`_shared_loop`): a deployment
+    to many hosts then wakes one thread for all their packets, where a loop per host
+    had as many threads contending for the GIL. uvloop runs it where installed.
+    """
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        self.loop = _new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="certmgr-ssh",
                                        daemon=True)
         self.thread.start()
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        if threading.current_thread() is self.thread:
+            coro.close()
+            raise RuntimeError("an SSH host was called from its own event loop thread")
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join()
-        self.loop.close()
+
+def _new_event_loop() -> asyncio.AbstractEventLoop:
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+_shared: _Loop | None = None
+_shared_lock = threading.Lock()
+
+
+def _shared_loop() -> _Loop:
+    """The process's SSH event loop, started on first use (again in a forked child)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None or not _shared.thread.is_alive():
+            _shared = _Loop()
+        return _shared
 
 
 # AES-GCM first: asyncssh does it in one cryptography AEAD call per packet, where its
@@ -140,7 +165,7 @@ class SSHHost:
               timeout: float = _FILE_TIMEOUT) -> T:
         with self._lock:
             if self._loop is None:
-                self._loop = _Loop()
+                self._loop = _shared_loop()
             loop = self._loop
             if self._sftp is None:
                 self._conn, self._sftp = loop.call(self._connect(), _CONNECT_TIMEOUT + 5)
@@ -179,7 +204,7 @@ class SSHHost:
         return conn, sftp
 
     def close(self) -> None:
-        """Close the connection and stop the event loop thread."""
+        """Close the connection (the shared event loop thread stays for other hosts)."""
         with self._lock:
             if self._loop is None:
                 return
@@ -192,7 +217,6 @@ class SSHHost:
                 # If the peer is gone already there is nothing left to close politely.
                 with contextlib.suppress(OSError, asyncssh.Error, TimeoutError):
                     self._loop.call(shut(), 10)
-            self._loop.close()
             self._loop = None
 
     def _sftp_error(self, path: str, exc: Exception, doing: str) -> HostError:
@@ -222,20 +246,25 @@ class SSHHost:
         return self._call(read)
 
     def stat(self, path: str, *, follow_symlinks: bool = True) -> FileStat | None:
-        path = normalize(path)
+        return self.stat_many([path], follow_symlinks=follow_symlinks)[0]
 
-        async def do(sftp: asyncssh.SFTPClient, _c: Any) -> asyncssh.SFTPAttrs | None:
-            try:
-                return await (sftp.stat(path) if follow_symlinks else sftp.lstat(path))
-            except asyncssh.SFTPError:
-                return None
+    def stat_many(self, paths: list[str], *,
+                  follow_symlinks: bool = True) -> list[FileStat | None]:
+        """Several stat calls in one round trip: the SFTP requests go out together."""
+        paths = [normalize(p) for p in paths]
 
-        attrs = self._call(do)
+        async def do(sftp: asyncssh.SFTPClient, _c: Any) -> list[asyncssh.SFTPAttrs | None]:
+            return await _stat_all(sftp, paths, follow_symlinks)
+
+        found = self._call(do)
+        return [self._file_stat(p, attrs) for p, attrs in zip(paths, found, strict=True)]
+
+    def _file_stat(self, path: str, attrs: asyncssh.SFTPAttrs | None) -> FileStat | None:
         if attrs is None or attrs.permissions is None:
             return None
         return FileStat.from_st_mode(path, attrs.permissions, attrs.uid or 0, attrs.gid or 0,
-                                     attrs.size or 0, float(attrs.mtime or 0), self.users(),
-                                     self.groups())
+                                     attrs.size or 0, float(attrs.mtime or 0), self._users,
+                                     self._groups)
 
     def exists(self, path: str) -> bool:
         return self.stat(path) is not None
@@ -286,11 +315,20 @@ class SSHHost:
         return Accounts.parse(self.read_bytes("/etc/passwd").decode(errors="replace"),
                               self.read_bytes("/etc/group").decode(errors="replace"))
 
-    def users(self) -> dict[int, str]:
+    # Built once per host: every stat resolves owner and group names through them.
+    @cached_property
+    def _users(self) -> dict[int, str]:
         return self.accounts.users()
 
-    def groups(self) -> dict[int, str]:
+    @cached_property
+    def _groups(self) -> dict[int, str]:
         return self.accounts.groups()
+
+    def users(self) -> dict[int, str]:
+        return dict(self._users)
+
+    def groups(self) -> dict[int, str]:
+        return dict(self._groups)
 
     def group_members(self, group: str) -> set[str]:
         return self.accounts.members(group)
@@ -335,25 +373,19 @@ class SSHHost:
 
     # -- writing (only certmgr.deploy.fsops calls these) --------------------------------
 
-    def _refuse_links(self, path: str) -> None:
-        # SFTP has no O_NOFOLLOW walk: lstat each component first (in one round of calls).
-        parts = [p for p in normalize(path).split("/") if p]
-        prefixes = ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
+    def _link_error(self, path: str, link: str) -> HostError:
+        return HostError(f"{path}: {link} is a symbolic link; certmgr does not write through "
+                         "links", path=path, host=self.name)
 
-        async def walk(sftp: asyncssh.SFTPClient, _c: Any) -> str | None:
-            for current in prefixes:
-                try:
-                    attrs = await sftp.lstat(current)
-                except asyncssh.SFTPError:
-                    return None  # missing from here on: nothing to follow
-                if attrs.type == asyncssh.FILEXFER_TYPE_SYMLINK:
-                    return current
-            return None
+    async def _refuse_links(self, sftp: asyncssh.SFTPClient, path: str) -> None:
+        """Refuse ``path`` if any component is a symlink, checked in the caller's round trip.
 
-        link = self._call(walk)
+        Every write method runs this in the same coroutine as its first change, right
+        before it, so the check is as close to the change as SFTP allows.
+        """
+        link = await _first_link(sftp, path)
         if link is not None:
-            raise HostError(f"{path}: {link} is a symbolic link; certmgr does not "
-                            "write through links", path=path, host=self.name)
+            raise self._link_error(path, link)
 
     def write_file_atomic(
         self,
@@ -369,17 +401,20 @@ class SSHHost:
         path = normalize(path)
         directory = posixpath.dirname(path)
         check_temp_name(temp_name)
-        self._refuse_links(directory)
         temp = posixpath.join(directory, temp_name)
         half = len(data) // 2
         flags = asyncssh.FXF_WRITE | asyncssh.FXF_CREAT | asyncssh.FXF_EXCL
 
         async def create(sftp: asyncssh.SFTPClient, _c: Any) -> asyncssh.SFTPClientFile:
+            await self._refuse_links(sftp, directory)
             fh = await sftp.open(temp, flags, asyncssh.SFTPAttrs(permissions=mode & 0o7777),
                                  encoding=None)
-            await fh.chown(uid, gid)
-            await fh.chmod(mode & 0o7777)
-            await fh.write(data[:half])
+            try:
+                await _set_owner_mode(fh, uid, gid, mode)
+                await fh.write(data[:half])
+            except BaseException:
+                await _drop(sftp, fh, temp)
+                raise
             return fh
 
         async def finish(_s: Any, _c: Any, fh: asyncssh.SFTPClientFile) -> None:
@@ -437,21 +472,15 @@ class SSHHost:
             self.run(["sync", "--", directory], timeout=60)
 
     def _abandon(self, temp: str, fh: asyncssh.SFTPClientFile) -> None:
-        async def drop(sftp: asyncssh.SFTPClient, _c: Any) -> None:
-            with contextlib.suppress(asyncssh.SFTPError, OSError):
-                await fh.close()  # may be closed already by sync_close
-            with contextlib.suppress(asyncssh.SFTPError, OSError):
-                await sftp.remove(temp)  # may be renamed already
-
         # If the connection is gone, the journal names the temp file for recovery.
         with contextlib.suppress(HostError, OSError, asyncssh.Error, TimeoutError):
-            self._call(drop, 30)
+            self._call(lambda sftp, _c: _drop(sftp, fh, temp), 30)
 
     def make_dir(self, path: str, *, uid: int, gid: int, mode: int) -> None:
         path = normalize(path)
-        self._refuse_links(posixpath.dirname(path))
 
         async def do(sftp: asyncssh.SFTPClient, _c: Any) -> None:
+            await self._refuse_links(sftp, posixpath.dirname(path))
             # 0o700 first: nobody else may enter before owner and mode are final.
             await sftp.mkdir(path, asyncssh.SFTPAttrs(permissions=0o700))
             await sftp.chown(path, uid, gid)
@@ -464,9 +493,9 @@ class SSHHost:
 
     def set_owner_mode(self, path: str, *, uid: int, gid: int, mode: int) -> None:
         path = normalize(path)
-        self._refuse_links(path)
 
         async def do(sftp: asyncssh.SFTPClient, _c: Any) -> None:
+            await self._refuse_links(sftp, path)
             await sftp.chown(path, uid, gid)
             await sftp.chmod(path, mode & 0o7777)
 
@@ -477,9 +506,9 @@ class SSHHost:
 
     def _remove(self, path: str, kind: str) -> None:
         path = normalize(path)
-        self._refuse_links(posixpath.dirname(path))
 
         async def do(sftp: asyncssh.SFTPClient, _c: Any) -> None:
+            await self._refuse_links(sftp, posixpath.dirname(path))
             with contextlib.suppress(asyncssh.SFTPNoSuchFile):
                 await (sftp.rmdir(path) if kind == "dir" else sftp.remove(path))
 
@@ -493,3 +522,56 @@ class SSHHost:
 
     def remove_dir(self, path: str) -> None:
         self._remove(path, "dir")
+
+
+async def _stat_all(sftp: asyncssh.SFTPClient, paths: list[str],
+                    follow_symlinks: bool) -> list[asyncssh.SFTPAttrs | None]:
+    """(l)stat every path with the requests pipelined; None where one fails (missing)."""
+    async def one(path: str) -> asyncssh.SFTPAttrs | None:
+        try:
+            return await (sftp.stat(path) if follow_symlinks else sftp.lstat(path))
+        except asyncssh.SFTPError:
+            return None
+
+    if len(paths) == 1:
+        return [await one(paths[0])]
+    return list(await asyncio.gather(*(one(p) for p in paths)))
+
+
+async def _first_link(sftp: asyncssh.SFTPClient, path: str) -> str | None:
+    """The first component of ``path`` that is a symlink, or None.
+
+    SFTP has no O_NOFOLLOW walk, so every prefix is lstat'ed (pipelined, one round
+    trip) and judged from ``/`` down: a missing component ends the walk, as nothing
+    below it can be followed.
+    """
+    walk = prefixes(path)
+    for current, attrs in zip(walk, await _stat_all(sftp, walk, False), strict=True):
+        if attrs is None:
+            return None
+        if attrs.type == asyncssh.FILEXFER_TYPE_SYMLINK:
+            return current
+    return None
+
+
+async def _set_owner_mode(fh: asyncssh.SFTPClientFile, uid: int, gid: int, mode: int) -> None:
+    """Give a new temp file its owner and exact mode.
+
+    One SETSTAT when the mode has no set-id bits: in whichever order the server
+    applies owner and mode, the file is never readable by more than the final pair
+    allows (it was created with the final mode or narrower). A chown clears set-id
+    bits, so a mode with them is set after the owner, in a second request.
+    """
+    if mode & 0o7000:
+        await fh.chown(uid, gid)
+        await fh.chmod(mode & 0o7777)
+    else:
+        await fh.setstat(asyncssh.SFTPAttrs(uid=uid, gid=gid, permissions=mode & 0o7777))
+
+
+async def _drop(sftp: asyncssh.SFTPClient, fh: asyncssh.SFTPClientFile, temp: str) -> None:
+    """Close and remove an abandoned temp file, as far as the server still lets us."""
+    with contextlib.suppress(asyncssh.SFTPError, OSError):
+        await fh.close()  # may be closed already by sync_close
+    with contextlib.suppress(asyncssh.SFTPError, OSError):
+        await sftp.remove(temp)  # may be renamed already
