@@ -141,3 +141,113 @@ def test_fsops_transaction_over_ssh_rolls_back(host: SSHHost, work: Path,
     assert {"mkdir", "temp-write", "fsync", "rename", "dir-fsync", "config-edit",
             "rollback-step"} <= set(hits)
     assert store.load(txn.txn_id).state.value == "rolled-back"
+
+
+# -- symlinks refused on the fast (REALPATH) and the walking path; fewer round trips ------
+
+
+@pytest.fixture(params=["realpath", "walk"])
+def link_host(request: pytest.FixtureRequest, sshd: Sshd) -> Iterator[SSHHost]:
+    """A host that proves paths link-free with one REALPATH (OpenSSH), or by lstat walk."""
+    with SSHHost(sshd.url, key=sshd.key, known_hosts=sshd.known_hosts) as h:
+        h.read_bytes("/etc/hostname")  # connects, and asks how the server's REALPATH works
+        assert h._realpath_resolves  # OpenSSH's sftp-server resolves links
+        h._realpath_resolves = request.param == "realpath"
+        yield h
+
+
+def _txn(host: SSHHost, tmp_path: Path) -> FileTransaction:
+    return FileTransaction(host, FileJournalStore(tmp_path / "journal"),
+                           KeyFileCipher(tmp_path / "journal.key"))
+
+
+def test_link_swapped_in_after_the_plan_is_refused_at_write_time(
+        link_host: SSHHost, work: Path, tmp_path: Path) -> None:
+    (work / "conf").mkdir()
+    (work / "conf/app.conf").write_text("old\n")
+    (work / "elsewhere").mkdir()
+
+    def swap(name: str) -> None:
+        # Between fsops' look at the path and the write: an attacker's link.
+        if name == "journal-record":
+            (work / "conf").rename(work / "conf.real")
+            (work / "conf").symlink_to(work / "elsewhere")
+
+    txn = _txn(link_host, tmp_path)
+    remove = checkpoints.add_hook(swap)
+    try:
+        with pytest.raises(HostError, match="symbolic link"):
+            txn.write(FileSpec(str(work / "conf/app.conf"), "root", "root", 0o644), b"new\n")
+    finally:
+        remove()
+    assert list((work / "elsewhere").iterdir()) == []
+    (work / "conf").unlink()
+    (work / "conf.real").rename(work / "conf")
+    assert [s.state for s in txn.rollback()] == ["unchanged"]
+    assert (work / "conf/app.conf").read_text() == "old\n"
+
+
+@pytest.mark.parametrize("where", ["file", "parent", "above"])
+def test_fsops_refuses_a_link_at_any_depth_over_ssh(
+        link_host: SSHHost, work: Path, tmp_path: Path, where: str) -> None:
+    (work / "real/ssl").mkdir(parents=True)
+    (work / "real/ssl/site.crt").write_text("old\n")
+    (work / "dir/ssl").mkdir(parents=True)
+    target = {"file": work / "dir/ssl/site.crt", "parent": work / "dir/ssl",
+              "above": work / "dir"}[where]
+    if target.exists():
+        target.rename(work / "moved")
+    target.symlink_to({"file": work / "real/ssl/site.crt", "parent": work / "real/ssl",
+                       "above": work / "real"}[where])
+    with _txn(link_host, tmp_path) as txn:
+        with pytest.raises(HostError, match="symbolic link"):
+            txn.write(FileSpec(str(work / "dir/ssl/site.crt"), "root", "root", 0o644), b"new\n")
+        if where != "file":
+            with pytest.raises(HostError, match="symbolic link"):
+                txn.ensure_dir(FileSpec(str(work / "dir/ssl/private"), "root", "root", 0o700))
+    assert (work / "real/ssl/site.crt").read_text() == "old\n"
+    assert not (work / "real/ssl/private").exists()
+    assert txn.record.entries == ()
+
+
+def test_fsops_creates_missing_parents_over_ssh(link_host: SSHHost, work: Path,
+                                               tmp_path: Path) -> None:
+    with _txn(link_host, tmp_path) as txn:
+        assert txn.write(FileSpec(str(work / "a/b/c.key"), "root", "root", 0o600), b"k",
+                         secret=True)
+    assert (work / "a/b/c.key").read_bytes() == b"k"
+    assert stat.S_IMODE((work / "a/b/c.key").stat().st_mode) == 0o600
+    assert [e.op for e in txn.record.entries] == ["mkdir", "mkdir", "write"]
+
+
+def test_stat_many_answers_in_order(host: SSHHost, work: Path) -> None:
+    (work / "f").write_text("x")
+    (work / "l").symlink_to(work / "f")
+    found = host.stat_many([str(work / "f"), str(work / "missing"), str(work / "l")],
+                           follow_symlinks=False)
+    assert [s.is_file if s else None for s in found] == [True, None, False]
+    assert found[2] is not None and found[2].is_symlink
+    assert [s.path if s else None for s in host.stat_many([str(work / "l")])] == [
+        str(work / "l")]
+
+
+def test_setid_mode_is_set_after_the_owner(host: SSHHost, work: Path) -> None:
+    # A chown clears set-id bits, so such a mode needs its own request after it.
+    gid = int(os.stat("/etc/passwd").st_gid)
+    host.write_file_atomic(str(work / "tool"), b"#!/bin/sh\n", uid=0, gid=gid, mode=0o2750,
+                           temp_name=".tool.tmp")
+    st = (work / "tool").stat()
+    assert (stat.S_IMODE(st.st_mode), st.st_gid) == (0o2750, gid)
+
+
+def test_hosts_share_one_event_loop_and_close_alone(sshd: Sshd, work: Path) -> None:
+    (work / "a.txt").write_text("a")
+    first = SSHHost(sshd.url, key=sshd.key, known_hosts=sshd.known_hosts)
+    with SSHHost(sshd.url, key=sshd.key, known_hosts=sshd.known_hosts) as second:
+        assert first.read_bytes(str(work / "a.txt")) == second.read_bytes(
+            str(work / "a.txt")) == b"a"
+        assert first._loop is second._loop
+        first.close()
+        assert second.read_bytes(str(work / "a.txt")) == b"a"
+        assert first.read_bytes(str(work / "a.txt")) == b"a"  # reconnects
+        first.close()

@@ -36,6 +36,7 @@ from certmgr.deploy.journal import (
 from certmgr.errors import CertmgrError, HostError, RollbackFailed
 from certmgr.hosts.base import (
     FileStat,
+    LinkFreeStat,
     WritableHost,
     normalize,
     prefixes,
@@ -72,8 +73,21 @@ class RollbackStep:
 
 def refuse_symlinks(host: WritableHost, path: str) -> FileStat | None:
     """Refuse ``path`` if it or any parent is a symlink; return its lstat (None: missing)."""
+    return _parent_and_target(host, path)[1]
+
+
+def _parent_and_target(host: WritableHost,
+                       path: str) -> tuple[FileStat | None, FileStat | None]:
+    """The lstat of ``path``'s parent and of ``path`` (None: missing), symlinks refused.
+
+    The parent is None when it is missing, and for a path directly under ``/``.
+    """
+    if isinstance(host, LinkFreeStat):
+        return host.lstat_link_free(path)
+    depth = len(prefixes(path))
     chain = _walk(host, path)
-    return chain[-1] if len(chain) == len(prefixes(path)) and chain else None
+    parent = chain[depth - 2] if depth > 1 and len(chain) >= depth - 1 else None
+    return parent, (chain[-1] if depth and len(chain) == depth else None)
 
 
 def _walk(host: WritableHost, path: str) -> list[FileStat]:
@@ -232,15 +246,14 @@ class FileTransaction:
     def _target_stat(self, path: str) -> FileStat | None:
         """The lstat of a file about to be written (None: missing), its parents made sure of.
 
-        One walk of the whole path answers both: whether each directory above exists
-        (symlinks refused) and what the file is now.
+        One look at the whole path answers both: whether the directory above exists
+        (symlinks anywhere refused) and what the file is now.
         """
-        depth = len(prefixes(path))
-        chain = _walk(self.host, path)
-        if depth > 1 and (len(chain) < depth - 1 or not chain[depth - 2].is_dir):
+        parent, st = _parent_and_target(self.host, path)
+        if len(prefixes(path)) > 1 and (parent is None or not parent.is_dir):
             self.ensure_parent(posixpath.dirname(normalize(path)))  # creates, or refuses
             return None
-        return chain[-1] if len(chain) == depth else None
+        return st
 
     def _require_open(self) -> None:
         if self.record.state is not JournalState.OPEN:

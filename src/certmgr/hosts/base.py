@@ -20,6 +20,7 @@ __all__ = [
     "CommandResult",
     "FileStat",
     "Host",
+    "LinkFreeStat",
     "ManyStats",
     "WritableHost",
     "parse_group",
@@ -164,6 +165,23 @@ class ManyStats(Protocol):
     def stat_many(self, paths: list[str], *,
                   follow_symlinks: bool = True) -> list[FileStat | None]:
         """``[host.stat(p, follow_symlinks=...) for p in paths]``, in one round trip."""
+        ...
+
+
+@runtime_checkable
+class LinkFreeStat(Protocol):
+    """A host that checks a whole path for symlinks in one round trip (SSH: REALPATH).
+
+    Optional: ``certmgr.deploy.fsops`` uses it where a host has it, and lstat's
+    every component through :func:`stat_many` where it has not.
+    """
+
+    def lstat_link_free(self, path: str) -> tuple[FileStat | None, FileStat | None]:
+        """The lstat of ``path``'s parent directory and of ``path`` (None: missing).
+
+        Raises:
+            HostError: an existing component of ``path`` (itself included) is a symlink.
+        """
         ...
 
 

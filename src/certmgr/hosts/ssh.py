@@ -148,6 +148,9 @@ class SSHHost:
         self._conn: asyncssh.SSHClientConnection | None = None
         self._sftp: asyncssh.SFTPClient | None = None
         self._lock = threading.Lock()
+        # Whether the server's REALPATH resolves symlinks (OpenSSH's does): then one
+        # REALPATH proves a directory path link-free, instead of an lstat per component.
+        self._realpath_resolves = False
 
     def __repr__(self) -> str:
         return f"SSHHost({self.ssh.url!r})"
@@ -201,6 +204,8 @@ class SSHHost:
             conn.close()
             raise HostError(f"{self.name}: the SFTP subsystem is not available ({exc}); "
                             "enable 'Subsystem sftp' in sshd_config", host=self.name) from None
+        self._realpath_resolves = await _realpath(sftp, "/proc/self") not in (None,
+                                                                             "/proc/self")
         return conn, sftp
 
     def close(self) -> None:
@@ -381,11 +386,47 @@ class SSHHost:
         """Refuse ``path`` if any component is a symlink, checked in the caller's round trip.
 
         Every write method runs this in the same coroutine as its first change, right
-        before it, so the check is as close to the change as SFTP allows.
+        before it, so the check is as close to the change as SFTP allows. Where the
+        server resolves links in REALPATH, a path that is its own real path has none
+        (one request, resolved by the server in one go); anything else is walked.
         """
+        if self._realpath_resolves and await _realpath(sftp, path) == path:
+            return
         link = await _first_link(sftp, path)
         if link is not None:
             raise self._link_error(path, link)
+
+    def lstat_link_free(self, path: str) -> tuple[FileStat | None, FileStat | None]:
+        """The lstat of ``path``'s parent and of ``path``, symlinks refused, in one round trip.
+
+        The parent is None when it is missing, and for a path directly under ``/``.
+        """
+        path = normalize(path)
+        parent = posixpath.dirname(path)
+
+        async def do(sftp: asyncssh.SFTPClient,
+                     _c: Any) -> tuple[asyncssh.SFTPAttrs | None, asyncssh.SFTPAttrs | None]:
+            if self._realpath_resolves and parent != "/":
+                real, up, attrs = await asyncio.gather(
+                    _realpath(sftp, parent), _lstat(sftp, parent), _lstat(sftp, path))
+                if real == parent and up is not None:
+                    if attrs is not None and attrs.type == asyncssh.FILEXFER_TYPE_SYMLINK:
+                        raise self._link_error(path, path)
+                    return up, attrs
+            walk = prefixes(path)
+            chain: list[asyncssh.SFTPAttrs] = []
+            for current, found in zip(walk, await _stat_all(sftp, walk, False), strict=True):
+                if found is None:
+                    break
+                if found.type == asyncssh.FILEXFER_TYPE_SYMLINK:
+                    raise self._link_error(path, current)
+                chain.append(found)
+            depth = len(walk)
+            return (chain[depth - 2] if depth > 1 and len(chain) >= depth - 1 else None,
+                    chain[-1] if depth and len(chain) == depth else None)
+
+        up, attrs = self._call(do)
+        return self._file_stat(parent, up), self._file_stat(path, attrs)
 
     def write_file_atomic(
         self,
@@ -524,12 +565,29 @@ class SSHHost:
         self._remove(path, "dir")
 
 
+async def _realpath(sftp: asyncssh.SFTPClient, path: str) -> str | None:
+    """The server's REALPATH of ``path``, or None where it has none (missing)."""
+    try:
+        return str(await sftp.realpath(path))
+    except asyncssh.SFTPError:
+        return None
+
+
+async def _lstat(sftp: asyncssh.SFTPClient, path: str) -> asyncssh.SFTPAttrs | None:
+    try:
+        return await sftp.lstat(path)
+    except asyncssh.SFTPError:
+        return None
+
+
 async def _stat_all(sftp: asyncssh.SFTPClient, paths: list[str],
                     follow_symlinks: bool) -> list[asyncssh.SFTPAttrs | None]:
     """(l)stat every path with the requests pipelined; None where one fails (missing)."""
     async def one(path: str) -> asyncssh.SFTPAttrs | None:
+        if not follow_symlinks:
+            return await _lstat(sftp, path)
         try:
-            return await (sftp.stat(path) if follow_symlinks else sftp.lstat(path))
+            return await sftp.stat(path)
         except asyncssh.SFTPError:
             return None
 
