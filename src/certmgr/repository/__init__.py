@@ -5,6 +5,14 @@ Open it with :func:`open_repository`; its methods return the frozen records of
 encrypted under a master key (a 0600 key file in the home, or a passphrase)
 and every read of one is an audit event. :mod:`certmgr.repository.backup`
 writes and restores whole-repository snapshots.
+
+Hot commands (``list``, ``issue``, ``export``...) go through
+:func:`certmgr.repository.sqlite_fast.open_fast_path` instead: the same methods
+and rows on a SQLite repository that is already set up, through the stdlib
+driver, without importing SQLAlchemy (most of a small command's start-up). A
+new Repository method used by such a command either gets its fast-path twin
+(tested against the Repository's in ``tests/repository/test_sqlite_fast.py``)
+or is forwarded to the full Repository.
 """
 
 from __future__ import annotations
