@@ -16,8 +16,7 @@ from typing import ClassVar
 from certmgr.deploy.model import DeployPlan
 from certmgr.deploy.programs.base import KeyFormat, ReloadContext
 from certmgr.deploy.programs.control import ServiceControl
-from certmgr.deploy.programs.simple import require_running, run_test
-from certmgr.errors import ReloadFailed
+from certmgr.deploy.programs.simple import retest_before_signal, run_test
 from certmgr.hosts.base import WritableHost
 from certmgr.models import ServiceKind
 
@@ -44,14 +43,8 @@ class Haproxy:
         return run_test(host, ["haproxy", "-c", "-f", plan.target.config], "haproxy -c")
 
     def reload(self, ctx: ReloadContext) -> str:
-        require_running(ctx, "haproxy")
-        if not ctx.restoring:
-            # A master that cannot load the new files keeps the old workers serving: it
-            # would show only as verify timing out. Test right before signalling.
-            problem = self.config_test(ctx.host, ctx.plan)
-            if problem is not None:
-                raise ReloadFailed(f"{problem}; haproxy was not signalled and still serves "
-                                   "the old certificate")
+        retest_before_signal(ctx, lambda: self.config_test(ctx.host, ctx.plan), "haproxy",
+                             "its old workers still serve the old certificate")
         # Without a service table or systemd: USR2 to the master named by Debian's pid file.
         default = ["sh", "-c", f'kill -USR2 "$(cat {PID_FILE})"']
         return ctx.control.reload("haproxy", default, self.unit)

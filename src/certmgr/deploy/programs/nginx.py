@@ -15,8 +15,7 @@ from typing import ClassVar
 from certmgr.deploy.model import DeployPlan
 from certmgr.deploy.programs.base import KeyFormat, ReloadContext
 from certmgr.deploy.programs.control import ServiceControl
-from certmgr.deploy.programs.simple import require_running, run_test
-from certmgr.errors import ReloadFailed
+from certmgr.deploy.programs.simple import retest_before_signal, run_test
 from certmgr.hosts.base import Host, WritableHost
 from certmgr.models import ServiceKind
 
@@ -66,13 +65,7 @@ class Nginx:
 
     def reload(self, ctx: ReloadContext) -> str:
         flag = self._flag(ctx.host, ctx.plan)
-        require_running(ctx, "nginx")
-        if not ctx.restoring:
-            # The files may have changed since preflight; a HUP with a bad key would be
-            # ignored by nginx and show only as verify timing out.
-            problem = self.config_test(ctx.host, ctx.plan)
-            if problem is not None:
-                raise ReloadFailed(f"{problem}; nginx was not signalled and still runs "
-                                   "the old configuration")
+        retest_before_signal(ctx, lambda: self.config_test(ctx.host, ctx.plan), "nginx",
+                             "still runs the old configuration")
         # Rolling back always signals: nginx refuses a configuration it cannot load.
         return ctx.control.reload("nginx", ["nginx", *flag, "-s", "reload"], self.unit)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from certmgr.errors import ReloadFailed
@@ -11,7 +12,7 @@ from certmgr.hosts.base import CommandResult, WritableHost
 if TYPE_CHECKING:
     from certmgr.deploy.programs.base import ReloadContext
 
-__all__ = ["config_flag", "require_running", "run_test", "tail"]
+__all__ = ["config_flag", "require_running", "retest_before_signal", "run_test", "tail"]
 
 
 def tail(result: CommandResult, lines: int = 4) -> str:
@@ -44,3 +45,20 @@ def require_running(ctx: ReloadContext, name: str) -> None:
     if pid is not None and not ctx.control.alive(pid):
         raise ReloadFailed(f"{name} is not running on {ctx.host.name} (pid {pid} is gone): "
                            "it cannot be reloaded")
+
+
+def retest_before_signal(ctx: ReloadContext, test: Callable[[], str | None], name: str,
+                         still: str) -> None:
+    """Before signalling ``name`` to reload: it must be running and pass ``test`` again.
+
+    nginx and haproxy keep serving their old configuration when a reload cannot
+    load the new files, which would show only as verify timing out. The files may
+    have changed since preflight, so the program's own test runs right before the
+    signal. A rollback always signals (the old files are known good).
+    """
+    require_running(ctx, name)
+    if ctx.restoring:
+        return
+    problem = test()
+    if problem is not None:
+        raise ReloadFailed(f"{problem}; {name} was not signalled and {still}")
