@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+from collections.abc import Callable
+
 from certmgr.deploy.model import Material, SlotTarget
+from certmgr.deploy.programs import ServiceControl
 from certmgr.deploy.verify import served_now
 from certmgr.hosts.base import Host
+from certmgr.hosts.lab import LabHost
 from certmgr.hosts.servicetable import load_service_table
 from certmgr.models import Endpoint, ServiceKind
 from tests.deploy.material import TestCA
@@ -46,3 +53,31 @@ def served(host: Host, kind: ServiceKind) -> dict[str, str | None]:
     """endpoint -> leaf SHA-256 served now (None: the handshake did not complete)."""
     return {name: r.leaf_sha256 if r.ok else None
             for name, r in served_now(program_endpoints(host, kind), host.address).items()}
+
+
+def corrupt_key(host: LabHost, path: str) -> Callable[[], None]:
+    """A checkpoint hook that spoils the installed key at ``path`` (certificates kept).
+
+    A keystore or a key file becomes a PEM "key" that is not one; a combined file
+    (haproxy) keeps its certificates so only the key goes bad.
+    """
+    def corrupt() -> None:
+        real = host.local_path(path)
+        kept = b"".join(block + b"-----END CERTIFICATE-----\n" for block in
+                        real.read_bytes().split(b"-----END CERTIFICATE-----\n")[:-1])
+        real.write_bytes(kept + b"-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n"
+                                b"-----END PRIVATE KEY-----\n")
+    return corrupt
+
+
+def kill_program(host: LabHost, pid_of: Callable[[], int | None]) -> Callable[[], None]:
+    """A checkpoint hook that stops the program whose pid ``pid_of`` gives, and waits."""
+    def kill() -> None:
+        control = ServiceControl(host)
+        pid = pid_of()
+        assert pid is not None
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while control.alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    return kill

@@ -9,8 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,14 +26,20 @@ from certmgr.deploy.recovery import recover
 from certmgr.deploy.targets import slot_targets
 from certmgr.deploy.verify import wait_served
 from certmgr.hosts.base import WritableHost
-from certmgr.hosts.lab import LabHost
 from certmgr.hosts.ssh import SSHHost
 from certmgr.models import ServiceKind
 from certmgr.pki import load_bundle
 from certmgr.services import discover_host
 from certmgr.testing.faults import at_checkpoint, kill_hook
 from certmgr.testing.lab import RunningLab, running_lab
-from tests.deploy.lab_support import TABLE1_KEY, material_for, program_endpoints, served
+from tests.deploy.lab_support import (
+    TABLE1_KEY,
+    corrupt_key,
+    kill_program,
+    material_for,
+    program_endpoints,
+    served,
+)
 from tests.deploy.material import TestCA
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -95,25 +100,6 @@ def test_seed_scenario_all_six_programs_switch_to_the_ca_issued_certificate(
     assert table_key.key is not None
 
 
-def _corrupt_key(host: LabHost, target: SlotTarget) -> Callable[[], None]:
-    def corrupt() -> None:
-        path = host.local_path(target.keystore or target.key or "")
-        path.write_bytes(b"-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n")
-    return corrupt
-
-
-def _kill_program(host: LabHost, kind: ServiceKind) -> Callable[[], None]:
-    def kill() -> None:
-        control = ServiceControl(host)
-        pid = control.main_pid(kind.value)
-        assert pid is not None
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 60
-        while control.alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-    return kill
-
-
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.value)
 def test_real_faults_leave_the_program_serving_the_old_certificate(
         lab: RunningLab, engine: Engine, ca: TestCA, kind: ServiceKind) -> None:
@@ -125,12 +111,13 @@ def test_real_faults_leave_the_program_serving_the_old_certificate(
         outcome = engine.deploy(host, target, material_for(ca, target, **{fault: True}))
         assert outcome.outcome is Outcome.REFUSED, (fault, outcome.reason)
         assert served(host, kind) == before
-    with at_checkpoint("reload", _corrupt_key(host, target)) as reached:
+    with at_checkpoint("reload", corrupt_key(host, target.keystore or target.key or "")) as reached:
         outcome = engine.deploy(host, target, material_for(ca, target))
     assert outcome.outcome is Outcome.ROLLED_BACK, outcome.reason
     assert {"reload", "rollback-step", "rollback-verify"} <= set(reached)
     assert served(host, kind) == before  # the old fingerprint, handshake completed
-    with at_checkpoint("reload", _kill_program(host, kind)):
+    main_pid = ServiceControl(host).main_pid
+    with at_checkpoint("reload", kill_program(host, lambda: main_pid(kind.value))):
         outcome = engine.deploy(host, target, material_for(ca, target))
     assert outcome.outcome in (Outcome.VERIFIED, Outcome.ROLLED_BACK), outcome.reason
     expected = outcome.plan.fingerprint if outcome.outcome is Outcome.VERIFIED else None

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import tempfile
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import replace
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,7 +35,7 @@ from certmgr.services import discover_host
 from certmgr.testing import skip_or_fail
 from certmgr.testing.faults import at_checkpoint
 from certmgr.testing.lab import RunningLab, running_lab
-from tests.deploy.lab_support import program_endpoints, served
+from tests.deploy.lab_support import corrupt_key, kill_program, program_endpoints, served
 from tests.deploy.material import TestCA
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -155,28 +152,6 @@ def test_deploy_switches_both_to_the_ca_chain_with_a_reload(lab: RunningLab, eng
         [haproxy.material.cert.public_bytes(Encoding.DER), chain]
 
 
-def _corrupt_key(host: LabHost, slot: SlotTarget) -> Callable[[], None]:
-    def corrupt() -> None:
-        path = host.local_path(slot.key or "")
-        # Keep the certificates of a combined file: only the key goes bad.
-        kept = b"".join(block + b"-----END CERTIFICATE-----\n" for block in
-                        path.read_bytes().split(b"-----END CERTIFICATE-----\n")[:-1])
-        path.write_bytes(kept + b"-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n"
-                                b"-----END PRIVATE KEY-----\n")
-    return corrupt
-
-
-def _kill_program(host: LabHost, kind: ServiceKind) -> Callable[[], None]:
-    def kill() -> None:
-        control = ServiceControl(host)
-        pid = master_pid(host, kind)
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 60
-        while control.alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-    return kill
-
-
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.value)
 def test_faults_leave_the_program_up_serving_the_old_certificate(
         lab: RunningLab, engine: Engine, ca: TestCA, kind: ServiceKind) -> None:
@@ -189,14 +164,14 @@ def test_faults_leave_the_program_up_serving_the_old_certificate(
         outcome = engine.deploy(host, slot, material(ca, slot, **{fault: True}))
         assert outcome.outcome is Outcome.REFUSED, (fault, outcome.reason)
         assert served(host, kind) == before
-    with at_checkpoint("reload", _corrupt_key(host, slot)) as reached:
+    with at_checkpoint("reload", corrupt_key(host, slot.key or "")) as reached:
         outcome = engine.deploy(host, slot, material(ca, slot))
     assert outcome.outcome is Outcome.ROLLED_BACK, outcome.reason
     assert f"{'nginx -t' if kind is ServiceKind.NGINX else 'haproxy -c'}" in outcome.reason
     assert {"reload", "rollback-verify"} <= set(reached)
     assert served(host, kind) == before  # the old fingerprint, handshake completed
     assert master_pid(host, kind) == pid  # never went down
-    with at_checkpoint("reload", _kill_program(host, kind)):
+    with at_checkpoint("reload", kill_program(host, lambda: master_pid(host, kind))):
         outcome = engine.deploy(host, slot, material(ca, slot))
     # The reload finds no program and starts it: the new files, verified.
     assert outcome.outcome is Outcome.VERIFIED, outcome.reason
@@ -234,7 +209,7 @@ def test_migration_off_the_shared_snakeoil_files_edits_both_configs(
     # edited configurations come back byte for byte, the old pair is served.
     nginx = slots[ServiceKind.NGINX]
     new_key = f"/etc/nginx/ssl/private/{material(ca, nginx).definition}.key"
-    with at_checkpoint("reload", _corrupt_key(host, replace(nginx, key=new_key))):
+    with at_checkpoint("reload", corrupt_key(host, new_key)):
         outcome = engine.deploy(host, nginx, material(ca, nginx))
     assert outcome.outcome is Outcome.ROLLED_BACK, outcome.reason
     assert host.read_bytes(site) == configs[site]
