@@ -18,6 +18,7 @@ from certmgr.hosts.servicetable import ServiceEntry
 from certmgr.lab.certs import SelfSigned, jks_keystore, self_signed
 from certmgr.lab.tree import HostTree, template
 from certmgr.models import Endpoint, ServiceKind, TlsMode
+from certmgr.services.defaults import SEED_DIRS
 
 __all__ = [
     "DEFAULT_PROGRAMS",
@@ -83,10 +84,8 @@ class HostContext:
         return f"{_SEED_DIRS[kind]}/ssl/certs/trusted-ca.crt"
 
 
-_SEED_DIRS = {ServiceKind.SLAPD: "/etc/ldap", ServiceKind.APACHE2: "/etc/apache2",
-              ServiceKind.VSFTPD: "/etc/vsftpd", ServiceKind.POSTFIX: "/etc/postfix",
-              ServiceKind.DOVECOT: "/etc/dovecot", ServiceKind.TOMCAT: "/etc/tomcat10",
-              ServiceKind.NGINX: "/etc/nginx", ServiceKind.HAPROXY: "/etc/haproxy"}
+# The seed's per-program directories; the lab's Tomcat reads /etc/tomcat10/server.xml.
+_SEED_DIRS = {**SEED_DIRS, ServiceKind.TOMCAT: "/etc/tomcat10"}
 
 
 def _sh(script: str, log: str) -> tuple[str, ...]:

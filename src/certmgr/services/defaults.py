@@ -11,7 +11,7 @@ from typing import ClassVar
 from certmgr.hosts.base import Host
 from certmgr.models import ServiceKind
 
-__all__ = ["CONFIG_CANDIDATES", "KEY_GROUP", "SEED_DIRS", "FindsConfigFile"]
+__all__ = ["CONFIG_CANDIDATES", "SEED_DIRS", "FindsConfigFile"]
 
 CONFIG_CANDIDATES: dict[ServiceKind, tuple[str, ...]] = {
     # slapd: Debian/Ubuntu cn=config tree first (it wins when both exist), then slapd.conf.
@@ -41,13 +41,6 @@ SEED_DIRS: dict[ServiceKind, str] = {
     ServiceKind.NGINX: "/etc/nginx",
     ServiceKind.HAPROXY: "/etc/haproxy",
 }
-
-# Programs that read keys as their own user share keys with this group (else root:root).
-KEY_GROUP: dict[ServiceKind, str] = {
-    ServiceKind.SLAPD: "openldap",
-    ServiceKind.TOMCAT: "tomcat",
-}
-
 
 class FindsConfigFile:
     """``detect`` for adapters: the first of the program's usual config files that exists."""

@@ -14,7 +14,6 @@ from certmgr.models import ServiceKind
 
 class Apache2:
     kind: ClassVar[ServiceKind] = ServiceKind.APACHE2
-    config_dir: ClassVar[str] = "/etc/apache2"
     style: ClassVar[str] = "space"
     reads_key_as_user: ClassVar[bool] = False
     key_format: ClassVar[str] = KeyFormat.PEM

@@ -54,7 +54,6 @@ class Program(Protocol):
 
     Attributes:
         kind: the program.
-        config_dir: where the seed layout puts ``ssl/certs`` and ``ssl/private``.
         style: how its configuration lines set a value (see ``configedit.STYLES``).
         reads_key_as_user: True when it opens the key after dropping privileges
             (slapd, Tomcat): the key is then ``root:<group> 0640``.
@@ -65,7 +64,6 @@ class Program(Protocol):
     """
 
     kind: ClassVar[ServiceKind]
-    config_dir: ClassVar[str]
     style: ClassVar[str]
     reads_key_as_user: ClassVar[bool]
     key_format: ClassVar[str]

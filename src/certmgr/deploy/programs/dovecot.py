@@ -14,7 +14,6 @@ from certmgr.models import ServiceKind
 
 class Dovecot:
     kind: ClassVar[ServiceKind] = ServiceKind.DOVECOT
-    config_dir: ClassVar[str] = "/etc/dovecot"
     style: ClassVar[str] = "equals"
     reads_key_as_user: ClassVar[bool] = False
     key_format: ClassVar[str] = KeyFormat.PEM

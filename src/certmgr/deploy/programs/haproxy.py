@@ -27,7 +27,6 @@ PID_FILE = "/run/haproxy.pid"  # Debian's PIDFILE
 
 class Haproxy:
     kind: ClassVar[ServiceKind] = ServiceKind.HAPROXY
-    config_dir: ClassVar[str] = "/etc/haproxy"
     style: ClassVar[str] = "haproxy"
     reads_key_as_user: ClassVar[bool] = False  # the master loads it as root
     key_format: ClassVar[str] = KeyFormat.COMBINED

@@ -44,7 +44,6 @@ def main_config(host: Host, config: str) -> str:
 
 class Nginx:
     kind: ClassVar[ServiceKind] = ServiceKind.NGINX
-    config_dir: ClassVar[str] = "/etc/nginx"
     style: ClassVar[str] = "nginx"
     reads_key_as_user: ClassVar[bool] = False  # the master reads it as root
     key_format: ClassVar[str] = KeyFormat.FULLCHAIN

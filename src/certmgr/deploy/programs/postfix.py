@@ -14,7 +14,6 @@ from certmgr.models import ServiceKind
 
 class Postfix:
     kind: ClassVar[ServiceKind] = ServiceKind.POSTFIX
-    config_dir: ClassVar[str] = "/etc/postfix"
     style: ClassVar[str] = "equals"
     reads_key_as_user: ClassVar[bool] = False
     key_format: ClassVar[str] = KeyFormat.PEM

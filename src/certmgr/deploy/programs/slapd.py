@@ -30,7 +30,6 @@ def uses_cn_config(config: str) -> bool:
 
 class Slapd:
     kind: ClassVar[ServiceKind] = ServiceKind.SLAPD
-    config_dir: ClassVar[str] = "/etc/ldap"
     style: ClassVar[str] = "space"
     reads_key_as_user: ClassVar[bool] = True
     key_format: ClassVar[str] = KeyFormat.PEM

@@ -36,7 +36,6 @@ _WILDCARDS = ("*", "0.0.0.0", "::", "")  # noqa: S104 - listen addresses we comp
 
 class Tomcat:
     kind: ClassVar[ServiceKind] = ServiceKind.TOMCAT
-    config_dir: ClassVar[str] = "/etc/tomcat10"
     style: ClassVar[str] = "xml"
     reads_key_as_user: ClassVar[bool] = True
     key_format: ClassVar[str] = KeyFormat.KEYSTORE

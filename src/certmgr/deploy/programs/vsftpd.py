@@ -16,7 +16,6 @@ NOTE = ("vsftpd has no configuration test (a dry start would bind its live port)
 
 class Vsftpd:
     kind: ClassVar[ServiceKind] = ServiceKind.VSFTPD
-    config_dir: ClassVar[str] = "/etc/vsftpd"
     style: ClassVar[str] = "equals"
     reads_key_as_user: ClassVar[bool] = False
     key_format: ClassVar[str] = KeyFormat.PEM
