@@ -76,18 +76,15 @@ def refuse_symlinks(host: WritableHost, path: str) -> FileStat | None:
     return _parent_and_target(host, path)[1]
 
 
-def _parent_and_target(host: WritableHost,
-                       path: str) -> tuple[FileStat | None, FileStat | None]:
-    """The lstat of ``path``'s parent and of ``path`` (None: missing), symlinks refused.
-
-    The parent is None when it is missing, and for a path directly under ``/``.
-    """
+def _parent_and_target(host: WritableHost, path: str) -> tuple[bool, FileStat | None]:
+    """Whether ``path``'s parent is an existing directory, and ``path``'s lstat (None:
+    missing), symlinks anywhere refused."""
     if isinstance(host, LinkFreeStat):
         return host.lstat_link_free(path)
     depth = len(prefixes(path))
     chain = _walk(host, path)
-    parent = chain[depth - 2] if depth > 1 and len(chain) >= depth - 1 else None
-    return parent, (chain[-1] if depth and len(chain) == depth else None)
+    parent_ok = depth <= 1 or (len(chain) >= depth - 1 and chain[depth - 2].is_dir)
+    return parent_ok, (chain[-1] if depth and len(chain) == depth else None)
 
 
 def _walk(host: WritableHost, path: str) -> list[FileStat]:
@@ -249,8 +246,8 @@ class FileTransaction:
         One look at the whole path answers both: whether the directory above exists
         (symlinks anywhere refused) and what the file is now.
         """
-        parent, st = _parent_and_target(self.host, path)
-        if len(prefixes(path)) > 1 and (parent is None or not parent.is_dir):
+        parent_ok, st = _parent_and_target(self.host, path)
+        if not parent_ok:
             self.ensure_parent(posixpath.dirname(normalize(path)))  # creates, or refuses
             return None
         return st

@@ -176,8 +176,8 @@ class LinkFreeStat(Protocol):
     every component through :func:`stat_many` where it has not.
     """
 
-    def lstat_link_free(self, path: str) -> tuple[FileStat | None, FileStat | None]:
-        """The lstat of ``path``'s parent directory and of ``path`` (None: missing).
+    def lstat_link_free(self, path: str) -> tuple[bool, FileStat | None]:
+        """Whether ``path``'s parent is an existing directory, and ``path``'s lstat (None: missing).
 
         Raises:
             HostError: an existing component of ``path`` (itself included) is a symlink.

@@ -396,23 +396,24 @@ class SSHHost:
         if link is not None:
             raise self._link_error(path, link)
 
-    def lstat_link_free(self, path: str) -> tuple[FileStat | None, FileStat | None]:
-        """The lstat of ``path``'s parent and of ``path``, symlinks refused, in one round trip.
-
-        The parent is None when it is missing, and for a path directly under ``/``.
-        """
+    def lstat_link_free(self, path: str) -> tuple[bool, FileStat | None]:
+        """Whether ``path``'s parent is an existing directory, and ``path``'s lstat, symlinks
+        refused, in one round trip (two for a missing file)."""
         path = normalize(path)
         parent = posixpath.dirname(path)
 
         async def do(sftp: asyncssh.SFTPClient,
-                     _c: Any) -> tuple[asyncssh.SFTPAttrs | None, asyncssh.SFTPAttrs | None]:
-            if self._realpath_resolves and parent != "/":
-                real, up, attrs = await asyncio.gather(
-                    _realpath(sftp, parent), _lstat(sftp, parent), _lstat(sftp, path))
-                if real == parent and up is not None:
-                    if attrs is not None and attrs.type == asyncssh.FILEXFER_TYPE_SYMLINK:
+                     _c: Any) -> tuple[bool, asyncssh.SFTPAttrs | None]:
+            if self._realpath_resolves:
+                real, attrs = await asyncio.gather(_realpath(sftp, parent), _lstat(sftp, path))
+                if real == parent and attrs is not None:
+                    # Something exists in it, so the parent is a directory.
+                    if attrs.type == asyncssh.FILEXFER_TYPE_SYMLINK:
                         raise self._link_error(path, path)
-                    return up, attrs
+                    return True, attrs
+                if real == parent:
+                    up = await _lstat(sftp, parent)
+                    return up is not None and up.type == asyncssh.FILEXFER_TYPE_DIRECTORY, None
             walk = prefixes(path)
             chain: list[asyncssh.SFTPAttrs] = []
             for current, found in zip(walk, await _stat_all(sftp, walk, False), strict=True):
@@ -422,11 +423,12 @@ class SSHHost:
                     raise self._link_error(path, current)
                 chain.append(found)
             depth = len(walk)
-            return (chain[depth - 2] if depth > 1 and len(chain) >= depth - 1 else None,
-                    chain[-1] if depth and len(chain) == depth else None)
+            parent_ok = depth <= 1 or (len(chain) >= depth - 1 and chain[depth - 2].type
+                                       == asyncssh.FILEXFER_TYPE_DIRECTORY)
+            return parent_ok, (chain[-1] if depth and len(chain) == depth else None)
 
-        up, attrs = self._call(do)
-        return self._file_stat(parent, up), self._file_stat(path, attrs)
+        parent_ok, attrs = self._call(do)
+        return parent_ok, self._file_stat(path, attrs)
 
     def write_file_atomic(
         self,
