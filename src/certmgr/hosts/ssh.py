@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 import asyncssh
 
 from certmgr.errors import CommandFailed, HostError, UsageError
+from certmgr.hosts import sshio
 from certmgr.hosts.base import (
     Accounts,
     CommandResult,
@@ -82,48 +83,6 @@ def parse_ssh_url(url: str) -> SSHAddress:
     return SSHAddress(parts.username or "root", parts.hostname, port)
 
 
-class _Loop:
-    """An asyncio event loop on a daemon thread, for calling async code synchronously.
-
-    One loop serves every SSHHost of the process (:func:`_shared_loop`): a deployment
-    to many hosts then wakes one thread for all their packets, where a loop per host
-    had as many threads contending for the GIL. uvloop runs it where installed.
-    """
-
-    def __init__(self) -> None:
-        self.loop = _new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="certmgr-ssh",
-                                       daemon=True)
-        self.thread.start()
-
-    def call(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
-        if threading.current_thread() is self.thread:
-            coro.close()
-            raise RuntimeError("an SSH host was called from its own event loop thread")
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-
-def _new_event_loop() -> asyncio.AbstractEventLoop:
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
-
-
-_shared: _Loop | None = None
-_shared_lock = threading.Lock()
-
-
-def _shared_loop() -> _Loop:
-    """The process's SSH event loop, started on first use (again in a forked child)."""
-    global _shared
-    with _shared_lock:
-        if _shared is None or not _shared.thread.is_alive():
-            _shared = _Loop()
-        return _shared
-
-
 # AES-GCM first: asyncssh does it in one cryptography AEAD call per packet, where its
 # chacha20-poly1305 builds two cipher objects per packet (a third of a deploy's client
 # CPU). Both are OpenSSH defaults; the rest stay as fallbacks.
@@ -144,7 +103,7 @@ class SSHHost:
         self.key = Path(key).expanduser() if key is not None else None
         self.known_hosts = (Path(known_hosts).expanduser() if known_hosts is not None
                             else Path("~/.ssh/known_hosts").expanduser())
-        self._loop: _Loop | None = None
+        self._loop: sshio.Loop | None = None
         self._conn: asyncssh.SSHClientConnection | None = None
         self._sftp: asyncssh.SFTPClient | None = None
         self._lock = threading.Lock()
@@ -168,7 +127,7 @@ class SSHHost:
               timeout: float = _FILE_TIMEOUT) -> T:
         with self._lock:
             if self._loop is None:
-                self._loop = _shared_loop()
+                self._loop = sshio.shared_loop()
             loop = self._loop
             if self._sftp is None:
                 self._conn, self._sftp = loop.call(self._connect(), _CONNECT_TIMEOUT + 5)
@@ -204,8 +163,8 @@ class SSHHost:
             conn.close()
             raise HostError(f"{self.name}: the SFTP subsystem is not available ({exc}); "
                             "enable 'Subsystem sftp' in sshd_config", host=self.name) from None
-        self._realpath_resolves = await _realpath(sftp, "/proc/self") not in (None,
-                                                                             "/proc/self")
+        resolved = await sshio.realpath(sftp, "/proc/self")
+        self._realpath_resolves = resolved not in (None, "/proc/self")
         return conn, sftp
 
     def close(self) -> None:
@@ -259,7 +218,7 @@ class SSHHost:
         paths = [normalize(p) for p in paths]
 
         async def do(sftp: asyncssh.SFTPClient, _c: Any) -> list[asyncssh.SFTPAttrs | None]:
-            return await _stat_all(sftp, paths, follow_symlinks)
+            return await sshio.stat_all(sftp, paths, follow_symlinks)
 
         found = self._call(do)
         return [self._file_stat(p, attrs) for p, attrs in zip(paths, found, strict=True)]
@@ -390,9 +349,9 @@ class SSHHost:
         server resolves links in REALPATH, a path that is its own real path has none
         (one request, resolved by the server in one go); anything else is walked.
         """
-        if self._realpath_resolves and await _realpath(sftp, path) == path:
+        if self._realpath_resolves and await sshio.realpath(sftp, path) == path:
             return
-        link = await _first_link(sftp, path)
+        link = await sshio.first_link(sftp, path)
         if link is not None:
             raise self._link_error(path, link)
 
@@ -405,18 +364,20 @@ class SSHHost:
         async def do(sftp: asyncssh.SFTPClient,
                      _c: Any) -> tuple[bool, asyncssh.SFTPAttrs | None]:
             if self._realpath_resolves:
-                real, attrs = await asyncio.gather(_realpath(sftp, parent), _lstat(sftp, path))
+                real, attrs = await asyncio.gather(sshio.realpath(sftp, parent),
+                                                   sshio.lstat(sftp, path))
                 if real == parent and attrs is not None:
                     # Something exists in it, so the parent is a directory.
                     if attrs.type == asyncssh.FILEXFER_TYPE_SYMLINK:
                         raise self._link_error(path, path)
                     return True, attrs
                 if real == parent:
-                    up = await _lstat(sftp, parent)
+                    up = await sshio.lstat(sftp, parent)
                     return up is not None and up.type == asyncssh.FILEXFER_TYPE_DIRECTORY, None
             walk = prefixes(path)
             chain: list[asyncssh.SFTPAttrs] = []
-            for current, found in zip(walk, await _stat_all(sftp, walk, False), strict=True):
+            found_all = await sshio.stat_all(sftp, walk, False)
+            for current, found in zip(walk, found_all, strict=True):
                 if found is None:
                     break
                 if found.type == asyncssh.FILEXFER_TYPE_SYMLINK:
@@ -453,10 +414,10 @@ class SSHHost:
             fh = await sftp.open(temp, flags, asyncssh.SFTPAttrs(permissions=mode & 0o7777),
                                  encoding=None)
             try:
-                await _set_owner_mode(fh, uid, gid, mode)
+                await sshio.set_owner_mode(fh, uid, gid, mode)
                 await fh.write(data[:half])
             except BaseException:
-                await _drop(sftp, fh, temp)
+                await sshio.drop(sftp, fh, temp)
                 raise
             return fh
 
@@ -517,7 +478,7 @@ class SSHHost:
     def _abandon(self, temp: str, fh: asyncssh.SFTPClientFile) -> None:
         # If the connection is gone, the journal names the temp file for recovery.
         with contextlib.suppress(HostError, OSError, asyncssh.Error, TimeoutError):
-            self._call(lambda sftp, _c: _drop(sftp, fh, temp), 30)
+            self._call(lambda sftp, _c: sshio.drop(sftp, fh, temp), 30)
 
     def make_dir(self, path: str, *, uid: int, gid: int, mode: int) -> None:
         path = normalize(path)
@@ -566,72 +527,3 @@ class SSHHost:
     def remove_dir(self, path: str) -> None:
         self._remove(path, "dir")
 
-
-async def _realpath(sftp: asyncssh.SFTPClient, path: str) -> str | None:
-    """The server's REALPATH of ``path``, or None where it has none (missing)."""
-    try:
-        return str(await sftp.realpath(path))
-    except asyncssh.SFTPError:
-        return None
-
-
-async def _lstat(sftp: asyncssh.SFTPClient, path: str) -> asyncssh.SFTPAttrs | None:
-    try:
-        return await sftp.lstat(path)
-    except asyncssh.SFTPError:
-        return None
-
-
-async def _stat_all(sftp: asyncssh.SFTPClient, paths: list[str],
-                    follow_symlinks: bool) -> list[asyncssh.SFTPAttrs | None]:
-    """(l)stat every path with the requests pipelined; None where one fails (missing)."""
-    async def one(path: str) -> asyncssh.SFTPAttrs | None:
-        if not follow_symlinks:
-            return await _lstat(sftp, path)
-        try:
-            return await sftp.stat(path)
-        except asyncssh.SFTPError:
-            return None
-
-    if len(paths) == 1:
-        return [await one(paths[0])]
-    return list(await asyncio.gather(*(one(p) for p in paths)))
-
-
-async def _first_link(sftp: asyncssh.SFTPClient, path: str) -> str | None:
-    """The first component of ``path`` that is a symlink, or None.
-
-    SFTP has no O_NOFOLLOW walk, so every prefix is lstat'ed (pipelined, one round
-    trip) and judged from ``/`` down: a missing component ends the walk, as nothing
-    below it can be followed.
-    """
-    walk = prefixes(path)
-    for current, attrs in zip(walk, await _stat_all(sftp, walk, False), strict=True):
-        if attrs is None:
-            return None
-        if attrs.type == asyncssh.FILEXFER_TYPE_SYMLINK:
-            return current
-    return None
-
-
-async def _set_owner_mode(fh: asyncssh.SFTPClientFile, uid: int, gid: int, mode: int) -> None:
-    """Give a new temp file its owner and exact mode.
-
-    One SETSTAT when the mode has no set-id bits: in whichever order the server
-    applies owner and mode, the file is never readable by more than the final pair
-    allows (it was created with the final mode or narrower). A chown clears set-id
-    bits, so a mode with them is set after the owner, in a second request.
-    """
-    if mode & 0o7000:
-        await fh.chown(uid, gid)
-        await fh.chmod(mode & 0o7777)
-    else:
-        await fh.setstat(asyncssh.SFTPAttrs(uid=uid, gid=gid, permissions=mode & 0o7777))
-
-
-async def _drop(sftp: asyncssh.SFTPClient, fh: asyncssh.SFTPClientFile, temp: str) -> None:
-    """Close and remove an abandoned temp file, as far as the server still lets us."""
-    with contextlib.suppress(asyncssh.SFTPError, OSError):
-        await fh.close()  # may be closed already by sync_close
-    with contextlib.suppress(asyncssh.SFTPError, OSError):
-        await sftp.remove(temp)  # may be renamed already
