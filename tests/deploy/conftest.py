@@ -1,4 +1,4 @@
-"""A small ``--root`` tree with its own passwd/group, usable by any user."""
+"""Shared deploy fixtures: a small ``--root`` tree usable by any user, a test CA, an engine."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from certmgr.deploy.engine import Engine, EngineOptions
 from certmgr.deploy.journal import FileJournalStore, KeyFileCipher
 from certmgr.hosts.local import LocalHost
+from tests.deploy.material import TestCA
 
 OLD_CERT = b"-----BEGIN CERTIFICATE-----\nOLD" + b"c" * 2000 + b"\n-----END CERTIFICATE-----\n"
 OLD_KEY = b"-----BEGIN PRIVATE KEY-----\nOLD" + b"k" * 1500 + b"\n-----END PRIVATE KEY-----\n"
@@ -51,3 +53,16 @@ def store(tmp_path: Path) -> FileJournalStore:
 @pytest.fixture
 def cipher(tmp_path: Path) -> KeyFileCipher:
     return KeyFileCipher(tmp_path / "home" / "journal.key")
+
+
+@pytest.fixture(scope="module")
+def ca() -> TestCA:
+    """A root and an intermediate that issue the certificates deploy tests install."""
+    return TestCA()
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    """An engine with its journal and journal key in the test's own directory."""
+    return Engine(FileJournalStore(tmp_path / "journal"), KeyFileCipher(tmp_path / "key"),
+                  options=EngineOptions(verify_timeout=60))

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes
 
 from certmgr.deploy.batch import Job, run_jobs
 from certmgr.deploy.checkpoints import add_hook
-from certmgr.deploy.engine import Engine, EngineOptions
+from certmgr.deploy.engine import Engine
 from certmgr.deploy.journal import FileJournalStore, KeyFileCipher
 from certmgr.deploy.model import Outcome, SlotTarget
 from certmgr.deploy.programs import ServiceControl
@@ -51,17 +51,6 @@ KINDS = list(TABLE1_KEY)
 def lab() -> Iterator[RunningLab]:
     with tempfile.TemporaryDirectory(prefix="certmgr-deploy-lab-") as tmp:
         yield from running_lab(Path(tmp) / "lab", hosts=2)
-
-
-@pytest.fixture(scope="module")
-def ca() -> TestCA:
-    return TestCA()
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    return Engine(FileJournalStore(tmp_path / "journal"), KeyFileCipher(tmp_path / "key"),
-                  options=EngineOptions(verify_timeout=60))
 
 
 def targets(host: WritableHost, kinds: list[ServiceKind] | None = None) -> list[SlotTarget]:

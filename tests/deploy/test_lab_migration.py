@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from certmgr.deploy.batch import Job, run_jobs
-from certmgr.deploy.engine import Engine, EngineOptions
-from certmgr.deploy.journal import FileJournalStore, KeyFileCipher
+from certmgr.deploy.engine import Engine
 from certmgr.deploy.model import Outcome, SlotTarget
 from certmgr.deploy.programs.slapd import ATTRIBUTES
 from certmgr.deploy.targets import slot_targets
@@ -35,12 +34,6 @@ CONFIG_DIRS = {ServiceKind.SLAPD: "/etc/ldap", ServiceKind.APACHE2: "/etc/apache
 def lab() -> Iterator[RunningLab]:
     with tempfile.TemporaryDirectory(prefix="certmgr-migrate-lab-") as tmp:
         yield from running_lab(Path(tmp) / "lab", hosts=1, layout="debian")
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    return Engine(FileJournalStore(tmp_path / "journal"), KeyFileCipher(tmp_path / "key"),
-                  options=EngineOptions(verify_timeout=60))
 
 
 def targets(host: LabHost) -> dict[ServiceKind, SlotTarget]:

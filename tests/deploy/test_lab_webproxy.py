@@ -18,8 +18,7 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from certmgr.deploy.batch import Job, run_jobs
-from certmgr.deploy.engine import Engine, EngineOptions
-from certmgr.deploy.journal import FileJournalStore, KeyFileCipher
+from certmgr.deploy.engine import Engine
 from certmgr.deploy.model import Material, Outcome, SlotTarget
 from certmgr.deploy.programs import ServiceControl
 from certmgr.deploy.targets import slot_targets
@@ -67,17 +66,6 @@ def debian_lab() -> Iterator[RunningLab]:
     """One host, Debian's layout: nginx on the snakeoil pair, haproxy on a combined copy of
     it in /etc/ssl/private (the start of the seed's migration)."""
     yield from _webproxy_lab("debian")
-
-
-@pytest.fixture(scope="module")
-def ca() -> TestCA:
-    return TestCA()
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    return Engine(FileJournalStore(tmp_path / "journal"), KeyFileCipher(tmp_path / "key"),
-                  options=EngineOptions(verify_timeout=60))
 
 
 def target(host: WritableHost, kind: ServiceKind) -> SlotTarget:

@@ -24,11 +24,6 @@ TREES = Path(__file__).resolve().parents[1] / "fixtures" / "trees"
 NAME = "n.example"
 
 
-@pytest.fixture(scope="module")
-def ca() -> TestCA:
-    return TestCA()
-
-
 def _targets(host: LocalHost) -> dict[str, SlotTarget]:
     return {t.slot_id: t for t in slot_targets("h", discover_host(host).slots())}
 

@@ -27,11 +27,6 @@ APACHE_SITE = """\
 """
 
 
-@pytest.fixture(scope="module")
-def ca() -> TestCA:
-    return TestCA()
-
-
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     (tmp_path / "etc/apache2/sites-enabled").mkdir(parents=True)

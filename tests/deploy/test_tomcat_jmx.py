@@ -187,11 +187,6 @@ def tomcat_lab() -> Iterator[RunningLab]:
             yield lab
 
 
-@pytest.fixture(scope="module")
-def ca() -> TestCA:
-    return TestCA()
-
-
 def _engine(tmp_path: Path, recorder: ReloadRecorder) -> Engine:
     return Engine(FileJournalStore(tmp_path / "journal"), KeyFileCipher(tmp_path / "key"),
                   recorder=recorder, options=EngineOptions(verify_timeout=60))
