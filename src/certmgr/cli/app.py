@@ -40,14 +40,15 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     ctx: typer.Context,
-    db: Annotated[str | None, typer.Option("--db", envvar="CERTMGR_DB",
+    db: Annotated[str | None, typer.Option("--db", envvar="CERTMGR_DB", metavar="URL",
                                            help="Repository URL.")] = None,
-    home: Annotated[Path | None, typer.Option("--home", envvar="CERTMGR_HOME",
+    home: Annotated[Path | None, typer.Option("--home", envvar="CERTMGR_HOME", metavar="DIR",
                                               help="certmgr's data directory.")] = None,
     json_: Annotated[bool, typer.Option("--json", help="Machine output on stdout.")] = False,
     root: Annotated[Path | None, typer.Option("--root", metavar="DIR",
                                               help="Filesystem root of the local host.")] = None,
-    verbose: Annotated[int, typer.Option("-v", "--verbose", count=True)] = 0,
+    verbose: Annotated[int, typer.Option("-v", "--verbose", count=True, metavar="",
+                                         show_default=False)] = 0,
     quiet: Annotated[bool, typer.Option("-q", "--quiet")] = False,
     debug: Annotated[bool, typer.Option("--debug")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,

@@ -26,14 +26,16 @@ ca = typer.Typer(help="The built-in private CA: a root and an intermediate that 
                  no_args_is_help=True)
 app.add_typer(ca, name="ca")
 
-_NAME = typer.Option("--name", help="The CA's name in the repository.")
+_NAME = typer.Option("--name", metavar="NAME", help="The CA's name in the repository.")
 
 
 @command(ca, "init")
 def ca_init(
     g: Globals,
-    cn: Annotated[str, typer.Option("--cn", help="The root's common name.")] = "certmgr Root CA",
-    org: Annotated[str | None, typer.Option("--org", help="Organization (O) of both CAs.")
+    cn: Annotated[str, typer.Option("--cn", metavar="NAME",
+                                    help="The root's common name.")] = "certmgr Root CA",
+    org: Annotated[str | None, typer.Option("--org", metavar="ORG",
+                                            help="Organization (O) of both CAs.")
                    ] = "certmgr",
     force: Annotated[bool, typer.Option(
         "--force", help="Replace an existing CA (its certificates stop being trusted).")] = False,
@@ -97,7 +99,8 @@ def ca_revoke(
     g: Globals,
     serial: Annotated[str, typer.Argument(help="Serial number in hex (as `certmgr list` "
                                                "prints it).")],
-    reason: Annotated[str, typer.Option("--reason", help="Why, for the audit log.")] = "",
+    reason: Annotated[str, typer.Option("--reason", metavar="TEXT",
+                                        help="Why, for the audit log.")] = "",
     name: Annotated[str, _NAME] = BUILTIN,
 ) -> None:
     """Revoke a certificate the CA issued; it is listed in every later CRL."""

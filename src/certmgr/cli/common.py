@@ -147,11 +147,11 @@ def json_default(value: Any) -> Any:
 
 _COMMON: list[tuple[str, Any, Any]] = [
     ("db", Annotated[str | None, typer.Option(
-        "--db", envvar="CERTMGR_DB", show_envvar=True,
+        "--db", envvar="CERTMGR_DB", show_envvar=True, metavar="URL",
         help="Repository URL: sqlite:///FILE or postgresql://... (default: SQLite in the home).",
     )], None),
     ("home", Annotated[Path | None, typer.Option(
-        "--home", envvar="CERTMGR_HOME", show_envvar=True,
+        "--home", envvar="CERTMGR_HOME", show_envvar=True, metavar="DIR",
         help="certmgr's data directory (default /var/lib/certmgr for root, "
              "~/.local/share/certmgr otherwise).",
     )], None),
@@ -161,7 +161,8 @@ _COMMON: list[tuple[str, Any, Any]] = [
         "--root", help="Treat DIR as the filesystem root of the local host (files only).",
         metavar="DIR")], None),
     ("verbose", Annotated[int, typer.Option(
-        "-v", "--verbose", count=True, help="Say more (repeat for even more).")], 0),
+        "-v", "--verbose", count=True, metavar="", show_default=False,
+        help="Say more (repeat for even more).")], 0),
     ("quiet", Annotated[bool, typer.Option("-q", "--quiet", help="Say only what failed.")],
      False),
     ("debug", Annotated[bool, typer.Option(

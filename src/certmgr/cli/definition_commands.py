@@ -30,12 +30,14 @@ definitions = typer.Typer(help="List, show, edit and delete certificate definiti
 app.add_typer(definitions, name="definitions")
 
 _SAN = typer.Option("--san", metavar="NAME", help="Another DNS name or IP (repeatable).")
-_KEY = typer.Option("--key", help="Key type: ec256, ec384, rsa2048, rsa3072, rsa4096, ed25519.")
+_KEY = typer.Option("--key", metavar="TYPE",
+                    help="Key type: ec256, ec384, rsa2048, rsa3072, rsa4096, ed25519.")
 _VALIDITY = typer.Option("--validity", metavar="DURATION",
                          help="Lifetime asked for: a number with s, m, h or d (397d).")
 _RENEW = typer.Option("--renew-before", metavar="DURATION",
                       help="Renew this long before expiry (shorter than the validity).")
-_ISSUER = typer.Option("--issuer", help="builtin (the built-in CA), external, or a CA's name.")
+_ISSUER = typer.Option("--issuer", metavar="ISSUER",
+                       help="builtin (the built-in CA), external, or a CA's name.")
 _TARGET = typer.Option("--target", metavar="[HOST/]SLOT-ID",
                        help="Where it is deployed, as `certmgr discover` prints slots "
                             "(repeatable).")
@@ -52,7 +54,8 @@ def definition_json(d: DefinitionRecord) -> dict[str, Any]:
 def define(
     g: Globals,
     name: Annotated[str, typer.Argument(help="The definition's name (used in file names).")],
-    cn: Annotated[str | None, typer.Option("--cn", help="Main DNS name (default: NAME).")
+    cn: Annotated[str | None, typer.Option("--cn", metavar="NAME",
+                                           help="Main DNS name (default: NAME).")
                   ] = None,
     san: Annotated[list[str] | None, _SAN] = None,
     key: Annotated[str, _KEY] = "ec256",
@@ -154,7 +157,8 @@ def definitions_show(g: Globals, name: Annotated[str, typer.Argument()]) -> None
 def definitions_edit(
     g: Globals,
     name: Annotated[str, typer.Argument()],
-    cn: Annotated[str | None, typer.Option("--cn", help="New main DNS name.")] = None,
+    cn: Annotated[str | None, typer.Option("--cn", metavar="NAME",
+                                           help="New main DNS name.")] = None,
     san: Annotated[list[str] | None, typer.Option(
         "--san", metavar="NAME", help="Replace the SANs with these (repeatable).")] = None,
     add_san: Annotated[list[str] | None, typer.Option("--add-san", metavar="NAME")] = None,
@@ -166,8 +170,10 @@ def definitions_edit(
     renew_before: Annotated[str | None, _RENEW] = None,
     target: Annotated[list[str] | None, typer.Option(
         "--target", metavar="[HOST/]SLOT-ID", help="Replace the targets with these.")] = None,
-    add_target: Annotated[list[str] | None, typer.Option("--add-target")] = None,
-    remove_target: Annotated[list[str] | None, typer.Option("--remove-target")] = None,
+    add_target: Annotated[list[str] | None, typer.Option(
+        "--add-target", metavar="[HOST/]SLOT-ID")] = None,
+    remove_target: Annotated[list[str] | None, typer.Option(
+        "--remove-target", metavar="[HOST/]SLOT-ID")] = None,
 ) -> None:
     """Change a definition; the next `issue` uses the new values."""
     repo = g.repository()

@@ -18,7 +18,8 @@ from certmgr.errors import NotFound, UsageError
 from certmgr.repository.inventory import split_target
 
 HostOption = Annotated[str | None, typer.Option(
-    "--host", help="Only the targets on this host (local, lab:NAME, ssh://user@host:port).")]
+    "--host", metavar="HOST",
+    help="Only the targets on this host (local, lab:NAME, ssh://user@host:port).")]
 TimeoutOption = Annotated[float, typer.Option(
     "--verify-timeout", min=1, help="Seconds each endpoint may take to serve the new "
                                     "certificate before the deployment is rolled back.")]
@@ -58,7 +59,8 @@ def rollback(
     g: Globals,
     slot: Annotated[str, typer.Argument(help="[HOST/]SLOT-ID to take back.")],
     to: Annotated[int | None, typer.Option(
-        "--to", help="The deployment (id from certmgr deployments) whose certificate to "
+        "--to", metavar="ID",
+        help="The deployment (id from certmgr deployments) whose certificate to "
                      "go back to; default: the one verified before the current one.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only print the plan.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,

@@ -61,9 +61,10 @@ def _kinds(values: list[str] | None) -> list[ServiceKind] | None:
 
 
 ServiceOpt = Annotated[list[str] | None, typer.Option(
-    "--service", "-s", help="Only this program (slapd, apache2, ...); repeatable.")]
+    "--service", "-s", metavar="PROGRAM",
+    help="Only this program (slapd, apache2, ...); repeatable.")]
 HostOpt = Annotated[str, typer.Option(
-    "--host", "-H", help="A host from `certmgr host list` (lab:NAME, ssh://...); "
+    "--host", "-H", metavar="HOST", help="A host from `certmgr host list` (lab:NAME, ssh://...); "
                          "default: this machine, or the --root tree.")]
 
 
@@ -178,11 +179,14 @@ def _from_repository(g: Globals, host_name: str, *, trust: bool = True,
 @command(app, "layout")
 def layout(g: Globals,
            service: Annotated[str, typer.Option(
-               "--service", "-s", help="The program to plan for (slapd, apache2, ...).")],
+               "--service", "-s", metavar="PROGRAM",
+               help="The program to plan for (slapd, apache2, ...).")],
            slot: Annotated[str | None, typer.Option(
-               "--slot", help="The slot id, when the program has several.")] = None,
+               "--slot", metavar="SLOT-ID",
+               help="The slot id, when the program has several.")] = None,
            name: Annotated[str | None, typer.Option(
-               "--name", help="Certificate name for the files (default: the slot's name).")]
+               "--name", metavar="NAME",
+               help="Certificate name for the files (default: the slot's name).")]
            = None,
            host: HostOpt = LOCAL_HOST,
            ) -> int:

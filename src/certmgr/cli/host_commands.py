@@ -22,7 +22,8 @@ app.add_typer(host_app, name="host")
 def add(
     g: Globals,
     url: Annotated[str, typer.Argument(help="ssh://[user@]host[:port]")],
-    key: Annotated[Path, typer.Option("--key", help="The private key to log in with.",
+    key: Annotated[Path, typer.Option("--key", metavar="FILE",
+                                      help="The private key to log in with.",
                                       exists=True, dir_okay=False, resolve_path=True)],
     known_hosts: Annotated[Path | None, typer.Option(
         "--known-hosts", help="known_hosts file holding the server's key (default: "

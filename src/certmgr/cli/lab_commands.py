@@ -39,12 +39,14 @@ def up(
     hosts: Annotated[int, typer.Option("--hosts", min=1, max=16,
                                        help="How many test hosts.")] = 1,
     layout: Annotated[str, typer.Option(
-        "--layout", help="seed: each program its own certificate at Table 1's paths; "
-                         "debian: every program on the shared snakeoil pair.")] = "seed",
+        "--layout", metavar="LAYOUT",
+        help="seed: each program its own certificate at Table 1's paths; "
+             "debian: every program on the shared snakeoil pair.")] = "seed",
     programs: Annotated[list[str] | None, typer.Option(
-        "--programs", help="Only these programs (repeat or comma-separate): slapd, apache2, "
-                           "vsftpd, postfix, dovecot, tomcat (the default six), nginx "
-                           "(port 4431), haproxy (port 4432).")] = None,
+        "--programs", metavar="LIST",
+        help="Only these programs (repeat or comma-separate): slapd, apache2, "
+             "vsftpd, postfix, dovecot, tomcat (the default six), nginx "
+             "(port 4431), haproxy (port 4432).")] = None,
     files_only: Annotated[bool, typer.Option(
         "--files-only", help="Only the hosts' file trees: no namespaces, no programs "
                              "(works without root).")] = False,

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 __all__ = ["export_command", "import_command", "issue", "list_command", "receive_command",
            "request"]
 
-_PASSWORD = typer.Option("--password", help="Password of encrypted keys or keystores.")
+_PASSWORD = typer.Option("--password", metavar="PASSWORD",
+                         help="Password of encrypted keys or keystores.")
 _PASSWORD_FILE = typer.Option("--password-file", metavar="FILE",
                               help="Read the password from the first line of FILE.")
 
@@ -180,7 +181,8 @@ def import_command(
     password: Annotated[str | None, _PASSWORD] = None,
     password_file: Annotated[Path | None, _PASSWORD_FILE] = None,
     name: Annotated[str | None, typer.Option(
-        "--name", help="The new definition's name (default: the certificate's CN).")] = None,
+        "--name", metavar="NAME",
+        help="The new definition's name (default: the certificate's CN).")] = None,
 ) -> None:
     """Take an existing certificate under management: a definition and its first version."""
     inputs = [(read_input(f), str(f)) for f in files]
@@ -202,14 +204,16 @@ def import_command(
 def export_command(
     g: Globals,
     name: Annotated[str, typer.Argument(help="The definition whose certificate to export.")],
-    fmt: Annotated[str, typer.Option("--format", help=f"One of {', '.join(EXPORT_FORMATS)}.")
+    fmt: Annotated[str, typer.Option("--format", metavar="FORMAT",
+                                     help=f"One of {', '.join(EXPORT_FORMATS)}.")
                    ] = "pem",
     out: Annotated[Path, typer.Option("--out", metavar="DIR",
                                       help="Directory to write to (created 0700 if absent).")
                    ] = Path(),
     password: Annotated[str | None, _PASSWORD] = None,
     password_file: Annotated[Path | None, _PASSWORD_FILE] = None,
-    alias: Annotated[str | None, typer.Option("--alias", help="Keystore alias (default NAME).")
+    alias: Annotated[str | None, typer.Option("--alias", metavar="ALIAS",
+                                              help="Keystore alias (default NAME).")
                      ] = None,
 ) -> None:
     """Write the current certificate in a server program's format; keys are 0600."""

@@ -87,9 +87,9 @@ def audit(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1,
                                        help="How many events, newest first.")] = 50,
     action: Annotated[str | None, typer.Option(
-        "--action", help="Only this action, e.g. key.read.")] = None,
+        "--action", metavar="ACTION", help="Only this action, e.g. key.read.")] = None,
     obj: Annotated[str | None, typer.Option(
-        "--object", help="Only events about this object, e.g. key:REF.")] = None,
+        "--object", metavar="OBJECT", help="Only events about this object, e.g. key:REF.")] = None,
 ) -> None:
     """List audit events: who did what, when, and why (key reads included)."""
     events = g.repository().list_audit(limit=limit, action=action, obj=obj)
