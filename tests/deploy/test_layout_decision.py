@@ -11,7 +11,7 @@ from certmgr.deploy.layout import decide_layout, plan_slot
 from certmgr.deploy.model import SettingRef, SlotTarget
 from certmgr.deploy.programs import ServiceControl, program_for
 from certmgr.deploy.targets import slot_targets
-from certmgr.errors import ConfigError
+from certmgr.errors import ConfigError, PreflightFailed
 from certmgr.hosts.local import LocalHost
 from certmgr.models import ServiceKind
 from certmgr.pki import load_bundle
@@ -191,3 +191,40 @@ def test_a_file_two_programs_read_is_shared_outside_etc_ssl_too(tmp_path: Path,
         f"{p} is shared with other programs: nginx gets its own copies" for p in pair)
     assert [(e.path, e.new) for e in shown.edits] == \
         [(e.spec.path, e.new.decode()) for e in plan.edits]
+
+
+def _nginx_sites(tmp_path: Path, sites: dict[str, str]) -> LocalHost:
+    files = {"/etc/nginx/nginx.conf":
+                 "events {}\nhttp {\n    include /etc/nginx/sites-enabled/*;\n}\n",
+             "/etc/nginx/snippets/snakeoil.conf":
+                 "ssl_certificate /etc/ssl/certs/ssl-cert-snakeoil.pem;\n"
+                 "ssl_certificate_key /etc/ssl/private/ssl-cert-snakeoil.key;\n"}
+    for name, server_name in sites.items():
+        files[f"/etc/nginx/sites-enabled/{name}"] = (
+            f"server {{\n    listen 443 ssl;\n    server_name {server_name};\n"
+            "    include snippets/snakeoil.conf;\n}\n")
+    return make_tree(tmp_path, files)
+
+
+def test_a_snippet_two_sites_include_is_not_edited_for_one(tmp_path: Path, ca: TestCA) -> None:
+    host = _nginx_sites(tmp_path, {"a": "a.example.com", "b": "b.example.com"})
+    targets = _targets(host)
+    assert len(targets) == 2
+    for target in targets.values():
+        with pytest.raises(PreflightFailed) as raised:
+            plan_slot(host, target, ca.material(NAME, target.names),
+                      program_for(ServiceKind.NGINX), ServiceControl(host))
+        message = raised.value.message
+        assert "/etc/nginx/snippets/snakeoil.conf line 1" in message
+        assert "switch them too" in message and "nothing was changed" in message
+        (other,) = set(targets) - {target.slot_id}
+        assert other in message
+
+
+def test_a_snippet_one_site_includes_is_edited(tmp_path: Path, ca: TestCA) -> None:
+    host = _nginx_sites(tmp_path, {"a": "a.example.com"})
+    (target,) = _targets(host).values()
+    plan = plan_slot(host, target, ca.material(NAME, target.names),
+                     program_for(ServiceKind.NGINX), ServiceControl(host))
+    (edit,) = plan.edits
+    assert edit.spec.path == "/etc/nginx/snippets/snakeoil.conf"

@@ -164,6 +164,24 @@ def plan_slot(host: WritableHost, target: SlotTarget, material: Material, progra
                       reload=program.reload_method(control), notes=tuple(notes))
 
 
+def _refuse_shared_line(target: SlotTarget, ref: SettingRef) -> None:
+    """Refuse to edit a line in an included file that other slots read too.
+
+    Debian's nginx sites share ``snippets/snakeoil.conf`` by ``include``: editing it
+    for one site would switch every site that includes it, silently. A line in
+    the slot's own config file (Postfix's main.cf, which master.cf services
+    inherit) is the slot's to change.
+    """
+    others = target.shared_lines.get(f"{ref.path}:{ref.line}")
+    if others and ref.path != target.config:
+        verb = "reads" if len(others) == 1 else "read"
+        raise _refuse(target, f"its {ref.directive} is set in {ref.path} line {ref.line}, "
+                              f"which {', '.join(others)} also {verb}; changing it there "
+                              f"would switch them too. Give {target.config} its own "
+                              f"{ref.directive} lines (in place of the include), then deploy "
+                              "again")
+
+
 def _refuse(target: SlotTarget, why: str) -> PreflightFailed:
     return PreflightFailed(f"{target.target}: {why}; nothing was changed",
                            service=target.kind.value, slot=target.slot_id)
@@ -229,6 +247,7 @@ def _edits(host: Host, target: SlotTarget, program: Program, old: Mapping[str, s
         if old.get(role) == path:
             continue
         if ref is not None and ref.line >= 1:
+            _refuse_shared_line(target, ref)
             changed[ref.path].append((ref, path))
         elif role == "key" and new.get("cert") == path:
             continue  # one combined file: the certificate's setting names it

@@ -59,7 +59,9 @@ class SlotTarget:
     ``user`` reads the key; ``group`` is the group it shares the key with (Table
     1's ``root:openldap 0640``), None when the program reads keys as root.
     ``shared`` are the slot's paths that another program (or slot) also reads:
-    those are never overwritten, the seed layout is used instead.
+    those are never overwritten, the seed layout is used instead. ``shared_lines``
+    maps each of its setting lines (``path:line``) that other slots also read (an
+    nginx snippet two sites include) to those slots' ids.
     """
 
     host: str
@@ -81,6 +83,7 @@ class SlotTarget:
     password: str | None = field(default=None, repr=False)
     settings: Mapping[str, SettingRef] = field(default_factory=dict)
     shared: frozenset[str] = frozenset()
+    shared_lines: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def target(self) -> str:

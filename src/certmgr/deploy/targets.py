@@ -21,12 +21,18 @@ def slot_targets(host: str, found: Iterable[tuple[Service, Slot]]) -> list[SlotT
     """
     pairs = list(found)
     readers: dict[str, set[ServiceKind]] = defaultdict(set)
+    line_readers: dict[str, dict[str, None]] = defaultdict(dict)  # path:line -> slot ids
     for service, slot in pairs:
         for _role, path in slot.files():
             readers[path].add(service.kind)
+        for s in slot.settings.values():
+            line_readers[f"{s.path}:{s.line}"][slot.id] = None
     out = []
     for service, slot in pairs:
         shared = frozenset(p for _r, p in slot.files() if len(readers[p]) > 1)
+        lines = {f"{s.path}:{s.line}" for s in slot.settings.values()}
+        shared_lines = {where: tuple(i for i in line_readers[where] if i != slot.id)
+                        for where in sorted(lines) if len(line_readers[where]) > 1}
         out.append(SlotTarget(
             host=host, kind=service.kind, slot_id=slot.id, config=slot.config,
             user=service.user, group=service.group, endpoints=slot.endpoints,
@@ -35,5 +41,5 @@ def slot_targets(host: str, found: Iterable[tuple[Service, Slot]]) -> list[SlotT
             keystore_type=slot.keystore_type, password=slot.password,
             settings={role: SettingRef(s.path, s.line, s.directive)
                       for role, s in slot.settings.items()},
-            shared=shared))
+            shared=shared, shared_lines=shared_lines))
     return out
