@@ -228,3 +228,21 @@ def test_a_snippet_one_site_includes_is_edited(tmp_path: Path, ca: TestCA) -> No
                      program_for(ServiceKind.NGINX), ServiceControl(host))
     (edit,) = plan.edits
     assert edit.spec.path == "/etc/nginx/snippets/snakeoil.conf"
+
+
+def test_an_nginx_stream_server_is_planned_like_a_site(tmp_path: Path, ca: TestCA) -> None:
+    host = make_tree(tmp_path, {
+        "/etc/nginx/nginx.conf":
+            "events {}\nstream {\n  server {\n    listen 993 ssl;\n"
+            "    ssl_certificate /etc/ssl/certs/ssl-cert-snakeoil.pem;\n"
+            "    ssl_certificate_key /etc/ssl/private/ssl-cert-snakeoil.key;\n"
+            "    proxy_pass 127.0.0.1:143;\n  }\n}\n"})
+    target = _targets(host)["nginx:stream:993"]
+    plan = plan_slot(host, target, ca.material("imap.example.com", ("imap.example.com",)),
+                     program_for(ServiceKind.NGINX), ServiceControl(host))
+    assert {f.role: f.spec.path for f in plan.files} == {
+        "cert": "/etc/nginx/ssl/certs/imap.example.com.crt",
+        "key": "/etc/nginx/ssl/private/imap.example.com.key"}
+    (edit,) = plan.edits
+    assert "    ssl_certificate /etc/nginx/ssl/certs/imap.example.com.crt;" in \
+        edit.new.decode().splitlines()

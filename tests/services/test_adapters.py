@@ -247,3 +247,21 @@ def test_nginx_dot_names_and_regexes(tmp_path: Path) -> None:
             "  }\n}\n")
     found = slots(tmp_path, {"/etc/nginx/nginx.conf": conf}, ServiceKind.NGINX)
     assert found["nginx:example.com"].names == ("example.com", "*.example.com")
+
+
+def test_nginx_stream_servers_terminating_tls(tmp_path: Path) -> None:
+    conf = ("events {}\n"
+            "http {\n  server {\n    listen 443 ssl;\n    server_name www.example.com;\n"
+            "    ssl_certificate /etc/nginx/ssl/www.crt;\n"
+            "    ssl_certificate_key /etc/nginx/ssl/www.key;\n  }\n}\n"
+            "stream {\n  ssl_certificate_key /etc/nginx/ssl/mail.key;\n"
+            "  server {\n    listen 993 ssl;\n    ssl_certificate /etc/nginx/ssl/mail.crt;\n"
+            "    proxy_pass 127.0.0.1:143;\n  }\n"
+            "  server {\n    listen 5432;\n    proxy_pass 127.0.0.1:5433;\n  }\n}\n")
+    found = slots(tmp_path, {"/etc/nginx/nginx.conf": conf}, ServiceKind.NGINX)
+    assert set(found) == {"nginx:www.example.com", "nginx:stream:993"}
+    mail = found["nginx:stream:993"]
+    assert (mail.cert, mail.key) == ("/etc/nginx/ssl/mail.crt", "/etc/nginx/ssl/mail.key")
+    assert [(e.port, e.tls) for e in mail.endpoints] == [(993, TlsMode.DIRECT)]
+    assert mail.names_from == "host"  # stream servers name no host: the host's own name
+    assert mail.settings["cert"].line == 14

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import posixpath
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import crossplane
@@ -151,11 +151,18 @@ class NginxAdapter(FindsConfigFile):
             return Service(self.kind, config, "root", ())
         prefix = posixpath.dirname(config)
         slots: list[Slot] = []
-        for http in (s for s in top if s.directive == "http"):
-            inherited = {d: http.find(d) for d in ("ssl_certificate", "ssl_certificate_key",
-                                                   "ssl_trusted_certificate", "ssl_password_file")}
-            for server in http.find("server"):
-                slots.extend(_server_slots(ctx, prefix, server, inherited))
+        for block in (s for s in top if s.directive in ("http", "stream")):
+            inherited = {d: block.find(d) for d in ("ssl_certificate", "ssl_certificate_key",
+                                                    "ssl_trusted_certificate",
+                                                    "ssl_password_file")}
+            for server in block.find("server"):
+                found = _server_slots(ctx, prefix, server, inherited)
+                if block.directive == "stream":
+                    # A TLS-terminating TCP proxy (mail ports...): named by its port, as
+                    # stream servers have no server_name before nginx 1.25.5.
+                    found = [replace(slot, id=f"nginx:stream:{slot.endpoints[0].port}")
+                             for slot in found]
+                slots.extend(found)
         return Service(self.kind, config, "root", tuple(unique_ids(slots)))
 
 
