@@ -246,3 +246,20 @@ def test_an_nginx_stream_server_is_planned_like_a_site(tmp_path: Path, ca: TestC
     (edit,) = plan.edits
     assert "    ssl_certificate /etc/nginx/ssl/certs/imap.example.com.crt;" in \
         edit.new.decode().splitlines()
+
+
+def test_a_haproxy_crt_list_entry_on_shared_files_moves_by_editing_its_line(
+        tmp_path: Path, ca: TestCA) -> None:
+    host = make_tree(tmp_path, {
+        "/etc/haproxy/haproxy.cfg": "frontend web\n  bind :443 ssl crt-list /etc/haproxy/list\n",
+        "/etc/haproxy/list": ("# by name\n/etc/ssl/private/shop.pem [alpn h2] shop.example.com\n"
+                              "/etc/haproxy/ssl/private/default.pem\n")})
+    target = _targets(host)["haproxy:web:shop"]
+    plan = plan_slot(host, target, ca.material("shop", ("shop.example.com",)),
+                     program_for(ServiceKind.HAPROXY), ServiceControl(host))
+    assert [f.spec.path for f in plan.files] == ["/etc/haproxy/ssl/private/shop.pem"]
+    (edit,) = plan.edits
+    assert edit.spec.path == "/etc/haproxy/list"
+    assert edit.new.decode().splitlines() == [
+        "# by name", "/etc/haproxy/ssl/private/shop.pem [alpn h2] shop.example.com",
+        "/etc/haproxy/ssl/private/default.pem"]

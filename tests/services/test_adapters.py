@@ -239,6 +239,10 @@ def test_haproxy_crt_list_gives_names(tmp_path: Path) -> None:
     assert shop.names == ("shop.example.com", "*.shop.example.com")
     assert shop.names_from == "config"
     assert found["haproxy:web:default"].names_from == "host"
+    # Each entry is set on its own line of the list, not on the bind line.
+    assert (shop.settings["cert"].path, shop.settings["cert"].line) == (
+        "/etc/haproxy/list.txt", 2)
+    assert found["haproxy:web:default"].settings["cert"].line == 3
 
 
 def test_nginx_dot_names_and_regexes(tmp_path: Path) -> None:

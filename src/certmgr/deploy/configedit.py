@@ -27,6 +27,8 @@ STYLES: dict[str, str] = {
     "nginx": r"(?m)(?P<lead>\b{d}[ \t]+)(?P<value>[^;\s]+)",
     # haproxy:  bind ... crt /path ...
     "haproxy": r"(?m)(?P<lead>[ \t]{d}[ \t]+)(?P<value>\S+)",
+    # a line of a haproxy crt-list file:  /path [ssl options] sni-filters...
+    "haproxy-crt-list": r"(?m)^(?P<lead>[ \t]*)(?P<value>[^\s#]+)",
     # Tomcat server.xml:  certificateFile="/path"  (the attribute may be lines below)
     "xml": r"""(?s)(?P<lead>\b{d}[ \t\r\n]*=[ \t\r\n]*(?P<q>["']))(?P<value>.*?)(?P=q)""",
 }
@@ -49,6 +51,8 @@ def edit_setting(text: str, ref: SettingRef, value: str, style: str) -> str:
     Raises:
         ConfigError: the directive is not where discovery found it (the file changed).
     """
+    if style == "haproxy" and ref.directive == "crt-list":
+        style = "haproxy-crt-list"  # the entry's own line in the list file
     if style not in STYLES:
         raise ValueError(f"unknown config style {style!r}")
     lines = text.splitlines(keepends=True)

@@ -105,11 +105,13 @@ class HaproxyAdapter(FindsConfigFile):
         ca = next((params[i + 1] for i, w in enumerate(params[:-1]) if w == "ca-file"), None)
         files: list[str] = []
         names: dict[str, tuple[str, ...]] = {}
+        listed: dict[str, Setting] = {}  # a crt-list entry is set on its own line there
         for i, word in enumerate(params[:-1]):
             if word == "crt-list":
-                for path, filters in self._crt_list(ctx, params[i + 1], crt_base):
+                for path, filters, where in self._crt_list(ctx, params[i + 1], crt_base):
                     files.append(path)
                     names[path] = filters
+                    listed[path] = where
         for crt in crts:
             path = crt if crt.startswith("/") else posixpath.join(crt_base, crt)
             st = ctx.host.stat(path)
@@ -130,25 +132,26 @@ class HaproxyAdapter(FindsConfigFile):
                 endpoints=tuple(endpoints),
                 cert=path, key=key,
                 ca=(ca if ca.startswith("/") else posixpath.join(ca_base, ca)) if ca else None,
-                settings={"cert": Setting(config, number, "crt")}))
+                settings={"cert": listed.get(path, Setting(config, number, "crt"))}))
         return out
 
     def _crt_list(self, ctx: DiscoveryContext, crt_list: str,
-                  crt_base: str) -> list[tuple[str, tuple[str, ...]]]:
-        """(certificate file, SNI names) per line of a ``crt-list`` file."""
+                  crt_base: str) -> list[tuple[str, tuple[str, ...], Setting]]:
+        """(certificate file, SNI names, where it is set) per line of a ``crt-list`` file."""
         path = crt_list if crt_list.startswith("/") else posixpath.join(crt_base, crt_list)
         try:
             text = ctx.read_text(path)
         except ConfigError as exc:
             ctx.record(self.kind, exc)
             return []
-        out: list[tuple[str, tuple[str, ...]]] = []
-        for raw in text.splitlines():
+        out: list[tuple[str, tuple[str, ...], Setting]] = []
+        for number, raw in enumerate(text.splitlines(), start=1):
             line = raw.split("#", 1)[0].strip()
             if not line:
                 continue
             # "file [ssl options] sni-filter..." (a "!name" filter excludes a name)
             words = re.sub(r"\[[^\]]*\]", " ", line).split()
             cert = words[0] if words[0].startswith("/") else posixpath.join(crt_base, words[0])
-            out.append((cert, tuple(w for w in words[1:] if not w.startswith("!"))))
+            out.append((cert, tuple(w for w in words[1:] if not w.startswith("!")),
+                        Setting(path, number, "crt-list")))
         return out
