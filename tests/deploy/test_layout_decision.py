@@ -263,3 +263,21 @@ def test_a_haproxy_crt_list_entry_on_shared_files_moves_by_editing_its_line(
     assert edit.new.decode().splitlines() == [
         "# by name", "/etc/haproxy/ssl/private/shop.pem [alpn h2] shop.example.com",
         "/etc/haproxy/ssl/private/default.pem"]
+
+
+def test_the_second_apache_pair_moves_alone(tmp_path: Path, ca: TestCA) -> None:
+    conf = ("<VirtualHost *:443>\n  ServerName www.example.com\n  SSLEngine on\n"
+            "  SSLCertificateFile /etc/apache2/ssl/www-rsa.crt\n"
+            "  SSLCertificateKeyFile /etc/apache2/ssl/www-rsa.key\n"
+            "  SSLCertificateFile /etc/ssl/certs/ssl-cert-snakeoil.pem\n"
+            "  SSLCertificateKeyFile /etc/ssl/private/ssl-cert-snakeoil.key\n</VirtualHost>\n")
+    host = make_tree(tmp_path, {"/etc/apache2/apache2.conf": conf})
+    target = _targets(host)["apache2:www.example.com:cert2"]
+    plan = plan_slot(host, target, ca.material("www-ec", ("www.example.com",)),
+                     program_for(ServiceKind.APACHE2), ServiceControl(host))
+    (edit,) = plan.edits
+    assert edit.new.decode().splitlines()[3:7] == [
+        "  SSLCertificateFile /etc/apache2/ssl/www-rsa.crt",
+        "  SSLCertificateKeyFile /etc/apache2/ssl/www-rsa.key",
+        "  SSLCertificateFile /etc/apache2/ssl/certs/www-ec.crt",
+        "  SSLCertificateKeyFile /etc/apache2/ssl/private/www-ec.key"]

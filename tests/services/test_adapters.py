@@ -269,3 +269,20 @@ def test_nginx_stream_servers_terminating_tls(tmp_path: Path) -> None:
     assert [(e.port, e.tls) for e in mail.endpoints] == [(993, TlsMode.DIRECT)]
     assert mail.names_from == "host"  # stream servers name no host: the host's own name
     assert mail.settings["cert"].line == 14
+
+
+def test_apache_rsa_and_ecdsa_pairs_are_two_slots(tmp_path: Path) -> None:
+    conf = ("Listen 443\n<VirtualHost *:443>\n  ServerName www.example.com\n  SSLEngine on\n"
+            "  SSLCertificateFile /etc/apache2/ssl/www-rsa.crt\n"
+            "  SSLCertificateKeyFile /etc/apache2/ssl/www-rsa.key\n"
+            "  SSLCertificateFile /etc/apache2/ssl/www-ec.crt\n"
+            "  SSLCertificateKeyFile /etc/apache2/ssl/www-ec.key\n"
+            "  SSLCertificateChainFile /etc/apache2/ssl/chain.crt\n</VirtualHost>\n")
+    found = slots(tmp_path, {"/etc/apache2/apache2.conf": conf}, ServiceKind.APACHE2)
+    assert set(found) == {"apache2:www.example.com", "apache2:www.example.com:cert2"}
+    rsa, ec = found["apache2:www.example.com"], found["apache2:www.example.com:cert2"]
+    assert (rsa.cert, rsa.key) == ("/etc/apache2/ssl/www-rsa.crt", "/etc/apache2/ssl/www-rsa.key")
+    assert (ec.cert, ec.key) == ("/etc/apache2/ssl/www-ec.crt", "/etc/apache2/ssl/www-ec.key")
+    assert rsa.chain == ec.chain == "/etc/apache2/ssl/chain.crt"
+    assert [ec.settings[r].line for r in ("cert", "key")] == [7, 8]
+    assert rsa.endpoints == ec.endpoints

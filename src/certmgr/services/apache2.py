@@ -13,7 +13,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from certmgr.errors import ConfigError, HostError
@@ -315,12 +315,8 @@ class Apache2Adapter(FindsConfigFile):
             default_port = next((p for _a, p, proto in walker.listens if proto == "https"),
                                 443)
             for scope in walker.vhosts:
-                slot = self._slot(ctx, walker, scope, default_port)
-                if slot is not None:
-                    slots.append(slot)
-            main_slot = self._slot(ctx, walker, walker.main, default_port)
-            if main_slot is not None:
-                slots.insert(0, main_slot)
+                slots.extend(self._pairs(ctx, walker, scope, default_port))
+            slots[:0] = self._pairs(ctx, walker, walker.main, default_port)
         return Service(self.kind, config, "root", tuple(unique_ids(slots)))
 
     def read(self, ctx: DiscoveryContext, config: str) -> ApacheWalker | None:
@@ -338,11 +334,37 @@ class Apache2Adapter(FindsConfigFile):
             return walker if walker.vhosts else None
         return walker
 
+    def _pairs(self, ctx: DiscoveryContext, walker: ApacheWalker, scope: Scope,
+               default_port: int) -> list[Slot]:
+        """The slots of one scope: one per certificate/key pair it configures.
+
+        mod_ssl pairs the Nth ``SSLCertificateFile`` with the Nth key file (an RSA
+        and an ECDSA certificate side by side). The first pair keeps the scope's
+        plain id; the next ones are ``...:cert2``, ``...:cert3``.
+        """
+        def own_or_main(name: str) -> list[tuple[list[str], str, int]]:
+            return scope.directives.get(name) or (
+                walker.main.directives.get(name, []) if scope is not walker.main else [])
+
+        certs = own_or_main("sslcertificatefile")
+        keys = own_or_main("sslcertificatekeyfile")
+        out: list[Slot] = []
+        for index in range(max(1, len(certs))):
+            pair = {"sslcertificatefile": certs[index] if index < len(certs) else None,
+                    "sslcertificatekeyfile": keys[index] if index < len(keys) else None}
+            slot = self._slot(ctx, walker, scope, default_port, pair)
+            if slot is not None:
+                out.append(slot if index == 0 else replace(slot, id=f"{slot.id}:cert{index + 1}"))
+        return out
+
     def _slot(self, ctx: DiscoveryContext, walker: ApacheWalker, scope: Scope,
-              default_port: int) -> Slot | None:
+              default_port: int,
+              pair: dict[str, tuple[list[str], str, int] | None]) -> Slot | None:
         main = walker.main
 
         def get(name: str) -> tuple[list[str], str, int] | None:
+            if name.lower() in pair:
+                return pair[name.lower()]
             return scope.last(name) or (main.last(name) if scope is not main else None)
 
         engine = get("SSLEngine")
