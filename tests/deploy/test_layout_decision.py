@@ -281,3 +281,24 @@ def test_the_second_apache_pair_moves_alone(tmp_path: Path, ca: TestCA) -> None:
         "  SSLCertificateKeyFile /etc/apache2/ssl/www-rsa.key",
         "  SSLCertificateFile /etc/apache2/ssl/certs/www-ec.crt",
         "  SSLCertificateKeyFile /etc/apache2/ssl/private/www-ec.key"]
+
+
+def test_postfix_ecdsa_pair_moves_on_its_own_lines(tmp_path: Path, ca: TestCA) -> None:
+    main = ("myhostname = mx.example.com\n"
+            "smtpd_tls_cert_file = /etc/postfix/ssl/certs/mx-rsa.crt\n"
+            "smtpd_tls_key_file = /etc/postfix/ssl/private/mx-rsa.key\n"
+            "smtpd_tls_eccert_file = /etc/ssl/certs/ssl-cert-snakeoil.pem\n"
+            "smtpd_tls_eckey_file = /etc/ssl/private/ssl-cert-snakeoil.key\n"
+            "smtpd_tls_security_level = may\n")
+    host = make_tree(tmp_path, {
+        "/etc/postfix/main.cf": main,
+        "/etc/postfix/master.cf": "smtp inet n - y - - smtpd\n"})
+    target = _targets(host)["postfix:ec"]
+    plan = plan_slot(host, target, ca.material("mx-ec", ("mx.example.com",)),
+                     program_for(ServiceKind.POSTFIX), ServiceControl(host))
+    (edit,) = plan.edits
+    assert edit.new.decode().splitlines()[1:5] == [
+        "smtpd_tls_cert_file = /etc/postfix/ssl/certs/mx-rsa.crt",
+        "smtpd_tls_key_file = /etc/postfix/ssl/private/mx-rsa.key",
+        "smtpd_tls_eccert_file = /etc/postfix/ssl/certs/mx-ec.crt",
+        "smtpd_tls_eckey_file = /etc/postfix/ssl/private/mx-ec.key"]

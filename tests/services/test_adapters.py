@@ -286,3 +286,23 @@ def test_apache_rsa_and_ecdsa_pairs_are_two_slots(tmp_path: Path) -> None:
     assert rsa.chain == ec.chain == "/etc/apache2/ssl/chain.crt"
     assert [ec.settings[r].line for r in ("cert", "key")] == [7, 8]
     assert rsa.endpoints == ec.endpoints
+
+
+def test_postfix_ecdsa_pair_beside_the_rsa_one(tmp_path: Path) -> None:
+    main = ("myhostname = mx.example.com\n"
+            "smtpd_tls_cert_file = /etc/postfix/ssl/certs/mx-rsa.crt\n"
+            "smtpd_tls_key_file = /etc/postfix/ssl/private/mx-rsa.key\n"
+            "smtpd_tls_eccert_file = /etc/postfix/ssl/certs/mx-ec.crt\n"
+            "smtpd_tls_eckey_file = /etc/postfix/ssl/private/mx-ec.key\n"
+            "smtpd_tls_security_level = may\n")
+    master = "smtp      inet  n       -       y       -       -       smtpd\n"
+    found = slots(tmp_path, {"/etc/postfix/main.cf": main, "/etc/postfix/master.cf": master},
+                  ServiceKind.POSTFIX)
+    assert set(found) == {"postfix", "postfix:ec"}
+    ec = found["postfix:ec"]
+    assert (ec.cert, ec.key) == ("/etc/postfix/ssl/certs/mx-ec.crt",
+                                 "/etc/postfix/ssl/private/mx-ec.key")
+    assert {r: (s.directive, s.line) for r, s in ec.settings.items()} == {
+        "cert": ("smtpd_tls_eccert_file", 4), "key": ("smtpd_tls_eckey_file", 5)}
+    assert ec.endpoints == found["postfix"].endpoints == (
+        Endpoint("*", 25, TlsMode.STARTTLS_SMTP),)

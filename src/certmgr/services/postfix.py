@@ -159,7 +159,27 @@ class PostfixAdapter(FindsConfigFile):
                     if k in _TLS_FILES}
         global_slot = _slot("postfix", config, None, values, names, names_from, inherited,
                             settings)
-        return ([global_slot] if global_slot else []) + slots
+        ec_slot = _ec_slot(config, main, values, names, names_from, inherited)
+        return ([global_slot] if global_slot else []) + ([ec_slot] if ec_slot else []) + slots
+
+
+def _ec_slot(config: str, main: dict[str, tuple[str, int]], values: dict[str, str],
+             names: list[str], names_from: str, endpoints: list[Endpoint]) -> Slot | None:
+    """``postfix:ec``: the ECDSA pair main.cf sets beside the RSA one (smtpd_tls_eccert_file).
+
+    smtpd offers both on the same ports and picks by what the client supports.
+    """
+    cert = values.get("smtpd_tls_eccert_file") or None
+    if cert is None:
+        return None
+    settings = {role: Setting(config, main[directive][1], directive)
+                for directive, role in (("smtpd_tls_eccert_file", "cert"),
+                                        ("smtpd_tls_eckey_file", "key")) if directive in main}
+    return Slot(id="postfix:ec", config=config, line=None, names=tuple(names),
+                names_from="config" if names_from == "config" else "host",
+                endpoints=tuple(endpoints), cert=cert,
+                key=values.get("smtpd_tls_eckey_file") or cert,
+                ca=values.get("smtpd_tls_cafile") or None, settings=settings)
 
 
 def _slot(slot_id: str, config: str, line: int | None, values: dict[str, str],
