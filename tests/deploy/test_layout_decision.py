@@ -302,3 +302,20 @@ def test_postfix_ecdsa_pair_moves_on_its_own_lines(tmp_path: Path, ca: TestCA) -
         "smtpd_tls_key_file = /etc/postfix/ssl/private/mx-rsa.key",
         "smtpd_tls_eccert_file = /etc/postfix/ssl/certs/mx-ec.crt",
         "smtpd_tls_eckey_file = /etc/postfix/ssl/private/mx-ec.key"]
+
+
+def test_the_second_postfix_chain_file_moves_alone(tmp_path: Path, ca: TestCA) -> None:
+    main = ("myhostname = mx.example.com\n"
+            "smtpd_tls_chain_files = /etc/postfix/ssl/rsa.pem, /etc/ssl/private/ec.pem\n"
+            "smtpd_tls_security_level = may\n")
+    host = make_tree(tmp_path, {"/etc/postfix/main.cf": main,
+                                "/etc/postfix/master.cf": "smtp inet n - y - - smtpd\n"})
+    target = _targets(host)["postfix:cert2"]
+    plan = plan_slot(host, target, ca.material("mx-ec", ("mx.example.com",)),
+                     program_for(ServiceKind.POSTFIX), ServiceControl(host))
+    (combined,) = plan.files
+    assert combined.spec.path == "/etc/postfix/ssl/private/mx-ec.pem"
+    assert combined.data.lstrip().startswith(b"-----BEGIN PRIVATE KEY")  # key first
+    (edit,) = plan.edits
+    assert edit.new.decode().splitlines()[1] == (
+        "smtpd_tls_chain_files = /etc/postfix/ssl/rsa.pem, /etc/postfix/ssl/private/mx-ec.pem")

@@ -225,3 +225,13 @@ Keystore was tampered with, or password was incorrect
     assert "BindException" in records[0]
     assert "password was incorrect" in records[1] and "JavaKeyStore" in records[1]
     assert "Started" not in records[1]
+
+
+def test_edit_setting_changes_one_value_of_a_list() -> None:
+    text = "smtpd_tls_chain_files = /a.pem,/b.pem  # rsa, then ec\n"
+    ref = SettingRef("/etc/postfix/main.cf", 1, "smtpd_tls_chain_files", 1)
+    assert edit_setting(text, ref, "/new.pem", "equals") == \
+        "smtpd_tls_chain_files = /a.pem,/new.pem  # rsa, then ec\n"
+    with pytest.raises(ConfigError, match="no longer lists a file number 3"):
+        edit_setting(text, SettingRef("/etc/postfix/main.cf", 1, "smtpd_tls_chain_files", 2),
+                     "/new.pem", "equals")

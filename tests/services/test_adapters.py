@@ -306,3 +306,19 @@ def test_postfix_ecdsa_pair_beside_the_rsa_one(tmp_path: Path) -> None:
         "cert": ("smtpd_tls_eccert_file", 4), "key": ("smtpd_tls_eckey_file", 5)}
     assert ec.endpoints == found["postfix"].endpoints == (
         Endpoint("*", 25, TlsMode.STARTTLS_SMTP),)
+
+
+def test_postfix_chain_files_rsa_and_ecdsa_are_two_slots(tmp_path: Path) -> None:
+    main = ("myhostname = mx.example.com\n"
+            "smtpd_tls_chain_files = /etc/postfix/ssl/rsa.pem, /etc/postfix/ssl/ec.pem\n"
+            "smtpd_tls_security_level = may\n")
+    master = "smtp inet n - y - - smtpd\n"
+    found = slots(tmp_path, {"/etc/postfix/main.cf": main, "/etc/postfix/master.cf": master},
+                  ServiceKind.POSTFIX)
+    assert set(found) == {"postfix", "postfix:cert2"}
+    rsa, ec = found["postfix"], found["postfix:cert2"]
+    assert (rsa.cert, rsa.key) == ("/etc/postfix/ssl/rsa.pem", "/etc/postfix/ssl/rsa.pem")
+    assert (ec.cert, ec.key) == ("/etc/postfix/ssl/ec.pem", "/etc/postfix/ssl/ec.pem")
+    assert (ec.settings["cert"].line, ec.settings["cert"].index) == (2, 1)
+    assert rsa.settings["cert"].index == 0
+    assert ec.endpoints == rsa.endpoints != ()

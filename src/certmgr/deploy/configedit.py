@@ -66,8 +66,21 @@ def edit_setting(text: str, ref: SettingRef, value: str, style: str) -> str:
     if match is None:
         raise ConfigError(f"{ref.path} line {ref.line} no longer sets {ref.directive}; run "
                           "discover again", path=ref.path, line=ref.line)
+    if ref.index:
+        return _edit_list_value(text, ref, match.start("value"), end, value)
     new = _quote(style, match.group("value"), value)
     return text[: match.start("value")] + new + text[match.end("value"):]
+
+
+def _edit_list_value(text: str, ref: SettingRef, start: int, end: int, value: str) -> str:
+    """Replace value number ``ref.index`` of a list (``a.pem, b.pem``) that starts at ``start``."""
+    values = list(re.finditer(r"[^\s,#]+", text[start:end].split("#", 1)[0]))
+    if ref.index >= len(values):
+        raise ConfigError(f"{ref.path} line {ref.line} no longer lists a file number "
+                          f"{ref.index + 1} in {ref.directive}; run discover again",
+                          path=ref.path, line=ref.line)
+    found = values[ref.index]
+    return text[: start + found.start()] + value + text[start + found.end():]
 
 
 def insert_setting(text: str, anchor: SettingRef, new_lines: list[str]) -> str:

@@ -45,11 +45,15 @@ class Material:
 
 @dataclass(frozen=True)
 class SettingRef:
-    """Where a slot setting is written: file, 1-based line, directive (as discovery saw it)."""
+    """Where a slot setting is written: file, 1-based line, directive (as discovery saw it).
+
+    ``index``: which value of a list-valued setting (0: the first, or the only one).
+    """
 
     path: str
     line: int
     directive: str
+    index: int = 0
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ def slot_targets(host: str, found: Iterable[tuple[Service, Slot]]) -> list[SlotT
             names=slot.names, names_from=slot.names_from, cert=slot.cert, key=slot.key,
             chain=slot.chain, ca=slot.ca, keystore=slot.keystore,
             keystore_type=slot.keystore_type, password=slot.password,
-            settings={role: SettingRef(s.path, s.line, s.directive)
+            settings={role: SettingRef(s.path, s.line, s.directive, s.index)
                       for role, s in slot.settings.items()},
             shared=shared, shared_lines=shared_lines))
     return out

@@ -44,11 +44,16 @@ or only the host's name (then a name mismatch is a warning, not an error)."""
 
 @dataclass(frozen=True)
 class Setting:
-    """Where one setting of a slot is written: file, 1-based line, directive as written."""
+    """Where one setting of a slot is written: file, 1-based line, directive as written.
+
+    ``index`` picks one value of a list-valued setting (the second file of
+    Postfix's ``smtpd_tls_chain_files``); 0 for the others.
+    """
 
     path: str
     line: int
     directive: str
+    index: int = 0
 
 
 @dataclass(frozen=True)

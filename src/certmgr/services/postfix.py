@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from certmgr.errors import ConfigError, HostError
@@ -150,17 +150,39 @@ class PostfixAdapter(FindsConfigFile):
             settings = {_TLS_FILES[k]: Setting(posixpath.join(posixpath.dirname(config),
                                                               "master.cf"), line, f"-o {k}")
                         for k, (_v, line) in own.items()}
-            slot = _slot(f"postfix:{svc.name.rsplit(':', 1)[-1]}",
-                         posixpath.join(posixpath.dirname(config), "master.cf"), svc.line,
-                         {**values, **merged}, names, names_from, [endpoint], settings)
-            if slot is not None:
-                slots.append(slot)
+            slots.extend(_slots_of(f"postfix:{svc.name.rsplit(':', 1)[-1]}",
+                                   posixpath.join(posixpath.dirname(config), "master.cf"),
+                                   svc.line, {**values, **merged}, names, names_from,
+                                   [endpoint], settings))
         settings = {_TLS_FILES[k]: Setting(config, line, k) for k, (_v, line) in main.items()
                     if k in _TLS_FILES}
-        global_slot = _slot("postfix", config, None, values, names, names_from, inherited,
-                            settings)
+        main_slots = _slots_of("postfix", config, None, values, names, names_from, inherited,
+                               settings)
         ec_slot = _ec_slot(config, main, values, names, names_from, inherited)
-        return ([global_slot] if global_slot else []) + ([ec_slot] if ec_slot else []) + slots
+        return main_slots + ([ec_slot] if ec_slot else []) + slots
+
+
+def _slots_of(slot_id: str, config: str, line: int | None, values: dict[str, str],
+              names: list[str], names_from: str, endpoints: list[Endpoint],
+              settings: dict[str, Setting]) -> list[Slot]:
+    """The slot of these values, and one more per further ``smtpd_tls_chain_files`` file.
+
+    Postfix 3.4+ takes an RSA and an ECDSA chain file side by side in that one
+    setting: the second file is ``SLOT:cert2``, set at index 1 of the same line.
+    """
+    first = _slot(slot_id, config, line, values, names, names_from, endpoints, settings)
+    if first is None:
+        return []
+    out = [first]
+    chain_files = values.get("smtpd_tls_chain_files", "").replace(",", " ").split()
+    where = settings.get("chain_files")
+    for index, path in enumerate(chain_files[1:], start=1):
+        ref = {} if where is None else {
+            "cert": Setting(where.path, where.line, where.directive, index),
+            "key": Setting(where.path, where.line, where.directive, index)}
+        out.append(replace(first, id=f"{slot_id}:cert{index + 1}", cert=path, key=path,
+                           settings=ref))
+    return out
 
 
 def _ec_slot(config: str, main: dict[str, tuple[str, int]], values: dict[str, str],
