@@ -26,11 +26,18 @@ from certmgr.errors import CommandFailed, HostError
 from certmgr.hosts.base import CommandResult, FileStat, normalize
 from certmgr.hosts.local import LocalHost
 
-__all__ = ["BIND_DIRS", "LabHost", "LabHostInfo", "open_lab_host"]
+__all__ = ["BIND_DIRS", "LabHost", "LabHostInfo", "in_own_dirs", "open_lab_host"]
 
 BIND_DIRS = ("/etc", "/var/lib", "/var/spool", "/var/log", "/var/cache",
              "/var/tmp", "/root")  # noqa: S108 - the host's own /var/tmp, not ours
 """Directories of a lab host that are its own: the tree's copies, bind-mounted over these."""
+
+
+def in_own_dirs(path: str, dirs: tuple[str, ...] = BIND_DIRS) -> bool:
+    """Whether ``path`` (normalized) is one of ``dirs`` or lies below one."""
+    return any(path == d or path.startswith(d + "/") for d in dirs)
+
+
 _NAMESPACE_ONLY = ("/run", "/tmp", "/var/run", "/var/lock")  # noqa: S108 - the host's own tmpfs
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -75,7 +82,7 @@ class LabHost(LocalHost):
 
     def local_path(self, path: str) -> Path:
         path = normalize(path)
-        if any(path == d or path.startswith(d + "/") for d in BIND_DIRS):
+        if in_own_dirs(path):
             return self.info.root / path.lstrip("/")
         return Path(path)
 
@@ -86,7 +93,7 @@ class LabHost(LocalHost):
 
     def _refuse_foreign(self, path: str) -> None:
         path = normalize(path)
-        if not any(path == d or path.startswith(d + "/") for d in BIND_DIRS):
+        if not in_own_dirs(path):
             raise HostError(f"{path} is not in a directory {self.name} owns "
                             f"({', '.join(BIND_DIRS)}); certmgr writes only there on a "
                             "lab host", path=path, host=self.name)
@@ -101,7 +108,7 @@ class LabHost(LocalHost):
 
     @staticmethod
     def _namespace_only(path: str) -> bool:
-        return any(path == d or path.startswith(d + "/") for d in _NAMESPACE_ONLY)
+        return in_own_dirs(path, _NAMESPACE_ONLY)
 
     def read_bytes(self, path: str, *, limit: int | None = None) -> bytes:
         if not self._namespace_only(normalize(path)):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from certmgr.errors import LabError
 from certmgr.hosts.base import parse_group, parse_passwd
-from certmgr.hosts.lab import BIND_DIRS
+from certmgr.hosts.lab import BIND_DIRS, in_own_dirs
 
 __all__ = ["BIND_DIRS", "HostTree", "template"]
 
@@ -51,7 +51,7 @@ class HostTree:
 
     def path(self, host_path: str) -> Path:
         """Where the host's ``host_path`` is on this machine (it must be under a bind dir)."""
-        if not any(host_path == d or host_path.startswith(d + "/") for d in BIND_DIRS):
+        if not in_own_dirs(host_path):
             raise LabError(f"{host_path} is not in a directory the lab host owns "
                            f"({', '.join(BIND_DIRS)})")
         return self.root / host_path.lstrip("/")
