@@ -7,14 +7,16 @@ string values are part of the public interface (``kind``, ``tls``,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 __all__ = [
     "Endpoint",
     "FileSpec",
     "Finding",
+    "Problem",
     "ServiceKind",
     "Severity",
     "TlsMode",
@@ -143,3 +145,37 @@ class Finding:
         data["line"] = self.line
         data["message"] = self.message
         return data
+
+
+K = TypeVar("K", bound=str)
+
+
+@dataclass(frozen=True)
+class Problem(Generic[K]):
+    """Something an operator should look at, about one subject: what ``certmgr status``
+    lists and what the monitor notifies (one type for both).
+
+    ``kind`` says what is wrong: a code such as ``EXPIRED`` or ``DEPLOY_FAILED``
+    (``Problem[str]``), or the monitor's notice kinds (``Problem[EventKind]``).
+    Two problems with the same kind and subject are the same problem (their
+    ``key``), whatever their message says this time (days left change daily).
+    """
+
+    kind: K
+    subject: str
+    message: str
+    severity: Severity = Severity.ERROR
+    detail: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def code(self) -> str:
+        """The kind as text (an enum's value)."""
+        return str(self.kind.value) if isinstance(self.kind, Enum) else str(self.kind)
+
+    @property
+    def key(self) -> str:
+        return f"{self.code} {self.subject}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"severity": self.severity.value, "code": self.code, "object": self.subject,
+                "message": self.message}

@@ -156,9 +156,11 @@ def test_import_takes_found_certificates_under_management(
                                *targets)
     assert code == 0, err
     leaf_sha = doc["results"][0]["chain"][0]["sha256"]  # type: ignore[index]
-    # Both endpoints serve one certificate: imported once, named after its CN.
-    assert doc["imported"] == [{"target": targets[0], "sha256": leaf_sha,
-                                "status": "imported", "definition": "mail.example.com"}]
+    # Both endpoints serve one certificate: imported once, named after its CN (one item
+    # in the shared batch shape: item, status, ok, reason, then the import's own fields).
+    assert doc["imported"] == [{"item": targets[0], "status": "imported", "ok": True,
+                                "reason": "", "target": targets[0], "sha256": leaf_sha,
+                                "definition": "mail.example.com"}]
     code, doc, err = scan_json(cli, "--ca", str(ca_file), "--no-system-trust", "--import",
                                *targets)
     assert [i["status"] for i in doc["imported"]] == ["managed"]  # type: ignore[union-attr]

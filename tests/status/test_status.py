@@ -9,6 +9,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from typer.testing import CliRunner
 
+from certmgr.app.status import build_status
 from certmgr.pki.build import issue_server, self_signed_root, subject_name
 from certmgr.pki.keys import KeyType, generate_key
 from certmgr.repository import (
@@ -17,7 +18,6 @@ from certmgr.repository import (
     ObservationRecord,
     open_repository,
 )
-from certmgr.status import build_status
 from tests.conftest import run_cli
 
 NOW = dt.datetime.now(dt.UTC)

@@ -29,6 +29,7 @@ from certmgr.pki import (
     not_after,
     not_before,
 )
+from certmgr.pki.trust import anchors as trust_anchors
 
 __all__ = ["MIN_EC_BITS", "MIN_RSA_BITS", "Where", "check_certificates"]
 
@@ -81,8 +82,10 @@ def check_certificates(
         names_authoritative: True if ``names`` come from the program's config or
             an operator (a mismatch is an error); False if they are only the
             host's name (a mismatch is a warning).
-        trust: trust anchors (the slot's trusted-CA file, or the system store
-            plus certmgr's CA). None skips CHAIN_INCOMPLETE/CHAIN_UNTRUSTED.
+        trust: what the chain is judged against (the slot's trusted-CA file, or the
+            system store plus certmgr's CA roots and ``--ca`` files): its roots are
+            the anchors, its other certificates only help build the path
+            (:mod:`certmgr.pki.trust`). None skips CHAIN_INCOMPLETE/CHAIN_UNTRUSTED.
         now: the time of the check (default: now, UTC).
         warn_days: EXPIRING_SOON when the leaf expires within this many days.
         where: service, slot, and ``path`` (files) or ``target`` (``host:port``)
@@ -226,13 +229,15 @@ def _names(leaf: x509.Certificate, names: Sequence[str], authoritative: bool,
 
 def _trust(leaf: x509.Certificate, rest: list[x509.Certificate],
            trust: list[x509.Certificate], where: Where) -> list[Finding]:
-    anchors = {fingerprint_sha256(c) for c in trust}
+    # The one trust rule (certmgr.pki.trust): only roots are anchors; the other
+    # certificates given as trust only help build the path.
+    anchors = {fingerprint_sha256(c) for c in trust_anchors(trust)}
     built = build_chain(leaf, rest + trust)
     if any(fingerprint_sha256(c) in anchors for c in built):
         return []
     top = built[-1]
     path = where.chain_path or where.path
-    if _self_signed(top) or any(c.subject == top.issuer for c in trust):
+    if _self_signed(top) or any(c.subject == top.issuer for c in trust_anchors(trust)):
         return [where.finding(
             "CHAIN_UNTRUSTED", Severity.ERROR,
             f"{where.label}: the chain ends at {_subject(top)}, which is not among the trusted "

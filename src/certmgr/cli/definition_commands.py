@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,14 +11,10 @@ from rich.table import Table
 from certmgr.cli.app import app
 from certmgr.cli.common import Globals, command
 from certmgr.cli.pki_output import read_input
-from certmgr.errors import InputError, NotFound
 from certmgr.issuers import (
     DEFAULT_RENEW_BEFORE,
-    definitions_from_toml,
     format_duration,
-    make_definition,
     parse_duration,
-    same_definition,
 )
 from certmgr.repository.records import DefinitionRecord
 
@@ -65,43 +60,19 @@ def define(
     target: Annotated[list[str] | None, _TARGET] = None,
 ) -> None:
     """Define a certificate: its names, key, lifetime, issuer and where it goes."""
-    definition = make_definition(
-        name, cn or name, san or [], key=key,
-        validity=parse_duration(validity, "--validity"),
-        renew_before=parse_duration(renew_before, "--renew-before"),
-        issuer=issuer, targets=target or [])
-    repo = g.repository()
-    if _existing(repo, name) is not None:
-        raise InputError(f"definition {name!r} exists already: change it with "
-                         f"`certmgr definitions edit {name}`")
-    _warn_unknown(g, repo, definition)
-    _print_one(g, repo.save_definition(definition), "defined")
+    from certmgr.app.definitions import define as save
+
+    saved = save(g, name, cn or name, san or [], key=key,
+                 validity=parse_duration(validity, "--validity"),
+                 renew_before=parse_duration(renew_before, "--renew-before"),
+                 issuer=issuer, targets=target or [])
+    _warn(g, saved.warnings)
+    _print_one(g, saved.definition, saved.status)
 
 
-def _warn_unknown(g: Globals, repo: Any, definition: DefinitionRecord) -> None:
-    # Defining before discovering (or before `ca init`) is allowed, but a typo should
-    # not wait for the first deployment or issuance to show.
-    if definition.issuer not in (None, "external"):
-        try:
-            repo.get_issuer(definition.issuer)
-        except NotFound:
-            hint = "`certmgr ca init`" if definition.issuer == "builtin" else "create it"
-            g.err.print(f"warning: {definition.name}: issuer {definition.issuer} does not "
-                        f"exist yet ({hint} before issuing)", highlight=False, markup=False)
-    for target in definition.targets:
-        try:
-            repo.get_slot(target)
-        except NotFound:
-            g.err.print(f"warning: {definition.name}: target {target} is not a discovered "
-                        "slot yet (see `certmgr discover`)", highlight=False, markup=False)
-
-
-def _existing(repo: Any, name: str) -> DefinitionRecord | None:
-    try:
-        found: DefinitionRecord = repo.get_definition(name)
-    except NotFound:
-        return None
-    return found
+def _warn(g: Globals, warnings: tuple[str, ...]) -> None:
+    for warning in warnings:
+        g.err.print(f"warning: {warning}", highlight=False, markup=False)
 
 
 def _print_one(g: Globals, d: DefinitionRecord, verb: str | None = None) -> None:
@@ -176,31 +147,17 @@ def definitions_edit(
         "--remove-target", metavar="[HOST/]SLOT-ID")] = None,
 ) -> None:
     """Change a definition; the next `issue` uses the new values."""
-    repo = g.repository()
-    old = repo.get_definition(name)
-    sans = _edit_list(old.sans, san, add_san, remove_san)
-    targets = _edit_list(old.targets, target, add_target, remove_target)
-    new = make_definition(
-        name, cn or old.cn, sans, key=key or old.key_type,
-        validity=parse_duration(validity, "--validity") if validity else old.validity,
-        renew_before=(parse_duration(renew_before, "--renew-before") if renew_before
-                      else old.renew_before),
-        issuer=issuer or old.issuer, targets=targets, data=old.data)
-    if same_definition(replace(new, created=old.created, id=old.id), old):
-        _print_one(g, old, "unchanged")
-        return
-    _warn_unknown(g, repo, new)
-    _print_one(g, repo.save_definition(new), "updated")
+    from certmgr.app.definitions import edit
 
-
-def _edit_list(current: tuple[str, ...], replace_with: list[str] | None,
-               add: list[str] | None, remove: list[str] | None) -> list[str]:
-    items = list(replace_with) if replace_with is not None else list(current)
-    items += [a for a in add or [] if a not in items]
-    missing = [r for r in remove or [] if r not in items]
-    if missing:
-        raise InputError(f"cannot remove {', '.join(missing)}: not in the definition")
-    return [i for i in items if i not in (remove or [])]
+    saved = edit(g.repository(), name, cn=cn, sans=san, add_sans=add_san or (),
+                 remove_sans=remove_san or (), key=key,
+                 validity=parse_duration(validity, "--validity") if validity else None,
+                 renew_before=(parse_duration(renew_before, "--renew-before") if renew_before
+                               else None),
+                 issuer=issuer, targets=target, add_targets=add_target or (),
+                 remove_targets=remove_target or ())
+    _warn(g, saved.warnings)
+    _print_one(g, saved.definition, saved.status)
 
 
 @command(definitions, "delete")
@@ -211,12 +168,9 @@ def definitions_delete(
                    ] = False,
 ) -> None:
     """Delete a definition (with --yes when it has certificates: they go too)."""
-    repo = g.repository()
-    repo.get_definition(name)
-    if repo.current_certificate(name) is not None and not yes:
-        raise InputError(f"definition {name!r} has certificates; deleting it deletes them and "
-                         "their keys: add --yes")
-    repo.delete_definition(name)
+    from certmgr.app.definitions import delete
+
+    delete(g.repository(), name, with_certificates=yes)
     if g.json:
         g.emit_json({"deleted": name})
     else:
@@ -230,20 +184,13 @@ def apply(
                                          help="Definitions in TOML ('-': stdin).")],
 ) -> None:
     """Create or update definitions from a TOML file; running it again changes nothing."""
-    wanted = definitions_from_toml(read_input(file).decode("utf-8", "replace"), str(file))
-    repo = g.repository()
-    results: list[dict[str, str]] = []
-    for d in wanted:
-        old = _existing(repo, d.name)
-        if old is not None and same_definition(replace(d, data=old.data), old):
-            status = "unchanged"
-        else:
-            _warn_unknown(g, repo, d)
-            repo.save_definition(replace(d, data=old.data) if old else d)
-            status = "updated" if old else "created"
-        results.append({"name": d.name, "status": status})
+    from certmgr.app.definitions import apply as apply_toml
+
+    batch, warnings = apply_toml(g.repository(), read_input(file).decode("utf-8", "replace"),
+                                 str(file))
+    _warn(g, warnings)
     if g.json:
-        g.emit_json({"definitions": results})
+        g.emit_json({"definitions": batch.to_json()})
     else:
-        for r in results:
-            g.out.print(f"{r['status']:9} {r['name']}", highlight=False)
+        for r in batch:
+            g.out.print(f"{r.status:9} {r.item}", highlight=False)

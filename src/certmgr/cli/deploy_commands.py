@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -12,10 +14,11 @@ from rich.table import Table
 
 from certmgr.cli.app import app
 from certmgr.cli.common import Globals, command
-from certmgr.deploy.model import DeployPlan
-from certmgr.deploy.run import DeployRun, RunResult, Wanted, make_engine
-from certmgr.errors import NotFound, UsageError
-from certmgr.repository.inventory import split_target
+from certmgr.errors import UsageError
+
+if TYPE_CHECKING:
+    from certmgr.app.deploy import DeployReport
+    from certmgr.deploy.model import DeployPlan, SlotOutcome
 
 HostOption = Annotated[str | None, typer.Option(
     "--host", metavar="HOST",
@@ -48,10 +51,16 @@ def deploy(
     """
     if (name is None) == (not all_):
         raise UsageError("give a definition NAME or --all (not both)")
-    repo = g.repository()
-    names = [d.name for d in repo.list_definitions()] if all_ else [name]
-    return _run(g, [Wanted(str(n)) for n in names], host, dry_run=dry_run, yes=yes,
-                verify_timeout=verify_timeout, concurrency=concurrency)
+    names = [d.name for d in g.repository().list_definitions()] if all_ else [str(name)]
+    if not _confirmed(dry_run, yes, names):
+        return 1
+    from certmgr.app.deploy import deploy as run_deploy
+
+    with _progress(g) as (on_jobs, on_done):
+        report = run_deploy(g, names, host=host, dry_run=dry_run,
+                            verify_timeout=verify_timeout, concurrency=concurrency,
+                            on_jobs=on_jobs, on_done=on_done)
+    return _show(g, report, dry_run)
 
 
 @command(app, "rollback")
@@ -67,24 +76,18 @@ def rollback(
     verify_timeout: TimeoutOption = 60.0,
 ) -> int:
     """Go back on purpose to the certificate of an earlier deployment, as a new deployment."""
-    repo = g.repository()
-    host_name, slot_id = split_target(slot)
-    target = f"{host_name}/{slot_id}"
-    history = repo.deployment_history(target)
-    verified = [d for d in history if d.state.value == "verified"]
-    if to is not None:
-        chosen = next((d for d in history if d.id == to), None)
-        if chosen is None:
-            raise UsageError(f"deployment {to} is not a deployment to {target}; see certmgr "
-                             f"deployments {target}")
-    elif len(verified) >= 2:
-        chosen = verified[1]
-    else:
-        raise UsageError(f"{target} has no earlier verified deployment to go back to")
-    g.info(f"going back to {chosen.definition} v{chosen.version} (deployment {chosen.id})")
-    wanted = [Wanted(chosen.definition, chosen.version, only_target=target)]
-    return _run(g, wanted, None, dry_run=dry_run, yes=yes, verify_timeout=verify_timeout,
-                concurrency=1)
+    from certmgr.app.deploy import rollback as run_rollback
+    from certmgr.app.deploy import rollback_choice
+
+    choice = rollback_choice(g.repository(), slot, to)
+    g.info(f"going back to {choice.definition} v{choice.version} "
+           f"(deployment {choice.deployment.id})")
+    if not _confirmed(dry_run, yes, [choice.definition]):
+        return 1
+    with _progress(g) as (on_jobs, on_done):
+        report = run_rollback(g, choice, dry_run=dry_run, verify_timeout=verify_timeout,
+                              on_jobs=on_jobs, on_done=on_done)
+    return _show(g, report, dry_run)
 
 
 @command(app, "deployments")
@@ -98,10 +101,9 @@ def deployments(
     Without SLOT: every slot that has deployments, including slots no definition
     targets any more (their history stays useful, e.g. for ``rollback --to``).
     """
-    repo = g.repository()
-    targets = repo.deployment_targets() if slot is None else ["/".join(split_target(slot))]
-    records = sorted((r for t in targets for r in repo.deployment_history(t, limit=limit)),
-                     key=lambda r: r.id, reverse=True)
+    from certmgr.app.deploy import deployments as history
+
+    records = history(g.repository(), slot, limit=limit)
     if g.json:
         g.emit_json({"deployments": [r.to_json() for r in records]})
         return
@@ -115,41 +117,36 @@ def deployments(
     g.out.print(table if records else "no deployments yet")
 
 
-def _run(g: Globals, wanted: list[Wanted], host: str | None, *, dry_run: bool, yes: bool,
-         verify_timeout: float, concurrency: int) -> int:
-    repo = g.repository()
-    if not dry_run and not yes:
-        if not sys.stdin.isatty():
-            raise UsageError("deploying changes files and reloads programs: add --yes to "
-                             "confirm (or --dry-run to see the plan)")
-        if not typer.confirm(f"deploy {', '.join(w.definition for w in wanted)}?"):
-            return 1
-    engine = make_engine(repo, g.home, dry_run=dry_run, verify_timeout=verify_timeout)
-    with DeployRun(repo, engine, root=g.root).opened(g.home) as run:
-        result = _with_progress(g, run, wanted, host, concurrency)
-    if g.json:
-        g.emit_json(result.to_json())
-    else:
-        _print(g, result, dry_run)
-    return 0 if result.ok else 1
+def _confirmed(dry_run: bool, yes: bool, names: list[str]) -> bool:
+    """Ask before changing files, unless --yes or --dry-run; refuse to ask a non-terminal."""
+    if dry_run or yes:
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError("deploying changes files and reloads programs: add --yes to "
+                         "confirm (or --dry-run to see the plan)")
+    return bool(typer.confirm(f"deploy {', '.join(names)}?"))
 
 
-def _with_progress(g: Globals, run: DeployRun, wanted: list[Wanted], host: str | None,
-                   concurrency: int) -> RunResult:
+@contextmanager
+def _progress(g: Globals) -> Iterator[tuple[Callable[[int], None],
+                                            Callable[[SlotOutcome], None]]]:
     progress = Progress(TextColumn("deploying"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=g.err, transient=True,
                         disable=g.quiet or g.json)
     task = progress.add_task("deploy", total=None)
     with progress:
-        try:
-            return run.run(wanted, host_filter=host, concurrency=concurrency,
-                           on_jobs=lambda n: progress.update(task, total=n),
-                           on_done=lambda _o: progress.advance(task))
-        except NotFound as exc:
-            raise UsageError(exc.message) from None
+        yield (lambda n: progress.update(task, total=n)), (lambda _o: progress.advance(task))
 
 
-def _print(g: Globals, result: RunResult, dry_run: bool) -> None:
+def _show(g: Globals, report: DeployReport, dry_run: bool) -> int:
+    if g.json:
+        g.emit_json(report.to_json())
+    else:
+        _print(g, report, dry_run)
+    return 0 if report.ok else 1
+
+
+def _print(g: Globals, result: DeployReport, dry_run: bool) -> None:
     for rec in result.recovered:
         g.out.print(f"[yellow]recovered[/yellow] {escape(rec.target)}: {escape(rec.detail)}")
     for outcome in result.outcomes:

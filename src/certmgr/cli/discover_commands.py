@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import replace
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
+from certmgr.app.inventory import LOCAL_HOST
 from certmgr.cli.app import app
 from certmgr.cli.common import Globals, command
 from certmgr.errors import UsageError
-from certmgr.hosts.base import Host
-from certmgr.hosts.local import LocalHost
 from certmgr.models import Finding, ServiceKind, Severity
 
 if TYPE_CHECKING:
@@ -26,26 +22,6 @@ if TYPE_CHECKING:
 # command would otherwise pay for loading them at start-up.
 
 __all__ = ["check", "discover", "layout"]
-
-LOCAL_HOST = "local"
-
-
-@contextmanager
-def _host(g: Globals, name: str) -> Iterator[tuple[str, Host]]:
-    """(name, host): the local machine (or the --root tree), or a registered lab/SSH host."""
-    if name == LOCAL_HOST:
-        yield name, (LocalHost(root=g.root, name=LOCAL_HOST) if g.root
-                     else LocalHost(name=LOCAL_HOST))
-        return
-    from certmgr.deploy.sources import open_host
-
-    host = open_host(g.repository(), name, root=g.root)
-    try:
-        yield name, host
-    finally:
-        close = getattr(host, "close", None)
-        if callable(close):
-            close()
 
 
 def _kind(value: str) -> ServiceKind:
@@ -74,16 +50,12 @@ def discover(g: Globals, service: ServiceOpt = None, host: HostOpt = LOCAL_HOST,
                  "--store/--no-store", help="Save the result in the repository.")] = True,
              ) -> int:
     """Read each server program's configuration: its services, TLS slots, files, endpoints."""
-    from certmgr.services import discover_host
+    from certmgr.app.inventory import discover as run_discover
 
-    with _host(g, host) as (name, target):
-        result = replace(discover_host(target, kinds=_kinds(service)), host=name)
-    if store:
-        # Slots without names of their own answer to what a definition targeting them says.
-        names, _trust = _from_repository(g, name, trust=False)
-        result = result.with_operator_names(names)
-        count = g.repository().save_discovery(name, [s.to_json() for s in result.services])
-        g.debug_log(f"saved {count} slots for host {result.host}")
+    found = run_discover(g, host, kinds=_kinds(service), store=store)
+    result = found.discovery
+    if found.saved is not None:
+        g.debug_log(f"saved {found.saved} slots for host {result.host}")
     if g.json:
         g.emit_json(result.to_json())
         return 0
@@ -128,20 +100,15 @@ def check(g: Globals, service: ServiceOpt = None, host: HostOpt = LOCAL_HOST,
               "--warn-days", min=0, help="EXPIRING_SOON within this many days.")] = 30,
           ) -> int:
     """Run every check on every slot: files, keys, permissions, AppArmor, certificates."""
-    from certmgr.checks.runner import run_checks
-    from certmgr.services import discover_host
+    from certmgr.app.inventory import check as run_check
 
-    names, trust = _from_repository(g, host)
-    with _host(g, host) as (_name, target):
-        discovery = discover_host(target, kinds=_kinds(service))
-        findings = run_checks(target, discovery.with_operator_names(names),
-                              warn_days=warn_days, extra_trust=trust)
-    errors = sum(1 for f in findings if f.severity is Severity.ERROR)
+    report = run_check(g, host, kinds=_kinds(service), warn_days=warn_days)
+    findings, errors = report.findings, report.errors
     if g.json:
-        g.emit_json({"findings": [f.to_json() for f in findings]})
+        g.emit_json(report.to_json())
         return 1 if errors else 0
     if not findings:
-        slots = len(discovery.slots())
+        slots = report.slots
         g.out.print(f"No problem found in {slots} slot{'s' if slots != 1 else ''}.")
         return 0
     style = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
@@ -151,29 +118,6 @@ def check(g: Globals, service: ServiceOpt = None, host: HostOpt = LOCAL_HOST,
                     f"{escape(f.message)}", highlight=False, soft_wrap=True)
     g.out.print(f"{errors} error(s), {len(findings) - errors} other finding(s).")
     return 1 if errors else 0
-
-
-def _from_repository(g: Globals, host_name: str, *, trust: bool = True,
-                     ) -> tuple[dict[str, tuple[str, ...]], list[Any]]:
-    """Names operators gave slots (definitions' targets) and certmgr's own CA certificates."""
-    from certmgr.pki import load_bundle
-
-    repo = g.repository()
-    names: dict[str, tuple[str, ...]] = {}
-    for definition in repo.list_definitions():
-        for target in definition.targets:
-            host, sep, slot_id = target.partition("/")
-            if not sep:
-                host, slot_id = LOCAL_HOST, target
-            if host == host_name:
-                wanted = (definition.cn, *[n for n in definition.sans if n != definition.cn])
-                names[slot_id] = tuple(n for n in wanted if n)
-    anchors: list[Any] = []
-    for issuer in repo.list_issuers() if trust else []:
-        if issuer.certificates_pem.strip():
-            bundle = load_bundle(issuer.certificates_pem.encode(), source=f"issuer {issuer.name}")
-            anchors.extend(bundle.certificates)
-    return names, anchors
 
 
 @command(app, "layout")
@@ -191,13 +135,9 @@ def layout(g: Globals,
            host: HostOpt = LOCAL_HOST,
            ) -> int:
     """Plan the seed's per-program layout for a service on the shared snakeoil files."""
-    from certmgr.services import discover_host
-    from certmgr.services.layout import plan_layout
+    from certmgr.app.inventory import layout as plan_layout
 
-    kind = _kind(service)
-    with _host(g, host) as (_name, target):
-        discovery = discover_host(target)  # every program: a file two of them read is shared
-        plan = plan_layout(target, discovery, kind, slot_id=slot, name=name)
+    plan = plan_layout(g, _kind(service), host, slot=slot, name=name)
     if g.json:
         g.emit_json(plan.to_json())
         return 0

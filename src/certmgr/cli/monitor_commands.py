@@ -11,25 +11,22 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from cryptography import x509
 from rich.table import Table
 
+from certmgr.app.monitor import make_monitor, monitor_once
 from certmgr.cli.app import app
 from certmgr.cli.common import Globals, command
 from certmgr.deploy.checkpoints import cancel_requested
 from certmgr.errors import CertmgrError, UsageError
 from certmgr.monitor.metrics import MetricsServer, MonitorMetrics
-from certmgr.monitor.notify import NoticeBoard, build_notifiers, send_test
-from certmgr.monitor.renewal import Deployer, Renewer, RetryPolicy, issue_with_issuer
-from certmgr.monitor.scan_trust import load_trust
-from certmgr.monitor.scheduler import Monitor, PassReport
+from certmgr.monitor.notify import build_notifiers, send_test
+from certmgr.monitor.scheduler import PassReport
 from certmgr.monitor.settings import (
     MonitorSettings,
     load_settings,
     parse_duration,
     parse_listen,
 )
-from certmgr.monitor.state import StateFile
 
 __all__ = ["monitor", "notify_test"]
 
@@ -65,7 +62,7 @@ def monitor(
         raise UsageError("--json prints one pass: use it with --once (--watch logs to stderr)")
     settings = _settings(g, config, interval, metrics_listen, no_renew)
     if not watch:
-        report = _monitor(g, settings, ca or [], None).run_once()
+        report = monitor_once(g, settings, ca_files=ca or [])
         _show(g, report)
         return 1 if report.failed else 0
     return _watch(g, settings, ca or [])
@@ -108,41 +105,6 @@ def _settings(g: Globals, config: Path | None, interval: str | None,
     return dataclasses.replace(settings, **changes)
 
 
-def _monitor(g: Globals, settings: MonitorSettings, ca: list[Path],
-             metrics: MonitorMetrics | None) -> Monitor:
-    repo = g.repository()
-    state = StateFile.in_home(g.home)
-    board = NoticeBoard(build_notifiers(settings), state, settings.repeat)
-    renewer = None
-    if settings.renew:
-        renewer = Renewer(repo, issue_with_issuer(repo), _deployer(repo, g), state,
-                          RetryPolicy(settings.retry))
-    trust = load_trust(system=True, files=ca, extra=_builtin_roots(repo))
-    return Monitor(repo, settings, state, board=board, renewer=renewer, metrics=metrics,
-                   trust=trust)
-
-
-def _builtin_roots(repo: Any) -> list[x509.Certificate]:
-    from certmgr.issuers.store import ca_certificates
-    from certmgr.repository import IssuerKind
-
-    roots = []
-    for issuer in repo.list_issuers():
-        if issuer.kind is IssuerKind.BUILTIN:
-            try:
-                roots.append(ca_certificates(issuer)[1])
-            except CertmgrError:
-                continue  # a damaged CA record: its certificates show up as untrusted
-    return roots
-
-
-def _deployer(repo: Any, g: Globals) -> Deployer:
-    """Renewed versions go out through the deploy engine, recorded in the repository."""
-    from certmgr.monitor.renewal_deploy import EngineDeployer
-
-    return EngineDeployer(repo, g.home)
-
-
 # -- watching -----------------------------------------------------------------------
 
 
@@ -163,7 +125,7 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 
 def _watch(g: Globals, settings: MonitorSettings, ca: list[Path]) -> int:
     metrics = MonitorMetrics() if settings.metrics_listen else None
-    monitor = _monitor(g, settings, ca, metrics)
+    monitor = make_monitor(g, settings, ca_files=ca, metrics=metrics)
     server = MetricsServer(metrics, settings.metrics_listen) if metrics and \
         settings.metrics_listen else None
     if server is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,13 +12,13 @@ import typer
 
 from certmgr.cli.app import app
 from certmgr.cli.common import Globals, command
-from certmgr.cli.pki_output import read_input, read_password, write_file
-from certmgr.errors import CertmgrError, InputError, UsageError
+from certmgr.cli.pki_output import read_input, read_password
+from certmgr.errors import UsageError
 from certmgr.issuers import EXPORT_FORMATS
-from certmgr.repository.records import CertificateRecord, CertificateState, DefinitionRecord
+from certmgr.repository.records import CertificateRecord
 
 if TYPE_CHECKING:
-    from certmgr.issuers import IssueOutcome, Issuer
+    from certmgr.app.results import Batch
 
 # Each command imports what it needs itself (rich tables and progress bars, the issuer
 # modules): `certmgr list --json` runs against a 1 s budget and needs none of them.
@@ -47,43 +47,26 @@ def issue(
     """
     if bool(names) == all_:
         raise UsageError("give definition NAMEs or --all (not both)")
+    from certmgr.app.certificates import issue as issue_many
+
     repo = g.fast_repository()
-    todo: list[DefinitionRecord] = (repo.list_definitions() if all_
-                                    else [repo.get_definition(n) for n in names or []])
-    if not todo:
-        g.info("no definitions to issue: create them with `certmgr define` or `certmgr apply`")
-    outcomes, failures = _issue_all(g, repo, todo)
+    with ExitStack() as stack:
+        tick: Callable[[str | None], None] = lambda _name: None  # noqa: E731
+
+        def start(total: int) -> None:
+            nonlocal tick
+            if not total:
+                g.info("no definitions to issue: create them with `certmgr define` or "
+                       "`certmgr apply`")
+            tick = stack.enter_context(_progress(g, total))
+
+        batch = issue_many(repo, None if all_ else list(names or []), on_start=start,
+                           on_item=lambda name: tick(name))
     if g.json:
-        g.emit_json({"results": [o.to_json() for o in outcomes]
-                     + [{"definition": n, "status": "failed", "message": m}
-                        for n, m in failures]})
+        g.emit_json({"results": batch.to_json()})
     else:
-        _print_outcomes(g, outcomes, failures)
-    return 1 if failures else 0
-
-
-def _issue_all(g: Globals, repo: Any, todo: list[DefinitionRecord]
-               ) -> tuple[list[IssueOutcome], list[tuple[str, str]]]:
-    from certmgr.issuers import issue_definition, load_issuer
-
-    # Each issuer is loaded once per run: the CA's key is decrypted (one audited read)
-    # and its certificates parsed once, not per certificate.
-    issuers: dict[str | None, Issuer] = {}
-    outcomes: list[IssueOutcome] = []
-    failures: list[tuple[str, str]] = []
-    with _progress(g, len(todo)) as tick:
-        for definition in todo:
-            tick(definition.name)
-            try:
-                if definition.issuer not in issuers:
-                    issuers[definition.issuer] = load_issuer(repo, definition.issuer)
-                outcomes.append(issue_definition(repo, definition, issuers[definition.issuer]))
-            except CertmgrError as exc:  # one definition failing must not stop the others
-                if len(todo) == 1:
-                    raise
-                failures.append((definition.name, exc.message))
-            tick(None)
-    return outcomes, failures
+        _print_outcomes(g, batch)
+    return 0 if batch.ok else 1
 
 
 @contextmanager
@@ -109,18 +92,16 @@ def _progress(g: Globals, total: int) -> Iterator[Callable[[str | None], None]]:
         yield tick
 
 
-def _print_outcomes(g: Globals, outcomes: list[IssueOutcome],
-                    failures: list[tuple[str, str]]) -> None:
+def _print_outcomes(g: Globals, batch: Batch) -> None:
     # One print for all lines, and none under -q: rich renders each call (about 1 ms),
     # as much as issuing a certificate costs.
-    lines = [f"issued {o.definition} version {o.certificate.version} (serial "
-             f"{o.certificate.serial}, not after {o.certificate.not_after:%Y-%m-%d})"
-             if o.certificate is not None else f"pending {o.definition}: {o.message}"
-             for o in outcomes]
+    lines = [f"issued {r.item} version {r.detail['version']} (serial {r.detail['serial']}, "
+             f"not after {r.detail['not_after'][:10]})" if r.status == "issued"
+             else f"pending {r.item}: {r.reason}" for r in batch if r.ok]
     if lines and not g.quiet:
         g.out.print("\n".join(lines), highlight=False, markup=False)
-    for name, message in failures:
-        g.err.print(f"failed {name}: {message}", highlight=False, markup=False)
+    for r in batch.failed:
+        g.err.print(f"failed {r.item}: {r.reason}", highlight=False, markup=False)
 
 
 @command(app, "request")
@@ -131,19 +112,14 @@ def request(
                                           help="Where to write the CSR (PEM).")],
 ) -> None:
     """Make a key and CSR for an outside CA; the request stays pending until `receive`."""
-    repo = g.repository()
-    definition = repo.get_definition(name)
-    if csr_out.exists() and csr_out.is_dir():
-        raise InputError(f"--csr-out {csr_out}: is a directory; give a file name")
-    from certmgr.issuers import request_csr
+    from certmgr.app.certificates import request as make_request
 
-    record, pem = request_csr(repo, definition)
-    write_file(csr_out, pem, secret=False)
+    result = make_request(g.repository(), name, csr_out)
     if g.json:
-        g.emit_json({"definition": name, "request": record.id, "csr": str(csr_out)})
+        g.emit_json(result.to_json())
     else:
-        g.out.print(f"request {record.id} for {name}: CSR written to {csr_out}; send it to "
-                    "your CA, then run `certmgr receive FILE`", highlight=False)
+        g.out.print(f"request {result.request} for {name}: CSR written to {csr_out}; send it "
+                    "to your CA, then run `certmgr receive FILE`", highlight=False)
 
 
 @command(app, "receive")
@@ -154,7 +130,7 @@ def receive_command(
     password_file: Annotated[Path | None, _PASSWORD_FILE] = None,
 ) -> None:
     """Store a certificate from an outside CA under the pending request whose key it has."""
-    from certmgr.issuers import receive
+    from certmgr.app.certificates import receive
 
     data = read_input(file)
     record = receive(g.repository(), data, source=str(file),
@@ -163,8 +139,10 @@ def receive_command(
 
 
 def _print_stored(g: Globals, record: CertificateRecord, verb: str) -> None:
+    from certmgr.app.certificates import certificate_row
+
     if g.json:
-        g.emit_json(_cert_json(record, None, dt.datetime.now(dt.UTC)))
+        g.emit_json(certificate_row(record, None, dt.datetime.now(dt.UTC)).to_json())
     else:
         g.out.print(f"{verb} {record.definition} version {record.version} (serial "
                     f"{record.serial}, not after {record.not_after:%Y-%m-%d})", highlight=False)
@@ -187,13 +165,13 @@ def import_command(
     """Take an existing certificate under management: a definition and its first version."""
     inputs = [(read_input(f), str(f)) for f in files]
     key_input = (read_input(key), str(key)) if key is not None else None
-    from certmgr.issuers import import_certificate
+    from certmgr.app.certificates import certificate_row, import_files
 
-    definition, record = import_certificate(
+    definition, record = import_files(
         g.repository(), inputs, key_file=key_input,
         password=read_password(password, password_file), name=name)
     if g.json:
-        g.emit_json(_cert_json(record, definition, dt.datetime.now(dt.UTC)))
+        g.emit_json(certificate_row(record, definition, dt.datetime.now(dt.UTC)).to_json())
     else:
         g.out.print(f"imported {definition.name} ({', '.join((definition.cn, *definition.sans))}"
                     f"), not after {record.not_after:%Y-%m-%d}"
@@ -217,25 +195,15 @@ def export_command(
                      ] = None,
 ) -> None:
     """Write the current certificate in a server program's format; keys are 0600."""
-    from certmgr.issuers import export_files
+    from certmgr.app.certificates import export
 
-    files = export_files(g.fast_repository(), name, fmt,
-                         password=read_password(password, password_file), alias=alias)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: not a directory")
-    try:
-        out.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"--out {out}: cannot create: {exc.strerror}", path=out) from None
-    written = []
-    for f in files:
-        write_file(out / f.name, f.data, secret=f.secret)
-        written.append({"path": str(out / f.name), "mode": "0600" if f.secret else "0644"})
+    result = export(g.fast_repository(), name, fmt, out,
+                    password=read_password(password, password_file), alias=alias)
     if g.json:
-        g.emit_json({"definition": name, "format": fmt, "files": written})
+        g.emit_json(result.to_json())
     else:
-        for w in written:
-            g.out.print(f"wrote {w['path']} ({w['mode']})", highlight=False)
+        for path, mode in result.files:
+            g.out.print(f"wrote {path} ({mode:04o})", highlight=False)
 
 
 @command(app, "list")
@@ -247,64 +215,16 @@ def list_command(
     ] = None,
 ) -> None:
     """Certificates: name, domains, issuer, not-after, days left, status, where deployed."""
+    from certmgr.app.certificates import list_certificates
     from certmgr.issuers import parse_duration
 
     window = parse_duration(expiring, "--expiring") if expiring else None
-    repo = g.fast_repository()
-    now = dt.datetime.now(dt.UTC)
-    records = repo.list_certificates(expiring_within=window, now=now)
-    defs = _definitions_for(repo, records, all_=window is None)
-    rows = [_cert_json(r, defs.get(r.definition), now) for r in records]
-    if window is None:
-        have = {r.definition for r in records}
-        waiting = {r.definition for r in repo.list_requests()}
-        rows += [_pending_json(d, d.name in waiting) for d in defs.values()
-                 if d.name not in have]
+    rows = [r.to_json() for r in list_certificates(g.fast_repository(),
+                                                    expiring_within=window)]
     if g.json:
         g.emit_json({"certificates": rows})
     else:
         _print_list(g, rows)
-
-
-def _definitions_for(repo: Any, records: list[CertificateRecord],
-                     *, all_: bool) -> dict[str, DefinitionRecord]:
-    if all_:
-        return {d.name: d for d in repo.list_definitions()}
-    # The window holds few of 100,000 definitions: one bulk lookup, not one query each.
-    defs: dict[str, DefinitionRecord] = repo.get_definitions({r.definition for r in records})
-    return defs
-
-
-def _status(record: CertificateRecord, definition: DefinitionRecord | None,
-            now: dt.datetime) -> str:
-    if record.state is CertificateState.REVOKED:
-        return "revoked"
-    if record.not_after <= now:
-        return "expired"
-    renew = definition.renew_before if definition else dt.timedelta(days=30)
-    return "renew" if record.not_after - now <= renew else "valid"
-
-
-def _cert_json(record: CertificateRecord, definition: DefinitionRecord | None,
-               now: dt.datetime) -> dict[str, Any]:
-    return {
-        "name": record.definition,
-        "domains": list(record.sans),
-        "issuer": record.issuer,
-        "version": record.version,
-        "serial": record.serial,
-        "sha256": record.sha256,
-        "not_after": record.not_after.isoformat(),
-        "days_left": (record.not_after - now) // dt.timedelta(days=1),
-        "status": _status(record, definition, now),
-        "targets": list(definition.targets) if definition else [],
-    }
-
-
-def _pending_json(d: DefinitionRecord, requested: bool) -> dict[str, Any]:
-    return {"name": d.name, "domains": [d.cn, *d.sans], "issuer": d.issuer, "version": None,
-            "serial": None, "sha256": None, "not_after": None, "days_left": None,
-            "status": "pending" if requested else "none", "targets": list(d.targets)}
 
 
 def _print_list(g: Globals, rows: list[dict[str, Any]]) -> None:

@@ -92,7 +92,9 @@ def audit(
         "--object", metavar="OBJECT", help="Only events about this object, e.g. key:REF.")] = None,
 ) -> None:
     """List audit events: who did what, when, and why (key reads included)."""
-    events = g.repository().list_audit(limit=limit, action=action, obj=obj)
+    from certmgr.app.audit import audit_events
+
+    events = audit_events(g.repository(), limit=limit, action=action, obj=obj)
     if g.json:
         g.emit_json([e.to_json() for e in events])
         return

@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -19,10 +19,11 @@ from certmgr.errors import UsageError
 from certmgr.models import Severity
 from certmgr.monitor.probe import ProbeOptions
 from certmgr.monitor.probe_result import ProbeResult, Reason
-from certmgr.monitor.scan import THREADED_FROM, ScanPolicy, ScanResult, scan
-from certmgr.monitor.scan_repository import repository_expectations
-from certmgr.monitor.scan_trust import load_trust
-from certmgr.monitor.targets import TargetSpec, expand_all, parse_target, read_target_file
+from certmgr.monitor.scan import ScanPolicy, ScanResult
+from certmgr.monitor.targets import TargetSpec, parse_target, read_target_file
+
+if TYPE_CHECKING:
+    from certmgr.app.results import Batch
 
 __all__ = ["scan_command"]
 
@@ -73,26 +74,29 @@ def scan_command(
     trusted roots, names, weak keys and signatures; plus DRIFT against what
     certmgr deployed. Exit 1 when a probe failed or a finding is an error.
     """
+    from certmgr.app.scan import import_found, scan_policy
+    from certmgr.app.scan import save_chains as save
+
     specs = _specs(targets or [], from_file, sni)
     total = sum(spec.count() for spec in specs)
     repo = _existing_repository(g)
-    extra = _repository_anchors(repo) if repo is not None else []
-    policy = ScanPolicy(trust=load_trust(system=system_trust, files=ca or (), extra=extra),
-                        warn_days=warn_days,
-                        expected=repository_expectations(repo) if repo is not None else None)
+    policy = scan_policy(repo, ca_files=ca or (), system_trust=system_trust,
+                         warn_days=warn_days)
     options = ProbeOptions(timeout=timeout, concurrency=concurrency)
     g.debug_log(f"scanning {total} endpoint(s), {concurrency} at a time")
     results = _run(g, specs, total, options, policy, threads or None)
     if save_chains is not None:
-        _save_chains(g, save_chains, results)
-    imported = _import_found(g, results) if take else None
+        written = save(save_chains, results)
+        g.info(f"wrote {len(written)} served chain(s) to {save_chains}; take one under "
+               f"management with `certmgr import {save_chains}/FILE.pem --key KEYFILE`")
+    imported = import_found(g.repository(), results) if take else None
     if g.json:
         _emit_results(results, imported)
     else:
         _print(g, results, discovery=any(spec.count() > 1 for spec in specs))
         for item in imported or ():
-            g.out.print(f"{item['status']} {escape(item['target'])}: "
-                        f"{escape(item.get('definition') or item.get('reason') or '')}",
+            g.out.print(f"{item.status} {escape(item.item)}: "
+                        f"{escape(item.detail.get('definition') or item.reason)}",
                         highlight=False)
     return 1 if any(r.failed for r in results) else 0
 
@@ -117,29 +121,12 @@ def _existing_repository(g: Globals) -> Any:
     return None
 
 
-def _repository_anchors(repo: Any) -> list[Any]:
-    """certmgr's built-in CA roots, trusted like the system's.
-
-    Only the root is an anchor: a server that leaves out the intermediate
-    must show up as CHAIN_INCOMPLETE, as clients will see it.
-    """
-    from cryptography import x509
-
-    anchors: list[Any] = []
-    for issuer in repo.list_issuers():
-        kind = getattr(issuer.kind, "value", issuer.kind)
-        if kind == "builtin" and issuer.certificates_pem:
-            certs = x509.load_pem_x509_certificates(issuer.certificates_pem.encode())
-            anchors.extend([c for c in certs if c.subject == c.issuer] or certs)
-    return anchors
-
-
 def _run(g: Globals, specs: list[TargetSpec], total: int, options: ProbeOptions,
          policy: ScanPolicy, threads: int | None) -> list[ScanResult]:
-    # A small scan gets a list, so it stays on one event loop (see scan()).
-    targets = list(expand_all(specs)) if total < THREADED_FROM else expand_all(specs)
+    from certmgr.app.scan import scan
+
     if g.quiet or not g.err.is_terminal or total < 2:
-        return scan(targets, options=options, policy=policy, threads=threads)
+        return scan(specs, policy, options, threads=threads)
     columns = (TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=g.err, transient=True) as progress:
         task = progress.add_task("scan", total=total)
@@ -147,33 +134,10 @@ def _run(g: Globals, specs: list[TargetSpec], total: int, options: ProbeOptions,
         def advance(_result: ProbeResult) -> None:
             progress.advance(task)
 
-        return scan(targets, options=options, policy=policy, on_probe=advance,
-                    threads=threads)
+        return scan(specs, policy, options, on_probe=advance, threads=threads)
 
 
-def _save_chains(g: Globals, directory: Path, results: list[ScanResult]) -> None:
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"--save-chains {directory}: cannot create it: {exc.strerror}") from None
-    written: dict[str, Path] = {}
-    for result in results:
-        fingerprint = result.probe.leaf_sha256
-        if fingerprint is None or fingerprint in written:
-            continue
-        pem = b"".join(x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM)
-                       for der in result.probe.chain)
-        path = directory / f"{fingerprint[:16]}.pem"
-        path.write_bytes(pem)
-        written[fingerprint] = path
-    g.info(f"wrote {len(written)} served chain(s) to {directory}; take one under management "
-           f"with `certmgr import {directory}/FILE.pem --key KEYFILE`")
-
-
-def _emit_results(results: list[ScanResult], imported: list[dict[str, Any]] | None) -> None:
+def _emit_results(results: list[ScanResult], imported: Batch | None) -> None:
     """The ``--json`` document, one result per line, written as it is encoded.
 
     A scan of a large block has tens of thousands of results: encoding them
@@ -186,42 +150,9 @@ def _emit_results(results: list[ScanResult], imported: list[dict[str, Any]] | No
               + json.dumps(result.to_json(), default=json_default))
     write("\n]")
     if imported is not None:
-        write(',\n"imported": ' + json.dumps(imported, default=json_default))
+        write(',\n"imported": ' + json.dumps(imported.to_json(), default=json_default))
     write("}\n")
     sys.stdout.flush()
-
-
-def _import_found(g: Globals, results: list[ScanResult]) -> list[dict[str, Any]]:
-    """Import each distinct unmanaged leaf (with the chain it was served with)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    from certmgr.errors import CertmgrError
-    from certmgr.issuers import import_certificate
-
-    repo = g.repository()
-    seen: set[str] = set()
-    report: list[dict[str, Any]] = []
-    for result in results:
-        sha = result.probe.leaf_sha256
-        if sha is None or sha in seen:
-            continue
-        seen.add(sha)
-        target = str(result.target)
-        if repo.certificate_by_fingerprint(sha) is not None:
-            report.append({"target": target, "sha256": sha, "status": "managed"})
-            continue
-        pem = b"".join(x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM)
-                       for der in result.probe.chain)
-        try:
-            definition, _record = import_certificate(repo, [(pem, target)])
-        except CertmgrError as exc:
-            report.append({"target": target, "sha256": sha, "status": "skipped",
-                           "reason": exc.message})
-            continue
-        report.append({"target": target, "sha256": sha, "status": "imported",
-                       "definition": definition.name})
-    return report
 
 
 def _status(result: ScanResult) -> str:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from certmgr.app.status import StatusReport, build_status
 from certmgr.cli.app import app
 from certmgr.cli.common import Globals, command
+from certmgr.issuers.schedule import RenewalState
 from certmgr.models import Severity
-from certmgr.status import StatusReport, build_status
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "dim"}
 
@@ -33,7 +34,7 @@ def _print(g: Globals, report: StatusReport) -> None:
         for column in ("severity", "code", "object", "message"):
             problems.add_column(column)
         for p in report.problems:
-            problems.add_row(f"[{_STYLE[p.severity]}]{p.severity.value}[/]", p.code, p.object,
+            problems.add_row(f"[{_STYLE[p.severity]}]{p.severity.value}[/]", p.code, p.subject,
                              p.message)
         out.print(problems)
     else:
@@ -44,8 +45,10 @@ def _print(g: Globals, report: StatusReport) -> None:
     for c in report.certificates:
         cur = c.current
         days = "" if c.days_left is None else str(c.days_left)
-        if c.days_left is not None and c.days_left <= c.definition.renew_before.days:
-            days = f"[yellow]{days}[/]" if c.days_left > 0 else f"[bold red]{days}[/]"
+        if c.state is RenewalState.EXPIRED:
+            days = f"[bold red]{days}[/]"
+        elif c.state is RenewalState.RENEW:
+            days = f"[yellow]{days}[/]"
         targets = "\n".join(f"{t.target}: {t.state}"
                             + (f" (v{t.deployed_version})" if t.deployed_version else "")
                             for t in c.targets) or "-"

@@ -1,15 +1,19 @@
 """Run certmgr commands the way a user would, and judge each step's outcome.
 
-The demo drives certmgr through its own command line (``certmgr ... --json``),
-so every step shows a command the reader can type, and what the demo proves
-is what a user gets. Each step has an expected outcome; any other
-outcome fails the demo.
+The demo drives certmgr through its own command line (``certmgr ... --json``), run
+as the installed executable in a process of its own, so every step shows a
+command the reader can type, and what the demo proves is what a user gets. Each
+step has an expected outcome; any other outcome fails the demo.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +22,7 @@ from typing import Any
 
 from certmgr.errors import CertmgrError
 
-__all__ = ["CommandRun", "DemoFailed", "Step", "StepResult", "certmgr"]
+__all__ = ["CommandRun", "DemoFailed", "Step", "StepResult", "certmgr", "certmgr_command"]
 
 
 class DemoFailed(CertmgrError):
@@ -51,29 +55,34 @@ class CommandRun:
         return lines[-1] if lines else f"exit {self.returncode}"
 
 
+def certmgr_command() -> list[str]:
+    """The installed ``certmgr`` executable (the one beside this interpreter, else the one
+    on PATH), or this interpreter running certmgr's own ``__main__``."""
+    beside = Path(sys.executable).with_name("certmgr")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return [str(beside)]
+    found = shutil.which("certmgr")
+    return [found] if found else [sys.executable, "-m", "certmgr"]
+
+
 def certmgr(home: Path, *args: str) -> CommandRun:
     """Run ``certmgr ARGS --home HOME --json`` and parse what it prints on stdout.
 
-    The command runs in this process through certmgr's own command line (the same
-    parsing, checks and exit codes as in a shell), which spares each step the
-    interpreter's start-up.
+    The command runs as its own process, exactly as a user runs it in a shell (the
+    same parsing, checks, output and exit codes).
     """
-    from typer.testing import CliRunner
-
-    from certmgr.cli.app import _register, app
-
-    _register()
     argv = (*args, "--home", str(home), "--json")
+    env = {**os.environ, "COLUMNS": "160"}
     start = time.monotonic()
-    result = CliRunner().invoke(app, list(argv), env={"COLUMNS": "160"})
+    done = subprocess.run([*certmgr_command(), *argv], capture_output=True, text=True,
+                          env=env, check=False, stdin=subprocess.DEVNULL)
     data: Any = None
-    stdout = result.stdout
-    if stdout.strip():
+    if done.stdout.strip():
         try:
-            data = json.loads(stdout)
+            data = json.loads(done.stdout)
         except json.JSONDecodeError:
-            data = [json.loads(line) for line in stdout.splitlines() if line.strip()]
-    return CommandRun(tuple(argv), result.exit_code, data, result.stderr,
+            data = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    return CommandRun(tuple(argv), done.returncode, data, done.stderr,
                       time.monotonic() - start)
 
 

@@ -34,20 +34,27 @@ def run_jobs(engine: Engine, jobs: Sequence[Job], *, concurrency: int = 8,
              on_done: Callable[[SlotOutcome], None] | None = None) -> list[SlotOutcome]:
     """Run every job; results in the order of ``jobs``.
 
+    A job on a files-only tree (``--root``), which cannot reload anything, is
+    refused as its own outcome; the other jobs run.
+
     Raises:
-        UsageError: a job needs what its host cannot do (a files-only tree asked to
-            reload); raised before any job runs.
+        UsageError: every job is on a files-only tree (the command as a whole asks
+            for what cannot be done); raised before any job runs.
     """
-    if not engine.options.dry_run:
-        for job in jobs:
-            if not job.host.can_run:
-                raise UsageError(f"{job.host.name} is a files-only tree: deploying "
-                                 f"{job.target.target} needs a reload; use --dry-run, or a "
-                                 "host (local, ssh://..., lab:NAME)")
+    unable = ([i for i, job in enumerate(jobs) if not job.host.can_run]
+              if not engine.options.dry_run else [])
+    if unable and len(unable) == len(jobs):
+        raise UsageError(_files_only(jobs[0]))
+    results: dict[int, SlotOutcome] = {
+        i: SlotOutcome(jobs[i].target.target, Outcome.REFUSED, _files_only(jobs[i]))
+        for i in unable}
+    for index in unable:
+        if on_done is not None:
+            on_done(results[index])
     groups: dict[tuple[str, str], list[int]] = {}
     for index, job in enumerate(jobs):
-        groups.setdefault((job.host.name, job.target.kind.value), []).append(index)
-    results: dict[int, SlotOutcome] = {}
+        if index not in results:
+            groups.setdefault((job.host.name, job.target.kind.value), []).append(index)
 
     def run_group(indexes: list[int]) -> None:
         for index in indexes:
@@ -60,6 +67,11 @@ def run_jobs(engine: Engine, jobs: Sequence[Job], *, concurrency: int = 8,
         for future in [pool.submit(run_group, g) for g in groups.values()]:
             future.result()
     return [results[i] for i in range(len(jobs))]
+
+
+def _files_only(job: Job) -> str:
+    return (f"{job.host.name} is a files-only tree: deploying {job.target.target} needs a "
+            "reload; use --dry-run, or a host (local, ssh://..., lab:NAME)")
 
 
 def _one(engine: Engine, job: Job) -> SlotOutcome:

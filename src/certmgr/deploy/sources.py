@@ -11,7 +11,8 @@ from certmgr.deploy.model import Material
 from certmgr.errors import CertmgrError, DeployError, HostError, NotFound, UsageError
 from certmgr.hosts.base import WritableHost
 from certmgr.hosts.local import LocalHost
-from certmgr.pki import is_self_issued, load_bundle
+from certmgr.pki import load_bundle
+from certmgr.pki.trust import anchors, intermediates
 from certmgr.pki.write import key_pem
 
 __all__ = ["material_from_repository", "open_host"]
@@ -71,15 +72,15 @@ def material_from_repository(repository: Any, definition: str,
     if cert.leaf is None:
         raise DeployError(f"{definition} v{record.version}: the stored certificate is empty")
     chain = _certs(record.chain_pem)
-    trusted = tuple(c for c in chain if is_self_issued(c))
-    if not trusted:
-        trusted = _issuer_roots(repository, record.issuer)
+    # The one trust rule (certmgr.pki.trust): the slot trusts the roots, the
+    # intermediates go into the chain it serves.
+    trusted = anchors(chain) or _issuer_roots(repository, record.issuer)
     raw = repository.load_private_key(record.key_ref, reason=f"deploy {definition}")
     key = load_bundle(raw, source=f"{definition} key").key
     if key is None:
         raise DeployError(f"{definition} v{record.version}: its stored key cannot be read")
     return Material(definition, cert.leaf, key_pem(key),
-                    tuple(c for c in chain if not is_self_issued(c)), trusted,
+                    intermediates(chain), trusted,
                     int(record.version))
 
 
@@ -94,4 +95,4 @@ def _issuer_roots(repository: Any, issuer: str | None) -> tuple[x509.Certificate
         record = repository.get_issuer(issuer)
     except CertmgrError:
         return ()
-    return tuple(c for c in _certs(record.certificates_pem) if is_self_issued(c))
+    return anchors(_certs(record.certificates_pem))

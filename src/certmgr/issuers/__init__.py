@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         same_definition,
     )
     from certmgr.issuers.external import ExternalIssuer
+    from certmgr.issuers.schedule import RenewalState, renew_at, renewal_state
     from certmgr.issuers.store import (
         BUILTIN,
         EXTERNAL,
@@ -72,6 +73,7 @@ __all__ = [
     "IssuedCertificate",
     "Issuer",
     "Pending",
+    "RenewalState",
     "ca_certificates",
     "chain_for_storage",
     "check_name",
@@ -89,6 +91,8 @@ __all__ = [
     "parse_duration",
     "parse_serial",
     "receive",
+    "renew_at",
+    "renewal_state",
     "request_csr",
     "revoke_serial",
     "same_definition",
@@ -112,6 +116,7 @@ _WHERE = {
     "IssuedCertificate": "certmgr.issuers.base",
     "Issuer": "certmgr.issuers.base",
     "Pending": "certmgr.issuers.base",
+    "RenewalState": "certmgr.issuers.schedule",
     "ca_certificates": "certmgr.issuers.store",
     "chain_for_storage": "certmgr.issuers.acquisition",
     "check_name": "certmgr.issuers.definitions",
@@ -129,6 +134,8 @@ _WHERE = {
     "parse_duration": "certmgr.issuers.definitions",
     "parse_serial": "certmgr.issuers.store",
     "receive": "certmgr.issuers.acquisition",
+    "renew_at": "certmgr.issuers.schedule",
+    "renewal_state": "certmgr.issuers.schedule",
     "request_csr": "certmgr.issuers.acquisition",
     "revoke_serial": "certmgr.issuers.store",
     "same_definition": "certmgr.issuers.definitions",

@@ -29,7 +29,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -38,6 +38,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from certmgr import __version__
 from certmgr.errors import NotifyError
+from certmgr.models import Problem as _Problem
 from certmgr.models import Severity
 from certmgr.monitor.settings import EmailChannel, MonitorSettings, WebhookChannel
 from certmgr.monitor.state import StateFile
@@ -84,23 +85,8 @@ class NoticeState(str, Enum):
     TEST = "test"
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One current problem; ``subject`` names the thing and stays the same across passes.
-
-    Two problems with the same kind and subject are the same problem (their
-    ``key``), whatever their message says this time (days left change daily).
-    """
-
-    kind: EventKind
-    subject: str
-    message: str
-    severity: Severity = Severity.ERROR
-    detail: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
-
-    @property
-    def key(self) -> str:
-        return f"{self.kind.value} {self.subject}"
+#: The monitor's problems: the one :class:`certmgr.models.Problem`, with a notice kind.
+Problem = _Problem[EventKind]
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from enum import Enum
 from typing import Any, ClassVar, Protocol
 
 from certmgr.errors import CertmgrError, IssuanceError
+from certmgr.issuers.schedule import renew_at
 from certmgr.models import Severity
 from certmgr.monitor.notify import EventKind, Problem, utcnow
 from certmgr.monitor.settings import RetrySettings, format_duration
@@ -117,7 +118,7 @@ def due_renewals(repo: RenewalRepository, now: datetime,
         cert = repo.current_certificate(definition.name)
         if cert is None:
             continue  # never issued: that is `certmgr issue`'s job, not a renewal
-        opens = cert.not_after - definition.renew_before
+        opens = renew_at(cert, definition)  # the one renewal window (issuers.schedule)
         if now >= opens:
             state = "expired" if now >= cert.not_after else "renewal window open"
             out.append(Due(definition, cert, "issue",

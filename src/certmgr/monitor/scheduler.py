@@ -28,6 +28,7 @@ from typing import Any
 from cryptography import x509
 
 from certmgr.errors import NotFound
+from certmgr.issuers.schedule import renew_at
 from certmgr.models import Finding, Severity
 from certmgr.monitor.metrics import CertificateStatus, EndpointStatus, MonitorMetrics
 from certmgr.monitor.notify import Delivery, EventKind, NoticeBoard, Problem, utcnow
@@ -186,7 +187,7 @@ class Monitor:
                 definition.name,
                 cert.version if cert else None, cert.serial if cert else None,
                 cert.not_after if cert else None,
-                cert.not_after - definition.renew_before if cert else None,
+                renew_at(cert, definition) if cert else None,
                 last_renewal_ok=entry.get("ok") if entry else None,
                 last_renewal_at=datetime.fromisoformat(at) if at else None,
                 renewal_failures=int(entry.get("failures", 0))))

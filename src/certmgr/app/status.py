@@ -1,4 +1,5 @@
-"""The overall status of every certificate: what ``certmgr status`` shows.
+"""The overall status of every certificate: what ``certmgr status`` shows (and the web
+console's dashboard).
 
 Built from the repository only (no network, no files): each definition with
 its current version and expiry, each target slot with its last deployment,
@@ -11,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from certmgr.models import Severity
+from certmgr.issuers.schedule import RenewalState, renewal_state
+from certmgr.models import Problem, Severity
 from certmgr.repository import (
     CertificateRecord,
     DefinitionRecord,
@@ -24,20 +26,6 @@ from certmgr.repository import (
 __all__ = ["CertificateStatus", "Problem", "StatusReport", "TargetStatus", "build_status"]
 
 _SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Something an operator should look at, about one object."""
-
-    severity: Severity
-    code: str
-    object: str
-    message: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"severity": self.severity.value, "code": self.code, "object": self.object,
-                "message": self.message}
 
 
 @dataclass(frozen=True)
@@ -58,12 +46,13 @@ class TargetStatus:
 
 @dataclass(frozen=True)
 class CertificateStatus:
-    """One definition: its current certificate and where it went."""
+    """One definition: its current certificate, its renewal state and where it went."""
 
     definition: DefinitionRecord
     current: CertificateRecord | None
     days_left: int | None
     targets: tuple[TargetStatus, ...]
+    state: RenewalState = RenewalState.NONE
 
     def to_json(self) -> dict[str, Any]:
         d, c = self.definition, self.current
@@ -84,7 +73,7 @@ class StatusReport:
     time: datetime
     certificates: tuple[CertificateStatus, ...]
     observations: tuple[ObservationRecord, ...]
-    problems: tuple[Problem, ...] = field(default=())
+    problems: tuple[Problem[str], ...] = field(default=())
 
     @property
     def has_errors(self) -> bool:
@@ -110,19 +99,20 @@ def _observation_json(o: ObservationRecord) -> dict[str, Any]:
 def build_status(repo: Repository, *, now: datetime | None = None) -> StatusReport:
     """Read the repository and judge it: expiry, deployments, last observations."""
     now = now or datetime.now(UTC)
-    problems: list[Problem] = []
+    problems: list[Problem[str]] = []
     certificates: list[CertificateStatus] = []
     for definition in repo.list_definitions():
         current = repo.current_certificate(definition.name)
         days_left = None if current is None else _days(current.not_after - now)
-        problems.extend(_certificate_problems(definition, current, now))
+        state = renewal_state(current, definition, now, revocation=False)
+        problems.extend(_certificate_problems(definition, current, state))
         targets = tuple(_target_status(repo, definition, target, current, problems)
                         for target in definition.targets)
-        certificates.append(CertificateStatus(definition, current, days_left, targets))
+        certificates.append(CertificateStatus(definition, current, days_left, targets, state))
     observations = tuple(repo.latest_observations())
     for o in observations:
         problems.extend(_observation_problems(o))
-    problems.sort(key=lambda p: (_SEVERITY_ORDER[p.severity], p.object, p.code))
+    problems.sort(key=lambda p: (_SEVERITY_ORDER[p.severity], p.subject, p.code))
     certificates.sort(key=lambda c: (c.days_left is None, c.days_left or 0,
                                      c.definition.name))
     return StatusReport(now, tuple(certificates), observations, tuple(problems))
@@ -133,27 +123,32 @@ def _days(delta: timedelta) -> int:
 
 
 def _certificate_problems(d: DefinitionRecord, current: CertificateRecord | None,
-                          now: datetime) -> list[Problem]:
+                          state: RenewalState) -> list[Problem[str]]:
     obj = f"definition:{d.name}"
     if current is None:
-        return [Problem(Severity.WARNING, "NOT_ISSUED", obj,
-                        f"{d.name} has no certificate yet: run `certmgr issue {d.name}`")]
-    if current.not_after <= now:
-        return [Problem(Severity.ERROR, "EXPIRED", obj,
-                        f"{d.name} v{current.version} expired on {current.not_after:%Y-%m-%d}")]
-    if current.not_after - d.renew_before <= now:
-        return [Problem(Severity.WARNING, "EXPIRING_SOON", obj,
-                        f"{d.name} v{current.version} expires on "
-                        f"{current.not_after:%Y-%m-%d %H:%M} UTC, inside its renewal window")]
+        return [_problem(Severity.WARNING, "NOT_ISSUED", obj,
+                         f"{d.name} has no certificate yet: run `certmgr issue {d.name}`")]
+    if state is RenewalState.EXPIRED:
+        return [_problem(Severity.ERROR, "EXPIRED", obj,
+                         f"{d.name} v{current.version} expired on {current.not_after:%Y-%m-%d}")]
+    if state is RenewalState.RENEW:
+        return [_problem(Severity.WARNING, "EXPIRING_SOON", obj,
+                         f"{d.name} v{current.version} expires on "
+                         f"{current.not_after:%Y-%m-%d %H:%M} UTC, inside its renewal window")]
     return []
 
 
+def _problem(severity: Severity, code: str, subject: str, message: str) -> Problem[str]:
+    return Problem(code, subject, message, severity)
+
+
 def _target_status(repo: Repository, d: DefinitionRecord, target: str,
-                   current: CertificateRecord | None, problems: list[Problem]) -> TargetStatus:
+                   current: CertificateRecord | None, problems: list[Problem[str]]
+                   ) -> TargetStatus:
     history = [h for h in repo.deployment_history(target, limit=20) if h.definition == d.name]
     if not history:
         if current is not None:
-            problems.append(Problem(Severity.WARNING, "NOT_DEPLOYED", target,
+            problems.append(_problem(Severity.WARNING, "NOT_DEPLOYED", target,
                                     f"{d.name} v{current.version} is not deployed to {target}: "
                                     f"run `certmgr deploy {d.name}`"))
         return TargetStatus(target, None, "not deployed", None, None)
@@ -165,30 +160,31 @@ def _target_status(repo: Repository, d: DefinitionRecord, target: str,
 
 
 def _deployment_problems(d: DefinitionRecord, target: str, current: CertificateRecord | None,
-                         last: DeploymentRecord, good: DeploymentRecord | None) -> list[Problem]:
+                         last: DeploymentRecord, good: DeploymentRecord | None
+                         ) -> list[Problem[str]]:
     if last.state in (DeploymentState.FAILED, DeploymentState.ROLLED_BACK):
-        return [Problem(Severity.ERROR, "DEPLOY_FAILED", target,
+        return [_problem(Severity.ERROR, "DEPLOY_FAILED", target,
                         f"last deployment of {d.name} v{last.version} {last.state.value}: "
                         f"{last.reason or 'no reason recorded'}")]
     if not last.state.finished:
-        return [Problem(Severity.WARNING, "DEPLOY_UNFINISHED", target,
+        return [_problem(Severity.WARNING, "DEPLOY_UNFINISHED", target,
                         f"deployment {last.id} of {d.name} stopped at {last.state.value}: "
                         "the next `certmgr deploy` finishes or rolls it back")]
     if current is not None and good is not None and good.version != current.version:
-        return [Problem(Severity.WARNING, "OUTDATED", target,
+        return [_problem(Severity.WARNING, "OUTDATED", target,
                         f"{target} has {d.name} v{good.version}, current is v{current.version}")]
     return []
 
 
-def _observation_problems(o: ObservationRecord) -> list[Problem]:
+def _observation_problems(o: ObservationRecord) -> list[Problem[str]]:
     where = f"{o.address}:{o.port}" + ("" if o.tls == "direct" else f"/{o.tls}")
     if not o.ok:
-        return [Problem(Severity.ERROR, "PROBE_FAILED", where,
+        return [_problem(Severity.ERROR, "PROBE_FAILED", where,
                         f"last probe at {o.time:%Y-%m-%d %H:%M} failed: {o.error}")]
-    out = []
+    out: list[Problem[str]] = []
     for f in o.findings:
         severity = Severity(f.get("severity", "info"))
         if severity is not Severity.INFO:
-            out.append(Problem(severity, str(f.get("code", "FINDING")), where,
+            out.append(_problem(severity, str(f.get("code", "FINDING")), where,
                                str(f.get("message", ""))))
     return out

@@ -1,0 +1,43 @@
+"""``monitor``: one monitor wired to the repository, the notifiers, the renewer (issue and
+deploy) and the one trust rule; a pass of it, or watching with it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from certmgr.app.context import Context
+from certmgr.app.trust import trust_for
+from certmgr.monitor.metrics import MonitorMetrics
+from certmgr.monitor.notify import NoticeBoard, build_notifiers
+from certmgr.monitor.renewal import Renewer, RetryPolicy, issue_with_issuer
+from certmgr.monitor.scheduler import Monitor, PassReport
+from certmgr.monitor.settings import MonitorSettings
+from certmgr.monitor.state import StateFile
+
+__all__ = ["make_monitor", "monitor_once"]
+
+
+def make_monitor(ctx: Context, settings: MonitorSettings, *, ca_files: Iterable[Path] = (),
+                 metrics: MonitorMetrics | None = None) -> Monitor:
+    """The monitor of ``ctx``'s repository: its state file in the home, notices on the
+    configured channels, renewals (unless ``settings.renew`` is off) issued by each
+    definition's issuer and deployed through the deploy engine, and served chains
+    judged by the one trust rule (system store, built-in CA's roots, ``ca_files``)."""
+    from certmgr.monitor.renewal_deploy import EngineDeployer
+
+    repo = ctx.repository()
+    state = StateFile.in_home(ctx.home)
+    board = NoticeBoard(build_notifiers(settings), state, settings.repeat)
+    renewer = None
+    if settings.renew:
+        renewer = Renewer(repo, issue_with_issuer(repo), EngineDeployer(repo, ctx.home), state,
+                          RetryPolicy(settings.retry))
+    return Monitor(repo, settings, state, board=board, renewer=renewer, metrics=metrics,
+                   trust=trust_for(repo, ca_files=ca_files))
+
+
+def monitor_once(ctx: Context, settings: MonitorSettings, *,
+                 ca_files: Iterable[Path] = ()) -> PassReport:
+    """One monitor pass: probe, renew what is due, notify; its report."""
+    return make_monitor(ctx, settings, ca_files=ca_files).run_once()
