@@ -28,10 +28,10 @@ from certmgr.pki import (
     describe,
     generate_key,
     is_ca,
-    is_self_issued,
     load_bundle,
     public_key_id,
 )
+from certmgr.pki.trust import intermediates
 from certmgr.repository.records import CertificateRecord, DefinitionRecord, RequestRecord
 
 __all__ = ["IssueOutcome", "chain_for_storage", "issue_definition", "receive", "request_csr"]
@@ -109,7 +109,7 @@ def chain_for_storage(leaf: x509.Certificate,
             raise PKIError(f"certificate {cert.subject.rfc4514_string()} does not belong to the "
                            f"chain of {leaf.subject.rfc4514_string()} (missing link or "
                            "unrelated certificate)")
-    return tuple(c for c in chain[1:] if not is_self_issued(c))
+    return intermediates(chain[1:])  # the one trust rule: roots are anchors, not chain
 
 
 def receive(repo: CARepository, data: bytes, *, source: str,
