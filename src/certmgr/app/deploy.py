@@ -20,6 +20,7 @@ from certmgr.repository.inventory import split_target
 if TYPE_CHECKING:
     from certmgr.deploy.model import SlotOutcome
     from certmgr.deploy.recovery import Recovered
+    from certmgr.deploy.run import Wanted
     from certmgr.repository import DeploymentRecord, Repository
 
 __all__ = ["DeployReport", "Rollback", "deploy", "deployments", "item_of", "rollback_choice"]
@@ -126,7 +127,7 @@ def rollback(ctx: Context, choice: Rollback, *, dry_run: bool = False,
                 concurrency=1, on_jobs=on_jobs, on_done=on_done)
 
 
-def _run(ctx: Context, wanted: list[Any], host: str | None, *, dry_run: bool,
+def _run(ctx: Context, wanted: list[Wanted], host: str | None, *, dry_run: bool,
          verify_timeout: float, concurrency: int, on_jobs: Callable[[int], None] | None,
          on_done: Callable[[SlotOutcome], None] | None) -> DeployReport:
     from certmgr.deploy.run import DeployRun, make_engine

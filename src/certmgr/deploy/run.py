@@ -1,6 +1,6 @@
 """A whole ``certmgr deploy`` run: recover what a killed run left, resolve targets, deploy.
 
-The CLI (and the web console, later) call these; they only print.
+:mod:`certmgr.app.deploy` calls these for every face (the CLI, later the web console).
 """
 
 from __future__ import annotations
