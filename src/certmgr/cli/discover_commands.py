@@ -16,11 +16,11 @@ from certmgr.cli.common import Globals, command
 from certmgr.errors import UsageError
 from certmgr.hosts.base import Host
 from certmgr.hosts.local import LocalHost
-from certmgr.models import Finding, ServiceKind, Severity
+from certmgr.models import Finding, Severity
 
 if TYPE_CHECKING:
-    from certmgr.services import Discovery
-    from certmgr.services.layout import LayoutPlan
+    from certmgr.deploy.layout_plan import LayoutPlan
+    from certmgr.programs import Discovery, ServiceKind
 
 # The adapters, checks and PKI are imported inside the commands: every other
 # command would otherwise pay for loading them at start-up.
@@ -49,6 +49,8 @@ def _host(g: Globals, name: str) -> Iterator[tuple[str, Host]]:
 
 
 def _kind(value: str) -> ServiceKind:
+    from certmgr.programs import ServiceKind
+
     try:
         return ServiceKind(value)
     except ValueError:
@@ -74,7 +76,7 @@ def discover(g: Globals, service: ServiceOpt = None, host: HostOpt = LOCAL_HOST,
                  "--store/--no-store", help="Save the result in the repository.")] = True,
              ) -> int:
     """Read each server program's configuration: its services, TLS slots, files, endpoints."""
-    from certmgr.services import discover_host
+    from certmgr.programs import discover_host
 
     with _host(g, host) as (name, target):
         result = replace(discover_host(target, kinds=_kinds(service)), host=name)
@@ -129,7 +131,7 @@ def check(g: Globals, service: ServiceOpt = None, host: HostOpt = LOCAL_HOST,
           ) -> int:
     """Run every check on every slot: files, keys, permissions, AppArmor, certificates."""
     from certmgr.checks.runner import run_checks
-    from certmgr.services import discover_host
+    from certmgr.programs import discover_host
 
     names, trust = _from_repository(g, host)
     with _host(g, host) as (_name, target):
@@ -191,8 +193,8 @@ def layout(g: Globals,
            host: HostOpt = LOCAL_HOST,
            ) -> int:
     """Plan the seed's per-program layout for a service on the shared snakeoil files."""
-    from certmgr.services import discover_host
-    from certmgr.services.layout import plan_layout
+    from certmgr.deploy.layout_plan import plan_layout
+    from certmgr.programs import discover_host
 
     kind = _kind(service)
     with _host(g, host) as (_name, target):

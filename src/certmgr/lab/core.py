@@ -47,7 +47,8 @@ from certmgr.lab.programs import (
 )
 from certmgr.lab.state import STATE_FILE, LabHostState, LabState, load_state, save_state
 from certmgr.lab.tree import BIND_DIRS, HostTree, template
-from certmgr.models import Endpoint, ServiceKind
+from certmgr.models import Endpoint
+from certmgr.programs import ServiceKind
 
 __all__ = ["Progress", "lab_down", "lab_up", "start_timeout"]
 

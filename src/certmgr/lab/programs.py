@@ -17,8 +17,8 @@ from typing import ClassVar, Protocol
 from certmgr.hosts.servicetable import ServiceEntry
 from certmgr.lab.certs import SelfSigned, jks_keystore, self_signed
 from certmgr.lab.tree import HostTree, template
-from certmgr.models import Endpoint, ServiceKind, TlsMode
-from certmgr.services.defaults import SEED_DIRS
+from certmgr.models import Endpoint, TlsMode
+from certmgr.programs import ServiceKind
 
 __all__ = [
     "DEFAULT_PROGRAMS",
@@ -85,7 +85,8 @@ class HostContext:
 
 
 # The seed's per-program directories; the lab's Tomcat reads /etc/tomcat10/server.xml.
-_SEED_DIRS = {**SEED_DIRS, ServiceKind.TOMCAT: "/etc/tomcat10"}
+_SEED_DIRS = {**{k: k.spec.seed_dir for k in ServiceKind if k.spec.seed_dir},
+              ServiceKind.TOMCAT: "/etc/tomcat10"}
 
 
 def _sh(script: str, log: str) -> tuple[str, ...]:

@@ -1,0 +1,57 @@
+"""The server programs certmgr manages: one package per program, listed once in the registry.
+
+Each program's package holds its whole spec (a
+:class:`~certmgr.programs.spec.ProgramSpec` named ``SPEC`` in its
+``__init__``): how discovery reads its configuration (``discovery.py``), where
+the seed layout puts its files and how a configuration line is changed, its
+configuration test, how it is made to load new files, Table 1's policy for it
+(who reads the key; :mod:`certmgr.programs.policy` holds the rule itself), the
+binaries its AppArmor profile attaches to. :mod:`certmgr.programs.registry`
+lists the programs once and makes :class:`ServiceKind` from them; discover,
+check, deploy, ``layout`` and the CLI's help iterate it and name no program.
+
+This layer sits below deploy, checks and the lab (see docs/architecture.md):
+a spec reaches the host only through hosts-level primitives (run a command,
+the service table, a pid), and what deploy must carry out (files, edits, the
+cn=config change) is data it returns.
+
+Adding a program (Exim as ``exim4``, say):
+
+1. ``programs/exim4/discovery.py``: an adapter (subclass
+   :class:`~certmgr.programs.base.FindsConfigFile`, set ``name`` and
+   ``config_candidates``, write ``discover``) returning a
+   :class:`~certmgr.programs.base.Service` and its slots; a configuration it
+   cannot read is a CONFIG_ERROR in the context, never an exception.
+2. ``programs/exim4/__init__.py``: ``class Exim4(ProgramSpec)`` with its data
+   (``seed_dir``, ``style``, ``new_lines``, ``reads_key_as_user``, ``key_format``,
+   ``apparmor_binaries``, ``config_test_spec``, ``unit``) and its
+   ``reload_method``/``reload`` (override ``config_test``, ``new_line``,
+   ``live_change`` or ``combined_pem`` only where the defaults do not fit); then
+   ``SPEC = Exim4()``.
+3. One line in :mod:`certmgr.programs.registry`: ``EXIM4 = exim4.SPEC`` (and its
+   name in the import line).
+4. A fixture tree under ``tests/fixtures/`` and one test file for discovery and
+   the spec; for ``certmgr lab``, its template data under ``lab/templates/exim4``.
+"""
+
+from __future__ import annotations
+
+from certmgr.programs.base import DiscoveryContext, Service, ServiceAdapter, Setting, Slot
+from certmgr.programs.discovery import Discovery, adapter_for, discover_host
+from certmgr.programs.registry import PROGRAMS, ServiceKind, spec_for
+from certmgr.programs.spec import ProgramSpec
+
+__all__ = [
+    "PROGRAMS",
+    "Discovery",
+    "DiscoveryContext",
+    "ProgramSpec",
+    "Service",
+    "ServiceAdapter",
+    "ServiceKind",
+    "Setting",
+    "Slot",
+    "adapter_for",
+    "discover_host",
+    "spec_for",
+]
