@@ -43,12 +43,10 @@ from certmgr.lab.programs import (
     SNAKEOIL_CERT,
     SNAKEOIL_KEY,
     HostContext,
-    write_offline_slapd_config,
 )
 from certmgr.lab.state import STATE_FILE, LabHostState, LabState, load_state, save_state
 from certmgr.lab.tree import BIND_DIRS, HostTree, template
 from certmgr.models import Endpoint
-from certmgr.programs import ServiceKind
 
 __all__ = ["Progress", "lab_down", "lab_up", "start_timeout"]
 
@@ -95,9 +93,11 @@ def lab_up(lab_dir: Path, *, hosts: int = 1, layout: str = "seed",
             state = _build_host(state, host, key)
             save_state(state)
         if files_only:
-            if ServiceKind.SLAPD.value in state.programs:
-                for host in state.hosts:
-                    write_offline_slapd_config(HostTree(Path(host.root)))
+            for host in state.hosts:
+                tree = HostTree(Path(host.root))
+                for prog in PROGRAMS:
+                    if prog.name in state.programs:
+                        prog.files_only(tree)
             state = replace(state, status="files")
             save_state(state)
             return state
@@ -152,7 +152,7 @@ def _check_args(hosts: int, layout: str, programs: Sequence[str] | None) -> tupl
         raise LabError(f"--hosts {hosts}: give 1 to 16 hosts")
     if layout not in LAYOUTS:
         raise LabError(f"--layout {layout}: choose one of {', '.join(LAYOUTS)}")
-    known = [p.kind.value for p in PROGRAMS]
+    known = [p.name for p in PROGRAMS]
     wanted = list(programs) if programs else list(DEFAULT_PROGRAMS)
     unknown = [p for p in wanted if p not in known]
     if unknown:
@@ -206,7 +206,7 @@ def _build_host(state: LabState, host: LabHostState, key: SshKey) -> LabState:
     _write_system_files(ctx, key)
     entries: list[ServiceEntry] = []
     for prog in PROGRAMS:
-        if prog.kind.value in state.programs:
+        if prog.name in state.programs:
             prog.install(ctx)
             entries.append(prog.service(ctx))
     entries.append(_sshd_entry())

@@ -36,10 +36,15 @@ Adding a program (Exim as ``exim4``, say):
 
 from __future__ import annotations
 
-from certmgr.programs.base import DiscoveryContext, Service, ServiceAdapter, Setting, Slot
-from certmgr.programs.discovery import Discovery, adapter_for, discover_host
+import importlib
+from typing import TYPE_CHECKING
+
 from certmgr.programs.registry import PROGRAMS, ServiceKind, spec_for
 from certmgr.programs.spec import ProgramSpec
+
+if TYPE_CHECKING:
+    from certmgr.programs.base import DiscoveryContext, Service, ServiceAdapter, Setting, Slot
+    from certmgr.programs.discovery import Discovery, adapter_for, discover_host
 
 __all__ = [
     "PROGRAMS",
@@ -55,3 +60,16 @@ __all__ = [
     "discover_host",
     "spec_for",
 ]
+
+# Discovery (and its parsers) is loaded on first use: listing the programs, as the
+# CLI's help does, loads only the registry and the specs.
+_LAZY = {"DiscoveryContext": "base", "Service": "base", "ServiceAdapter": "base",
+         "Setting": "base", "Slot": "base", "Discovery": "discovery",
+         "adapter_for": "discovery", "discover_host": "discovery"}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -15,24 +15,29 @@ lab, the CLI's help) read it and never name a program themselves:
 * the configuration test, once (:attr:`~ProgramSpec.config_test_spec`): ``check``
   runs it when it is read-only, deploy before every reload;
 * deploy's reload: :meth:`~ProgramSpec.reload_method` and :meth:`~ProgramSpec.reload`,
-  written against :class:`ServiceControlView` (deploy's service control).
+  written against :class:`ServiceControlView` (deploy's service control);
+* the lab: :attr:`~ProgramSpec.lab` installs and runs it on a lab host
+  (:mod:`certmgr.programs.lab`).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from certmgr.hosts.base import CommandResult, Host, WritableHost
-from certmgr.hosts.servicetable import ServiceEntry
-from certmgr.models import Endpoint, FileSpec
-from certmgr.programs.base import ServiceAdapter, kind_named
 from certmgr.programs.tools import run_test
 
+# Only types at import time: the registry (and so the CLI's help) loads every spec.
 if TYPE_CHECKING:
+    from certmgr.hosts.base import CommandResult, Host, WritableHost
+    from certmgr.hosts.servicetable import ServiceEntry
+    from certmgr.models import Endpoint, FileSpec
+    from certmgr.programs.base import ServiceAdapter
+    from certmgr.programs.lab import LabProgram
     from certmgr.programs.registry import ServiceKind
     from certmgr.programs.slapd import LdapChange
 
@@ -168,6 +173,7 @@ class ProgramSpec:
     Attributes:
         name: its kind's value (``slapd``), as commands print it and the repository stores it.
         adapter: its discovery adapter (``ADAPTER`` of the package's ``discovery`` module).
+        lab: its part of ``certmgr lab`` (``LAB`` of the package's ``lab`` module), or None.
         seed_dir: the seed's per-program directory (Table 1), None: next to its config.
         style: how its configuration lines set a value (see ``deploy.configedit.STYLES``).
         new_lines: role -> line that adds a setting its configuration lacks (``{path}``).
@@ -204,7 +210,9 @@ class ProgramSpec:
 
     @property
     def kind(self) -> ServiceKind:
-        return kind_named(self.name)
+        from certmgr.programs.registry import ServiceKind
+
+        return ServiceKind(self.name)
 
     @property
     def adapter(self) -> ServiceAdapter:
@@ -212,6 +220,14 @@ class ProgramSpec:
         module = importlib.import_module(f"{type(self).__module__}.discovery")
         adapter: ServiceAdapter = module.ADAPTER
         return adapter
+
+    @property
+    def lab(self) -> LabProgram | None:
+        name = f"{type(self).__module__}.lab"
+        if importlib.util.find_spec(name) is None:
+            return None
+        lab: LabProgram = importlib.import_module(name).LAB
+        return lab
 
     # -- layout ---------------------------------------------------------------
 

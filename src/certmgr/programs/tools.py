@@ -7,9 +7,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from certmgr.errors import ReloadFailed
-from certmgr.hosts.base import CommandResult, Host
 
 if TYPE_CHECKING:
+    from certmgr.hosts.base import CommandResult, Host
     from certmgr.programs.spec import ReloadContext
 
 __all__ = ["config_flag", "require_running", "retest_before_signal", "run_test", "tail"]

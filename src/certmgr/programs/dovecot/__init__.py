@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from certmgr.hosts.base import Host
 from certmgr.programs.spec import ConfigTest, ProgramSpec, ReloadContext, ServiceControlView
 from certmgr.programs.tools import config_flag
+
+if TYPE_CHECKING:
+    from certmgr.hosts.base import Host
 
 __all__ = ["SPEC", "Dovecot"]
 

@@ -13,9 +13,8 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from certmgr.hosts.base import Host
 from certmgr.programs.spec import (
     ConfigTest,
     KeyFormat,
@@ -24,6 +23,9 @@ from certmgr.programs.spec import (
     ServiceControlView,
 )
 from certmgr.programs.tools import retest_before_signal
+
+if TYPE_CHECKING:
+    from certmgr.hosts.base import Host
 
 __all__ = ["SPEC", "Nginx", "main_config"]
 

@@ -12,12 +12,14 @@ import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from certmgr.errors import ReloadFailed
-from certmgr.hosts.base import Host
 from certmgr.programs.spec import ConfigTest, ProgramSpec, ReloadContext, ServiceControlView
 from certmgr.programs.tools import tail
+
+if TYPE_CHECKING:
+    from certmgr.hosts.base import Host
 
 __all__ = ["ATTRIBUTES", "SPEC", "LdapChange", "Slapd", "uses_cn_config"]
 

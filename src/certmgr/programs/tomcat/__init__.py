@@ -17,13 +17,9 @@ from __future__ import annotations
 import base64
 import posixpath
 import re
-from typing import ClassVar
-from xml.etree import ElementTree
+from typing import TYPE_CHECKING, ClassVar
 
 from certmgr.errors import CertmgrError, HostError, ReloadFailed
-from certmgr.hosts.base import WritableHost
-from certmgr.hosts.servicetable import load_service_table, read_pid_file
-from certmgr.models import TlsMode
 from certmgr.programs.spec import (
     KeyFormat,
     PlanView,
@@ -31,6 +27,9 @@ from certmgr.programs.spec import (
     ReloadContext,
     ServiceControlView,
 )
+
+if TYPE_CHECKING:
+    from certmgr.hosts.base import WritableHost
 
 __all__ = ["SPEC", "Tomcat"]
 
@@ -104,6 +103,8 @@ class Tomcat(ProgramSpec):
         import urllib.error
         import urllib.request
 
+        from certmgr.models import TlsMode
+
         creds = _manager_credentials(ctx.host, ctx.plan.target.config)
         endpoint = next((e for e in ctx.plan.target.endpoints if e.tls is TlsMode.DIRECT), None)
         if creds is None or endpoint is None:
@@ -136,6 +137,8 @@ class Tomcat(ProgramSpec):
 
 def _manager_credentials(host: WritableHost, server_xml: str) -> tuple[str, str] | None:
     """The first user with the manager-script role in tomcat-users.xml next to server.xml."""
+    from xml.etree import ElementTree
+
     path = posixpath.join(posixpath.dirname(server_xml), "tomcat-users.xml")
     try:
         root = ElementTree.fromstring(host.read_bytes(path, limit=1 << 20))  # noqa: S314 - the admin's own file
@@ -182,6 +185,8 @@ def _configtest(host: WritableHost, user: str) -> str | None:
 
 
 def _tomcat_env(host: WritableHost) -> dict[str, str]:
+    from certmgr.hosts.servicetable import load_service_table, read_pid_file
+
     # The main pid the host's service table knows (deploy's ServiceControl.main_pid).
     table = load_service_table(host)
     entry = table.find("tomcat") if table is not None else None
