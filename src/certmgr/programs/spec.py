@@ -172,6 +172,7 @@ class ProgramSpec:
 
     Attributes:
         name: its kind's value (``slapd``), as commands print it and the repository stores it.
+        title: how help text names it (``Apache``).
         adapter: its discovery adapter (``ADAPTER`` of the package's ``discovery`` module).
         lab: its part of ``certmgr lab`` (``LAB`` of the package's ``lab`` module), or None.
         seed_dir: the seed's per-program directory (Table 1), None: next to its config.
@@ -194,6 +195,7 @@ class ProgramSpec:
     """
 
     name: ClassVar[str]
+    title: ClassVar[str]
     seed_dir: ClassVar[str | None] = None
     style: ClassVar[str]
     new_lines: ClassVar[Mapping[str, str]] = {}

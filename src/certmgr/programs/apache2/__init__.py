@@ -13,6 +13,7 @@ __all__ = ["SPEC", "Apache2"]
 
 class Apache2(ProgramSpec):
     name: ClassVar[str] = "apache2"
+    title: ClassVar[str] = "Apache"
     seed_dir: ClassVar[str | None] = "/etc/apache2"
     style: ClassVar[str] = "space"
     new_lines: ClassVar[Mapping[str, str]] = {"key": "SSLCertificateKeyFile {path}",

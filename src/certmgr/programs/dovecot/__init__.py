@@ -26,6 +26,7 @@ def _test_argv(_host: Host, config: str) -> list[str]:
 
 class Dovecot(ProgramSpec):
     name: ClassVar[str] = "dovecot"
+    title: ClassVar[str] = "Dovecot"
     seed_dir: ClassVar[str | None] = "/etc/dovecot"
     style: ClassVar[str] = "equals"
     new_lines: ClassVar[Mapping[str, str]] = {"key": "ssl_key = <{path}",

@@ -31,6 +31,7 @@ PID_FILE = "/run/haproxy.pid"  # Debian's PIDFILE
 
 class Haproxy(ProgramSpec):
     name: ClassVar[str] = "haproxy"
+    title: ClassVar[str] = "haproxy"
     seed_dir: ClassVar[str | None] = "/etc/haproxy"
     style: ClassVar[str] = "haproxy"
     reads_key_as_user: ClassVar[bool] = False  # the master loads it as root

@@ -62,6 +62,7 @@ def _test_argv(host: Host, config: str) -> list[str]:
 
 class Nginx(ProgramSpec):
     name: ClassVar[str] = "nginx"
+    title: ClassVar[str] = "nginx"
     seed_dir: ClassVar[str | None] = "/etc/nginx"
     style: ClassVar[str] = "nginx"
     new_lines: ClassVar[Mapping[str, str]] = {"key": "ssl_certificate_key {path};"}

@@ -25,6 +25,7 @@ def _test_argv(_host: Host, config: str) -> list[str]:
 
 class Postfix(ProgramSpec):
     name: ClassVar[str] = "postfix"
+    title: ClassVar[str] = "Postfix"
     seed_dir: ClassVar[str | None] = "/etc/postfix"
     style: ClassVar[str] = "equals"
     new_lines: ClassVar[Mapping[str, str]] = {"key": "smtpd_tls_key_file = {path}",

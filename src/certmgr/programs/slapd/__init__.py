@@ -59,6 +59,7 @@ def _test_argv(_host: Host, config: str) -> list[str]:
 
 class Slapd(ProgramSpec):
     name: ClassVar[str] = "slapd"
+    title: ClassVar[str] = "slapd"
     seed_dir: ClassVar[str | None] = "/etc/ldap"
     style: ClassVar[str] = "space"
     new_lines: ClassVar[Mapping[str, str]] = {"key": "TLSCertificateKeyFile {path}",

@@ -14,7 +14,6 @@ then runs ``configtest`` and fails on its SEVERE records.
 
 from __future__ import annotations
 
-import base64
 import posixpath
 import re
 from typing import TYPE_CHECKING, ClassVar
@@ -38,6 +37,7 @@ _WILDCARDS = ("*", "0.0.0.0", "::", "")  # noqa: S104 - listen addresses we comp
 
 class Tomcat(ProgramSpec):
     name: ClassVar[str] = "tomcat"
+    title: ClassVar[str] = "Tomcat"
     # No fixed directory: its files go next to the server.xml it reads.
     seed_dir: ClassVar[str | None] = None
     style: ClassVar[str] = "xml"
@@ -99,6 +99,7 @@ class Tomcat(ProgramSpec):
 
     def _manager_reload(self, ctx: ReloadContext) -> str | None:
         """GET /manager/text/sslReload; None when the manager is not usable here."""
+        import base64
         import ssl
         import urllib.error
         import urllib.request

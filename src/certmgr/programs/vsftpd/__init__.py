@@ -16,6 +16,7 @@ NOTE = ("vsftpd has no configuration test (a dry start would bind its live port)
 
 class Vsftpd(ProgramSpec):
     name: ClassVar[str] = "vsftpd"
+    title: ClassVar[str] = "vsftpd"
     seed_dir: ClassVar[str | None] = "/etc/vsftpd"
     style: ClassVar[str] = "equals"
     new_lines: ClassVar[Mapping[str, str]] = {"key": "rsa_private_key_file={path}",
