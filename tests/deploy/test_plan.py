@@ -16,6 +16,9 @@ from certmgr.hosts.local import LocalHost
 from certmgr.models import Endpoint, TlsMode
 from certmgr.pki import load_bundle
 from certmgr.programs import ServiceKind, spec_for
+from certmgr.programs.nginx import STYLE as NGINX_STYLE
+from certmgr.programs.styles import EQUALS, SPACE, LineStyle
+from certmgr.programs.tomcat import STYLE as XML_STYLE
 from tests.deploy.material import TestCA
 
 APACHE_SITE = """\
@@ -180,22 +183,22 @@ def test_unrecorded_setting_refuses_the_seed_layout(root: Path, ca: TestCA) -> N
 
 
 @pytest.mark.parametrize(("style", "text", "ref", "expected"), [
-    ("equals", "ssl_cert = </etc/ssl/a.pem # x\n", ("ssl_cert", 1),
+    (EQUALS, "ssl_cert = </etc/ssl/a.pem # x\n", ("ssl_cert", 1),
      "ssl_cert = </new/path # x\n"),
-    ("equals", "rsa_cert_file=/etc/ssl/a.pem\n", ("rsa_cert_file", 1),
+    (EQUALS, "rsa_cert_file=/etc/ssl/a.pem\n", ("rsa_cert_file", 1),
      "rsa_cert_file=/new/path\n"),
-    ("equals", "smtps inet n - y - - smtpd\n  -o smtpd_tls_cert_file=/a -o x=y\n",
+    (EQUALS, "smtps inet n - y - - smtpd\n  -o smtpd_tls_cert_file=/a -o x=y\n",
      ("smtpd_tls_cert_file", 2), "smtps inet n - y - - smtpd\n  -o smtpd_tls_cert_file="
                                  "/new/path -o x=y\n"),
-    ("space", 'SSLCertificateFile "/a b/c.pem"\n', ("SSLCertificateFile", 1),
+    (SPACE, 'SSLCertificateFile "/a b/c.pem"\n', ("SSLCertificateFile", 1),
      'SSLCertificateFile "/new/path"\n'),
-    ("nginx", "  ssl_certificate /a.pem;  # c\n", ("ssl_certificate", 1),
+    (NGINX_STYLE, "  ssl_certificate /a.pem;  # c\n", ("ssl_certificate", 1),
      "  ssl_certificate /new/path;  # c\n"),
-    ("xml", '<Certificate type="RSA"\n   certificateKeystoreFile="conf/a.jks"/>\n',
+    (XML_STYLE, '<Certificate type="RSA"\n   certificateKeystoreFile="conf/a.jks"/>\n',
      ("certificateKeystoreFile", 1),
      '<Certificate type="RSA"\n   certificateKeystoreFile="/new/path"/>\n'),
 ])
-def test_edit_setting_changes_only_the_value(style: str, text: str, ref: tuple[str, int],
+def test_edit_setting_changes_only_the_value(style: LineStyle, text: str, ref: tuple[str, int],
                                              expected: str) -> None:
     assert edit_setting(text, SettingRef("/c", ref[1], ref[0]), "/new/path", style) == expected
 
@@ -203,7 +206,7 @@ def test_edit_setting_changes_only_the_value(style: str, text: str, ref: tuple[s
 def test_edit_setting_refuses_a_moved_directive() -> None:
     with pytest.raises(ConfigError, match="line 1 no longer sets ssl_cert"):
         edit_setting("# ssl_cert moved\nssl_cert = </a\n", SettingRef("/c", 1, "ssl_cert"),
-                     "/b", "equals")
+                     "/b", EQUALS)
 
 
 def test_tomcat_configtest_severe_records_ignore_the_live_ports() -> None:
@@ -231,8 +234,8 @@ Keystore was tampered with, or password was incorrect
 def test_edit_setting_changes_one_value_of_a_list() -> None:
     text = "smtpd_tls_chain_files = /a.pem,/b.pem  # rsa, then ec\n"
     ref = SettingRef("/etc/postfix/main.cf", 1, "smtpd_tls_chain_files", 1)
-    assert edit_setting(text, ref, "/new.pem", "equals") == \
+    assert edit_setting(text, ref, "/new.pem", EQUALS) == \
         "smtpd_tls_chain_files = /a.pem,/new.pem  # rsa, then ec\n"
     with pytest.raises(ConfigError, match="no longer lists a file number 3"):
         edit_setting(text, SettingRef("/etc/postfix/main.cf", 1, "smtpd_tls_chain_files", 2),
-                     "/new.pem", "equals")
+                     "/new.pem", EQUALS)

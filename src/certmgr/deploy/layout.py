@@ -250,7 +250,7 @@ def _edits(host: Host, target: SlotTarget, program: ProgramSpec, old: Mapping[st
         before = host.read_bytes(path)
         text = before.decode("utf-8", errors="surrogateescape")
         for ref, value in changed[link]:
-            text = edit_setting(text, ref, value, program.style)
+            text = edit_setting(text, ref, value, program.line_style(ref.directive))
         if added[link] and anchor is not None:
             text = insert_setting(text, anchor, added[link])
         edits.append(ConfigEdit(FileSpec(path, st.owner, st.group, st.mode), before,

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from certmgr.programs.lab import LabProgram
     from certmgr.programs.registry import ServiceKind
     from certmgr.programs.slapd import LdapChange
+    from certmgr.programs.styles import LineStyle
 
 __all__ = [
     "ConfigTest",
@@ -176,7 +177,7 @@ class ProgramSpec:
         adapter: its discovery adapter (``ADAPTER`` of the package's ``discovery`` module).
         lab: its part of ``certmgr lab`` (``LAB`` of the package's ``lab`` module), or None.
         seed_dir: the seed's per-program directory (Table 1), None: next to its config.
-        style: how its configuration lines set a value (see ``deploy.configedit.STYLES``).
+        style: how its configuration lines set a value (:mod:`certmgr.programs.styles`).
         new_lines: role -> line that adds a setting its configuration lacks (``{path}``).
         reads_key_as_user: True when it opens the key after dropping privileges
             (slapd, Tomcat): the key is then ``root:<group> 0640`` (Table 1).
@@ -197,7 +198,7 @@ class ProgramSpec:
     name: ClassVar[str]
     title: ClassVar[str]
     seed_dir: ClassVar[str | None] = None
-    style: ClassVar[str]
+    style: ClassVar[LineStyle]
     new_lines: ClassVar[Mapping[str, str]] = {}
     reads_key_as_user: ClassVar[bool] = False
     key_format: ClassVar[str] = KeyFormat.PEM
@@ -232,6 +233,10 @@ class ProgramSpec:
         return lab
 
     # -- layout ---------------------------------------------------------------
+
+    def line_style(self, directive: str) -> LineStyle:
+        """How the line setting ``directive`` is written (its :attr:`style`)."""
+        return self.style
 
     def new_line(self, role: str, path: str, anchor_directive: str) -> str:
         """The line that sets ``role`` to ``path``, added after the ``anchor_directive`` line."""

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from certmgr.programs.spec import ConfigTest, ProgramSpec, ReloadContext, ServiceControlView
+from certmgr.programs.styles import SPACE, LineStyle
 
 __all__ = ["SPEC", "Apache2"]
 
@@ -15,7 +16,7 @@ class Apache2(ProgramSpec):
     name: ClassVar[str] = "apache2"
     title: ClassVar[str] = "Apache"
     seed_dir: ClassVar[str | None] = "/etc/apache2"
-    style: ClassVar[str] = "space"
+    style: ClassVar[LineStyle] = SPACE
     new_lines: ClassVar[Mapping[str, str]] = {"key": "SSLCertificateKeyFile {path}",
                                               "chain": "SSLCertificateChainFile {path}",
                                               "ca": "SSLCACertificateFile {path}"}

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
 from certmgr.programs.spec import ConfigTest, ProgramSpec, ReloadContext, ServiceControlView
+from certmgr.programs.styles import EQUALS, LineStyle
 from certmgr.programs.tools import config_flag
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ class Dovecot(ProgramSpec):
     name: ClassVar[str] = "dovecot"
     title: ClassVar[str] = "Dovecot"
     seed_dir: ClassVar[str | None] = "/etc/dovecot"
-    style: ClassVar[str] = "equals"
+    style: ClassVar[LineStyle] = EQUALS
     new_lines: ClassVar[Mapping[str, str]] = {"key": "ssl_key = <{path}",
                                               "ca": "ssl_ca = <{path}"}
     apparmor_binaries: ClassVar[tuple[str, ...]] = ("/usr/sbin/dovecot",)

@@ -22,9 +22,15 @@ from certmgr.programs.spec import (
     ReloadContext,
     ServiceControlView,
 )
+from certmgr.programs.styles import LineStyle
 from certmgr.programs.tools import retest_before_signal
 
-__all__ = ["SPEC", "Haproxy"]
+__all__ = ["CRT_LIST_STYLE", "SPEC", "STYLE", "Haproxy"]
+
+# bind ... crt /path ...
+STYLE = LineStyle("haproxy", r"(?m)(?P<lead>[ \t]{d}[ \t]+)(?P<value>\S+)")
+# a line of a crt-list file:  /path [ssl options] sni-filters...
+CRT_LIST_STYLE = LineStyle("haproxy-crt-list", r"(?m)^(?P<lead>[ \t]*)(?P<value>[^\s#]+)")
 
 PID_FILE = "/run/haproxy.pid"  # Debian's PIDFILE
 
@@ -33,7 +39,7 @@ class Haproxy(ProgramSpec):
     name: ClassVar[str] = "haproxy"
     title: ClassVar[str] = "haproxy"
     seed_dir: ClassVar[str | None] = "/etc/haproxy"
-    style: ClassVar[str] = "haproxy"
+    style: ClassVar[LineStyle] = STYLE
     reads_key_as_user: ClassVar[bool] = False  # the master loads it as root
     key_format: ClassVar[str] = KeyFormat.COMBINED
     apparmor_binaries: ClassVar[tuple[str, ...]] = ("/usr/sbin/haproxy",)
@@ -42,6 +48,10 @@ class Haproxy(ProgramSpec):
         "haproxy", "haproxy -c", lambda _host, config: ["haproxy", "-c", "-f", config],
         (re.compile(r"\[ALERT\].*?parsing \[(?P<path>/[^:\]]+):(?P<line>\d+)\] : (?P<msg>.*)"),))
     unit: ClassVar[str] = "haproxy"
+
+    def line_style(self, directive: str) -> LineStyle:
+        # A crt-list entry is set on its own line of the list file.
+        return CRT_LIST_STYLE if directive == "crt-list" else self.style
 
     def reload_method(self, control: ServiceControlView) -> str:
         return (f"haproxy -c, then a master-worker reload (SIGUSR2 to the master; "

@@ -22,12 +22,16 @@ from certmgr.programs.spec import (
     ReloadContext,
     ServiceControlView,
 )
+from certmgr.programs.styles import LineStyle
 from certmgr.programs.tools import retest_before_signal
 
 if TYPE_CHECKING:
     from certmgr.hosts.base import Host
 
-__all__ = ["SPEC", "Nginx", "main_config"]
+__all__ = ["SPEC", "STYLE", "Nginx", "main_config"]
+
+# ssl_certificate /path;
+STYLE = LineStyle("nginx", r"(?m)(?P<lead>\b{d}[ \t]+)(?P<value>[^;\s]+)")
 
 DEFAULT_CONFIG = "/etc/nginx/nginx.conf"
 
@@ -64,7 +68,7 @@ class Nginx(ProgramSpec):
     name: ClassVar[str] = "nginx"
     title: ClassVar[str] = "nginx"
     seed_dir: ClassVar[str | None] = "/etc/nginx"
-    style: ClassVar[str] = "nginx"
+    style: ClassVar[LineStyle] = STYLE
     new_lines: ClassVar[Mapping[str, str]] = {"key": "ssl_certificate_key {path};"}
     reads_key_as_user: ClassVar[bool] = False  # the master reads it as root
     key_format: ClassVar[str] = KeyFormat.FULLCHAIN

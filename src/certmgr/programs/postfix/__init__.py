@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
 from certmgr.programs.spec import ConfigTest, ProgramSpec, ReloadContext, ServiceControlView
+from certmgr.programs.styles import EQUALS, LineStyle
 from certmgr.programs.tools import config_flag
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ class Postfix(ProgramSpec):
     name: ClassVar[str] = "postfix"
     title: ClassVar[str] = "Postfix"
     seed_dir: ClassVar[str | None] = "/etc/postfix"
-    style: ClassVar[str] = "equals"
+    style: ClassVar[LineStyle] = EQUALS
     new_lines: ClassVar[Mapping[str, str]] = {"key": "smtpd_tls_key_file = {path}",
                                               "ca": "smtpd_tls_CAfile = {path}"}
     apparmor_binaries: ClassVar[tuple[str, ...]] = ("/usr/lib/postfix/sbin/smtpd",

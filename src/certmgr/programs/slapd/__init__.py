@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from certmgr.errors import ReloadFailed
 from certmgr.programs.spec import ConfigTest, ProgramSpec, ReloadContext, ServiceControlView
+from certmgr.programs.styles import SPACE, LineStyle
 from certmgr.programs.tools import tail
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ class Slapd(ProgramSpec):
     name: ClassVar[str] = "slapd"
     title: ClassVar[str] = "slapd"
     seed_dir: ClassVar[str | None] = "/etc/ldap"
-    style: ClassVar[str] = "space"
+    style: ClassVar[LineStyle] = SPACE
     new_lines: ClassVar[Mapping[str, str]] = {"key": "TLSCertificateKeyFile {path}",
                                               "ca": "TLSCACertificateFile {path}"}
     reads_key_as_user: ClassVar[bool] = True

@@ -26,11 +26,17 @@ from certmgr.programs.spec import (
     ReloadContext,
     ServiceControlView,
 )
+from certmgr.programs.styles import LineStyle
 
 if TYPE_CHECKING:
     from certmgr.hosts.base import WritableHost
 
-__all__ = ["SPEC", "Tomcat"]
+__all__ = ["SPEC", "STYLE", "Tomcat"]
+
+# server.xml:  certificateFile="/path"  (the attribute may be lines below its element's start)
+STYLE = LineStyle(
+    "xml", r"""(?s)(?P<lead>\b{d}[ \t\r\n]*=[ \t\r\n]*(?P<q>["']))(?P<value>.*?)(?P=q)""",
+    multiline=True, xml_escape=True)
 
 _WILDCARDS = ("*", "0.0.0.0", "::", "")  # noqa: S104 - listen addresses we compare, never bind
 
@@ -40,7 +46,7 @@ class Tomcat(ProgramSpec):
     title: ClassVar[str] = "Tomcat"
     # No fixed directory: its files go next to the server.xml it reads.
     seed_dir: ClassVar[str | None] = None
-    style: ClassVar[str] = "xml"
+    style: ClassVar[LineStyle] = STYLE
     reads_key_as_user: ClassVar[bool] = True
     key_format: ClassVar[str] = KeyFormat.KEYSTORE
     config_holds_secrets: ClassVar[bool] = True  # keystore passwords in server.xml

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from certmgr.programs.spec import ProgramSpec, ReloadContext, ServiceControlView
+from certmgr.programs.styles import EQUALS, LineStyle
 
 __all__ = ["NOTE", "SPEC", "Vsftpd"]
 
@@ -18,7 +19,7 @@ class Vsftpd(ProgramSpec):
     name: ClassVar[str] = "vsftpd"
     title: ClassVar[str] = "vsftpd"
     seed_dir: ClassVar[str | None] = "/etc/vsftpd"
-    style: ClassVar[str] = "equals"
+    style: ClassVar[LineStyle] = EQUALS
     new_lines: ClassVar[Mapping[str, str]] = {"key": "rsa_private_key_file={path}",
                                               "ca": "ca_certs_file={path}"}
     plan_notes: ClassVar[tuple[str, ...]] = (NOTE,)
