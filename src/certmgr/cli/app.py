@@ -22,7 +22,7 @@ __all__ = ["app", "main"]
 
 
 def program_titles(*, lab_default: bool = False) -> str:
-    """The registered programs as help names them (``slapd, Apache, ... and haproxy``).
+    """The registered programs as help names them (``slapd, Apache, ...``).
 
     ``lab_default``: only those a lab runs unless told otherwise.
     """

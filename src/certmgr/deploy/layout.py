@@ -49,7 +49,6 @@ SHARED_PREFIXES = ("/etc/ssl/", "/etc/pki/tls/")
 
 _ROLES = ("cert", "chain", "ca", "key", "keystore")  # the order files are written in
 _SECRET = ("key", "keystore")
-_DEFAULT_ALIAS = "tomcat"  # Tomcat's keyAlias default
 
 
 @dataclass(frozen=True)
@@ -268,7 +267,7 @@ def _content(target: SlotTarget, program: ProgramSpec, material: Material,
     chain = certificates_pem(list(material.chain)) if material.chain else b""
     role = placement.role
     if role == "keystore":
-        return _keystore(target, material)
+        return _keystore(target, program, material)
     if placement.combined:
         return program.combined_pem(material.key_pem, leaf, chain)
     if role == "cert":  # without a chain setting the intermediates go into the certificate file
@@ -280,7 +279,7 @@ def _content(target: SlotTarget, program: ProgramSpec, material: Material,
     return material.key_pem
 
 
-def _keystore(target: SlotTarget, material: Material) -> bytes:
+def _keystore(target: SlotTarget, program: ProgramSpec, material: Material) -> bytes:
     if not target.password:
         raise _refuse(target, "the keystore has no password in the program's configuration")
     try:
@@ -289,7 +288,7 @@ def _keystore(target: SlotTarget, material: Material) -> bytes:
         raise _refuse(target, f"its key cannot be read ({exc.message})") from None
     if bundle.key is None:
         raise _refuse(target, "the key to put into the keystore is encrypted")
-    alias = target.key_alias or _DEFAULT_ALIAS
+    alias = target.key_alias or program.default_key_alias or program.name
     try:
         if (target.keystore_type or "JKS").upper() in ("PKCS12", "P12"):
             return pkcs12_keystore(material.cert, material.chain, bundle.key, alias=alias,

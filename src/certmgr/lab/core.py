@@ -43,6 +43,7 @@ from certmgr.lab.programs import (
     SNAKEOIL_CERT,
     SNAKEOIL_KEY,
     HostContext,
+    LabProgram,
 )
 from certmgr.lab.state import STATE_FILE, LabHostState, LabState, load_state, save_state
 from certmgr.lab.tree import BIND_DIRS, HostTree, template
@@ -61,8 +62,8 @@ def _quiet(_: str) -> None:
 
 
 def start_timeout(name: str) -> float:
-    """Seconds a program may take until its TLS endpoints answer (Tomcat's JVM is slow)."""
-    return 120.0 if name == "tomcat" else 45.0
+    """Seconds a program may take until its TLS endpoints answer (its lab part says)."""
+    return next((p.start_timeout for p in PROGRAMS if p.name == name), LabProgram.start_timeout)
 
 
 # -- up ------------------------------------------------------------------------------

@@ -110,7 +110,7 @@ def _lab_programs() -> tuple[LabProgram, ...]:
 
 
 PROGRAMS: tuple[LabProgram, ...] = _lab_programs()
-# What a lab runs unless told otherwise: the seed's six. nginx and haproxy only when asked.
+# What a lab runs unless told otherwise (the seed's six); the others only when asked.
 DEFAULT_PROGRAMS: tuple[str, ...] = tuple(p.name for p in PROGRAMS if p.default)
 
 

@@ -96,6 +96,7 @@ class LabProgram:
         default: it runs unless ``lab up --programs`` names others.
         starts_early: started before the others (it takes longest to come up).
         seed_dir: the lab's per-program directory when its spec has none (Tomcat).
+        start_timeout: seconds it may take until its TLS endpoints answer.
     """
 
     name: ClassVar[str]
@@ -103,6 +104,7 @@ class LabProgram:
     default: ClassVar[bool] = False
     starts_early: ClassVar[bool] = False
     seed_dir: ClassVar[str | None] = None
+    start_timeout: ClassVar[float] = 45.0
 
     def install(self, ctx: LabContext) -> None:
         """Write the program's configuration and TLS files into the host tree."""

@@ -182,6 +182,8 @@ class ProgramSpec:
         reads_key_as_user: True when it opens the key after dropping privileges
             (slapd, Tomcat): the key is then ``root:<group> 0640`` (Table 1).
         key_format: a :class:`KeyFormat` value.
+        default_key_alias: the alias the program reads from a keystore whose
+            configuration names none.
         needs_ca_file: the seed layout gives it a trusted-CA file even without one now.
         config_holds_secrets: its configuration holds passwords (diffs are not shown).
         plan_notes: lines every plan for it carries.
@@ -202,6 +204,7 @@ class ProgramSpec:
     new_lines: ClassVar[Mapping[str, str]] = {}
     reads_key_as_user: ClassVar[bool] = False
     key_format: ClassVar[str] = KeyFormat.PEM
+    default_key_alias: ClassVar[str | None] = None
     needs_ca_file: ClassVar[bool] = False
     config_holds_secrets: ClassVar[bool] = False
     plan_notes: ClassVar[tuple[str, ...]] = ()

@@ -49,6 +49,7 @@ class Tomcat(ProgramSpec):
     style: ClassVar[LineStyle] = STYLE
     reads_key_as_user: ClassVar[bool] = True
     key_format: ClassVar[str] = KeyFormat.KEYSTORE
+    default_key_alias: ClassVar[str | None] = "tomcat"  # keyAlias's default
     config_holds_secrets: ClassVar[bool] = True  # keystore passwords in server.xml
     # Its JVM reads the files (no profile of Debian's attaches to a binary of its own).
     apparmor_binaries: ClassVar[tuple[str, ...]] = ()

@@ -30,6 +30,7 @@ class TomcatLab(LabProgram):
     starts_early: ClassVar[bool] = True
     # The lab's Tomcat reads /etc/tomcat10/server.xml.
     seed_dir: ClassVar[str | None] = "/etc/tomcat10"
+    start_timeout: ClassVar[float] = 120.0  # a JVM start
 
     def install(self, ctx: LabContext) -> None:
         t = ctx.tree
