@@ -10,28 +10,36 @@ binaries its AppArmor profile attaches to. :mod:`certmgr.programs.registry`
 lists the programs once and makes :class:`ServiceKind` from them; discover,
 check, deploy, ``layout`` and the CLI's help iterate it and name no program.
 
-This layer sits below deploy, checks and the lab (see docs/architecture.md):
-a spec reaches the host only through hosts-level primitives (run a command,
-the service table, a pid), and what deploy must carry out (files, edits, the
+This layer sits below deploy, checks and the lab, above hosts, pki and models
+(the layer contract; ``tests/services/test_registry.py`` holds it to that): a
+spec reaches the host only through hosts-level primitives (run a command, the
+service table, a pid), and what deploy must carry out (files, edits, the
 cn=config change) is data it returns.
 
-Adding a program (Exim as ``exim4``, say):
+Adding a program (called ``name`` here, ``NAME`` as a kind):
 
-1. ``programs/exim4/discovery.py``: an adapter (subclass
+1. ``programs/name/discovery.py``: an adapter (subclass
    :class:`~certmgr.programs.base.FindsConfigFile`, set ``name`` and
-   ``config_candidates``, write ``discover``) returning a
+   ``config_candidates``, write ``discover``), as ``ADAPTER``, returning a
    :class:`~certmgr.programs.base.Service` and its slots; a configuration it
    cannot read is a CONFIG_ERROR in the context, never an exception.
-2. ``programs/exim4/__init__.py``: ``class Exim4(ProgramSpec)`` with its data
-   (``seed_dir``, ``style``, ``new_lines``, ``reads_key_as_user``, ``key_format``,
-   ``apparmor_binaries``, ``config_test_spec``, ``unit``) and its
+2. ``programs/name/__init__.py``: a :class:`ProgramSpec` subclass with its
+   data (``title``, ``seed_dir``, ``style``, ``new_lines``, ``reads_key_as_user``,
+   ``key_format``, ``apparmor_binaries``, ``config_test_spec``, ``unit``) and its
    ``reload_method``/``reload`` (override ``config_test``, ``new_line``,
    ``live_change`` or ``combined_pem`` only where the defaults do not fit); then
-   ``SPEC = Exim4()``.
-3. One line in :mod:`certmgr.programs.registry`: ``EXIM4 = exim4.SPEC`` (and its
-   name in the import line).
+   ``SPEC = Name()``.
+3. In :mod:`certmgr.programs.registry`: ``NAME = name.SPEC`` in the enum (and
+   ``name,`` in its import list).
 4. A fixture tree under ``tests/fixtures/`` and one test file for discovery and
-   the spec; for ``certmgr lab``, its template data under ``lab/templates/exim4``.
+   the spec.
+5. For ``certmgr lab`` (optional): ``programs/name/lab.py`` with ``LAB``, a
+   :class:`~certmgr.programs.lab.LabProgram`, and its template data under
+   ``lab/templates/name/``.
+
+Nothing else changes: discover, check (Table 1, AppArmor, the read-only config
+test), deploy (layout, edits, config test, reload, verify, rollback), ``layout``,
+the lab and the CLI's help all take the program from the registry.
 """
 
 from __future__ import annotations

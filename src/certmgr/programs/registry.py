@@ -3,14 +3,24 @@
 :class:`ServiceKind` is made from it: each member's value is the program's
 name (``slapd``...), the word commands print and the repository stores, and
 ``ServiceKind.X.spec`` is the program's :class:`~certmgr.programs.spec.ProgramSpec`.
-Adding a program is one line here (see :mod:`certmgr.programs`).
+Adding a program is its name in the import list and its line in the enum (see
+:mod:`certmgr.programs`).
 """
 
 from __future__ import annotations
 
 from enum import Enum
 
-from certmgr.programs import apache2, dovecot, haproxy, nginx, postfix, slapd, tomcat, vsftpd
+from certmgr.programs import (  # one line per program
+    apache2,
+    dovecot,
+    haproxy,
+    nginx,
+    postfix,
+    slapd,
+    tomcat,
+    vsftpd,
+)
 from certmgr.programs.spec import ProgramSpec
 
 __all__ = ["PROGRAMS", "ServiceKind", "spec_for"]
