@@ -159,7 +159,22 @@ def _check_args(hosts: int, layout: str, programs: Sequence[str] | None) -> tupl
     if unknown:
         raise LabError(f"--programs: unknown program {unknown[0]}; the lab has "
                        f"{', '.join(sorted(known))}")
-    return tuple(p for p in known if p in wanted)
+    names = tuple(p for p in known if p in wanted)
+    _refuse_shared_ports(names)
+    return names
+
+
+def _refuse_shared_ports(names: tuple[str, ...]) -> None:
+    """Two programs of one host cannot listen on one port (two mail servers on 25)."""
+    owner: dict[int, str] = {}
+    for prog in PROGRAMS:
+        if prog.name not in names:
+            continue
+        for port, _tls in prog.ports:
+            if port in owner:
+                raise LabError(f"--programs: {owner[port]} and {prog.name} both listen on "
+                               f"port {port}; a lab host runs one of them, choose one")
+            owner[port] = prog.name
 
 
 def _new_state(lab_dir: Path, layout: str, names: tuple[str, ...], files_only: bool) -> LabState:
