@@ -27,6 +27,7 @@ from certmgr.programs.spec import (
     ServiceControlView,
 )
 from certmgr.programs.styles import LineStyle
+from certmgr.programs.tomcat.jmx import jmx_reload
 
 if TYPE_CHECKING:
     from certmgr.hosts.base import WritableHost
@@ -91,8 +92,6 @@ class Tomcat(ProgramSpec):
         manager = self._manager_reload(ctx)
         if manager is not None:
             return manager
-        from certmgr.programs.tomcat.jmx import jmx_reload
-
         ports = sorted({e.port for e in ctx.plan.target.endpoints})
         jmx = jmx_reload(ctx.host, ctx.control, ports, unit=self.unit)
         if jmx.reloaded:

@@ -30,13 +30,12 @@ What to expect of it:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
 from typing import TYPE_CHECKING
 
 from certmgr.errors import HostError, ReloadFailed
-from certmgr.hosts.base import CommandResult, WritableHost
 
 if TYPE_CHECKING:
+    from certmgr.hosts.base import CommandResult, WritableHost
     from certmgr.programs.spec import ServiceControlView as ServiceControl
 
 __all__ = ["JmxAttempt", "jmx_reload", "tomcat_jvm"]
@@ -85,6 +84,8 @@ class JvmProcess:
 
 def client_source() -> bytes:
     """The Java source of the attach client, as shipped in the package."""
+    from importlib import resources
+
     return (resources.files("certmgr.programs.tomcat") / "java" / "ReloadSsl.java").read_bytes()
 
 
