@@ -216,7 +216,7 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
 def _build_host(state: LabState, host: LabHostState, key: SshKey) -> LabState:
     root, address = Path(host.root), host.address
     tree = HostTree(root)
-    tree.create()
+    tree.create(tuple(name for prog in PROGRAMS for name in prog.var_lib_copies))
     ctx = HostContext(tree=tree, address=address, layout=state.layout,
                       manager_password=secrets.token_urlsafe(12))
     _write_system_files(ctx, key)

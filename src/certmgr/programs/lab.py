@@ -97,6 +97,8 @@ class LabProgram:
         starts_early: started before the others (it takes longest to come up).
         seed_dir: the lab's per-program directory when its spec has none (Tomcat).
         start_timeout: seconds it may take until its TLS endpoints answer.
+        var_lib_copies: directories of the machine's /var/lib every lab host gets a
+            copy of (Tomcat's CATALINA_BASE), when the machine has them.
     """
 
     name: ClassVar[str]
@@ -105,6 +107,7 @@ class LabProgram:
     starts_early: ClassVar[bool] = False
     seed_dir: ClassVar[str | None] = None
     start_timeout: ClassVar[float] = 45.0
+    var_lib_copies: ClassVar[tuple[str, ...]] = ()
 
     def install(self, ctx: LabContext) -> None:
         """Write the program's configuration and TLS files into the host tree."""

@@ -31,6 +31,7 @@ class TomcatLab(LabProgram):
     # The lab's Tomcat reads /etc/tomcat10/server.xml.
     seed_dir: ClassVar[str | None] = "/etc/tomcat10"
     start_timeout: ClassVar[float] = 120.0  # a JVM start
+    var_lib_copies: ClassVar[tuple[str, ...]] = ("tomcat10",)  # its CATALINA_BASE
 
     def install(self, ctx: LabContext) -> None:
         t = ctx.tree
