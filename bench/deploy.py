@@ -44,7 +44,7 @@ from certmgr.deploy.targets import slot_targets
 from certmgr.hosts.base import WritableHost
 from certmgr.hosts.ssh import SSHHost
 from certmgr.lab import lab_down, lab_up
-from certmgr.services import discover_host
+from certmgr.programs import discover_host
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "deploy.json"

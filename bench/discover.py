@@ -154,7 +154,7 @@ def time_cli(tree: Path, home: Path) -> dict[str, Any]:
 
 def time_in_process(tree: Path) -> dict[str, Any]:
     from certmgr.hosts.local import LocalHost
-    from certmgr.services import discover_host
+    from certmgr.programs import discover_host
 
     best = None
     slots = 0

@@ -41,13 +41,13 @@ from certmgr.deploy.engine import Engine, EngineOptions
 from certmgr.deploy.fsops import write_state_file
 from certmgr.deploy.journal import FileJournalStore, KeyFileCipher
 from certmgr.deploy.model import DeployPlan, Outcome
-from certmgr.deploy.programs import tomcat as tomcat_program
-from certmgr.deploy.programs.tomcat_jmx import JmxAttempt
 from certmgr.deploy.targets import slot_targets
 from certmgr.hosts.lab import LabHost
 from certmgr.hosts.servicetable import SERVICE_TABLE_PATH, load_service_table
 from certmgr.lab import lab_down, lab_up
-from certmgr.services import discover_host
+from certmgr.programs import discover_host
+from certmgr.programs import tomcat as tomcat_program
+from certmgr.programs.tomcat.jmx import JmxAttempt
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "tomcat_reload.json"

@@ -30,16 +30,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from certmgr.deploy.control import ServiceControl
 from certmgr.deploy.engine import Engine, EngineOptions
 from certmgr.deploy.journal import FileJournalStore, KeyFileCipher
 from certmgr.deploy.model import Outcome, SlotTarget
-from certmgr.deploy.programs import ServiceControl
 from certmgr.deploy.targets import slot_targets
 from certmgr.deploy.verify import served_now
 from certmgr.hosts.lab import LabHost
 from certmgr.lab import lab_down, lab_up
 from certmgr.lab.state import load_state
-from certmgr.services import discover_host
+from certmgr.programs import discover_host
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "webproxy.json"

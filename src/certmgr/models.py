@@ -1,8 +1,9 @@
 """Values shared by every layer: frozen dataclasses and string enums.
 
 These are the words certmgr's commands print and its JSON carries, so their
-string values are part of the public interface (``kind``, ``tls``,
-``severity``...). Keep them stable.
+string values are part of the public interface (``tls``, ``severity``...).
+Keep them stable. The program kinds (``slapd``...) are made from the
+registry of programs: :class:`certmgr.programs.ServiceKind`.
 """
 
 from __future__ import annotations
@@ -17,23 +18,9 @@ __all__ = [
     "FileSpec",
     "Finding",
     "Problem",
-    "ServiceKind",
     "Severity",
     "TlsMode",
 ]
-
-
-class ServiceKind(str, Enum):
-    """A server program certmgr knows how to manage."""
-
-    SLAPD = "slapd"
-    APACHE2 = "apache2"
-    VSFTPD = "vsftpd"
-    POSTFIX = "postfix"
-    DOVECOT = "dovecot"
-    TOMCAT = "tomcat"
-    NGINX = "nginx"
-    HAPROXY = "haproxy"
 
 
 class TlsMode(str, Enum):

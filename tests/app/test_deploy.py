@@ -16,7 +16,8 @@ from certmgr.errors import UsageError
 from certmgr.hosts.local import LocalHost
 from certmgr.hosts.ssh import SSHHost
 from certmgr.issuers import issue_definition
-from certmgr.models import Endpoint, ServiceKind, TlsMode
+from certmgr.models import Endpoint, TlsMode
+from certmgr.programs import ServiceKind
 from certmgr.repository import DeploymentState, Repository
 from tests.app.conftest import issue
 from tests.deploy.conftest import make_tree

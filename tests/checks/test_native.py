@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from certmgr.checks.native import NATIVE_TESTS, native_config_errors, parse_output
+from certmgr.checks.native import native_config_errors, parse_output
 from certmgr.hosts.local import LocalHost
-from certmgr.models import ServiceKind
-from certmgr.services import Service
+from certmgr.programs import Service, ServiceKind
 from certmgr.testing import skip_or_fail
 
 SAMPLES = {
@@ -37,7 +36,7 @@ SAMPLES = {
 @pytest.mark.parametrize("kind", list(SAMPLES))
 def test_parse_output(kind: ServiceKind) -> None:
     output, (path, line, start) = SAMPLES[kind]
-    [(got_path, got_line, message)] = parse_output(NATIVE_TESTS[kind], output)
+    [(got_path, got_line, message)] = parse_output(kind.spec.config_test_spec, output)
     assert (got_path, got_line) == (path, line)
     assert message.startswith(start)
 

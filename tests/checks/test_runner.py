@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from certmgr.checks.runner import run_checks
 from certmgr.hosts.local import LocalHost
 from certmgr.models import Finding, Severity
-from certmgr.services import discover_host
+from certmgr.programs import discover_host
 from tests.checks.pkihelp import FIXTURES, DemoPKI, ec_key, key_pem, make_pki, pem
 
 NOW = dt.datetime.now(dt.UTC)

@@ -7,13 +7,14 @@ import signal
 import time
 from collections.abc import Callable
 
+from certmgr.deploy.control import ServiceControl
 from certmgr.deploy.model import Material, SlotTarget
-from certmgr.deploy.programs import ServiceControl
 from certmgr.deploy.verify import served_now
 from certmgr.hosts.base import Host
 from certmgr.hosts.lab import LabHost
 from certmgr.hosts.servicetable import load_service_table
-from certmgr.models import Endpoint, ServiceKind
+from certmgr.models import Endpoint
+from certmgr.programs import ServiceKind
 from tests.deploy.material import TestCA
 
 # The seed's certificates (Table 1 and 2): which names each program's certificate holds.

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from certmgr.hosts.lab import open_lab_host
 from certmgr.lab import load_state
-from certmgr.models import ServiceKind
+from certmgr.programs import ServiceKind
 from certmgr.testing import skip_or_fail
 from certmgr.testing.lab import lab_missing
 from tests.conftest import run_cli

@@ -17,19 +17,18 @@ from cryptography.hazmat.primitives import hashes
 
 from certmgr.deploy.batch import Job, run_jobs
 from certmgr.deploy.checkpoints import add_hook
+from certmgr.deploy.control import ServiceControl
 from certmgr.deploy.engine import Engine
 from certmgr.deploy.journal import FileJournalStore, KeyFileCipher
 from certmgr.deploy.model import Outcome, SlotTarget
-from certmgr.deploy.programs import ServiceControl
 from certmgr.deploy.record import NullRecorder
 from certmgr.deploy.recovery import recover
 from certmgr.deploy.targets import slot_targets
 from certmgr.deploy.verify import wait_served
 from certmgr.hosts.base import WritableHost
 from certmgr.hosts.ssh import SSHHost
-from certmgr.models import ServiceKind
 from certmgr.pki import load_bundle
-from certmgr.services import discover_host
+from certmgr.programs import ServiceKind, discover_host
 from certmgr.testing.faults import at_checkpoint, kill_hook
 from certmgr.testing.lab import RunningLab, running_lab
 from tests.deploy.lab_support import (

@@ -12,11 +12,10 @@ import pytest
 from certmgr.deploy.batch import Job, run_jobs
 from certmgr.deploy.engine import Engine
 from certmgr.deploy.model import Outcome, SlotTarget
-from certmgr.deploy.programs.slapd import ATTRIBUTES
 from certmgr.deploy.targets import slot_targets
 from certmgr.hosts.lab import LabHost
-from certmgr.models import ServiceKind
-from certmgr.services import discover_host
+from certmgr.programs import ServiceKind, discover_host
+from certmgr.programs.slapd import ATTRIBUTES
 from certmgr.testing.faults import at_checkpoint
 from certmgr.testing.lab import RunningLab, running_lab
 from tests.deploy.lab_support import TABLE1_KEY, material_for, served

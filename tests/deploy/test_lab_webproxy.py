@@ -18,9 +18,9 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from certmgr.deploy.batch import Job, run_jobs
+from certmgr.deploy.control import ServiceControl
 from certmgr.deploy.engine import Engine
 from certmgr.deploy.model import Material, Outcome, SlotTarget
-from certmgr.deploy.programs import ServiceControl
 from certmgr.deploy.targets import slot_targets
 from certmgr.deploy.verify import served_now
 from certmgr.hosts.base import WritableHost
@@ -28,9 +28,8 @@ from certmgr.hosts.lab import LabHost
 from certmgr.hosts.ssh import SSHHost
 from certmgr.lab import lab_down, lab_status, lab_up
 from certmgr.lab.programs import SNAKEOIL_CERT, SNAKEOIL_KEY
-from certmgr.models import ServiceKind
 from certmgr.pki import load_bundle
-from certmgr.services import discover_host
+from certmgr.programs import ServiceKind, discover_host
 from certmgr.testing import skip_or_fail
 from certmgr.testing.faults import at_checkpoint
 from certmgr.testing.lab import RunningLab, running_lab

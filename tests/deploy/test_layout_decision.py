@@ -7,16 +7,15 @@ from pathlib import Path
 import pytest
 
 from certmgr.deploy.configedit import insert_setting
+from certmgr.deploy.control import ServiceControl
 from certmgr.deploy.layout import decide_layout, plan_slot
+from certmgr.deploy.layout_plan import plan_layout
 from certmgr.deploy.model import SettingRef, SlotTarget
-from certmgr.deploy.programs import ServiceControl, program_for
 from certmgr.deploy.targets import slot_targets
 from certmgr.errors import ConfigError, PreflightFailed
 from certmgr.hosts.local import LocalHost
-from certmgr.models import ServiceKind
 from certmgr.pki import load_bundle
-from certmgr.services import discover_host
-from certmgr.services.layout import plan_layout
+from certmgr.programs import ServiceKind, discover_host, spec_for
 from tests.deploy.material import TestCA
 from tests.services.treehelp import make_tree
 
@@ -37,7 +36,7 @@ def test_layout_shows_what_deploy_does(tree: str, ca: TestCA) -> None:
         shown = plan_layout(host, discovery, service.kind, slot_id=slot.id, name=NAME)
         target = _targets(host)[slot.id]
         plan = plan_slot(host, target, ca.material(NAME, target.names or (NAME,)),
-                         program_for(service.kind), ServiceControl(host))
+                         spec_for(service.kind), ServiceControl(host))
         if plan.layout == "in-place":
             assert shown.files == () and "already reads its own files" in shown.note
             continue
@@ -60,7 +59,7 @@ def test_deploy_adds_the_key_line_a_combined_apache_file_lacks(tmp_path: Path,
     host = make_tree(tmp_path, {"/etc/apache2/apache2.conf": conf})
     (target,) = _targets(host).values()
     plan = plan_slot(host, target, ca.material("www", ("www.example.com",)),
-                     program_for(ServiceKind.APACHE2), ServiceControl(host))
+                     spec_for(ServiceKind.APACHE2), ServiceControl(host))
     assert {f.role: f.spec.path for f in plan.files} == {
         "cert": "/etc/apache2/ssl/certs/www.crt", "key": "/etc/apache2/ssl/private/www.key"}
     (edit,) = plan.edits
@@ -73,7 +72,7 @@ def test_haproxy_deploys_one_combined_file(ca: TestCA) -> None:
     host = LocalHost(TREES / "debian12")
     target = _targets(host)["haproxy:www"]
     plan = plan_slot(host, target, ca.material(NAME, target.names),
-                     program_for(ServiceKind.HAPROXY), ServiceControl(host))
+                     spec_for(ServiceKind.HAPROXY), ServiceControl(host))
     (combined,) = plan.files
     assert (combined.spec.path, combined.spec.mode, combined.secret) == (
         f"/etc/haproxy/ssl/private/{NAME}.pem", 0o600, True)
@@ -89,7 +88,7 @@ def test_a_link_into_the_shared_store_is_not_written_through(ca: TestCA) -> None
     assert not target.shared  # only dovecot reads /etc/dovecot/private/dovecot.pem ...
     assert host.realpath(target.cert or "").startswith("/etc/ssl/")  # ... a link to snakeoil
     plan = plan_slot(host, target, ca.material(NAME, target.names),
-                     program_for(ServiceKind.DOVECOT), ServiceControl(host))
+                     spec_for(ServiceKind.DOVECOT), ServiceControl(host))
     assert plan.layout == "seed"
     assert f"{target.cert} is in the machine-wide certificate store" in plan.notes[0]
 
@@ -106,7 +105,7 @@ def test_slapd_conf_gets_the_trusted_ca_line_it_lacks(tmp_path: Path) -> None:
                                                      "TLSCertificateFile"),
                                   "key": SettingRef("/etc/ldap/slapd.conf", 3,
                                                     "TLSCertificateKeyFile")})
-    decided = decide_layout(host, target, program_for(ServiceKind.SLAPD), "ldap")
+    decided = decide_layout(host, target, spec_for(ServiceKind.SLAPD), "ldap")
     assert decided.ldap is None
     assert decided.paths["ca"] == "/etc/ldap/ssl/certs/trusted-ca.crt"
     (edit,) = decided.edits
@@ -144,7 +143,7 @@ def test_postfix_service_override_gets_its_key_as_an_override(tmp_path: Path,
         "/etc/postfix/master.cf": MASTER_CF})
     target = _targets(host)["postfix:submission"]
     plan = plan_slot(host, target, ca.material("mail", ("mail.example.com",)),
-                     program_for(ServiceKind.POSTFIX), ServiceControl(host))
+                     spec_for(ServiceKind.POSTFIX), ServiceControl(host))
     (edit,) = plan.edits
     assert edit.new.decode().splitlines()[3:] == [
         "  -o smtpd_tls_cert_file=/etc/postfix/ssl/certs/mail.crt",
@@ -157,7 +156,7 @@ def test_postfix_chain_files_stay_one_file_with_the_key_first(tmp_path: Path,
         "/etc/postfix/main.cf": "smtpd_tls_chain_files = /etc/ssl/private/combined.pem\n"})
     target = _targets(host)["postfix"]
     material = ca.material("mail", ("mail.example.com",))
-    plan = plan_slot(host, target, material, program_for(ServiceKind.POSTFIX),
+    plan = plan_slot(host, target, material, spec_for(ServiceKind.POSTFIX),
                      ServiceControl(host))
     (combined,) = plan.files
     assert (combined.spec.path, combined.spec.mode) == ("/etc/postfix/ssl/private/mail.pem",
@@ -186,7 +185,7 @@ def test_a_file_two_programs_read_is_shared_outside_etc_ssl_too(tmp_path: Path,
         "/etc/nginx/ssl/certs/www.crt", "/etc/nginx/ssl/private/www.key"]
     target = next(t for t in _targets(host).values() if t.kind is ServiceKind.NGINX)
     plan = plan_slot(host, target, ca.material("www", ("www.example.com",)),
-                     program_for(ServiceKind.NGINX), ServiceControl(host))
+                     spec_for(ServiceKind.NGINX), ServiceControl(host))
     assert plan.layout == "seed" and plan.notes == tuple(
         f"{p} is shared with other programs: nginx gets its own copies" for p in pair)
     assert [(e.path, e.new) for e in shown.edits] == \
@@ -213,7 +212,7 @@ def test_a_snippet_two_sites_include_is_not_edited_for_one(tmp_path: Path, ca: T
     for target in targets.values():
         with pytest.raises(PreflightFailed) as raised:
             plan_slot(host, target, ca.material(NAME, target.names),
-                      program_for(ServiceKind.NGINX), ServiceControl(host))
+                      spec_for(ServiceKind.NGINX), ServiceControl(host))
         message = raised.value.message
         assert "/etc/nginx/snippets/snakeoil.conf line 1" in message
         assert "switch them too" in message and "nothing was changed" in message
@@ -225,7 +224,7 @@ def test_a_snippet_one_site_includes_is_edited(tmp_path: Path, ca: TestCA) -> No
     host = _nginx_sites(tmp_path, {"a": "a.example.com"})
     (target,) = _targets(host).values()
     plan = plan_slot(host, target, ca.material(NAME, target.names),
-                     program_for(ServiceKind.NGINX), ServiceControl(host))
+                     spec_for(ServiceKind.NGINX), ServiceControl(host))
     (edit,) = plan.edits
     assert edit.spec.path == "/etc/nginx/snippets/snakeoil.conf"
 
@@ -239,7 +238,7 @@ def test_an_nginx_stream_server_is_planned_like_a_site(tmp_path: Path, ca: TestC
             "    proxy_pass 127.0.0.1:143;\n  }\n}\n"})
     target = _targets(host)["nginx:stream:993"]
     plan = plan_slot(host, target, ca.material("imap.example.com", ("imap.example.com",)),
-                     program_for(ServiceKind.NGINX), ServiceControl(host))
+                     spec_for(ServiceKind.NGINX), ServiceControl(host))
     assert {f.role: f.spec.path for f in plan.files} == {
         "cert": "/etc/nginx/ssl/certs/imap.example.com.crt",
         "key": "/etc/nginx/ssl/private/imap.example.com.key"}
@@ -256,7 +255,7 @@ def test_a_haproxy_crt_list_entry_on_shared_files_moves_by_editing_its_line(
                               "/etc/haproxy/ssl/private/default.pem\n")})
     target = _targets(host)["haproxy:web:shop"]
     plan = plan_slot(host, target, ca.material("shop", ("shop.example.com",)),
-                     program_for(ServiceKind.HAPROXY), ServiceControl(host))
+                     spec_for(ServiceKind.HAPROXY), ServiceControl(host))
     assert [f.spec.path for f in plan.files] == ["/etc/haproxy/ssl/private/shop.pem"]
     (edit,) = plan.edits
     assert edit.spec.path == "/etc/haproxy/list"
@@ -274,7 +273,7 @@ def test_the_second_apache_pair_moves_alone(tmp_path: Path, ca: TestCA) -> None:
     host = make_tree(tmp_path, {"/etc/apache2/apache2.conf": conf})
     target = _targets(host)["apache2:www.example.com:cert2"]
     plan = plan_slot(host, target, ca.material("www-ec", ("www.example.com",)),
-                     program_for(ServiceKind.APACHE2), ServiceControl(host))
+                     spec_for(ServiceKind.APACHE2), ServiceControl(host))
     (edit,) = plan.edits
     assert edit.new.decode().splitlines()[3:7] == [
         "  SSLCertificateFile /etc/apache2/ssl/www-rsa.crt",
@@ -295,7 +294,7 @@ def test_postfix_ecdsa_pair_moves_on_its_own_lines(tmp_path: Path, ca: TestCA) -
         "/etc/postfix/master.cf": "smtp inet n - y - - smtpd\n"})
     target = _targets(host)["postfix:ec"]
     plan = plan_slot(host, target, ca.material("mx-ec", ("mx.example.com",)),
-                     program_for(ServiceKind.POSTFIX), ServiceControl(host))
+                     spec_for(ServiceKind.POSTFIX), ServiceControl(host))
     (edit,) = plan.edits
     assert edit.new.decode().splitlines()[1:5] == [
         "smtpd_tls_cert_file = /etc/postfix/ssl/certs/mx-rsa.crt",
@@ -312,7 +311,7 @@ def test_the_second_postfix_chain_file_moves_alone(tmp_path: Path, ca: TestCA) -
                                 "/etc/postfix/master.cf": "smtp inet n - y - - smtpd\n"})
     target = _targets(host)["postfix:cert2"]
     plan = plan_slot(host, target, ca.material("mx-ec", ("mx.example.com",)),
-                     program_for(ServiceKind.POSTFIX), ServiceControl(host))
+                     spec_for(ServiceKind.POSTFIX), ServiceControl(host))
     (combined,) = plan.files
     assert combined.spec.path == "/etc/postfix/ssl/private/mx-ec.pem"
     assert combined.data.lstrip().startswith(b"-----BEGIN PRIVATE KEY")  # key first

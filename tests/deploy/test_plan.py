@@ -7,14 +7,18 @@ from pathlib import Path
 import pytest
 
 from certmgr.deploy.configedit import edit_setting
+from certmgr.deploy.control import ServiceControl
 from certmgr.deploy.layout import plan_slot
 from certmgr.deploy.model import SettingRef, SlotTarget
 from certmgr.deploy.preflight import preflight
-from certmgr.deploy.programs import ServiceControl, program_for
 from certmgr.errors import ConfigError, PreflightFailed
 from certmgr.hosts.local import LocalHost
-from certmgr.models import Endpoint, ServiceKind, TlsMode
+from certmgr.models import Endpoint, TlsMode
 from certmgr.pki import load_bundle
+from certmgr.programs import ServiceKind, spec_for
+from certmgr.programs.nginx import STYLE as NGINX_STYLE
+from certmgr.programs.styles import EQUALS, SPACE, LineStyle
+from certmgr.programs.tomcat import STYLE as XML_STYLE
 from tests.deploy.material import TestCA
 
 APACHE_SITE = """\
@@ -56,7 +60,7 @@ def test_shared_snakeoil_moves_to_seed_layout_with_a_minimal_edit(root: Path,
                                                                   ca: TestCA) -> None:
     host = LocalHost(root=root)
     material = ca.material("www.example.com", ("www.example.com",))
-    plan = plan_slot(host, apache_target(), material, program_for(ServiceKind.APACHE2),
+    plan = plan_slot(host, apache_target(), material, spec_for(ServiceKind.APACHE2),
                      ServiceControl(host))
     assert plan.layout == "seed"
     files = {f.role: (f.spec.path, f.spec.owner, f.spec.group, f.spec.mode) for f in plan.files}
@@ -83,7 +87,7 @@ def test_own_files_are_replaced_in_place(root: Path, ca: TestCA) -> None:
     target = apache_target(cert="/etc/apache2/ssl/certs/www.crt",
                            key="/etc/apache2/ssl/private/www.key")
     plan = plan_slot(host, target, ca.material("www", ("www.example.com",)),
-                     program_for(ServiceKind.APACHE2), ServiceControl(host))
+                     spec_for(ServiceKind.APACHE2), ServiceControl(host))
     assert plan.layout == "in-place" and plan.edits == () and plan.dirs == ()
     assert [f.spec.path for f in plan.files] == ["/etc/apache2/ssl/certs/www.crt",
                                                  "/etc/apache2/ssl/private/www.key"]
@@ -99,7 +103,7 @@ def test_slapd_key_is_group_readable_and_config_goes_through_ldap(root: Path,
                         key="/etc/ssl/private/ssl-cert-snakeoil.key",
                         ca="/etc/ssl/certs/ca-certificates.crt")
     plan = plan_slot(host, target, ca.material("ldap.example.com", ("ldap.example.com",)),
-                     program_for(ServiceKind.SLAPD), ServiceControl(host))
+                     spec_for(ServiceKind.SLAPD), ServiceControl(host))
     specs = {f.role: f.spec for f in plan.files}
     assert (specs["key"].owner, specs["key"].group, specs["key"].mode) == \
         ("root", "openldap", 0o640)
@@ -120,7 +124,7 @@ def test_tomcat_keystore_opens_with_the_config_password(root: Path, ca: TestCA) 
                         names=("www2.example.com",), keystore="/etc/tomcat10/ssl/private/x.jks",
                         keystore_type="JKS", key_alias="tomcat", password="changeit")
     plan = plan_slot(host, target, ca.material("www2", ("www2.example.com",)),
-                     program_for(ServiceKind.TOMCAT), ServiceControl(host))
+                     spec_for(ServiceKind.TOMCAT), ServiceControl(host))
     (store,) = plan.files
     assert (store.spec.group, store.spec.mode) == ("tomcat", 0o640)
     bundle = load_bundle(store.data, "changeit", alias="tomcat")
@@ -135,7 +139,7 @@ def test_preflight_refuses_bad_keys(root: Path, ca: TestCA, fault: dict[str, boo
                                     message: str) -> None:
     host = LocalHost(root=root)
     plan = plan_slot(host, apache_target(), ca.material("w", ("www.example.com",), **fault),
-                     program_for(ServiceKind.APACHE2), ServiceControl(host))
+                     spec_for(ServiceKind.APACHE2), ServiceControl(host))
     report = preflight(host, plan)
     assert not report.ok and message in report.problems[0]
 
@@ -143,17 +147,17 @@ def test_preflight_refuses_bad_keys(root: Path, ca: TestCA, fault: dict[str, boo
 def test_preflight_names_and_trust(root: Path, ca: TestCA) -> None:
     host = LocalHost(root=root)
     other = ca.material("w", ("other.example.com",))
-    plan = plan_slot(host, apache_target(), other, program_for(ServiceKind.APACHE2),
+    plan = plan_slot(host, apache_target(), other, spec_for(ServiceKind.APACHE2),
                      ServiceControl(host))
     assert preflight(host, plan).problems == ("the certificate does not cover www.example.com",)
     plan = plan_slot(host, apache_target(names_from="host"), other,
-                     program_for(ServiceKind.APACHE2), ServiceControl(host))
+                     spec_for(ServiceKind.APACHE2), ServiceControl(host))
     report = preflight(host, plan)
     assert report.ok and "not blocking" in report.warnings[0]
     untrusted = TestCA().material("w", ("www.example.com",))
     foreign = type(untrusted)(untrusted.definition, untrusted.cert, untrusted.key_pem,
                               untrusted.chain, ca.material("x", ("x.example",)).trusted)
-    plan = plan_slot(host, apache_target(), foreign, program_for(ServiceKind.APACHE2),
+    plan = plan_slot(host, apache_target(), foreign, spec_for(ServiceKind.APACHE2),
                      ServiceControl(host))
     assert "does not verify" in preflight(host, plan).problems[0]
 
@@ -166,7 +170,7 @@ def test_preflight_refuses_a_key_the_program_user_cannot_reach(root: Path, ca: T
                         names=("ldap.example.com",), cert="/etc/ldap/ssl/certs/l.crt",
                         key="/etc/ldap/ssl/private/l.key")
     plan = plan_slot(host, target, ca.material("l", ("ldap.example.com",)),
-                     program_for(ServiceKind.SLAPD), ServiceControl(host))
+                     spec_for(ServiceKind.SLAPD), ServiceControl(host))
     assert "openldap cannot read /etc/ldap/ssl/private/l.key (root:root 0600)" in \
         preflight(host, plan).problems
 
@@ -175,26 +179,26 @@ def test_unrecorded_setting_refuses_the_seed_layout(root: Path, ca: TestCA) -> N
     host = LocalHost(root=root)
     with pytest.raises(PreflightFailed, match="did not record where its cert file is set"):
         plan_slot(host, apache_target(settings={}), ca.material("w", ("www.example.com",)),
-                  program_for(ServiceKind.APACHE2), ServiceControl(host))
+                  spec_for(ServiceKind.APACHE2), ServiceControl(host))
 
 
 @pytest.mark.parametrize(("style", "text", "ref", "expected"), [
-    ("equals", "ssl_cert = </etc/ssl/a.pem # x\n", ("ssl_cert", 1),
+    (EQUALS, "ssl_cert = </etc/ssl/a.pem # x\n", ("ssl_cert", 1),
      "ssl_cert = </new/path # x\n"),
-    ("equals", "rsa_cert_file=/etc/ssl/a.pem\n", ("rsa_cert_file", 1),
+    (EQUALS, "rsa_cert_file=/etc/ssl/a.pem\n", ("rsa_cert_file", 1),
      "rsa_cert_file=/new/path\n"),
-    ("equals", "smtps inet n - y - - smtpd\n  -o smtpd_tls_cert_file=/a -o x=y\n",
+    (EQUALS, "smtps inet n - y - - smtpd\n  -o smtpd_tls_cert_file=/a -o x=y\n",
      ("smtpd_tls_cert_file", 2), "smtps inet n - y - - smtpd\n  -o smtpd_tls_cert_file="
                                  "/new/path -o x=y\n"),
-    ("space", 'SSLCertificateFile "/a b/c.pem"\n', ("SSLCertificateFile", 1),
+    (SPACE, 'SSLCertificateFile "/a b/c.pem"\n', ("SSLCertificateFile", 1),
      'SSLCertificateFile "/new/path"\n'),
-    ("nginx", "  ssl_certificate /a.pem;  # c\n", ("ssl_certificate", 1),
+    (NGINX_STYLE, "  ssl_certificate /a.pem;  # c\n", ("ssl_certificate", 1),
      "  ssl_certificate /new/path;  # c\n"),
-    ("xml", '<Certificate type="RSA"\n   certificateKeystoreFile="conf/a.jks"/>\n',
+    (XML_STYLE, '<Certificate type="RSA"\n   certificateKeystoreFile="conf/a.jks"/>\n',
      ("certificateKeystoreFile", 1),
      '<Certificate type="RSA"\n   certificateKeystoreFile="/new/path"/>\n'),
 ])
-def test_edit_setting_changes_only_the_value(style: str, text: str, ref: tuple[str, int],
+def test_edit_setting_changes_only_the_value(style: LineStyle, text: str, ref: tuple[str, int],
                                              expected: str) -> None:
     assert edit_setting(text, SettingRef("/c", ref[1], ref[0]), "/new/path", style) == expected
 
@@ -202,11 +206,11 @@ def test_edit_setting_changes_only_the_value(style: str, text: str, ref: tuple[s
 def test_edit_setting_refuses_a_moved_directive() -> None:
     with pytest.raises(ConfigError, match="line 1 no longer sets ssl_cert"):
         edit_setting("# ssl_cert moved\nssl_cert = </a\n", SettingRef("/c", 1, "ssl_cert"),
-                     "/b", "equals")
+                     "/b", EQUALS)
 
 
 def test_tomcat_configtest_severe_records_ignore_the_live_ports() -> None:
-    from certmgr.deploy.programs.tomcat import _severe_records
+    from certmgr.programs.tomcat import _severe_records
 
     output = """\
 Nov 27, 2026 1:39:05 AM org.apache.catalina.util.LifecycleBase handleSubClassException
@@ -230,8 +234,8 @@ Keystore was tampered with, or password was incorrect
 def test_edit_setting_changes_one_value_of_a_list() -> None:
     text = "smtpd_tls_chain_files = /a.pem,/b.pem  # rsa, then ec\n"
     ref = SettingRef("/etc/postfix/main.cf", 1, "smtpd_tls_chain_files", 1)
-    assert edit_setting(text, ref, "/new.pem", "equals") == \
+    assert edit_setting(text, ref, "/new.pem", EQUALS) == \
         "smtpd_tls_chain_files = /a.pem,/new.pem  # rsa, then ec\n"
     with pytest.raises(ConfigError, match="no longer lists a file number 3"):
         edit_setting(text, SettingRef("/etc/postfix/main.cf", 1, "smtpd_tls_chain_files", 2),
-                     "/new.pem", "equals")
+                     "/new.pem", EQUALS)

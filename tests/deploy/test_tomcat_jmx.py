@@ -20,12 +20,11 @@ from typing import Any
 
 import pytest
 
+from certmgr.deploy.control import ServiceControl
 from certmgr.deploy.engine import Engine, EngineOptions
 from certmgr.deploy.fsops import write_state_file
 from certmgr.deploy.journal import FileJournalStore, KeyFileCipher
 from certmgr.deploy.model import DeployPlan, Outcome, SlotTarget
-from certmgr.deploy.programs import ServiceControl, tomcat_jmx
-from certmgr.deploy.programs.tomcat_jmx import JvmProcess, client_source, jmx_reload
 from certmgr.deploy.targets import slot_targets
 from certmgr.hosts.base import WritableHost
 from certmgr.hosts.local import LocalHost
@@ -36,8 +35,9 @@ from certmgr.hosts.servicetable import (
     load_service_table,
 )
 from certmgr.hosts.ssh import SSHHost
-from certmgr.models import ServiceKind
-from certmgr.services import discover_host
+from certmgr.programs import ServiceKind, discover_host
+from certmgr.programs.tomcat import jmx as tomcat_jmx
+from certmgr.programs.tomcat.jmx import JvmProcess, client_source, jmx_reload
 from certmgr.testing import skip_or_fail
 from certmgr.testing.faults import at_checkpoint
 from certmgr.testing.lab import RunningLab, running_lab

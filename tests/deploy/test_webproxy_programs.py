@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from certmgr.deploy.programs.nginx import DEFAULT_CONFIG, main_config
 from certmgr.hosts.local import LocalHost
+from certmgr.programs.nginx import DEFAULT_CONFIG, main_config
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from certmgr.hosts.servicetable import load_service_table, read_pid_file
 from certmgr.lab.netns import process_alive
 from certmgr.lab.probe import served_sha256, wait_served
 from certmgr.models import TlsMode
+from certmgr.programs import ServiceKind
 from certmgr.testing.lab import RunningLab
 from tests.conftest import run_cli
 
@@ -146,7 +147,7 @@ def test_reload_commands_of_the_table_work(lab: RunningLab) -> None:
     table = load_service_table(host)
     assert table is not None
     for entry in table:
-        if entry.reload is not None and entry.kind is not None:
+        if entry.reload is not None and entry.name in {k.value for k in ServiceKind}:
             host.run(list(entry.reload), timeout=60)
             for endpoint in entry.endpoints:
                 assert wait_served(endpoint, timeout=20) == lab.expected("lab1", entry.name)

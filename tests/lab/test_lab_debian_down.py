@@ -18,7 +18,8 @@ from certmgr.lab.netns import (
     veth_exists,
 )
 from certmgr.lab.probe import served_sha256
-from certmgr.lab.programs import HostContext, Vsftpd
+from certmgr.lab.programs import HostContext
+from certmgr.programs.vsftpd.lab import VsftpdLab as Vsftpd
 from certmgr.testing import skip_or_fail
 from certmgr.testing.lab import lab_missing
 

@@ -15,6 +15,8 @@ from certmgr.lab import lab_down, lab_up, load_state
 from certmgr.lab import netns as lab_netns
 from certmgr.lab.certs import jks_keystore, self_signed
 from certmgr.lab.tree import template
+from certmgr.models import TlsMode
+from certmgr.programs.dovecot.lab import DovecotLab
 from tests.conftest import run_cli
 
 
@@ -77,6 +79,17 @@ def test_bad_arguments_say_what_to_give(tmp_path: Path) -> None:
         lab_up(tmp_path / "a", layout="redhat", files_only=True)
     with pytest.raises(LabError, match="unknown program lighttpd"):
         lab_up(tmp_path / "b", programs=["lighttpd"], files_only=True)
+
+
+def test_two_programs_on_one_port_are_refused_before_anything_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No two lab programs share a port today; a second mail server on 25 (Exim beside
+    # Postfix) would. Dovecot made to claim 25 stands in for it.
+    monkeypatch.setattr(DovecotLab, "ports", (*DovecotLab.ports, (25, TlsMode.STARTTLS_SMTP)))
+    with pytest.raises(LabError, match="postfix and dovecot both listen on port 25"):
+        lab_up(tmp_path / "c", programs=["postfix", "dovecot"], files_only=True)
+    assert not (tmp_path / "c").exists()
 
 
 def test_without_root_up_offers_the_files_only_lab(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,8 @@ from certmgr.hosts.servicetable import (
     read_pid_file,
     write_service_table,
 )
-from certmgr.models import Endpoint, ServiceKind, TlsMode
+from certmgr.models import Endpoint, TlsMode
+from certmgr.programs import ServiceKind
 
 
 def _table() -> ServiceTable:
@@ -42,7 +43,7 @@ def test_round_trip_and_pid_update(tmp_path: Path) -> None:
     assert loaded.get("vsftpd").pid == 4242
     assert loaded.get("vsftpd").restart_only
     assert not loaded.get("postfix").restart_only
-    assert loaded.get("postfix").kind is ServiceKind.POSTFIX
+    assert ServiceKind(loaded.get("postfix").name) is ServiceKind.POSTFIX
     assert loaded.names() == ["vsftpd", "postfix"]
 
 

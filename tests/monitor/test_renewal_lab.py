@@ -30,8 +30,8 @@ from certmgr.monitor.probe import ProbeOptions, Prober, run_async
 from certmgr.monitor.renewal import issue_with_issuer
 from certmgr.monitor.renewal_deploy import EngineDeployer
 from certmgr.monitor.targets import Target
+from certmgr.programs import discover_host
 from certmgr.repository import DeploymentState, open_repository
-from certmgr.services import discover_host
 from certmgr.testing.lab import RunningLab, running_lab
 from certmgr.testing.notify_servers import WebhookReceiver
 

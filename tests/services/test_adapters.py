@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from certmgr.models import Endpoint, ServiceKind, TlsMode
-from certmgr.services import Slot
+from certmgr.models import Endpoint, TlsMode
+from certmgr.programs import ServiceKind, Slot
 from tests.services.treehelp import discover
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from certmgr.hosts.local import LocalHost
-from certmgr.services import discover_host
+from certmgr.programs import discover_host
 from tests.services.treehelp import discover
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from certmgr.hosts.local import LocalHost
-from certmgr.services import ADAPTERS, ServiceAdapter, discover_host
+from certmgr.programs import PROGRAMS, ServiceAdapter, discover_host
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -52,6 +52,7 @@ def test_slot_ids_are_stable_when_slots_are_added(tmp_path: Path) -> None:
 
 
 def test_every_adapter_follows_the_protocol() -> None:
-    assert sorted(a.name for a in ADAPTERS) == sorted(
+    adapters = [spec.adapter for spec in PROGRAMS]
+    assert sorted(a.name for a in adapters) == sorted(
         ["slapd", "apache2", "vsftpd", "postfix", "dovecot", "tomcat", "nginx", "haproxy"])
-    assert all(isinstance(a, ServiceAdapter) for a in ADAPTERS)
+    assert all(isinstance(a, ServiceAdapter) for a in adapters)

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from certmgr.hosts.local import LocalHost
-from certmgr.services import discover_host
+from certmgr.programs import discover_host
 
 MAIN = {
     "slapd": "/etc/ldap/slapd.d/cn=config.ldif",

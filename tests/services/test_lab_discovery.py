@@ -14,7 +14,7 @@ from certmgr.hosts.base import Host
 from certmgr.lab.probe import served_sha256
 from certmgr.models import Endpoint, Severity
 from certmgr.pki import fingerprint_sha256, load_bundle
-from certmgr.services import Slot, discover_host
+from certmgr.programs import Slot, discover_host
 from certmgr.testing.lab import RunningLab
 from tests.conftest import run_cli
 

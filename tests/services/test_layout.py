@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from certmgr.deploy.layout_plan import plan_layout
 from certmgr.errors import DiscoveryError
 from certmgr.hosts.local import LocalHost
-from certmgr.models import ServiceKind
-from certmgr.services import discover_host
-from certmgr.services.layout import plan_layout
+from certmgr.programs import ServiceKind, discover_host
 from tests.services.treehelp import make_tree
 
 TREES = Path(__file__).resolve().parent.parent / "fixtures" / "trees"

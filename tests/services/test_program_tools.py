@@ -6,8 +6,7 @@ from pathlib import Path
 
 from certmgr.hosts.base import CommandResult
 from certmgr.hosts.local import LocalHost
-from certmgr.models import ServiceKind
-from certmgr.services import discover_host
+from certmgr.programs import ServiceKind, discover_host
 from tests.services.treehelp import make_tree
 
 

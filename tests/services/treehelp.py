@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from certmgr.hosts.local import LocalHost
-from certmgr.services import Discovery, discover_host
+from certmgr.programs import Discovery, discover_host
 
 
 def make_tree(root: Path, files: dict[str, str | bytes]) -> LocalHost:

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 from certmgr.app.context import Context
 from certmgr.hosts.base import Host
 from certmgr.hosts.local import LocalHost
-from certmgr.models import Finding, ServiceKind, Severity
+from certmgr.models import Finding, Severity
 
 if TYPE_CHECKING:
+    from certmgr.deploy.layout_plan import LayoutPlan
+    from certmgr.programs import Discovery, ServiceKind
     from certmgr.repository import Repository
-    from certmgr.services import Discovery
-    from certmgr.services.layout import LayoutPlan
 
 __all__ = ["LOCAL_HOST", "CheckReport", "Discovered", "check", "discover", "layout", "opened_host",
            "slot_names"]
@@ -75,7 +75,7 @@ def discover(ctx: Context, host: str = LOCAL_HOST, *,
     """Read each server program's configuration on ``host``; with ``store``, save the
     slots in the repository (slots without names of their own take the names of the
     definitions that target them)."""
-    from certmgr.services import discover_host
+    from certmgr.programs import discover_host
 
     with opened_host(ctx, host) as target:
         result = replace(discover_host(target, kinds=list(kinds) if kinds else None),
@@ -109,7 +109,7 @@ def check(ctx: Context, host: str = LOCAL_HOST, *,
     trusted-CA file, or the host's system store and the built-in CA's roots)."""
     from certmgr.app.trust import builtin_roots
     from certmgr.checks.runner import run_checks
-    from certmgr.services import discover_host
+    from certmgr.programs import discover_host
 
     repo = ctx.repository()
     names = slot_names(repo, host)
@@ -124,8 +124,8 @@ def check(ctx: Context, host: str = LOCAL_HOST, *,
 def layout(ctx: Context, kind: ServiceKind, host: str = LOCAL_HOST, *,
            slot: str | None = None, name: str | None = None) -> LayoutPlan:
     """Plan the seed's per-program layout for one slot of ``kind`` on ``host``."""
-    from certmgr.services import discover_host
-    from certmgr.services.layout import plan_layout
+    from certmgr.deploy.layout_plan import plan_layout
+    from certmgr.programs import discover_host
 
     with opened_host(ctx, host) as target:
         discovery = discover_host(target)  # every program: a file two of them read is shared

@@ -1,8 +1,9 @@
 """Who may read a key: the seed's Table 1 policy, and a user's access from owner/group/mode.
 
-Policy (Table 1): a key is ``root:root 0600``, or ``root:<service group> 0640``
-for programs that read keys as their own user (slapd, Tomcat); its ``private/``
-directory is ``0700``, or ``0750`` with that group. Anything broader is
+Policy (Table 1, written once in :mod:`certmgr.programs.policy`): a key is
+``root:root 0600``, or ``root:<service group> 0640`` for programs that read keys
+as their own user (slapd, Tomcat); its ``private/`` directory is ``0700``, or
+``0750`` with that group. Anything broader is
 KEY_PERMISSIONS. KEY_UNREADABLE_BY_SERVICE evaluates the program's user
 against owner, group membership (``/etc/group`` and primary groups) and mode
 bits of the key and of every directory above it.
@@ -11,25 +12,9 @@ bits of the key and of every directory above it.
 from __future__ import annotations
 
 from certmgr.hosts.base import FileStat, Host, prefixes, stat_many
+from certmgr.programs.policy import policy_problems
 
 __all__ = ["can_read", "policy_problems"]
-
-
-def policy_problems(st: FileStat, *, service_group: str | None, directory: bool) -> list[str]:
-    """What about this key (or its ``private/`` directory) is broader than Table 1 allows."""
-    problems: list[str] = []
-    allowed_groups = {"root"} | ({service_group} if service_group else set())
-    if st.owner != "root":
-        problems.append(f"owner is {st.owner}, not root")
-    if st.group not in allowed_groups:
-        problems.append(f"group is {st.group}, not {' or '.join(sorted(allowed_groups))}")
-    if directory:
-        allowed = 0o750 if st.group != "root" and st.group in allowed_groups else 0o700
-    else:
-        allowed = 0o640 if st.group != "root" and st.group in allowed_groups else 0o600
-    if st.mode & ~allowed & 0o7777:
-        problems.append(f"mode is {st.mode:04o}, broader than {allowed:04o}")
-    return problems
 
 
 def _has(st: FileStat, user: str, host: Host, bit: int) -> bool:

@@ -16,25 +16,14 @@ from functools import cache
 
 from certmgr.errors import ConfigError, HostError
 from certmgr.hosts.base import Host
-from certmgr.models import ServiceKind
-from certmgr.services.base import MAX_INCLUDE_DEPTH
+from certmgr.programs import ServiceKind
+from certmgr.programs.base import MAX_INCLUDE_DEPTH
 
-__all__ = ["BINARIES", "Profile", "find_profile"]
+__all__ = ["Profile", "find_profile"]
 
 APPARMOR_DIR = "/etc/apparmor.d"
 _MAX_PROFILE_BYTES = 1024 * 1024
 
-# The binary each program's profile attaches to (what reads the certificate files).
-BINARIES: dict[ServiceKind, tuple[str, ...]] = {
-    ServiceKind.SLAPD: ("/usr/sbin/slapd",),
-    ServiceKind.APACHE2: ("/usr/sbin/apache2", "/usr/sbin/httpd"),
-    ServiceKind.VSFTPD: ("/usr/sbin/vsftpd",),
-    ServiceKind.POSTFIX: ("/usr/lib/postfix/sbin/smtpd", "/usr/lib/postfix/smtpd"),
-    ServiceKind.DOVECOT: ("/usr/sbin/dovecot",),
-    ServiceKind.TOMCAT: (),
-    ServiceKind.NGINX: ("/usr/sbin/nginx",),
-    ServiceKind.HAPROXY: ("/usr/sbin/haproxy",),
-}
 _HEADER = re.compile(r"^\s*(?:profile\s+(\S+)\s+)?(/[^\s{]+)?\s*(?:flags\s*=\s*\(([^)]*)\))?\s*\{")
 _INCLUDE = re.compile(r"^\s*#?include\s+(?:if\s+exists\s+)?[<\"]([^>\"]+)[>\"]")
 _VARDEF = re.compile(r"^\s*@\{([A-Za-z0-9_]+)\}\s*(\+?=)\s*(.*)$")
@@ -118,7 +107,8 @@ def find_profile(host: Host, kind: ServiceKind) -> Profile | None:
     Raises:
         ConfigError: a profile (or a file it includes) cannot be read.
     """
-    binaries = BINARIES.get(kind, ())
+    # The binaries the program's profile attaches to (what reads the certificate files).
+    binaries = kind.spec.apparmor_binaries
     if not binaries or host.stat(APPARMOR_DIR) is None:
         return None
     try:

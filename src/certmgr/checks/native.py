@@ -1,54 +1,25 @@
 """The programs' own configuration tests, where the host can run them.
 
-``apache2ctl -t``, ``nginx -t -c FILE``, ``doveconf -n -c FILE`` and
-``haproxy -c -f FILE`` know every directive of the installed version (and its
-modules), which no parser of ours can: an unknown or misplaced directive they
-report becomes a CONFIG_ERROR with the file and line they name. Only
-read-only tests are run (never ``postfix check``, which repairs things).
+``apache2ctl -t``, ``nginx -t``, ``doveconf -n`` and ``haproxy -c -f FILE``
+know every directive of the installed version (and its modules), which no
+parser of ours can: an unknown or misplaced directive they report becomes a
+CONFIG_ERROR with the file and line they name. Each test is its program's
+spec's (``ProgramSpec.config_test_spec``, the one deploy runs too); only
+read-only ones are run here (never ``postfix check``, which repairs things).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
-
 from certmgr.errors import HostError
 from certmgr.hosts.base import Host
-from certmgr.models import Finding, ServiceKind, Severity
-from certmgr.services import Service
+from certmgr.models import Finding, Severity
+from certmgr.programs import Service
+from certmgr.programs.spec import ConfigTest
 
-__all__ = ["NATIVE_TESTS", "NativeTest", "native_config_errors", "parse_output"]
-
-
-@dataclass(frozen=True)
-class NativeTest:
-    """How to test one program's configuration and read file and line from its complaint."""
-
-    program: str
-    argv: Callable[[str], list[str]]
-    patterns: tuple[re.Pattern[str], ...]
+__all__ = ["native_config_errors", "parse_output"]
 
 
-NATIVE_TESTS: dict[ServiceKind, NativeTest] = {
-    ServiceKind.APACHE2: NativeTest(
-        "apache2ctl", lambda _config: ["apache2ctl", "-t"],
-        (re.compile(r"Syntax error on line (?P<line>\d+) of (?P<path>/[^:\s]+):\s*(?P<msg>.*)",
-                    re.DOTALL),)),
-    ServiceKind.NGINX: NativeTest(
-        "nginx", lambda config: ["nginx", "-t", "-q", "-c", config],
-        (re.compile(r"\[emerg\] (?:\d+#\d+: )?(?P<msg>.*?) in (?P<path>/\S+?):(?P<line>\d+)"),)),
-    ServiceKind.DOVECOT: NativeTest(
-        "doveconf", lambda config: ["doveconf", "-n", "-c", config],
-        (re.compile(r"Error in configuration file (?P<path>/\S+) line (?P<line>\d+): "
-                    r"(?P<msg>.*)"),)),
-    ServiceKind.HAPROXY: NativeTest(
-        "haproxy", lambda config: ["haproxy", "-c", "-f", config],
-        (re.compile(r"\[ALERT\].*?parsing \[(?P<path>/[^:\]]+):(?P<line>\d+)\] : (?P<msg>.*)"),)),
-}
-
-
-def parse_output(test: NativeTest, output: str) -> list[tuple[str, int, str]]:
+def parse_output(test: ConfigTest, output: str) -> list[tuple[str, int, str]]:
     """(path, line, message) of each complaint in a test's output."""
     found: list[tuple[str, int, str]] = []
     for pattern in test.patterns:
@@ -63,11 +34,13 @@ def parse_output(test: NativeTest, output: str) -> list[tuple[str, int, str]]:
 def native_config_errors(host: Host, service: Service, *, timeout: float = 30.0,
                          ) -> list[Finding]:
     """CONFIG_ERROR findings from the program's own configuration test, if it can run here."""
-    test = NATIVE_TESTS.get(service.kind)
-    if test is None or not host.can_run or host.which(test.program) is None:
+    test = service.kind.spec.config_test_spec
+    if test is None or not test.read_only or not test.patterns:
+        return []
+    if not host.can_run or host.which(test.program) is None:
         return []
     try:
-        result = host.run(test.argv(service.config), timeout=timeout, check=False)
+        result = host.run(test.argv(host, service.config), timeout=timeout, check=False)
     except HostError:
         return []
     if result.ok:

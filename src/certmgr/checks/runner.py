@@ -11,15 +11,16 @@ from dataclasses import dataclass, field
 from cryptography import x509
 from cryptography.utils import CryptographyDeprecationWarning
 
-from certmgr.checks.access import can_read, policy_problems
+from certmgr.checks.access import can_read
 from certmgr.checks.apparmor import Profile, find_profile
 from certmgr.checks.certificate import Where, check_certificates
 from certmgr.checks.native import native_config_errors
 from certmgr.errors import ConfigError, HostError, PKIError, WrongPassword
 from certmgr.hosts.base import Host
-from certmgr.models import Finding, ServiceKind, Severity
+from certmgr.models import Finding, Severity
 from certmgr.pki import Bundle, PrivateKey, load_bundle, sort_chain
-from certmgr.services import Discovery, Service, Slot
+from certmgr.programs import Discovery, Service, ServiceKind, Slot
+from certmgr.programs.policy import policy_problems
 
 __all__ = ["SYSTEM_STORE", "run_checks"]
 
@@ -48,7 +49,7 @@ def run_checks(host: Host, discovery: Discovery, *, warn_days: int = 30,
 
     Args:
         host: where the files are (the host discovery read).
-        discovery: what :func:`certmgr.services.discover_host` found.
+        discovery: what :func:`certmgr.programs.discover_host` found.
         warn_days: EXPIRING_SOON window.
         now: the time of the check (default: now).
         extra_trust: more trust anchors beside the system store (certmgr's own CA).

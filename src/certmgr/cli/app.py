@@ -19,10 +19,24 @@ from certmgr.cli.common import Globals, globals_from, run_guarded
 
 __all__ = ["app", "main"]
 
+
+
+def program_titles(*, lab_default: bool = False) -> str:
+    """The registered programs as help names them (``slapd, Apache, ...``).
+
+    ``lab_default``: only those a lab runs unless told otherwise.
+    """
+    from certmgr.programs import PROGRAMS
+
+    titles = [s.title for s in PROGRAMS
+              if not lab_default or ((lab := s.lab) is not None and lab.default)]
+    return ", ".join(titles[:-1]) + " and " + titles[-1] if len(titles) > 1 else "".join(titles)
+
+
 app = typer.Typer(
     name="certmgr",
     help="Server certificate manager: discover, issue, deploy, verify and monitor the TLS "
-         "certificates of slapd, Apache, vsftpd, Postfix, Dovecot, Tomcat, nginx and haproxy.",
+         f"certificates of {program_titles()}.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -160,8 +174,8 @@ COMMAND_SUMMARIES = {
     "ca": "The built-in private CA: a root and an intermediate that issues.",
     "notify": "Notification channels (email, webhooks) of the monitor.",
     "lab": (
-        "A lab of test hosts running slapd, Apache, vsftpd, Postfix, Dovecot "
-        "and Tomcat for real (needs root)."),
+        f"A lab of test hosts running {program_titles(lab_default=True)} for real "
+        "(needs root)."),
     "host": "Hosts certmgr deploys to and discovers on.",
 }
 COMMAND_GROUPS = {"definitions", "ca", "notify", "lab", "host"}  # sub-apps, not commands

@@ -12,11 +12,11 @@ from certmgr.app.inventory import LOCAL_HOST
 from certmgr.cli.app import app
 from certmgr.cli.common import Globals, command
 from certmgr.errors import UsageError
-from certmgr.models import Finding, ServiceKind, Severity
+from certmgr.models import Finding, Severity
 
 if TYPE_CHECKING:
-    from certmgr.services import Discovery
-    from certmgr.services.layout import LayoutPlan
+    from certmgr.deploy.layout_plan import LayoutPlan
+    from certmgr.programs import Discovery, ServiceKind
 
 # The adapters, checks and PKI are imported inside the commands: every other
 # command would otherwise pay for loading them at start-up.
@@ -25,6 +25,8 @@ __all__ = ["check", "discover", "layout"]
 
 
 def _kind(value: str) -> ServiceKind:
+    from certmgr.programs import ServiceKind
+
     try:
         return ServiceKind(value)
     except ValueError:

@@ -9,15 +9,30 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from certmgr.cli.app import app
+from certmgr.cli.app import app, program_titles
 from certmgr.cli.common import Globals, command
 from certmgr.errors import CertmgrError, LabError
 
 # certmgr.lab (cryptography, pyjks...) is imported by the commands themselves, so that
 # loading the CLI for any other command does not pay for it.
 
-lab_app = typer.Typer(help="A lab of test hosts running slapd, Apache, vsftpd, Postfix, Dovecot "
-                           "and Tomcat for real (needs root).", no_args_is_help=True)
+_COUNT = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def _programs_help() -> str:
+    """``--programs``: the programs with a lab part, the default ones first named as such."""
+    from certmgr.programs import PROGRAMS
+
+    labs = [lab for spec in PROGRAMS if (lab := spec.lab) is not None]
+    default = [lab.name for lab in labs if lab.default]
+    count = _COUNT[len(default)] if len(default) < len(_COUNT) else str(len(default))
+    named = [f"{', '.join(default)} (the default {count})"]
+    named += [f"{lab.name} (port {lab.ports[0][0]})" for lab in labs if not lab.default]
+    return f"Only these programs (repeat or comma-separate): {', '.join(named)}."
+
+
+lab_app = typer.Typer(help=f"A lab of test hosts running {program_titles(lab_default=True)} "
+                           "for real (needs root).", no_args_is_help=True)
 app.add_typer(lab_app, name="lab")
 
 DirOption = Annotated[Path | None, typer.Option(
@@ -44,9 +59,7 @@ def up(
              "debian: every program on the shared snakeoil pair.")] = "seed",
     programs: Annotated[list[str] | None, typer.Option(
         "--programs", metavar="LIST",
-        help="Only these programs (repeat or comma-separate): slapd, apache2, "
-             "vsftpd, postfix, dovecot, tomcat (the default six), nginx "
-             "(port 4431), haproxy (port 4432).")] = None,
+        help=_programs_help())] = None,
     files_only: Annotated[bool, typer.Option(
         "--files-only", help="Only the hosts' file trees: no namespaces, no programs "
                              "(works without root).")] = False,

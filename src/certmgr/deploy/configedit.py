@@ -13,62 +13,35 @@ import re
 
 from certmgr.deploy.model import SettingRef
 from certmgr.errors import ConfigError
+from certmgr.programs.styles import LineStyle
 
-__all__ = ["STYLES", "edit_setting", "insert_setting"]
-
-# style -> regex (``{d}`` is the escaped directive); group "value" is what is replaced.
-STYLES: dict[str, str] = {
-    # Apache, slapd.conf:  SSLCertificateFile /path   or   "quoted path"
-    "space": r'(?im)^(?P<lead>[ \t]*{d}[ \t]+)(?P<value>"[^"\n]*"|[^\s#]+)',
-    # vsftpd key=value, Postfix key = value (also master.cf "-o key=value"),
-    # Dovecot key = <value
-    "equals": r"(?im)(?P<lead>(?:^|[ \t])(?:-o[ \t]+)?{d}[ \t]*=[ \t]*<?)(?P<value>[^\s#]+)",
-    # nginx:  ssl_certificate /path;
-    "nginx": r"(?m)(?P<lead>\b{d}[ \t]+)(?P<value>[^;\s]+)",
-    # haproxy:  bind ... crt /path ...
-    "haproxy": r"(?m)(?P<lead>[ \t]{d}[ \t]+)(?P<value>\S+)",
-    # a line of a haproxy crt-list file:  /path [ssl options] sni-filters...
-    "haproxy-crt-list": r"(?m)^(?P<lead>[ \t]*)(?P<value>[^\s#]+)",
-    # Tomcat server.xml:  certificateFile="/path"  (the attribute may be lines below)
-    "xml": r"""(?s)(?P<lead>\b{d}[ \t\r\n]*=[ \t\r\n]*(?P<q>["']))(?P<value>.*?)(?P=q)""",
-}
+__all__ = ["edit_setting", "insert_setting"]
 
 
-def _quote(style: str, old: str, value: str) -> str:
-    if style == "space" and (old.startswith('"') or " " in value):
-        return f'"{value}"'
-    if style == "xml":
-        return value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
-    return value
-
-
-def edit_setting(text: str, ref: SettingRef, value: str, style: str) -> str:
+def edit_setting(text: str, ref: SettingRef, value: str, style: LineStyle) -> str:
     """Return ``text`` with the setting ``ref`` now holding ``value``.
 
-    The search starts at ``ref.line`` and, except for XML attributes, must match
-    on that line.
+    ``style`` is the program's way of writing the line (its spec's
+    ``line_style(directive)``). The search starts at ``ref.line`` and, except
+    for multi-line styles (XML attributes), must match on that line.
 
     Raises:
         ConfigError: the directive is not where discovery found it (the file changed).
     """
-    if style == "haproxy" and ref.directive == "crt-list":
-        style = "haproxy-crt-list"  # the entry's own line in the list file
-    if style not in STYLES:
-        raise ValueError(f"unknown config style {style!r}")
     lines = text.splitlines(keepends=True)
     if not 1 <= ref.line <= len(lines):
         raise ConfigError(f"{ref.path} has no line {ref.line} any more; run discover again",
                           path=ref.path, line=ref.line)
     start = sum(len(line) for line in lines[: ref.line - 1])
-    end = len(text) if style == "xml" else start + len(lines[ref.line - 1])
-    pattern = re.compile(STYLES[style].format(d=re.escape(ref.directive)))
+    end = len(text) if style.multiline else start + len(lines[ref.line - 1])
+    pattern = re.compile(style.pattern.format(d=re.escape(ref.directive)))
     match = pattern.search(text, start, end)
     if match is None:
         raise ConfigError(f"{ref.path} line {ref.line} no longer sets {ref.directive}; run "
                           "discover again", path=ref.path, line=ref.line)
     if ref.index:
         return _edit_list_value(text, ref, match.start("value"), end, value)
-    new = _quote(style, match.group("value"), value)
+    new = style.quote(match.group("value"), value)
     return text[: match.start("value")] + new + text[match.end("value"):]
 
 

@@ -13,17 +13,19 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from certmgr.deploy.checkpoints import checkpoint
+from certmgr.deploy.control import ServiceControl
 from certmgr.deploy.fsops import FileTransaction
 from certmgr.deploy.journal import Cipher, JournalStore
 from certmgr.deploy.layout import plan_slot
 from certmgr.deploy.model import DeployPlan, Material, Outcome, SlotOutcome, SlotTarget
 from certmgr.deploy.preflight import preflight
-from certmgr.deploy.programs import Program, ReloadContext, ServiceControl, program_for
 from certmgr.deploy.record import NullRecorder, Recorder
 from certmgr.deploy.verify import served_now, wait_served
 from certmgr.errors import CertmgrError, PreflightFailed, ReloadFailed, UsageError
 from certmgr.hosts.base import WritableHost, stat_many
 from certmgr.pki.write import certificates_pem
+from certmgr.programs import ProgramSpec, spec_for
+from certmgr.programs.spec import ReloadContext
 
 __all__ = ["Engine", "EngineOptions"]
 
@@ -46,12 +48,12 @@ class Engine:
     options: EngineOptions = field(default_factory=EngineOptions)
 
     def plan(self, host: WritableHost, target: SlotTarget, material: Material) -> DeployPlan:
-        program = program_for(target.kind)
+        program = spec_for(target.kind)
         return plan_slot(host, target, material, program, ServiceControl(host))
 
     def deploy(self, host: WritableHost, target: SlotTarget, material: Material) -> SlotOutcome:
         """Deploy ``material`` to ``target`` on ``host`` (or only plan it, on a dry run)."""
-        program = program_for(target.kind)
+        program = spec_for(target.kind)
         control = ServiceControl(host)
         try:
             plan = plan_slot(host, target, material, program, control)
@@ -74,7 +76,7 @@ class Engine:
 class _Run:
     """The apply -> reload -> verify -> (rollback) part of one slot's deployment."""
 
-    def __init__(self, engine: Engine, host: WritableHost, plan: DeployPlan, program: Program,
+    def __init__(self, engine: Engine, host: WritableHost, plan: DeployPlan, program: ProgramSpec,
                  control: ServiceControl, warnings: tuple[str, ...]) -> None:
         self.engine, self.host, self.plan = engine, host, plan
         self.program, self.control, self.warnings = program, control, warnings

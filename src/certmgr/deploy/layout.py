@@ -8,8 +8,10 @@ is edited to point there (slapd with cn=config: through ``ldapmodify``).
 
 :func:`decide_layout` makes that decision as values (paths, owners, modes,
 the edited configuration text, the cn=config attributes) without reading any
-certificate; :func:`plan_slot` adds the bytes of one certificate for deploy, and
-``certmgr layout`` (:mod:`certmgr.services.layout`) prints the same decision.
+certificate; what differs between programs is asked of the program's spec
+(:mod:`certmgr.programs`), never decided here by its name. :func:`plan_slot`
+adds the bytes of one certificate for deploy, and
+``certmgr layout`` (:mod:`certmgr.deploy.layout_plan`) prints the same decision.
 Nothing here changes anything; it only reads the host's current configuration.
 """
 
@@ -30,16 +32,14 @@ from certmgr.deploy.model import (
     SettingRef,
     SlotTarget,
 )
-from certmgr.deploy.programs import KeyFormat, Program, ServiceControl
-from certmgr.deploy.programs.base import key_dir_spec, key_spec
-from certmgr.deploy.programs.slapd import ATTRIBUTES, uses_cn_config
-from certmgr.deploy.programs.vsftpd import NOTE as VSFTPD_NOTE
 from certmgr.errors import CertmgrError, PreflightFailed
 from certmgr.hosts.base import Host, WritableHost
-from certmgr.models import FileSpec, ServiceKind
+from certmgr.models import FileSpec
 from certmgr.pki import load_bundle
 from certmgr.pki.write import certificates_pem, jks_keystore, pkcs12_keystore
-from certmgr.services.defaults import SEED_DIRS
+from certmgr.programs import ProgramSpec
+from certmgr.programs.policy import cert_dir_spec, cert_spec, key_dir_spec, key_spec
+from certmgr.programs.spec import KeyFormat, ServiceControlView
 
 __all__ = ["SHARED_PREFIXES", "Placement", "SlotLayout", "decide_layout", "in_shared_store",
            "plan_slot"]
@@ -47,22 +47,8 @@ __all__ = ["SHARED_PREFIXES", "Placement", "SlotLayout", "decide_layout", "in_sh
 # Files there belong to the whole system (the snakeoil pair): never overwritten per program.
 SHARED_PREFIXES = ("/etc/ssl/", "/etc/pki/tls/")
 
-# How to add a setting the configuration does not have yet (role -> line), per program.
-# The line goes right after the certificate's own line, with its indentation.
-_NEW_LINE: dict[ServiceKind, dict[str, str]] = {
-    ServiceKind.APACHE2: {"key": "SSLCertificateKeyFile {path}",
-                          "chain": "SSLCertificateChainFile {path}",
-                          "ca": "SSLCACertificateFile {path}"},
-    ServiceKind.SLAPD: {"key": "TLSCertificateKeyFile {path}",
-                        "ca": "TLSCACertificateFile {path}"},
-    ServiceKind.VSFTPD: {"key": "rsa_private_key_file={path}", "ca": "ca_certs_file={path}"},
-    ServiceKind.POSTFIX: {"key": "smtpd_tls_key_file = {path}", "ca": "smtpd_tls_CAfile = {path}"},
-    ServiceKind.DOVECOT: {"key": "ssl_key = <{path}", "ca": "ssl_ca = <{path}"},
-    ServiceKind.NGINX: {"key": "ssl_certificate_key {path};"},
-}
 _ROLES = ("cert", "chain", "ca", "key", "keystore")  # the order files are written in
 _SECRET = ("key", "keystore")
-_DEFAULT_ALIAS = "tomcat"  # Tomcat's keyAlias default
 
 
 @dataclass(frozen=True)
@@ -109,7 +95,7 @@ def in_shared_store(host: Host, path: str) -> bool:
     return path.startswith(SHARED_PREFIXES) or host.realpath(path).startswith(SHARED_PREFIXES)
 
 
-def decide_layout(host: Host, target: SlotTarget, program: Program, name: str) -> SlotLayout:
+def decide_layout(host: Host, target: SlotTarget, program: ProgramSpec, name: str) -> SlotLayout:
     """Decide where ``target``'s files go and how its configuration changes.
 
     Args:
@@ -128,11 +114,7 @@ def decide_layout(host: Host, target: SlotTarget, program: Program, name: str) -
                                  if p in target.shared or in_shared_store(host, p)))
     paths = _seed_paths(target, program, name) if shared else current
     files = _placements(target, program, paths)
-    ldap = None
-    if program.kind is ServiceKind.SLAPD and uses_cn_config(target.config):
-        ldap = LdapChange("cn=config",
-                          {ATTRIBUTES[r]: p for r, p in paths.items() if r in ATTRIBUTES},
-                          {ATTRIBUTES[r]: p for r, p in current.items() if r in ATTRIBUTES})
+    ldap = program.live_change(target.config, paths, current)
     if not shared:
         return SlotLayout(target, "in-place", paths, files, ldap=ldap)
     edits: tuple[ConfigEdit, ...] = ()
@@ -143,21 +125,20 @@ def decide_layout(host: Host, target: SlotTarget, program: Program, name: str) -
                       ldap, shared, links)
 
 
-def plan_slot(host: WritableHost, target: SlotTarget, material: Material, program: Program,
-              control: ServiceControl) -> DeployPlan:
+def plan_slot(host: WritableHost, target: SlotTarget, material: Material, program: ProgramSpec,
+              control: ServiceControlView) -> DeployPlan:
     """The plan for deploying ``material`` to ``target``: :func:`decide_layout` plus bytes.
 
     Raises:
         PreflightFailed: the slot cannot be deployed as configured (said why).
     """
     decided = decide_layout(host, target, program, material.definition)
-    files = tuple(PlannedFile(f.role, f.spec, _content(target, material, f, decided.paths),
+    files = tuple(PlannedFile(f.role, f.spec, _content(target, program, material, f, decided.paths),
                               secret=f.secret) for f in decided.files)
     where = {True: "shared with other programs", False: "in the machine-wide certificate store"}
     notes = [f"{p} is {where[p in target.shared]}: {program.kind.value} gets its own copies"
              for p in decided.shared]
-    if program.kind is ServiceKind.VSFTPD:
-        notes.append(VSFTPD_NOTE)
+    notes += program.plan_notes
     notes += [f"{link} is a link: the edit goes to {real}" for link, real in decided.links]
     return DeployPlan(target=target, material=material, layout=decided.layout,
                       dirs=decided.dirs, files=files, edits=decided.edits, ldap=decided.ldap,
@@ -187,9 +168,9 @@ def _refuse(target: SlotTarget, why: str) -> PreflightFailed:
                            service=target.kind.value, slot=target.slot_id)
 
 
-def _seed_paths(target: SlotTarget, program: Program, name: str) -> dict[str, str]:
-    # Tomcat has no fixed directory: its files go next to the server.xml it reads.
-    base = SEED_DIRS.get(program.kind) or posixpath.dirname(target.config)
+def _seed_paths(target: SlotTarget, program: ProgramSpec, name: str) -> dict[str, str]:
+    # A program without a fixed directory (Tomcat): its files go next to the config it reads.
+    base = program.seed_dir or posixpath.dirname(target.config)
     name = name.replace("*", "wildcard")
     certs, private = f"{base}/ssl/certs", f"{base}/ssl/private"
     if target.keystore:
@@ -204,38 +185,39 @@ def _seed_paths(target: SlotTarget, program: Program, name: str) -> dict[str, st
     out = {"cert": f"{certs}/{name}.crt", "key": f"{private}/{name}.key"}
     if target.chain:
         out["chain"] = f"{certs}/{name}-chain.crt"
-    if target.ca or program.kind is ServiceKind.SLAPD:
-        # slapd needs a trusted-CA file even without client certificates (the seed's note).
+    if target.ca or program.needs_ca_file:
         out["ca"] = f"{certs}/trusted-ca.crt"
     return out
 
 
-def _placements(target: SlotTarget, program: Program,
+def _placements(target: SlotTarget, program: ProgramSpec,
                 paths: Mapping[str, str]) -> tuple[Placement, ...]:
     if paths.get("cert") is not None and paths.get("cert") == paths.get("key"):
-        return (Placement("cert", key_spec(program, paths["cert"], target.group), True),)
+        spec = key_spec(program.reads_key_as_user, paths["cert"], target.group)
+        return (Placement("cert", spec, True),)
     out = []
     for role in _ROLES:
         if role in paths:
-            spec = (key_spec(program, paths[role], target.group) if role in _SECRET
-                    else FileSpec(paths[role], "root", "root", 0o644))
+            spec = (key_spec(program.reads_key_as_user, paths[role], target.group)
+                    if role in _SECRET else cert_spec(paths[role]))
             out.append(Placement(role, spec))
     return tuple(out)
 
 
-def _dirs(target: SlotTarget, program: Program,
+def _dirs(target: SlotTarget, program: ProgramSpec,
           files: tuple[Placement, ...]) -> tuple[FileSpec, ...]:
     out: dict[str, FileSpec] = {}
     for f in files:
         directory = posixpath.dirname(f.spec.path)
         if f.secret:
-            out.setdefault(directory, key_dir_spec(program, directory, target.group))
+            out.setdefault(directory, key_dir_spec(program.reads_key_as_user, directory,
+                                                   target.group))
         else:
-            out.setdefault(directory, FileSpec(directory, "root", "root", 0o755))
+            out.setdefault(directory, cert_dir_spec(directory))
     return tuple(sorted(out.values(), key=lambda s: s.path))
 
 
-def _edits(host: Host, target: SlotTarget, program: Program, old: Mapping[str, str],
+def _edits(host: Host, target: SlotTarget, program: ProgramSpec, old: Mapping[str, str],
            new: Mapping[str, str]) -> tuple[tuple[ConfigEdit, ...],
                                             tuple[tuple[str, str], ...]]:
     """Point the configuration at ``new``: change recorded lines, add the missing ones."""
@@ -251,8 +233,8 @@ def _edits(host: Host, target: SlotTarget, program: Program, old: Mapping[str, s
             changed[ref.path].append((ref, path))
         elif role == "key" and new.get("cert") == path:
             continue  # one combined file: the certificate's setting names it
-        elif role in _NEW_LINE.get(program.kind, {}) and anchor is not None and anchor.line >= 1:
-            added[anchor.path].append(_new_line(program.kind, role, path, anchor))
+        elif role in program.new_lines and anchor is not None and anchor.line >= 1:
+            added[anchor.path].append(program.new_line(role, path, anchor.directive))
         else:
             raise _refuse(target, f"discovery did not record where its {role} file is set, so "
                                   "its configuration cannot be pointed at per-program files")
@@ -267,39 +249,27 @@ def _edits(host: Host, target: SlotTarget, program: Program, old: Mapping[str, s
         before = host.read_bytes(path)
         text = before.decode("utf-8", errors="surrogateescape")
         for ref, value in changed[link]:
-            text = edit_setting(text, ref, value, program.style)
+            text = edit_setting(text, ref, value, program.line_style(ref.directive))
         if added[link] and anchor is not None:
             text = insert_setting(text, anchor, added[link])
         edits.append(ConfigEdit(FileSpec(path, st.owner, st.group, st.mode), before,
                                 text.encode("utf-8", errors="surrogateescape"),
-                                secret=program.kind is ServiceKind.TOMCAT))
+                                secret=program.config_holds_secrets))
         if path != link:
             links.append((link, path))
     return tuple(edits), tuple(links)
 
 
-def _new_line(kind: ServiceKind, role: str, path: str, anchor: SettingRef) -> str:
-    line = _NEW_LINE[kind][role].format(path=path)
-    if anchor.directive.startswith("-o "):
-        # Postfix master.cf: the service's own override, next to its other -o lines.
-        setting, _eq, value = line.partition("=")
-        return f"-o {setting.strip()}={value.strip()}"
-    return line
-
-
-def _content(target: SlotTarget, material: Material, placement: Placement,
-             paths: Mapping[str, str]) -> bytes:
+def _content(target: SlotTarget, program: ProgramSpec, material: Material,
+             placement: Placement, paths: Mapping[str, str]) -> bytes:
     """The bytes of one placed file: PEM, the combined PEM, or the keystore."""
     leaf = certificates_pem([material.cert])
     chain = certificates_pem(list(material.chain)) if material.chain else b""
     role = placement.role
     if role == "keystore":
-        return _keystore(target, material)
+        return _keystore(target, program, material)
     if placement.combined:
-        # Postfix's smtpd_tls_chain_files wants each key right before its chain.
-        if target.kind is ServiceKind.POSTFIX:
-            return material.key_pem + leaf + chain
-        return leaf + chain + material.key_pem
+        return program.combined_pem(material.key_pem, leaf, chain)
     if role == "cert":  # without a chain setting the intermediates go into the certificate file
         return leaf if "chain" in paths else leaf + chain
     if role == "chain":
@@ -309,7 +279,7 @@ def _content(target: SlotTarget, material: Material, placement: Placement,
     return material.key_pem
 
 
-def _keystore(target: SlotTarget, material: Material) -> bytes:
+def _keystore(target: SlotTarget, program: ProgramSpec, material: Material) -> bytes:
     if not target.password:
         raise _refuse(target, "the keystore has no password in the program's configuration")
     try:
@@ -318,7 +288,7 @@ def _keystore(target: SlotTarget, material: Material) -> bytes:
         raise _refuse(target, f"its key cannot be read ({exc.message})") from None
     if bundle.key is None:
         raise _refuse(target, "the key to put into the keystore is encrypted")
-    alias = target.key_alias or _DEFAULT_ALIAS
+    alias = target.key_alias or program.default_key_alias or program.name
     try:
         if (target.keystore_type or "JKS").upper() in ("PKCS12", "P12"):
             return pkcs12_keystore(material.cert, material.chain, bundle.key, alias=alias,

@@ -10,7 +10,9 @@ from typing import Any
 
 from cryptography import x509
 
-from certmgr.models import Endpoint, FileSpec, ServiceKind
+from certmgr.models import Endpoint, FileSpec
+from certmgr.programs import ServiceKind
+from certmgr.programs.slapd import LdapChange
 
 __all__ = [
     "ConfigEdit",
@@ -139,24 +141,6 @@ class ConfigEdit:
     def to_json(self) -> dict[str, Any]:
         return {"path": self.spec.path, "owner": self.spec.owner, "group": self.spec.group,
                 "mode": f"{self.spec.mode:04o}", "diff": self.diff()}
-
-
-@dataclass(frozen=True)
-class LdapChange:
-    """cn=config attributes slapd must take (``new``) and what they are now (``old``)."""
-
-    dn: str
-    new: Mapping[str, str]
-    old: Mapping[str, str]
-
-    def ldif(self, values: Mapping[str, str]) -> bytes:
-        lines = [f"dn: {self.dn}", "changetype: modify"]
-        for attr, value in values.items():
-            lines += [f"replace: {attr}", f"{attr}: {value}", "-"]
-        return ("\n".join(lines) + "\n").encode()
-
-    def to_json(self) -> dict[str, Any]:
-        return {"dn": self.dn, "old": dict(self.old), "new": dict(self.new)}
 
 
 @dataclass(frozen=True)

@@ -14,16 +14,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from certmgr.deploy.control import ServiceControl
 from certmgr.deploy.fsops import RecoveryOutcome, recover_pending
 from certmgr.deploy.journal import Cipher, JournalStore
 from certmgr.deploy.model import DeployPlan, LdapChange, Material, SettingRef, SlotTarget
-from certmgr.deploy.programs import ReloadContext, ServiceControl, program_for
 from certmgr.deploy.record import Recorder
 from certmgr.deploy.verify import wait_served
 from certmgr.errors import CertmgrError
 from certmgr.hosts.base import WritableHost
-from certmgr.models import Endpoint, ServiceKind
+from certmgr.models import Endpoint
 from certmgr.pki import load_bundle
+from certmgr.programs import ServiceKind, spec_for
+from certmgr.programs.spec import ReloadContext
 
 __all__ = ["Recovered", "recover"]
 
@@ -64,14 +66,14 @@ def _finish(store: JournalStore, recorder: Recorder,
     plan = _plan_from(detail)
     try:
         if host.can_run:
-            program_for(plan.target.kind).reload(ReloadContext(
+            spec_for(plan.target.kind).reload(ReloadContext(
                 host, ServiceControl(host), plan, restoring=True,
                 config_changed=bool(detail.get("meta:config-changed"))))
     except CertmgrError as exc:
         return Recovered(label, False, f"files restored, but reloading failed: {exc.message}")
     old = json.loads(detail.get("meta:old", "{}"))
     ok, seen = wait_served(plan.target.endpoints, host.address, old, timeout=verify_timeout,
-                           settle=program_for(plan.target.kind).settle)
+                           settle=spec_for(plan.target.kind).settle)
     reason = "interrupted; rolled back on the next run"
     with contextlib.suppress(CertmgrError):
         recorder.update(deployment, "rolled_back" if ok else "failed", reason)

@@ -23,8 +23,8 @@ from certmgr.deploy.sources import material_from_repository, open_host
 from certmgr.deploy.targets import slot_targets
 from certmgr.errors import CertmgrError, UsageError
 from certmgr.hosts.base import WritableHost
+from certmgr.programs import discover_host
 from certmgr.repository.inventory import split_target
-from certmgr.services import discover_host
 
 __all__ = ["DeployRun", "RunResult", "Wanted", "make_engine"]
 

@@ -6,8 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from certmgr.deploy.model import SettingRef, SlotTarget
-from certmgr.models import ServiceKind
-from certmgr.services.base import Service, Slot
+from certmgr.programs import Service, ServiceKind, Slot
 
 __all__ = ["slot_targets"]
 

@@ -40,7 +40,7 @@ from typing import Any
 
 from certmgr.errors import HostError
 from certmgr.hosts.base import Host
-from certmgr.models import Endpoint, ServiceKind
+from certmgr.models import Endpoint
 
 __all__ = [
     "SERVICE_TABLE_PATH",
@@ -62,7 +62,7 @@ class ServiceEntry:
     """How one program on a host is started, reloaded and stopped.
 
     Attributes:
-        name: the program's name in the table: a :class:`ServiceKind` value
+        name: the program's name in the table: a program kind's value
             (``slapd``, ``apache2``...) or a helper such as ``sshd``.
         start: argument list that starts it and returns; the main pid is then in ``pid_file``.
         pid_file: program-side path of the file holding the main pid.
@@ -95,14 +95,6 @@ class ServiceEntry:
             value = getattr(self, attr)
             if value is not None and not isinstance(value, tuple):
                 object.__setattr__(self, attr, tuple(value))
-
-    @property
-    def kind(self) -> ServiceKind | None:
-        """The program kind, or None for helpers (``sshd``)."""
-        try:
-            return ServiceKind(self.name)
-        except ValueError:
-            return None
 
     @property
     def restart_only(self) -> bool:

@@ -43,11 +43,11 @@ from certmgr.lab.programs import (
     SNAKEOIL_CERT,
     SNAKEOIL_KEY,
     HostContext,
-    write_offline_slapd_config,
+    LabProgram,
 )
 from certmgr.lab.state import STATE_FILE, LabHostState, LabState, load_state, save_state
 from certmgr.lab.tree import BIND_DIRS, HostTree, template
-from certmgr.models import Endpoint, ServiceKind
+from certmgr.models import Endpoint
 
 __all__ = ["Progress", "lab_down", "lab_up", "start_timeout"]
 
@@ -62,8 +62,8 @@ def _quiet(_: str) -> None:
 
 
 def start_timeout(name: str) -> float:
-    """Seconds a program may take until its TLS endpoints answer (Tomcat's JVM is slow)."""
-    return 120.0 if name == "tomcat" else 45.0
+    """Seconds a program may take until its TLS endpoints answer (its lab part says)."""
+    return next((p.start_timeout for p in PROGRAMS if p.name == name), LabProgram.start_timeout)
 
 
 # -- up ------------------------------------------------------------------------------
@@ -94,9 +94,11 @@ def lab_up(lab_dir: Path, *, hosts: int = 1, layout: str = "seed",
             state = _build_host(state, host, key)
             save_state(state)
         if files_only:
-            if ServiceKind.SLAPD.value in state.programs:
-                for host in state.hosts:
-                    write_offline_slapd_config(HostTree(Path(host.root)))
+            for host in state.hosts:
+                tree = HostTree(Path(host.root))
+                for prog in PROGRAMS:
+                    if prog.name in state.programs:
+                        prog.files_only(tree)
             state = replace(state, status="files")
             save_state(state)
             return state
@@ -151,13 +153,28 @@ def _check_args(hosts: int, layout: str, programs: Sequence[str] | None) -> tupl
         raise LabError(f"--hosts {hosts}: give 1 to 16 hosts")
     if layout not in LAYOUTS:
         raise LabError(f"--layout {layout}: choose one of {', '.join(LAYOUTS)}")
-    known = [p.kind.value for p in PROGRAMS]
+    known = [p.name for p in PROGRAMS]
     wanted = list(programs) if programs else list(DEFAULT_PROGRAMS)
     unknown = [p for p in wanted if p not in known]
     if unknown:
         raise LabError(f"--programs: unknown program {unknown[0]}; the lab has "
                        f"{', '.join(sorted(known))}")
-    return tuple(p for p in known if p in wanted)
+    names = tuple(p for p in known if p in wanted)
+    _refuse_shared_ports(names)
+    return names
+
+
+def _refuse_shared_ports(names: tuple[str, ...]) -> None:
+    """Two programs of one host cannot listen on one port (two mail servers on 25)."""
+    owner: dict[int, str] = {}
+    for prog in PROGRAMS:
+        if prog.name not in names:
+            continue
+        for port, _tls in prog.ports:
+            if port in owner:
+                raise LabError(f"--programs: {owner[port]} and {prog.name} both listen on "
+                               f"port {port}; a lab host runs one of them, choose one")
+            owner[port] = prog.name
 
 
 def _new_state(lab_dir: Path, layout: str, names: tuple[str, ...], files_only: bool) -> LabState:
@@ -199,13 +216,13 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
 def _build_host(state: LabState, host: LabHostState, key: SshKey) -> LabState:
     root, address = Path(host.root), host.address
     tree = HostTree(root)
-    tree.create()
+    tree.create(tuple(name for prog in PROGRAMS for name in prog.var_lib_copies))
     ctx = HostContext(tree=tree, address=address, layout=state.layout,
                       manager_password=secrets.token_urlsafe(12))
     _write_system_files(ctx, key)
     entries: list[ServiceEntry] = []
     for prog in PROGRAMS:
-        if prog.kind.value in state.programs:
+        if prog.name in state.programs:
             prog.install(ctx)
             entries.append(prog.service(ctx))
     entries.append(_sshd_entry())

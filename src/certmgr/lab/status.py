@@ -10,6 +10,7 @@ from certmgr.hosts.servicetable import load_service_table, read_pid_file
 from certmgr.lab import netns
 from certmgr.lab.probe import served_sha256
 from certmgr.lab.state import LabHostState, LabState, load_state
+from certmgr.programs import ServiceKind
 
 __all__ = ["lab_status"]
 
@@ -40,7 +41,7 @@ def _host(state: LabState, host_state: LabHostState, *, probe: bool) -> dict[str
         table = None
     programs = []
     for entry in table.entries if table else ():
-        if entry.kind is None:
+        if entry.name not in {k.value for k in ServiceKind}:
             continue  # sshd is reported under "ssh"
         # The pid file first (the program's own word), else what the table recorded.
         pid = (read_pid_file(host, entry) or entry.pid) if state.status == "up" else None

@@ -25,8 +25,6 @@ __all__ = ["BIND_DIRS", "HostTree", "template"]
 _ROOT = os.geteuid() == 0
 _PLACEHOLDER = re.compile(r"@[A-Z_]+@")
 
-# Parts of this machine's /var/lib the programs need a copy of (Tomcat's CATALINA_BASE).
-_VAR_LIB_COPIES = ("tomcat10",)
 
 
 def template(name: str, **values: str) -> str:
@@ -58,8 +56,12 @@ class HostTree:
 
     # -- creation ------------------------------------------------------------
 
-    def create(self) -> None:
-        """Copy this machine's /etc and make the empty /var directories (0711 on the way)."""
+    def create(self, var_lib_copies: tuple[str, ...] = ()) -> None:
+        """Copy this machine's /etc and make the empty /var directories (0711 on the way).
+
+        ``var_lib_copies``: directories of this machine's /var/lib the programs need a
+        copy of (their lab parts say which), copied when they exist.
+        """
         self.root.mkdir(mode=0o711, parents=True, exist_ok=False)
         os.chmod(self.root, 0o711)  # noqa: S103 - openldap/postfix must traverse it
         # cp -a keeps owners, modes and symlinks exactly, in one process.
@@ -74,7 +76,7 @@ class HostTree:
             (var / name).mkdir(mode=0o755)
         (var / "tmp").mkdir()
         os.chmod(var / "tmp", 0o1777)  # noqa: S103 - sticky like every /var/tmp
-        for name in _VAR_LIB_COPIES:
+        for name in var_lib_copies:
             source = Path("/var/lib") / name
             if source.is_dir():
                 copy = subprocess.run(["cp", "-a", str(source), str(var / "lib" / name)],

@@ -1,0 +1,49 @@
+"""How a configuration line sets a value: the line styles programs share, and their type.
+
+A :class:`LineStyle` is a regex whose group ``value`` is the value deploy
+replaces (``{d}`` stands for the escaped directive), and how a new value is
+quoted. A program's spec names its style (``ProgramSpec.style``); styles only
+one program uses live in that program's package.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["EQUALS", "SPACE", "LineStyle"]
+
+
+@dataclass(frozen=True)
+class LineStyle:
+    """One way of writing ``directive value`` in a configuration file.
+
+    Attributes:
+        name: for messages and tests.
+        pattern: regex over the file; ``{d}`` is the escaped directive, group ``value``
+            the value; it must match on the setting's recorded line.
+        multiline: the value may sit lines below the directive's line (XML attributes).
+        quote_spaces: quote a value with spaces, or one replacing a quoted value.
+        xml_escape: escape ``& " <`` in the value.
+    """
+
+    name: str
+    pattern: str
+    multiline: bool = False
+    quote_spaces: bool = False
+    xml_escape: bool = False
+
+    def quote(self, old: str, value: str) -> str:
+        """``value`` written as it must appear in place of ``old``."""
+        if self.quote_spaces and (old.startswith('"') or " " in value):
+            return f'"{value}"'
+        if self.xml_escape:
+            return value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+        return value
+
+
+# Apache, slapd.conf:  SSLCertificateFile /path   or   "quoted path"
+SPACE = LineStyle("space", r'(?im)^(?P<lead>[ \t]*{d}[ \t]+)(?P<value>"[^"\n]*"|[^\s#]+)',
+                  quote_spaces=True)
+# vsftpd key=value, Postfix key = value (also master.cf "-o key=value"), Dovecot key = <value
+EQUALS = LineStyle(
+    "equals", r"(?im)(?P<lead>(?:^|[ \t])(?:-o[ \t]+)?{d}[ \t]*=[ \t]*<?)(?P<value>[^\s#]+)")
