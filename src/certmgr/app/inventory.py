@@ -64,10 +64,15 @@ def slot_names(repo: Repository, host_name: str) -> dict[str, tuple[str, ...]]:
 
 @dataclass(frozen=True)
 class Discovered:
-    """What ``discover`` found, and how many slots it saved (None: not stored)."""
+    """What ``discover`` found, and how many slots it saved (None: not stored).
+
+    ``notes`` say what was carried over to slots discovery renamed (definitions'
+    targets, deployment history), one line each.
+    """
 
     discovery: Discovery
     saved: int | None = None
+    notes: tuple[str, ...] = ()
 
 
 def discover(ctx: Context, host: str = LOCAL_HOST, *,
@@ -82,9 +87,16 @@ def discover(ctx: Context, host: str = LOCAL_HOST, *,
                          host=host)
     if not store:
         return Discovered(result)
+    from certmgr.app.carryover import carry_over, renamed_slots
+
     repo = ctx.repository()
+    # Definitions and history stored under a slot id discovery no longer reports (one
+    # credential on two listeners used to be two slots) follow the slot, first: the
+    # names below come from the definitions' targets.
+    notes = carry_over(repo, host, renamed_slots(repo.list_slots(host), result.slots()))
     result = result.with_operator_names(slot_names(repo, host))
-    return Discovered(result, repo.save_discovery(host, [s.to_json() for s in result.services]))
+    return Discovered(result, repo.save_discovery(host, [s.to_json() for s in result.services]),
+                      tuple(notes))
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,8 @@ def discover(g: Globals, service: ServiceOpt = None, host: HostOpt = LOCAL_HOST,
 
     found = run_discover(g, host, kinds=_kinds(service), store=store)
     result = found.discovery
+    for note in found.notes:
+        g.err.print(f"note: {note}", highlight=False, markup=False)
     if found.saved is not None:
         g.debug_log(f"saved {found.saved} slots for host {result.host}")
     if g.json:

@@ -229,8 +229,11 @@ def _edits(host: Host, target: SlotTarget, program: ProgramSpec, old: Mapping[st
         if old.get(role) == path:
             continue
         if ref is not None and ref.line >= 1:
-            _refuse_shared_line(target, ref)
-            changed[ref.path].append((ref, path))
+            # Every place the file is set: one per listener when a credential is
+            # written once per listener (a dual-stack pair of haproxy bind lines).
+            for where in (ref, *(a[role] for a in target.also if role in a)):
+                _refuse_shared_line(target, where)
+                changed[where.path].append((where, path))
         elif role == "key" and new.get("cert") == path:
             continue  # one combined file: the certificate's setting names it
         elif role in program.new_lines and anchor is not None and anchor.line >= 1:

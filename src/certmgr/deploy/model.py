@@ -67,7 +67,9 @@ class SlotTarget:
     ``shared`` are the slot's paths that another program (or slot) also reads:
     those are never overwritten, the seed layout is used instead. ``shared_lines``
     maps each of its setting lines (``path:line``) that other slots also read (an
-    nginx snippet two sites include) to those slots' ids.
+    nginx snippet two sites include) to those slots' ids. ``also`` are the further
+    places its files are set (one per listener: haproxy's dual-stack ``bind``
+    pair), changed together with ``settings``.
     """
 
     host: str
@@ -90,6 +92,7 @@ class SlotTarget:
     settings: Mapping[str, SettingRef] = field(default_factory=dict)
     shared: frozenset[str] = frozenset()
     shared_lines: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    also: tuple[Mapping[str, SettingRef], ...] = ()
 
     @property
     def target(self) -> str:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from certmgr.deploy.model import SettingRef, SlotTarget
-from certmgr.programs import Service, ServiceKind, Slot
+from certmgr.programs import Service, ServiceKind, Setting, Slot
 
 __all__ = ["slot_targets"]
 
@@ -24,12 +24,14 @@ def slot_targets(host: str, found: Iterable[tuple[Service, Slot]]) -> list[SlotT
     for service, slot in pairs:
         for _role, path in slot.files():
             readers[path].add(service.kind)
-        for s in slot.settings.values():
-            line_readers[f"{s.path}:{s.line}"][slot.id] = None
+        for places in (slot.settings, *slot.also):
+            for s in places.values():
+                line_readers[f"{s.path}:{s.line}"][slot.id] = None
     out = []
     for service, slot in pairs:
         shared = frozenset(p for _r, p in slot.files() if len(readers[p]) > 1)
-        lines = {f"{s.path}:{s.line}" for s in slot.settings.values()}
+        lines = {f"{s.path}:{s.line}" for places in (slot.settings, *slot.also)
+                 for s in places.values()}
         shared_lines = {where: tuple(i for i in line_readers[where] if i != slot.id)
                         for where in sorted(lines) if len(line_readers[where]) > 1}
         out.append(SlotTarget(
@@ -38,7 +40,11 @@ def slot_targets(host: str, found: Iterable[tuple[Service, Slot]]) -> list[SlotT
             names=slot.names, names_from=slot.names_from, cert=slot.cert, key=slot.key,
             chain=slot.chain, ca=slot.ca, keystore=slot.keystore,
             keystore_type=slot.keystore_type, password=slot.password,
-            settings={role: SettingRef(s.path, s.line, s.directive, s.index)
-                      for role, s in slot.settings.items()},
+            settings=_refs(slot.settings), also=tuple(_refs(a) for a in slot.also),
             shared=shared, shared_lines=shared_lines))
     return out
+
+
+def _refs(settings: Mapping[str, Setting]) -> dict[str, SettingRef]:
+    return {role: SettingRef(s.path, s.line, s.directive, s.index)
+            for role, s in settings.items()}

@@ -73,6 +73,9 @@ class Slot:
     is never printed or stored by discovery. ``password_source`` says where the
     program gets a passphrase otherwise: ``exec:PROGRAM`` (Apache's
     SSLPassPhraseDialog) or ``file:PATH`` (nginx's ssl_password_file).
+    ``also`` are the further places the same files are set, when one credential
+    is written once per listener (a dual-stack pair of haproxy ``bind`` lines,
+    two nginx ``server`` blocks): a change of path is made at each of them.
     """
 
     id: str
@@ -90,6 +93,7 @@ class Slot:
     settings: dict[str, Setting] = field(default_factory=dict, compare=False, hash=False)
     password: str | None = field(default=None, repr=False, compare=False, hash=False)
     password_source: str | None = field(default=None, compare=False, hash=False)
+    also: tuple[dict[str, Setting], ...] = field(default=(), compare=False, hash=False)
 
     def files(self) -> list[tuple[str, str]]:
         """(role, path) of every file the slot reads, each path once."""
@@ -246,8 +250,51 @@ def resolve_path(base_dir: str, path: str) -> str:
     return posixpath.normpath(posixpath.join(base_dir, path))
 
 
+def _credential(slot: Slot) -> tuple[object, ...]:
+    return (slot.id, slot.cert, slot.key, slot.chain, slot.ca, slot.keystore,
+            slot.keystore_type, slot.names)
+
+
+def merge_listeners(slots: list[Slot]) -> list[Slot]:
+    """One slot per credential: slots of one id that read the same files are merged.
+
+    A program configured once per listener (``bind :443`` and ``bind :::443
+    v6only`` with the same ``crt``; ``listen 443`` and ``listen [::]:443`` in two
+    nginx server blocks; two vhosts, one per address) serves one credential on
+    all of them: one slot with every endpoint, in the order written, and every
+    place its files are set (the first in ``settings``, the others in ``also``).
+    """
+    merged: dict[tuple[object, ...], int] = {}
+    out: list[Slot] = []
+    for slot in slots:
+        at = merged.get(_credential(slot))
+        if at is None:
+            merged[_credential(slot)] = len(out)
+            out.append(slot)
+            continue
+        first = out[at]
+        endpoints = first.endpoints + tuple(e for e in slot.endpoints
+                                            if e not in first.endpoints)
+        places = {tuple(sorted((r, s.path, s.line) for r, s in d.items()))
+                  for d in (first.settings, *first.also)}
+        also = first.also
+        for extra in (slot.settings, *slot.also):
+            key = tuple(sorted((r, s.path, s.line) for r, s in extra.items()))
+            if extra and key not in places:
+                places.add(key)
+                also = (*also, extra)
+        out[at] = replace(first, endpoints=endpoints, also=also)
+    return out
+
+
 def unique_ids(slots: list[Slot]) -> list[Slot]:
-    """Make slot ids unique: a repeated ``KIND:NAME`` gets ``:PORT``, then ``~N``."""
+    """Make slot ids unique: a repeated ``KIND:NAME`` gets ``:PORT``, then ``~N``.
+
+    Slots that are one credential on several listeners are first merged
+    (:func:`merge_listeners`): only different credentials under one name are
+    told apart.
+    """
+    slots = merge_listeners(slots)
     counts: dict[str, int] = {}
     for slot in slots:
         counts[slot.id] = counts.get(slot.id, 0) + 1

@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from certmgr.errors import InputError, NotFound
@@ -107,6 +107,25 @@ class Operations(Certs):
                  .order_by(DeploymentRow.id.desc()).limit(limit))
         with self._tx() as s:
             return [_deployment(s, r) for r in s.scalars(query)]
+
+    def move_deployments(self, old_target: str, new_target: str) -> int:
+        """Give ``old_target``'s deployment history to ``new_target`` (both ``[HOST/]SLOT-ID``).
+
+        Discovery renames a slot when it finds that two it reported were one
+        credential on two listeners; the history follows the slot. Returns how
+        many deployments moved.
+        """
+        old_host, old_slot = split_target(old_target)
+        new_host, new_slot = split_target(new_target)
+        where = and_(DeploymentRow.host == old_host, DeploymentRow.slot_id == old_slot)
+        with self._tx() as s:
+            moved = s.scalar(select(func.count()).select_from(DeploymentRow).where(where)) or 0
+            if moved:
+                s.execute(update(DeploymentRow).where(where)
+                          .values(host=new_host, slot_id=new_slot))
+                self._audit(s, "deployment.move", f"{old_host}/{old_slot}",
+                            {"to": f"{new_host}/{new_slot}", "deployments": moved})
+            return int(moved)
 
     def deployment_targets(self) -> list[str]:
         """Every ``HOST/SLOT-ID`` that has deployments, sorted (whatever definitions target now)."""
