@@ -63,10 +63,52 @@ class Section:
 
 
 def _unquote(value: str) -> str:
+    """A ``"..."`` or ``'...'`` value without its quotes, ``\\`` escapes undone."""
     value = value.strip()
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return re.sub(r"\\(.)", r"\1", value[1:-1])
     return value
+
+
+def _uncomment(line: str) -> str:
+    """The line up to a ``#`` outside quotes (Dovecot's comment rule), right-trimmed."""
+    quote = ""
+    i = 0
+    while i < len(line):
+        c = line[i]
+        if quote:
+            if c == "\\":
+                i += 1
+            elif c == quote:
+                quote = ""
+        elif c in "\"'":
+            quote = c
+        elif c == "#":
+            return line[:i].rstrip()
+        i += 1
+    return line.rstrip()
+
+
+def _logical(text: str) -> list[tuple[int, str]]:
+    """(first line, line) with comments dropped and ``\\`` continuations joined by a blank."""
+    out: list[tuple[int, str]] = []
+    pending: tuple[int, str] | None = None
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        line = _uncomment(line)
+        if line.endswith("\\"):
+            part = line[:-1].rstrip()
+            pending = (pending[0], pending[1] + part + " ") if pending else (number, part + " ")
+            continue
+        if pending is not None:
+            number, line = pending[0], pending[1] + line
+            pending = None
+        out.append((number, line))
+    if pending is not None and pending[1].strip():
+        out.append((pending[0], pending[1].strip()))
+    return out
 
 
 def parse_dovecot(ctx: DiscoveryContext, path: str) -> Section:
@@ -81,10 +123,7 @@ def _parse_file(ctx: DiscoveryContext, path: str, stack: list[Section], guard: I
     guard.enter(path, from_path=from_path, from_line=from_line)
     try:
         depth = len(stack)
-        for number, raw in enumerate(ctx.read_text(path).splitlines(), 1):
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
+        for number, line in _logical(ctx.read_text(path)):
             _parse_line(ctx, path, number, line, stack, guard)
         if len(stack) > depth:
             opened = stack[-1]
@@ -119,11 +158,16 @@ def _parse_line(ctx: DiscoveryContext, path: str, number: int, line: str,
         stack[-1].children.append(section)
         stack.append(section)
         return
-    setting = _SETTING.match(line.split(" #", 1)[0].strip())
+    setting = _SETTING.match(line)
     if setting is None:
         raise ConfigError(f"{path}:{number}: not a 'key = value' setting or a section: "
                           f"{line[:60]}", path=path, line=number)
-    key, value = setting.group(1).lower(), _unquote(setting.group(2))
+    key, value = setting.group(1).lower(), setting.group(2).strip()
+    if value.startswith("<"):
+        # "key = <FILE" (blanks after "<" skipped; relative to this file's directory)
+        value = "<" + resolve_path(posixpath.dirname(path), value[1:].strip())
+    else:
+        value = _unquote(value)
     if "$" + key in value:
         previous = stack[-1].get(key) or ""
         value = value.replace("$" + key, previous)

@@ -74,40 +74,56 @@ class MasterService:
 
 
 def parse_master_cf(text: str, path: str) -> list[MasterService]:
-    """Services of master.cf; a line with fewer than 8 fields is an error."""
-    out: list[MasterService] = []
+    """Services of master.cf; a logical line with fewer than 8 fields is an error.
+
+    master(5): a line that starts with whitespace continues the logical line
+    (fields, ``-o`` and its value may each be on a line of their own), comment
+    lines may sit between, and ``-o { name = value }`` (Postfix 3.0+) keeps the
+    blanks of its value. Each override keeps the line its ``name=`` is on.
+    """
+    logical: list[list[tuple[str, int]]] = []
     for number, raw in enumerate(text.splitlines(), 1):
         stripped = raw.strip()
         if not stripped or stripped.startswith("#"):
             continue
+        words = [(w, number) for w in stripped.split()]
         if raw[0] in " \t":
-            if not out:
+            if not logical:
                 raise ConfigError(f"{path}:{number}: continuation line before any service",
                                   path=path, line=number)
-            _overrides(out[-1], stripped.split(), number)
-            continue
-        fields = stripped.split()
-        if len(fields) < 8:
+            logical[-1].extend(words)
+        else:
+            logical.append(words)
+    out: list[MasterService] = []
+    for words in logical:
+        number = words[0][1]
+        if len(words) < 8:
             raise ConfigError(f"{path}:{number}: a service line needs 8 fields, has "
-                              f"{len(fields)}", path=path, line=number)
-        service = MasterService(fields[0], fields[1], fields[7], number)
-        _overrides(service, fields[8:], number)
+                              f"{len(words)}", path=path, line=number)
+        service = MasterService(words[0][0], words[1][0], words[7][0], number)
+        _overrides(service, words[8:])
         out.append(service)
     return out
 
 
-def _overrides(service: MasterService, args: list[str], number: int) -> None:
+def _overrides(service: MasterService, args: list[tuple[str, int]]) -> None:
     i = 0
     while i < len(args):
-        if args[i] == "-o" and i + 1 < len(args):
-            if args[i + 1] == "{":
-                end = args.index("}", i + 2) if "}" in args[i + 2:] else len(args)
-                name, _, value = " ".join(args[i + 2:end]).partition("=")
-                i = end + 1
+        if args[i][0] == "-o" and i + 1 < len(args):
+            if args[i + 1][0].startswith("{"):
+                # the long form: "{" may touch the name, "}" the value
+                words = [w for w, _n in args[i + 1:]]
+                end = next((j for j, w in enumerate(words) if w.endswith("}")), len(words) - 1)
+                body = " ".join(words[:end + 1]).strip()[1:].removesuffix("}")
+                name, _, value = body.partition("=")
+                line = next((n for w, n in args[i + 1:i + 2 + end] if w.strip("{}")),
+                            args[i + 1][1])
+                i += end + 2
             else:
-                name, _, value = args[i + 1].partition("=")
+                name, _, value = args[i + 1][0].partition("=")
+                line = args[i + 1][1]
                 i += 2
-            service.overrides[name.strip().lower()] = (value.strip(), number)
+            service.overrides[name.strip().lower()] = (value.strip(), line)
         else:
             i += 1
 
@@ -142,9 +158,7 @@ class PostfixAdapter(FindsConfigFile):
             else ([ctx.hostname()], "host")
         inherited: list[Endpoint] = []
         slots: list[Slot] = []
-        for svc in services:
-            if svc.type != "inet" or svc.command != "smtpd":
-                continue
+        for svc in _smtpd_listeners(services, values):
             endpoint = _endpoint(svc, values)
             if endpoint is None:
                 continue
@@ -166,6 +180,34 @@ class PostfixAdapter(FindsConfigFile):
                                settings)
         ec_slot = _ec_slot(config, main, values, names, names_from, inherited)
         return main_slots + ([ec_slot] if ec_slot else []) + slots
+
+
+def _smtpd_listeners(services: list[MasterService],
+                     values: dict[str, str]) -> list[MasterService]:
+    """The inet listeners whose connections an smtpd serves, each with that smtpd's settings.
+
+    An ``inet`` smtpd serves its own port. A ``postscreen`` listener (port 25,
+    usually) hands the connections it accepts to the ``pass`` service named by
+    ``smtpd_service_name`` (``smtpd pass ... smtpd``): that smtpd, with its own
+    ``-o`` overrides, is what speaks TLS on the postscreen's port.
+    """
+    passed = {svc.name: svc for svc in services if svc.type == "pass" and svc.command == "smtpd"}
+    out: list[MasterService] = []
+    for svc in services:
+        if svc.type != "inet":
+            continue
+        if svc.command == "smtpd":
+            out.append(svc)
+        elif svc.command == "postscreen":
+            own = {k: v for k, (v, _l) in svc.overrides.items()}
+            target = passed.get({**values, **own}.get("smtpd_service_name") or "smtpd")
+            if target is None:
+                continue
+            # the postscreen's listen address, the pass smtpd's TLS settings
+            where = {k: v for k, v in svc.overrides.items() if k == "inet_interfaces"}
+            out.append(MasterService(svc.name, "inet", "smtpd", target.line,
+                                     {**target.overrides, **where}))
+    return out
 
 
 def _slots_of(slot_id: str, config: str, line: int | None, values: dict[str, str],

@@ -18,9 +18,17 @@ from urllib.parse import unquote, urlsplit
 
 from certmgr.errors import ConfigError, HostError
 from certmgr.models import Endpoint, TlsMode
-from certmgr.programs.base import DiscoveryContext, FindsConfigFile, Service, Setting, Slot
+from certmgr.programs.base import (
+    DiscoveryContext,
+    FindsConfigFile,
+    IncludeGuard,
+    Service,
+    Setting,
+    Slot,
+    resolve_path,
+)
 
-__all__ = ["SlapdAdapter", "parse_ldif", "read_default_file"]
+__all__ = ["SlapdAdapter", "parse_ldif", "parse_slapd_conf", "read_default_file"]
 
 _ROLES = {"tlscertificatefile": "cert", "tlscertificatekeyfile": "key",
           "tlscacertificatefile": "ca"}
@@ -159,12 +167,94 @@ class SlapdAdapter(FindsConfigFile):
                         value, line = values[-1]
                         out[role] = (value, Setting(config, line, attr))
             return out
-        for number, raw in enumerate(text.splitlines(), 1):
-            words = raw.split(None, 1)
-            if len(words) == 2 and words[0].lower() in _ROLES:
-                value = words[1].strip().strip('"')
-                out[_ROLES[words[0].lower()]] = (value, Setting(config, number, words[0]))
+        guard = IncludeGuard(ctx.host)
+        guard.enter(config, from_path=None, from_line=None)
+        try:
+            self._conf(ctx, config, text, out, guard)
+        finally:
+            guard.leave()
         return out
+
+    def _conf(self, ctx: DiscoveryContext, path: str, text: str,
+              out: dict[str, tuple[str, Setting]], guard: IncludeGuard) -> None:
+        """slapd.conf's TLS settings, following ``include`` (the last setting wins)."""
+        for number, words in parse_slapd_conf(text, path):
+            keyword = words[0].lower()
+            if keyword in _ROLES and len(words) > 1:
+                out[_ROLES[keyword]] = (words[1], Setting(path, number, words[0]))
+            elif keyword == "include" and len(words) > 1:
+                # (a missing file is slapd's own error to report: `check` runs slaptest)
+                target = resolve_path(posixpath.dirname(path), words[1])
+                guard.enter(target, from_path=path, from_line=number)
+                try:
+                    included = ctx.try_read(target)
+                    if included is not None:
+                        self._conf(ctx, target, included, out, guard)
+                finally:
+                    guard.leave()
+
+
+def parse_slapd_conf(text: str, path: str) -> list[tuple[int, list[str]]]:
+    """(first line, words) of each logical line of a slapd.conf, as slapd reads it.
+
+    slapd.conf(5): a line that begins with white space continues the previous
+    one (so does a line after one ending in a single backslash, which is
+    dropped); continuation lines are unwrapped before comments are recognised
+    (an indented line after a ``#`` line is part of the comment); a blank line
+    ends a logical line. Arguments are separated by blanks; ``"..."`` keeps
+    blanks in one argument and ``\\`` makes the next character plain.
+    """
+    logical: list[tuple[int, str]] = []
+    joined = False  # the previous physical line ended in a backslash
+    for number, raw in enumerate(text.splitlines(), 1):
+        last = logical[-1][1] if logical else None
+        if last is not None and (joined or (raw[:1].isspace() and
+                                            not last.lower().startswith("include"))):
+            # (after a blank line, an indented line starts the next logical line)
+            first = logical[-1][0] if last else number
+            logical[-1] = (first, last + (raw if joined else " " + raw[1:]))
+        else:
+            logical.append((number, raw))
+        line = logical[-1][1]
+        joined = line.endswith("\\") and not line.endswith("\\\\")
+        if joined:
+            logical[-1] = (logical[-1][0], line[:-1])
+    out: list[tuple[int, list[str]]] = []
+    for number, line in logical:
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        words = _slapd_words(line)
+        if words is None:
+            raise ConfigError(f"{path}:{number}: unbalanced quotes", path=path, line=number)
+        out.append((number, words))
+    return out
+
+
+def _slapd_words(line: str) -> list[str] | None:
+    """slapd's strtok_quote: blanks separate, ``"`` toggles quoting, ``\\`` escapes."""
+    words: list[str] = []
+    word: list[str] | None = None
+    quoted = False
+    i = 0
+    while i < len(line):
+        c = line[i]
+        if c in " \t" and not quoted:
+            if word is not None:
+                words.append("".join(word))
+            word = None
+        else:
+            word = word if word is not None else []
+            if c == '"':
+                quoted = not quoted
+            elif c == "\\" and i + 1 < len(line):
+                word.append(line[i + 1])
+                i += 1
+            else:
+                word.append(c)
+        i += 1
+    if word is not None:
+        words.append("".join(word))
+    return None if quoted else words
 
 
 ADAPTER = SlapdAdapter()
