@@ -39,25 +39,31 @@ _SSL_FILES = {"sslcertificatefile": "cert", "sslcertificatekeyfile": "key",
 
 
 def logical_lines(text: str) -> Iterator[tuple[int, str]]:
-    """(first line number, logical line) with ``\\`` continuations joined, comments dropped."""
-    pending = ""
+    """(first line number, logical line): continuations joined, comments dropped.
+
+    Apache 2.4: a backslash right before the end of a line (no blank after it,
+    and not itself escaped as ``\\\\``) joins the next line at its place, blanks
+    kept; the joined line is then trimmed, and one starting with ``#`` is a
+    comment (a comment ending in a backslash swallows the next line).
+    """
+    pending: str | None = None
     start = 0
     for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not pending:
-            start = number
-            if not line or line.startswith("#"):
-                continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
+        if pending is None:
+            start, pending = number, raw
+        else:
+            pending += raw
+        if pending.endswith("\\") and not pending.endswith("\\\\"):
+            pending = pending[:-1]
             continue
-        yield start, pending + line
-        pending = ""
-    if pending.strip():
+        line, pending = pending.strip(), None
+        if line and not line.startswith("#"):
+            yield start, line
+    if pending is not None and pending.strip() and not pending.strip().startswith("#"):
         yield start, pending.strip()
 
 
-_ARG = re.compile(r'"((?:[^"\\]|\\.)*)"|\'([^\']*)\'|(\S+)')
+_ARG = re.compile(r'"((?:[^"\\]|\\.)*)"|\'((?:[^\'\\]|\\.)*)\'|(\S+)')
 
 
 def _head(line: str) -> tuple[str, str]:
@@ -70,8 +76,10 @@ def split_args(text: str) -> list[str]:
     """Apache's argument splitting: whitespace, double or single quotes."""
     if '"' not in text and "'" not in text:
         return text.split()  # the common case, and the fast one (1,000-vhost trees)
-    return [m.group(1) if m.group(1) is not None else
-            m.group(2) if m.group(2) is not None else m.group(3)
+    # In quotes, \\ is a backslash and \" (\' in single quotes) the quote; any other
+    # backslash stays as written (Apache's ap_getword_conf).
+    return [re.sub(r'\\([\\"])', r"\1", m.group(1)) if m.group(1) is not None else
+            re.sub(r"\\([\\'])", r"\1", m.group(2)) if m.group(2) is not None else m.group(3)
             for m in _ARG.finditer(text)]
 
 
@@ -409,9 +417,9 @@ class Apache2Adapter(FindsConfigFile):
             host, port = split_address(address)
             port = port or default_port
             # A "*:443" vhost answers where Apache listens on 443: "Listen 192.0.2.1:443"
-            # narrows it to that address.
-            listens = [a for a, p, _proto in walker.listens if p == port]
-            hosts = listens if host == "*" and listens and "*" not in listens else [host]
+            # narrows it to that address; "Listen 443" with "Listen [::]:443" is both.
+            listens = list(dict.fromkeys(a for a, p, _proto in walker.listens if p == port))
+            hosts = listens if host == "*" and listens else [host]
             for h in hosts:
                 endpoint = Endpoint(h, port, TlsMode.DIRECT, sni)
                 if endpoint not in out:

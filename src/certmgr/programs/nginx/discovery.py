@@ -187,6 +187,8 @@ def _server_slots(ctx: DiscoveryContext, prefix: str, server: Statement,
         address, port = split_address(listen.args[0])
         if port is None and listen.args[0].isdigit():
             port = int(listen.args[0])
+        if address == "::" and "ipv6only=off" in listen.args[1:]:
+            address = "*"  # one socket for both families
         endpoints.append(Endpoint(address, port or 80, TlsMode.DIRECT, sni))
     if not endpoints:
         return []

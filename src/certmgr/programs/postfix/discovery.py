@@ -313,15 +313,29 @@ def _expanded(ctx: DiscoveryContext, confdir: str,
     return {k: _expand(raw, v) for k, v in raw.items()}
 
 
+_COND = re.compile(r"\$\{([A-Za-z0-9_]+)([?:])(\{[^{}]*\}|[^{}]*)(?::(\{[^{}]*\}))?\}")
+
+
 def _expand(raw: dict[str, str], value: str, depth: int = 0) -> str:
+    """Postfix's ``$name``, ``${name}``, ``$(name)``, ``${name?value}`` (if set),
+    ``${name:value}`` (if unset), ``${name?{a}:{b}}`` and ``$$`` (a dollar sign)."""
     if depth > 10 or "$" not in value:
         return value
+
+    def cond(m: re.Match[str]) -> str:
+        is_set = bool(_expand(raw, raw.get(m.group(1).lower(), ""), depth + 1))
+        then = m.group(3)[1:-1].strip() if m.group(3).startswith("{") else m.group(3)
+        other = m.group(4)[1:-1].strip() if m.group(4) else ""
+        chosen = (then if is_set else other) if m.group(2) == "?" else \
+            ("" if is_set else then)
+        return _expand(raw, chosen, depth + 1)
 
     def sub(m: re.Match[str]) -> str:
         name = (m.group(1) or m.group(2) or m.group(3)).lower()
         return _expand(raw, raw.get(name, ""), depth + 1)
 
-    return _REF.sub(sub, value)
+    parts = value.split("$$")
+    return "$".join(_REF.sub(sub, _COND.sub(cond, part)) for part in parts)
 
 
 ADAPTER = PostfixAdapter()

@@ -17,17 +17,24 @@ _LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 
 
 def parse_vsftpd(text: str, path: str) -> dict[str, tuple[str, int]]:
-    """option -> (value, line). vsftpd refuses lines that are not ``option=value``: so do we."""
+    """option -> (value, line), read as vsftpd 3 reads it (vsftpd refuses the rest: so do we).
+
+    A comment is a line whose first character is ``#`` (an indented ``#`` is
+    refused); there are no continuation lines and no trailing comments (a ``#``
+    after a value is part of it); blanks before the option name are skipped,
+    none are allowed around ``=``; names are case-sensitive.
+    """
     out: dict[str, tuple[str, int]] = {}
     for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
+        if not raw.strip() or raw.startswith("#"):
             continue
-        m = _LINE.match(raw.rstrip("\r\n").lstrip(" \t"))
+        m = _LINE.match(raw.lstrip(" \t"))
         if m is None:
-            raise ConfigError(f"{path}:{number}: not an option=value line: {line[:60]}",
-                              path=path, line=number)
-        out[m.group(1).lower()] = (m.group(2), number)
+            line = raw.strip()
+            why = "an indented comment, which vsftpd refuses" if line.startswith("#") else \
+                "not an option=value line"
+            raise ConfigError(f"{path}:{number}: {why}: {line[:60]}", path=path, line=number)
+        out[m.group(1)] = (m.group(2), number)
     return out
 
 
