@@ -13,7 +13,7 @@ from certmgr.programs import PROGRAMS, ServiceAdapter, discover_host
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 
-@pytest.mark.parametrize("tree", ["debian12", "ubuntu904"])
+@pytest.mark.parametrize("tree", ["debian12", "ubuntu904", "grammar"])
 def test_discovery_matches_expected_output(tree: str) -> None:
     expected = json.loads((FIXTURES / "expected" / f"{tree}.json").read_text())
     result = discover_host(LocalHost(FIXTURES / "trees" / tree))
