@@ -318,3 +318,61 @@ def test_the_second_postfix_chain_file_moves_alone(tmp_path: Path, ca: TestCA) -
     (edit,) = plan.edits
     assert edit.new.decode().splitlines()[1] == (
         "smtpd_tls_chain_files = /etc/postfix/ssl/rsa.pem, /etc/postfix/ssl/private/mx-ec.pem")
+
+
+def _plan(host: LocalHost, slot_id: str, ca: TestCA) -> str:
+    target = _targets(host)[slot_id]
+    plan = plan_slot(host, target, ca.material(NAME, target.names), program_for(target.kind),
+                     ServiceControl(host))
+    (edit,) = plan.edits
+    return edit.new.decode()
+
+
+def test_one_credential_on_several_listeners_moves_on_every_line(tmp_path: Path,
+                                                                ca: TestCA) -> None:
+    pem = "/etc/ssl/private/web.pem"
+    host = make_tree(tmp_path / "haproxy", {"/etc/haproxy/haproxy.cfg": (
+        f"frontend web\n  bind :443 ssl crt {pem}\n  bind :::443 v6only ssl crt {pem}\n"
+        f"  bind 192.0.2.10:8443,198.51.100.10:8443 ssl crt {pem}\n")})
+    # the dual-stack pair and the two-address bind name one file, three times
+    assert [line.split(" crt ")[1] for line in _plan(host, "haproxy:web", ca).splitlines()[1:]] \
+        == [f"/etc/haproxy/ssl/private/{NAME}.pem"] * 3
+    server = ("server {{\n  listen {};\n  server_name www.example.org;\n"
+              "  ssl_certificate /etc/ssl/certs/ssl-cert-snakeoil.pem;\n"
+              "  ssl_certificate_key /etc/ssl/private/ssl-cert-snakeoil.key;\n}}\n")
+    host = make_tree(tmp_path / "nginx", {
+        "/etc/nginx/nginx.conf": "events {}\nhttp {\n  include sites/*;\n}\n",
+        "/etc/nginx/sites/www": server.format("443 ssl") + server.format("[::]:443 ssl")})
+    # one server block per address family
+    lines = _plan(host, "nginx:www.example.org", ca).splitlines()
+    assert [n for n, line in enumerate(lines, 1)
+            if f"ssl_certificate /etc/nginx/ssl/certs/{NAME}.crt;" in line] == [4, 10]
+
+
+def test_a_value_on_a_continuation_line_is_edited_there(tmp_path: Path, ca: TestCA) -> None:
+    main = ("smtpd_tls_cert_file =\n    /etc/ssl/certs/ssl-cert-snakeoil.pem\n"
+            "smtpd_tls_key_file = /etc/ssl/private/ssl-cert-snakeoil.key\n"
+            "smtpd_tls_security_level = may\n")
+    host = make_tree(tmp_path / "postfix", {"/etc/postfix/main.cf": main,
+                                            "/etc/postfix/master.cf":
+                                                "smtp inet n - y - - smtpd\n"})
+    assert _plan(host, "postfix", ca).splitlines()[:2] == [
+        "smtpd_tls_cert_file =", f"    /etc/postfix/ssl/certs/{NAME}.crt"]
+    conf = ("TLSCertificateFile\n\t/etc/ssl/certs/ssl-cert-snakeoil.pem\n"
+            'TLSCertificateKeyFile \\\n  "/etc/ssl/private/snake oil.key"\n'
+            "TLSCACertificateFile /etc/ssl/certs/ca.pem\n")
+    host = make_tree(tmp_path / "slapd", {"/etc/ldap/slapd.conf": conf})
+    assert _plan(host, "slapd", ca).splitlines()[:4] == [
+        "TLSCertificateFile", f"\t/etc/ldap/ssl/certs/{NAME}.crt", "TLSCertificateKeyFile \\",
+        f'  "/etc/ldap/ssl/private/{NAME}.key"']
+
+
+def test_a_value_split_by_a_backslash_is_refused(tmp_path: Path, ca: TestCA) -> None:
+    conf = ("<VirtualHost *:443>\n  ServerName www.example.com\n  SSLEngine on\n"
+            "  SSLCertificateFile /etc/ssl/certs/ssl-cert-\\\nsnakeoil.pem\n"
+            "  SSLCertificateKeyFile /etc/ssl/private/ssl-cert-snakeoil.key\n</VirtualHost>\n")
+    host = make_tree(tmp_path, {"/etc/apache2/apache2.conf": conf})
+    assert _targets(host)["apache2:www.example.com"].cert == \
+        "/etc/ssl/certs/ssl-cert-snakeoil.pem"
+    with pytest.raises(ConfigError, match="split over two lines by a backslash"):
+        _plan(host, "apache2:www.example.com", ca)

@@ -185,7 +185,8 @@ def test_slaptest_reads_the_files_discovery_reads(tmp_path: Path, found: Discove
     ldif = (out / "cn=config.ldif").read_text()
     [entry] = [e for e in parse_ldif(ldif, "cn=config.ldif") if "olctlscertificatefile" in e]
     [slot] = _slots(found, ServiceKind.SLAPD).values()
-    assert {k: v[0][0] for k, v in entry.items() if k.startswith("olctls") and k.endswith("file")} == {
+    files = {k: v[0][0] for k, v in entry.items() if k.startswith("olctls") and k.endswith("file")}
+    assert files == {
         "olctlscertificatefile": f"{tmp_path}{slot.cert}",
         "olctlscertificatekeyfile": f"{tmp_path}{slot.key}",
         "olctlscacertificatefile": f"{tmp_path}{slot.ca}"}

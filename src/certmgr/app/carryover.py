@@ -69,11 +69,14 @@ def carry_over(repo: _Repository, host: str, renamed: dict[str, str]) -> list[st
     notes: list[str] = []
     for definition in repo.list_definitions():
         targets: list[str] = []
+        seen: set[tuple[str, str]] = set()  # (host, slot id): "x" and "local/x" are one
         for target in definition.targets:
             on, sep, slot_id = target.rpartition("/")
             if (on or LOCAL_HOST) == host and slot_id in renamed:
-                target = f"{on}{sep}{renamed[slot_id]}"
-            if target not in targets:
+                slot_id = renamed[slot_id]
+                target = f"{on}{sep}{slot_id}"
+            if (on or LOCAL_HOST, slot_id) not in seen:
+                seen.add((on or LOCAL_HOST, slot_id))
                 targets.append(target)
         if tuple(targets) != definition.targets:
             repo.save_definition(replace(definition, targets=tuple(targets)))

@@ -36,9 +36,21 @@ def edit_setting(text: str, ref: SettingRef, value: str, style: LineStyle) -> st
     end = len(text) if style.multiline else start + len(lines[ref.line - 1])
     pattern = re.compile(style.pattern.format(d=re.escape(ref.directive)))
     match = pattern.search(text, start, end)
+    if match is not None and match.group("value") == "\\":
+        match = None  # "directive \" : the value is on the next line
+    if match is None and style.continued and ref.line < len(lines):
+        # the value on the next line (which ends the search)
+        end += len(lines[ref.line])
+        match = re.compile(style.continued.format(d=re.escape(ref.directive))).search(
+            text, start, end)
     if match is None:
         raise ConfigError(f"{ref.path} line {ref.line} no longer sets {ref.directive}; run "
                           "discover again", path=ref.path, line=ref.line)
+    if match.group("value").endswith("\\") and text[match.end("value"):].startswith(
+            ("\n", "\r\n")):
+        raise ConfigError(f"{ref.path} line {ref.line}: the value of {ref.directive} is split "
+                          "over two lines by a backslash; write it on one line, then deploy "
+                          "again", path=ref.path, line=ref.line)
     if ref.index:
         return _edit_list_value(text, ref, match.start("value"), end, value)
     new = style.quote(match.group("value"), value)

@@ -22,6 +22,10 @@ class LineStyle:
         pattern: regex over the file; ``{d}`` is the escaped directive, group ``value``
             the value; it must match on the setting's recorded line.
         multiline: the value may sit lines below the directive's line (XML attributes).
+        continued: the same setting with its value on the next line (a continuation
+            line, or after a backslash), tried when ``pattern`` does not match; only
+            when the directive ends its own line, so an indented next directive is
+            never taken for a value.
         quote_spaces: quote a value with spaces, or one replacing a quoted value.
         xml_escape: escape ``& " <`` in the value.
     """
@@ -29,6 +33,7 @@ class LineStyle:
     name: str
     pattern: str
     multiline: bool = False
+    continued: str | None = None
     quote_spaces: bool = False
     xml_escape: bool = False
 
@@ -43,7 +48,11 @@ class LineStyle:
 
 # Apache, slapd.conf:  SSLCertificateFile /path   or   "quoted path"
 SPACE = LineStyle("space", r'(?im)^(?P<lead>[ \t]*{d}[ \t]+)(?P<value>"[^"\n]*"|[^\s#]+)',
+                  continued=r'(?im)^(?P<lead>[ \t]*{d}[ \t]*\\?\r?\n[ \t]+)'
+                            r'(?P<value>"[^"\n]*"|[^\s#]+)',
                   quote_spaces=True)
 # vsftpd key=value, Postfix key = value (also master.cf "-o key=value"), Dovecot key = <value
 EQUALS = LineStyle(
-    "equals", r"(?im)(?P<lead>(?:^|[ \t])(?:-o[ \t]+)?{d}[ \t]*=[ \t]*<?)(?P<value>[^\s#]+)")
+    "equals", r"(?im)(?P<lead>(?:^|[ \t])(?:-o[ \t]+)?{d}[ \t]*=[ \t]*<?)(?P<value>[^\s#]+)",
+    continued=r"(?im)(?P<lead>(?:^|[ \t])(?:-o[ \t]+)?{d}[ \t]*=[ \t]*\\?\r?\n[ \t]+<?)"
+              r"(?P<value>(?![A-Za-z_][A-Za-z0-9_]*=)[^\s#]+)")
