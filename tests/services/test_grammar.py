@@ -24,6 +24,7 @@ from certmgr.models import ServiceKind
 from certmgr.services import Discovery, Slot, discover_host
 from certmgr.services.slapd import parse_ldif
 from certmgr.testing import skip_or_fail
+from tests.services.treehelp import discover
 
 TREE = Path(__file__).resolve().parent.parent / "fixtures" / "trees" / "grammar"
 
@@ -249,3 +250,27 @@ def test_doveconf_reads_the_files_discovery_reads(tmp_path: Path, found: Discove
         content = _run([doveconf, "-c", str(conf), "-x", "-h", setting])
         assert content.splitlines()[0] == path, setting
     assert _run([doveconf, "-c", str(conf), "-h", "protocols"]).split() == ["imap", "pop3"]
+
+
+# -- forms that are easier to show on their own ---------------------------------------
+
+
+def test_apache_iffile_is_decided_on_the_host(tmp_path: Path) -> None:
+    conf = ('<IfFile "/etc/apache2/tls/www.crt">\n<VirtualHost *:443>\n'
+            "  ServerName www.example.org\n  SSLEngine on\n"
+            "  SSLCertificateFile /etc/apache2/tls/www.crt\n</VirtualHost>\n</IfFile>\n"
+            "<IfFile !tls/www.crt>\n<VirtualHost *:443>\n  ServerName old.example.org\n"
+            "  SSLEngine on\n  SSLCertificateFile /etc/ssl/certs/old.pem\n</VirtualHost>\n"
+            "</IfFile>\n")
+    result = discover(tmp_path, {"/etc/apache2/apache2.conf": conf,
+                                 "/etc/apache2/tls/www.crt": "x"})
+    assert [s.id for _svc, s in result.slots()] == ["apache2:www.example.org"]
+
+
+def test_a_folded_ldif_comment_is_refused_as_slapd_refuses_it(tmp_path: Path) -> None:
+    ldif = ("dn: cn=config\nobjectClass: olcGlobal\n# a comment folded onto\n"
+            " olcTLSCertificateKeyFile: /etc/ldap/old.key\n"
+            "olcTLSCertificateFile: /etc/ldap/tls.crt\n")
+    result = discover(tmp_path, {"/etc/ldap/slapd.d/cn=config.ldif": ldif})
+    assert [(f.code, f.line) for f in result.findings] == [("CONFIG_ERROR", 4)]
+    assert "folded comment" in result.findings[0].message

@@ -33,7 +33,7 @@ from certmgr.programs.base import (
 __all__ = ["Apache2Adapter", "ApacheWalker", "Scope", "logical_lines"]
 
 _VAR = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
-_CONDITIONALS = {"ifmodule", "ifdefine"}
+_CONDITIONALS = {"ifmodule", "ifdefine", "iffile"}
 _SSL_FILES = {"sslcertificatefile": "cert", "sslcertificatekeyfile": "key",
               "sslcertificatechainfile": "chain", "sslcacertificatefile": "ca"}
 
@@ -181,6 +181,10 @@ class ApacheWalker:
         arg = arg.lstrip("!").strip()
         if name == "ifdefine":
             result = arg in self.defines
+        elif name == "iffile":
+            # Apache 2.4.34+: a path (quoted or not), absolute or relative to ServerRoot
+            path = resolve_path(self.server_root, (split_args(self.expand(arg)) or [""])[0])
+            result = self.ctx.host.exists(path)
         elif not self.modules:
             # No LoadModule seen at all: a self-contained tree or a fragment; assume loaded.
             result = True

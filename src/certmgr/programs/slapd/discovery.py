@@ -40,12 +40,19 @@ def parse_ldif(text: str, path: str) -> list[dict[str, list[tuple[str, int]]]]:
     entries: list[dict[str, list[tuple[str, int]]]] = []
     current: dict[str, list[tuple[str, int]]] = {}
     logical: list[tuple[int, str]] = []
+    comment = False
     for number, raw in enumerate(text.splitlines(), 1):
+        if raw.startswith(" ") and comment:
+            # RFC 2849 folds comments too, but slapd reads such a line as an attribute
+            # and refuses the entry ("extra cruft"): so do we.
+            raise ConfigError(f"{path}:{number}: a folded comment line, which slapd refuses "
+                              "(start the line with '#')", path=path, line=number)
         if raw.startswith(" ") and logical:
             logical[-1] = (logical[-1][0], logical[-1][1] + raw[1:])
         elif raw.startswith("#"):
-            continue
+            comment = True
         else:
+            comment = False
             logical.append((number, raw))
     for number, line in logical:
         if not line.strip():
