@@ -22,6 +22,7 @@ from certmgr.hosts.local import LocalHost
 from certmgr.lab.certs import self_signed
 from certmgr.models import ServiceKind
 from certmgr.services import Discovery, Slot, discover_host
+from certmgr.services.haproxy import parse_haproxy
 from certmgr.services.slapd import parse_ldif
 from certmgr.testing import skip_or_fail
 from tests.services.treehelp import discover
@@ -274,3 +275,11 @@ def test_a_folded_ldif_comment_is_refused_as_slapd_refuses_it(tmp_path: Path) ->
     result = discover(tmp_path, {"/etc/ldap/slapd.d/cn=config.ldif": ldif})
     assert [(f.code, f.line) for f in result.findings] == [("CONFIG_ERROR", 4)]
     assert "folded comment" in result.findings[0].message
+
+
+def test_haproxy_if_elif_else_blocks_nest() -> None:
+    cfg = ("frontend a\n.if 0\n  bind :1 ssl crt one.pem\n.elif 1\n  bind :2 ssl crt two.pem\n"
+           "  .if 0\n  bind :3 ssl crt three.pem\n  .else\n  bind :4 ssl crt four.pem\n"
+           "  .endif\n.else\n  bind :5 ssl crt five.pem\n.endif\n")
+    [(_kw, _name, _line, lines)] = parse_haproxy(cfg, "haproxy.cfg")
+    assert [words[1] for words, _n in lines] == [":2", ":4"]
