@@ -322,7 +322,7 @@ def test_the_second_postfix_chain_file_moves_alone(tmp_path: Path, ca: TestCA) -
 
 def _plan(host: LocalHost, slot_id: str, ca: TestCA) -> str:
     target = _targets(host)[slot_id]
-    plan = plan_slot(host, target, ca.material(NAME, target.names), program_for(target.kind),
+    plan = plan_slot(host, target, ca.material(NAME, target.names), spec_for(target.kind),
                      ServiceControl(host))
     (edit,) = plan.edits
     return edit.new.decode()

@@ -20,10 +20,9 @@ import pytest
 
 from certmgr.hosts.local import LocalHost
 from certmgr.lab.certs import self_signed
-from certmgr.models import ServiceKind
-from certmgr.services import Discovery, Slot, discover_host
-from certmgr.services.haproxy import parse_haproxy
-from certmgr.services.slapd import parse_ldif
+from certmgr.programs import Discovery, ServiceKind, Slot, discover_host
+from certmgr.programs.haproxy.discovery import parse_haproxy
+from certmgr.programs.slapd.discovery import parse_ldif
 from certmgr.testing import skip_or_fail
 from tests.services.treehelp import discover
 
