@@ -20,7 +20,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
 from certmgr.repository import Repository, open_repository
 from certmgr.testing import skip_or_fail
@@ -81,8 +80,8 @@ def pg_admin_url() -> Iterator[str]:
 @pytest.fixture
 def pg_databases(pg_admin_url: str) -> Iterator[Callable[[], str]]:
     """Makes fresh, empty PostgreSQL databases for one test; drops them afterwards."""
-    admin = make_url(pg_admin_url)
-    conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    conninfo = pg_admin_url.replace("postgres://", "postgresql://", 1)
+    base = conninfo.split("?", 1)[0].rsplit("/", 1)[0]
     made: list[str] = []
 
     def new() -> str:
@@ -90,7 +89,7 @@ def pg_databases(pg_admin_url: str) -> Iterator[Callable[[], str]]:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')  # name is ours: hex only
         made.append(name)
-        return admin.set(database=name).render_as_string(hide_password=False)
+        return f"{base}/{name}"
 
     try:
         yield new

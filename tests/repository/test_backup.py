@@ -9,25 +9,38 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
-
 from certmgr.errors import InputError, MasterKeyError, RepositoryError
 from certmgr.repository import Repository, open_repository
 from certmgr.repository.backup import read_header, restore_backup, write_backup
-from certmgr.repository.tables import Base
+from certmgr.repository.schema import TABLES, q
 from tests.repository.fill import populate
 
 
 def _tables(repo: Repository) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table but the audit log, by primary key."""
     out = {}
-    with repo._conn() as conn:
-        for table in Base.metadata.sorted_tables:
-            if table.name == "audit_events":
-                continue
-            order = list(table.primary_key.columns)
-            out[table.name] = [tuple(r) for r in conn.execute(select(table).order_by(*order))]
+    for table in TABLES:
+        if table.name == "audit_events":
+            continue
+        sql = f"SELECT * FROM {table.name} ORDER BY {q(table.key)}"  # noqa: S608
+        out[table.name] = [_plain(r) for r in repo._db.read().rows(sql)]
     return out
+
+
+def _plain(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    # The same row read from SQLite or PostgreSQL: times, JSON and booleans alike.
+    from certmgr.repository.decode import decode_json, decode_utc
+
+    out: list[Any] = []
+    for v in row:
+        if isinstance(v, str) and v[:1] in "[{":
+            v = decode_json(v)
+        elif isinstance(v, str) and len(v) == 26 and v[4] == "-" and v[10] == " ":
+            v = decode_utc(v)
+        elif hasattr(v, "tzinfo"):
+            v = decode_utc(v)
+        out.append(v)
+    return tuple(out)
 
 
 def _round_trip(source_url: str | None, target_url: str | None, tmp_path: Path) -> None:
@@ -85,7 +98,7 @@ def backup_file(tmp_path: Path) -> Path:
 
 def test_header_is_readable_json(backup_file: Path) -> None:
     header = read_header(backup_file)
-    assert header["format"] == "certmgr-backup" and header["version"] == 1
+    assert header["format"] == "certmgr-backup" and header["version"] == 2
     assert header["rows"]["certificates"] == 1
 
 

@@ -1,12 +1,10 @@
-"""The repository's fast paths (Core statements, bulk lookups, SQLite pragmas) give the
-same answers as the slow ones, on SQLite and on PostgreSQL."""
+"""The repository's hot paths (add_certificate, bulk lookups, SQLite pragmas) give the
+same answers as the plain ones, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-
-from sqlalchemy import text
 
 from certmgr.repository import DefinitionRecord, Repository, RequestState, open_repository
 from tests.repository.conftest import make_cert
@@ -66,9 +64,9 @@ def test_received_request_is_marked(repo: Repository) -> None:
 def test_sqlite_is_wal_with_normal_sync(repo_home: Path) -> None:
     repo = open_repository(None, repo_home)
     try:
-        with repo._engine.connect() as conn:
-            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-            assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+        tx = repo._db.read()
+        assert tx.scalar("PRAGMA journal_mode") == "wal"
+        assert tx.scalar("PRAGMA synchronous") == 1  # NORMAL
     finally:
         repo.close()
 

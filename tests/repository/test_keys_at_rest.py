@@ -18,6 +18,7 @@ import pytest
 from certmgr.errors import MasterKeyError
 from certmgr.repository import open_repository
 from certmgr.repository.backup import write_backup
+from certmgr.repository.schema import TABLES
 from tests.repository.fill import populate
 
 
@@ -125,13 +126,9 @@ def test_ciphertext_is_bound_to_its_row(tmp_path: Path) -> None:
     with open_repository(None, home) as repo:
         a = repo.store_private_key(b"key a", kind="import")
         b = repo.store_private_key(b"key b", kind="import")
-        from sqlalchemy import update
-
-        from certmgr.repository.tables import PrivateKeyRow
-        with repo._tx() as s:
-            sealed_a = s.get(PrivateKeyRow, a).ciphertext  # type: ignore[union-attr]
-            s.execute(update(PrivateKeyRow).where(PrivateKeyRow.id == b)
-                      .values(ciphertext=sealed_a))
+        with repo._db.tx(write=True) as tx:
+            sealed_a = tx.scalar("SELECT ciphertext FROM private_keys WHERE id = ?", (a,))
+            tx.execute("UPDATE private_keys SET ciphertext = ? WHERE id = ?", (sealed_a, b))
         with pytest.raises(MasterKeyError, match="altered"):
             repo.load_private_key(b, reason="test")
 
@@ -141,12 +138,9 @@ def test_no_key_bytes_in_a_postgresql_backup_or_table_dump(pg_url: str, tmp_path
     with open_repository(pg_url, tmp_path / "home") as repo:
         filled = populate(repo)
         write_backup(repo, tmp_path / "repo.backup")
-        from sqlalchemy import select
-
-        from certmgr.repository.tables import Base
-        with repo._conn() as conn:
-            values = [v for t in Base.metadata.sorted_tables for row in conn.execute(select(t))
-                      for v in row]
+        values = [v for t in TABLES
+                  for row in repo._db.read().rows(f"SELECT * FROM {t.name}")  # noqa: S608
+                  for v in row]
     dump = b"\0".join(v if isinstance(v, bytes) else repr(v).encode() for v in values)
     backup = (tmp_path / "repo.backup").read_bytes()
     body = gzip.decompress(backup.partition(b"\n")[2])

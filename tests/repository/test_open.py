@@ -9,7 +9,7 @@ import pytest
 
 from certmgr.errors import RepositoryError
 from certmgr.repository import open_repository
-from certmgr.repository.engine import display_url, resolve_url
+from certmgr.repository.db import display_url, resolve_url
 
 
 @pytest.mark.parametrize("given", ["postgresql://u:pw@db.example:5433/certmgr",
@@ -17,12 +17,13 @@ from certmgr.repository.engine import display_url, resolve_url
                                    "postgresql+psycopg2://u:pw@db.example:5433/certmgr"])
 def test_postgresql_urls_use_psycopg3_and_display_masked(given: str, tmp_path: Path) -> None:
     url = resolve_url(given, tmp_path)
-    assert url.drivername == "postgresql+psycopg"
+    assert url.backend == "postgresql" and url.database == "certmgr"
+    assert url.conninfo == "postgresql://u:pw@db.example:5433/certmgr"
     assert display_url(url) == "postgresql://u:***@db.example:5433/certmgr"
 
 
 def test_default_is_sqlite_in_home(tmp_path: Path) -> None:
-    assert resolve_url(None, tmp_path).database == str(tmp_path / "certmgr.db")
+    assert resolve_url(None, tmp_path).path == tmp_path / "certmgr.db"
 
 
 @pytest.mark.parametrize("given, word", [("postgresql://u@h", "names no database"),

@@ -53,7 +53,7 @@ def ca_show(g: Globals, name: Annotated[str, _NAME] = BUILTIN) -> None:
 
 
 def _show(g: Globals, name: str) -> None:
-    inter, root = ca_certificates(g.fast_repository().get_issuer(name))
+    inter, root = ca_certificates(g.repository().get_issuer(name))
     infos = {"root": describe(root), "intermediate": describe(inter)}
     if g.json:
         g.emit_json({"name": name, **{k: v.to_json() for k, v in infos.items()}})
@@ -76,7 +76,7 @@ def ca_export(
     name: Annotated[str, _NAME] = BUILTIN,
 ) -> None:
     """The root certificate in PEM, for clients' trust stores."""
-    _, root = ca_certificates(g.fast_repository().get_issuer(name))
+    _, root = ca_certificates(g.repository().get_issuer(name))
     _output(g, certificate_pem(root), out, {"name": name, "subject": describe(root).subject})
 
 

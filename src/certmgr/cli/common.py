@@ -29,6 +29,8 @@ from certmgr.errors import CertmgrError, UsageError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from certmgr.repository import Repository
+
 __all__ = ["EXIT_INTERNAL", "Globals", "command", "default_home", "json_default"]
 
 EXIT_INTERNAL = 70  # sysexits EX_SOFTWARE: a bug in certmgr, not in the input
@@ -55,8 +57,7 @@ class Globals:
     verbose: int = 0
     quiet: bool = False
     debug: bool = False
-    _repository: Any = field(default=None, repr=False)
-    _fast: Any = field(default=None, repr=False)
+    _repository: Repository | None = field(default=None, repr=False)
 
     @property
     def out(self) -> Console:
@@ -82,7 +83,7 @@ class Globals:
         if self.verbose or self.debug:
             self.err.print(f"[dim]{message}[/dim]", highlight=False)
 
-    def repository(self) -> Any:
+    def repository(self) -> Repository:
         """The repository named by ``--db`` (default: SQLite in the home), opened once.
 
         Creates the home and the repository on first use.
@@ -93,26 +94,7 @@ class Globals:
             self._repository = open_repository(db_url=self.db, home=self.home)
         return self._repository
 
-    def fast_repository(self) -> Any:
-        """The repository for the hot commands (``list``, ``issue``): on a SQLite repository
-        already set up, :class:`certmgr.repository.sqlite_fast.SqliteFastPath` (no
-        SQLAlchemy import; other methods go to :meth:`repository`); otherwise
-        :meth:`repository` itself.
-        """
-        if self._repository is not None:
-            return self._repository
-        if self._fast is None:
-            from certmgr.repository.sqlite_fast import open_fast_path
-
-            self._fast = open_fast_path(self.db, self.home, full=self.repository)
-            if self._fast is None:
-                return self.repository()
-        return self._fast
-
     def close(self) -> None:
-        if self._fast is not None:
-            self._fast.close()
-            self._fast = None
         if self._repository is not None:
             self._repository.close()
             self._repository = None

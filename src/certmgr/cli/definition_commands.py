@@ -90,7 +90,7 @@ def _print_one(g: Globals, d: DefinitionRecord, verb: str | None = None) -> None
 @command(definitions, "list")
 def definitions_list(g: Globals) -> None:
     """Every definition, with its names, key, lifetime, issuer and targets."""
-    rows = g.fast_repository().list_definitions()
+    rows = g.repository().list_definitions()
     if g.json:
         g.emit_json({"definitions": [definition_json(d) for d in rows]})
         return
@@ -107,7 +107,7 @@ def definitions_list(g: Globals) -> None:
 @command(definitions, "show")
 def definitions_show(g: Globals, name: Annotated[str, typer.Argument()]) -> None:
     """One definition and its current certificate."""
-    repo = g.fast_repository()
+    repo = g.repository()
     d = repo.get_definition(name)
     cert = repo.current_certificate(name)
     if g.json:

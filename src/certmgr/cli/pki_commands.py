@@ -49,7 +49,7 @@ def issue(
         raise UsageError("give definition NAMEs or --all (not both)")
     from certmgr.app.certificates import issue as issue_many
 
-    repo = g.fast_repository()
+    repo = g.repository()
     with ExitStack() as stack:
         tick: Callable[[str | None], None] = lambda _name: None  # noqa: E731
 
@@ -197,7 +197,7 @@ def export_command(
     """Write the current certificate in a server program's format; keys are 0600."""
     from certmgr.app.certificates import export
 
-    result = export(g.fast_repository(), name, fmt, out,
+    result = export(g.repository(), name, fmt, out,
                     password=read_password(password, password_file), alias=alias)
     if g.json:
         g.emit_json(result.to_json())
@@ -219,7 +219,7 @@ def list_command(
     from certmgr.issuers import parse_duration
 
     window = parse_duration(expiring, "--expiring") if expiring else None
-    rows = [r.to_json() for r in list_certificates(g.fast_repository(),
+    rows = [r.to_json() for r in list_certificates(g.repository(),
                                                     expiring_within=window)]
     if g.json:
         g.emit_json({"certificates": rows})

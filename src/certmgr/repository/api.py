@@ -6,14 +6,9 @@ import os
 from pathlib import Path
 
 from certmgr.repository import masterkey as mk
-from certmgr.repository.engine import (
-    create_db_engine,
-    display_url,
-    preflight,
-    resolve_url,
-    upgrade_to_head,
-)
+from certmgr.repository.db import connect, enable_wal, resolve_url
 from certmgr.repository.operations import Operations
+from certmgr.repository.schema import ensure_schema
 
 __all__ = ["PASSPHRASE_ENV", "Repository", "open_repository"]
 
@@ -60,17 +55,20 @@ def open_repository(db_url: str | None, home: Path, *, passphrase: str | None = 
     if passphrase is None:
         passphrase = os.environ.get(PASSPHRASE_ENV) or None
     url = resolve_url(db_url, home)
-    engine = create_db_engine(url)
+    if not db_url:
+        mk.ensure_home(home)
+    db = connect(url)  # an unreachable --db leaves no home behind
     try:
         if db_url:
-            preflight(engine, display_url(url))  # an unreachable --db leaves no home behind
-        mk.ensure_home(home)
-        upgrade_to_head(engine, display_url(url))
-        repo = Repository(engine, url, home, passphrase=passphrase, actor=actor)
+            mk.ensure_home(home)
+        ensure_schema(db)
+        enable_wal(db)  # only once the file is known to be ours
+        repo = Repository(db, home, passphrase=passphrase, actor=actor)
         repo.verify_master_key()
         if init_master_key:
             repo.ensure_master_key()
     except BaseException:
-        engine.dispose()
+        db.close()
         raise
     return repo
+

@@ -1,50 +1,70 @@
-"""Whole-repository backups: a consistent snapshot of every table, restorable anywhere.
+"""Whole-repository backups: a consistent, authenticated snapshot of every table.
 
-File format (``certmgr-backup`` version 1)::
+File format (``certmgr-backup`` version 2)::
 
-    {"format": "certmgr-backup", "version": 1, "schema": ..., "body_sha256": ...}\\n
+    {"format": "certmgr-backup", "version": 2, "schema": ..., "master_key": {...},
+     "body_sha256": ..., "hmac": ...}\\n
     <gzip of JSON lines: {"table": NAME, "columns": [...]} then one JSON array per row>
 
-The first line is a JSON header anyone can read with ``head -1``; the body's
-SHA-256 is in it, so a damaged file is refused before anything is written.
-Private keys stay as the repository stores them, sealed under the master key;
-the master key itself is never in a backup and must be kept separately.
-Backups move between SQLite and PostgreSQL: values are encoded by column type.
+The first line is a JSON header anyone can read with ``head -1``. It names the
+master key the backup belongs to (its mode, check value and, for a passphrase,
+the scrypt salt) and carries the body's SHA-256 and an HMAC-SHA256 of the
+header under a key derived from that master key. A restore checks the HMAC
+before it reads a row, so only someone holding the master key can make a
+backup that restores; then it checks every row (types, lengths, enumerations,
+certificates that parse) before it creates anything. Private keys stay as the
+repository stores them, sealed under the master key; the master key itself is
+never in a backup and must be kept separately. Version 1 backups (an unkeyed
+checksum only) are refused: anyone could have edited one.
+
+Backups move between SQLite and PostgreSQL: values are encoded by column kind.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import gzip
 import hashlib
-import io
+import hmac
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Connection, LargeBinary, Table, delete, func, insert, select, text
-from sqlalchemy.exc import SQLAlchemyError
-
 from certmgr.errors import InputError, MasterKeyError, RepositoryError
 from certmgr.repository import masterkey as mk
 from certmgr.repository.api import Repository, open_repository
+from certmgr.repository.backup_check import check_row
 from certmgr.repository.core import MASTER_META
-from certmgr.repository.engine import WRITE_OPTION, head_revision
-from certmgr.repository.tables import AuditRow, Base, MetaRow, UTCDateTime, utcnow
+from certmgr.repository.db import Database, Tx, connect, resolve_url
+from certmgr.repository.decode import decode_json, decode_utc
+from certmgr.repository.schema import (
+    BLOB,
+    BOOL,
+    HEAD_REVISION,
+    JSON,
+    TABLE_BY_NAME,
+    TABLES,
+    TIME,
+    Table,
+    q,
+)
+from certmgr.repository.values import utcnow
 
 __all__ = ["FORMAT", "VERSION", "BackupSummary", "read_header", "restore_backup",
            "write_backup"]
 
 FORMAT = "certmgr-backup"
-VERSION = 1
+VERSION = 2
 _HEADER_MAX = 64 * 1024
+_LINE_MAX = 32 * 1024 * 1024  # one row: a chain of certificates, a backed-up file...
 _CHUNK = 1000
+_AUTH_LABEL = b"certmgr backup authentication v2"
 
 
 @dataclass(frozen=True)
@@ -62,8 +82,19 @@ class BackupSummary:
                 "rows": self.rows, "master_key": self.master_key}
 
 
-def _tables() -> list[Table]:
-    return list(Base.metadata.sorted_tables)
+def _auth_key(master: mk.MasterKey) -> bytes:
+    return hmac.new(master.key, _AUTH_LABEL, hashlib.sha256).digest()
+
+
+def _header_mac(master: mk.MasterKey, header: dict[str, Any]) -> str:
+    unsigned = {k: v for k, v in header.items() if k != "hmac"}
+    canonical = json.dumps(unsigned, sort_keys=True, separators=(",", ":")).encode()
+    return hmac.new(_auth_key(master), canonical, hashlib.sha256).hexdigest()
+
+
+def _public_meta(value: dict[str, Any]) -> dict[str, Any]:
+    # What identifies the master key (never the key): mode, check value, scrypt salt.
+    return {k: value[k] for k in ("mode", "check", "salt", "n", "r", "p") if k in value}
 
 
 # -- writing -----------------------------------------------------------------------
@@ -75,6 +106,7 @@ def write_backup(repo: Repository, out: Path, *, overwrite: bool = False) -> Bac
     Raises:
         InputError: ``out`` exists (without ``overwrite``) or its directory is missing.
         RepositoryError: the repository cannot be read.
+        MasterKeyError: the master key (which authenticates the backup) is not available.
     """
     out = Path(out)
     if out.exists() and not overwrite:
@@ -82,108 +114,86 @@ def write_backup(repo: Repository, out: Path, *, overwrite: bool = False) -> Bac
     if not out.parent.is_dir():
         raise InputError(f"directory {out.parent} does not exist; create it or choose another "
                          "--out", path=out)
+    repo.ensure_master_key()
+    master = repo.master_key()
+    meta = repo._master_meta()
+    assert meta is not None
     created = utcnow()
     with tempfile.TemporaryFile(dir=out.parent) as body:
-        digest, rows = _write_body(repo, body)
-        header = {"format": FORMAT, "version": VERSION, "schema": head_revision(),
-                  "created": created.isoformat(), "source": repo.backend, "rows": rows,
-                  "body_sha256": digest}
+        digest, rows = _write_body(repo._db, body)
+        header: dict[str, Any] = {
+            "format": FORMAT, "version": VERSION, "schema": HEAD_REVISION,
+            "created": created.isoformat(), "source": repo.backend, "rows": rows,
+            "master_key": _public_meta(meta), "body_sha256": digest}
+        header["hmac"] = _header_mac(master, header)
         body.seek(0)
         _publish(out, json.dumps(header, sort_keys=True).encode() + b"\n", body)
     repo.record_event("repository.backup", "repository", {"out": str(out), "rows": rows})
-    return BackupSummary(str(out), header["schema"], created, rows,  # type: ignore[arg-type]
-                         repo.master_key_info())
+    return BackupSummary(str(out), HEAD_REVISION, created, rows, repo.master_key_info())
 
 
-def _write_body(repo: Repository, body: IO[bytes]) -> tuple[str, dict[str, int]]:
-    hashing = _HashingWriter(body)
-    rows: dict[str, int] = {}
-    with (gzip.GzipFile(fileobj=hashing, mode="wb", mtime=0, compresslevel=6) as gz,
-          _snapshot(repo) as conn):
-        for table in _tables():
-            columns = [c.name for c in table.columns]
-            gz.write(_line({"table": table.name, "columns": columns}))
-            count = 0
-            codecs = _codecs(table, columns, encode=True)
-            order = list(table.primary_key.columns)
-            for row in conn.execute(select(table).order_by(*order)):
-                gz.write(_line(_apply(codecs, row)))
-                count += 1
-            rows[table.name] = count
-    return hashing.hexdigest(), rows
-
-
-@contextmanager
-def _snapshot(repo: Repository) -> Iterator[Connection]:
-    """One read transaction over every table (SQLite: a WAL snapshot; PostgreSQL:
-    REPEATABLE READ), so the backup is consistent while others write."""
-    engine = repo._engine
-    try:
-        with engine.connect() as conn:
-            if repo.backend == "postgresql":
-                conn = conn.execution_options(isolation_level="REPEATABLE READ")
-            with conn.begin():
-                yield conn
-    except SQLAlchemyError as exc:
-        raise RepositoryError(f"cannot read repository {repo.url_for_display()} for the "
-                              f"backup: {exc}") from None
-
-
-class _HashingWriter(io.RawIOBase):
-    """Passes bytes through to ``sink`` and hashes them."""
+class _HashingFile:
+    """Passes bytes through to ``sink`` and hashes them (a gzip file object's target)."""
 
     def __init__(self, sink: IO[bytes]) -> None:
         self._sink = sink
-        self._hash = hashlib.sha256()
+        self.hash = hashlib.sha256()
 
-    def writable(self) -> bool:
-        return True
+    def write(self, data: bytes) -> int:
+        self.hash.update(data)
+        return self._sink.write(data)
 
-    def write(self, data: Any) -> int:
-        chunk = bytes(data)
-        self._hash.update(chunk)
-        self._sink.write(chunk)
-        return len(chunk)
+    def flush(self) -> None:
+        self._sink.flush()
 
-    def hexdigest(self) -> str:
-        return self._hash.hexdigest()
+
+def _write_body(db: Database, body: IO[bytes]) -> tuple[str, dict[str, int]]:
+    hashing = _HashingFile(body)
+    rows: dict[str, int] = {}
+    # One read transaction over every table (SQLite: a WAL snapshot; PostgreSQL:
+    # REPEATABLE READ), so the backup is consistent while others write.
+    with (gzip.GzipFile(fileobj=hashing, mode="wb", mtime=0, compresslevel=6) as gz,  # type: ignore[arg-type]
+          db.tx(snapshot=True) as tx):
+        for table in TABLES:
+            gz.write(_line({"table": table.name, "columns": list(table.column_names)}))
+            count = 0
+            for row in _select_all(tx, table):
+                gz.write(_line(_encode(table, row)))
+                count += 1
+            rows[table.name] = count
+    return hashing.hash.hexdigest(), rows
+
+
+def _select_all(tx: Tx, table: Table) -> list[tuple[Any, ...]]:
+    columns = ", ".join(q(c) for c in table.column_names)
+    return tx.rows(f"SELECT {columns} FROM {table.name} ORDER BY {q(table.key)}")  # noqa: S608
+
+
+def _encode(table: Table, row: tuple[Any, ...]) -> list[Any]:
+    out: list[Any] = []
+    for col, value in zip(table.columns, row, strict=True):
+        if value is None:
+            out.append(None)
+        elif col.kind == TIME:
+            out.append(decode_utc(value).isoformat())
+        elif col.kind == JSON:
+            out.append(decode_json(value))
+        elif col.kind == BOOL:
+            out.append(bool(value))
+        elif col.kind == BLOB:
+            out.append(base64.b64encode(bytes(value)).decode())
+        else:
+            out.append(value)
+    return out
 
 
 def _line(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode() + b"\n"
 
 
-def _b64encode(value: bytes) -> str:
-    return base64.b64encode(value).decode()
-
-
-def _isoformat(value: datetime) -> str:
-    return value.isoformat()
-
-
-Codec = Callable[[Any], Any] | None
-
-
-def _codecs(table: Table, columns: list[str], *, encode: bool) -> list[Codec]:
-    """Per column, the function turning a value into JSON (or back); None: as is."""
-    out: list[Codec] = []
-    for name in columns:
-        kind = table.columns[name].type
-        if isinstance(kind, LargeBinary):
-            out.append(_b64encode if encode else base64.b64decode)
-        elif isinstance(kind, UTCDateTime):
-            out.append(_isoformat if encode else datetime.fromisoformat)
-        else:
-            out.append(None)
-    return out
-
-
-def _apply(codecs: list[Codec], values: Any) -> list[Any]:
-    return [v if c is None or v is None else c(v) for c, v in zip(codecs, values, strict=True)]
-
-
 def _publish(out: Path, header: bytes, body: IO[bytes]) -> None:
-    # Temp file created 0600 beside the target, then renamed: never a partial backup.
+    # Temp file created 0600 beside the target, synced, renamed, directory synced:
+    # never a partial backup.
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -196,31 +206,63 @@ def _publish(out: Path, header: bytes, body: IO[bytes]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    dir_fd = os.open(out.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 # -- reading -----------------------------------------------------------------------
 
 
 def read_header(path: Path) -> dict[str, Any]:
-    """The backup's header after checking format, version and checksum.
+    """The backup's header after checking format, version and the body's checksum
+    (not yet its authenticity: that needs the master key, see :func:`restore_backup`).
 
     Raises:
-        InputError: not a certmgr backup, an unknown version, or damaged.
+        InputError: not a certmgr backup, an unknown or unauthenticated version, damaged.
     """
     path = Path(path)
-    try:
-        with path.open("rb") as f:
-            first = f.readline(_HEADER_MAX)
-            header = _parse_header(path, first)
-            digest = hashlib.sha256()
+    with _open_backup(path) as f:
+        header = _parse_header(path, f.readline(_HEADER_MAX))
+        digest = hashlib.sha256()
+        try:
             while chunk := f.read(1 << 20):
                 digest.update(chunk)
-    except OSError as exc:
-        raise InputError(f"cannot read backup {path}: {exc.strerror}", path=path) from None
-    if digest.hexdigest() != header["body_sha256"]:
+        except OSError as exc:
+            raise InputError(f"cannot read backup {path}: {exc.strerror}", path=path) from None
+    if not hmac.compare_digest(digest.hexdigest(), str(header["body_sha256"])):
         raise InputError(f"backup {path} is damaged (checksum mismatch); use another copy",
                          path=path)
     return header
+
+
+class _open_backup:  # noqa: N801 - a context manager used like open()
+    """The backup opened once, checked to be a regular file (a FIFO never hangs us)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._file: IO[bytes] | None = None
+
+    def __enter__(self) -> IO[bytes]:
+        import stat
+
+        try:
+            fd = os.open(self._path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            raise InputError(f"cannot read backup {self._path}: {exc.strerror}",
+                             path=self._path) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise InputError(f"backup {self._path} is not a regular file", path=self._path)
+        os.set_blocking(fd, True)
+        self._file = os.fdopen(fd, "rb")
+        return self._file
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.close()
 
 
 def _parse_header(path: Path, first: bytes) -> dict[str, Any]:
@@ -230,36 +272,49 @@ def _parse_header(path: Path, first: bytes) -> dict[str, Any]:
         header = None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise InputError(f"{path} is not a certmgr backup", path=path)
-    if header.get("version") != VERSION:
-        raise InputError(f"backup {path} has format version {header.get('version')!r}; this "
-                         f"certmgr reads version {VERSION}", path=path)
-    if not isinstance(header.get("body_sha256"), str):
-        raise InputError(f"backup {path} is damaged (no checksum); use another copy", path=path)
+    version = header.get("version")
+    if version == 1:
+        raise InputError(f"backup {path} has format version 1, which is not authenticated and "
+                         "is no longer restored; write a new backup with `certmgr backup`",
+                         path=path)
+    if version != VERSION:
+        raise InputError(f"backup {path} has format version {version!r}; this certmgr reads "
+                         f"version {VERSION}", path=path)
+    meta = header.get("master_key")
+    if not isinstance(header.get("body_sha256"), str) or not isinstance(header.get("hmac"), str) \
+            or not isinstance(meta, dict) or meta.get("mode") not in ("file", "passphrase") \
+            or not isinstance(meta.get("check"), str) or not isinstance(header.get("rows"), dict):
+        raise InputError(f"backup {path} is damaged (incomplete header); use another copy",
+                         path=path)
     return header
 
 
-def _read_body(path: Path) -> Iterator[tuple[Table, list[dict[str, Any]]]]:
-    """Chunks of decoded rows, table by table, in dependency order."""
-    tables = {t.name: t for t in _tables()}
-    with path.open("rb") as f:
+def _read_body(path: Path) -> Iterator[tuple[Table, list[tuple[Any, ...]]]]:
+    """Chunks of checked rows (values as stored), table by table, in dependency order.
+
+    Raises:
+        InputError: a row or table the schema does not allow.
+    """
+    seen: set[str] = set()
+    with _open_backup(path) as f:
         f.readline(_HEADER_MAX)
         with gzip.GzipFile(fileobj=f, mode="rb") as gz:
             table: Table | None = None
-            columns: list[str] = []
-            codecs: list[Codec] = []
-            chunk: list[dict[str, Any]] = []
-            for raw in gz:
+            chunk: list[tuple[Any, ...]] = []
+            while raw := gz.readline(_LINE_MAX):
+                if not raw.endswith(b"\n"):
+                    raise InputError(f"backup {path} is damaged (a line is cut or too long)",
+                                     path=path)
                 item = json.loads(raw)
                 if isinstance(item, dict):
                     if table is not None and chunk:
                         yield table, chunk
                     chunk = []
-                    table, columns = _table_of(tables, item, path)
-                    codecs = _codecs(table, columns, encode=False)
+                    table = _table_of(item, path, seen)
                     continue
                 if table is None:
                     raise InputError(f"backup {path} is damaged (row before table)", path=path)
-                chunk.append(dict(zip(columns, _apply(codecs, item), strict=True)))
+                chunk.append(check_row(table, item, path))
                 if len(chunk) >= _CHUNK:
                     yield table, chunk
                     chunk = []
@@ -267,14 +322,14 @@ def _read_body(path: Path) -> Iterator[tuple[Table, list[dict[str, Any]]]]:
                 yield table, chunk
 
 
-def _table_of(tables: dict[str, Table], item: dict[str, Any],
-              path: Path) -> tuple[Table, list[str]]:
-    table = tables.get(str(item.get("table")))
-    columns = list(item.get("columns") or [])
-    if table is None or not set(columns) <= set(table.columns.keys()):
-        raise InputError(f"backup {path} holds table {item.get('table')!r} with columns this "
+def _table_of(item: dict[str, Any], path: Path, seen: set[str]) -> Table:
+    name = str(item.get("table"))
+    table = TABLE_BY_NAME.get(name)
+    if table is None or item.get("columns") != list(table.column_names) or name in seen:
+        raise InputError(f"backup {path} holds table {name[:64]!r} with columns this "
                          "certmgr does not know", path=path)
-    return table, columns
+    seen.add(name)
+    return table
 
 
 # -- restoring ---------------------------------------------------------------------
@@ -287,128 +342,239 @@ def restore_backup(db_url: str | None, home: Path, path: Path, *,
 
     The backup's keys stay sealed under its master key, so that key must be
     available: the key file in ``home`` (or ``master_key_file``, copied there
-    after the restore) or the passphrase (``CERTMGR_PASSPHRASE``).
+    after the restore) or the passphrase (``CERTMGR_PASSPHRASE``). Nothing is
+    created until the backup is authenticated and every row checked; if the restore
+    fails after that, what it created (home, database file, tables, key file) is
+    removed again.
 
     Raises:
-        InputError: the file is not a certmgr backup, is damaged, or is for
+        InputError: the file is not a certmgr backup, is damaged, edited, or for
             another schema.
         RepositoryError: the target repository is not empty.
         MasterKeyError: the available master key is not the backup's.
     """
     path = Path(path)
+    home = Path(home).expanduser()
+    if passphrase is None:
+        passphrase = os.environ.get("CERTMGR_PASSPHRASE") or None
     header = read_header(path)
-    if header.get("schema") != head_revision():
+    if header.get("schema") != HEAD_REVISION:
         raise InputError(f"backup {path} has schema {header.get('schema')!r}; this certmgr "
-                         f"restores schema {head_revision()}", path=path)
-    backup_meta = _backup_meta(path)
-    repo = open_repository(db_url, home, passphrase=passphrase, actor=actor,
-                           init_master_key=False)
+                         f"restores schema {HEAD_REVISION}", path=path)
+    _refuse_non_empty(db_url, home)  # before the key checks: the plainer message first
+    wanted: dict[str, Any] = header["master_key"]
+    master, key_to_copy = _backup_master_key(home, wanted, passphrase, master_key_file)
+    if not hmac.compare_digest(_header_mac(master, header), str(header["hmac"])):
+        raise InputError(f"backup {path} does not authenticate under its master key (it was "
+                         "edited, or made for another repository); nothing was restored",
+                         path=path)
     try:
-        _check_empty(repo)
-        key_to_copy = _check_master_key(repo, backup_meta.get(MASTER_META), master_key_file)
-        _load(repo, path, backup_meta)
-        if key_to_copy is not None:
-            mk.write_key_file(repo.key_file, key_to_copy.key)
-        info = repo.master_key_info()
-    finally:
-        repo.close()
+        body_meta = _check_body(path)
+    except (ValueError, EOFError, OSError, KeyError, TypeError) as exc:
+        raise InputError(f"backup {path} is damaged ({str(exc)[:120]}); nothing was restored",
+                         path=path) from None
+    if _public_meta(body_meta.get(MASTER_META, {})) != wanted:
+        raise InputError(f"backup {path} is damaged (its master key record differs from its "
+                         "header); nothing was restored", path=path)
+    created = _Created.before(db_url, home)
+    try:
+        repo = open_repository(db_url, home, passphrase=passphrase, actor=actor,
+                               init_master_key=False)
+        try:
+            _check_empty(repo)
+            _load(repo, path, body_meta)
+            if key_to_copy is not None:
+                mk.write_key_file(repo.key_file, key_to_copy.key)
+            info = repo.master_key_info()
+        finally:
+            repo.close()
+    except BaseException:
+        created.undo()
+        raise
+    created.keep()
     return BackupSummary(str(path), str(header["schema"]),
                          datetime.fromisoformat(header["created"]), dict(header["rows"]), info)
 
 
-def _backup_meta(path: Path) -> dict[str, Any]:
+def _backup_master_key(home: Path, wanted: dict[str, Any], passphrase: str | None,
+                       given: Path | None) -> tuple[mk.MasterKey, mk.MasterKey | None]:
+    """The backup's master key, and a key file's key to copy into the home afterwards."""
+    if wanted["mode"] == "passphrase":
+        if not passphrase:
+            raise MasterKeyError("this backup's keys are protected by a passphrase: set "
+                                 "CERTMGR_PASSPHRASE to it and restore again")
+        try:
+            master = mk.derive_from_passphrase(passphrase, wanted)
+        except (KeyError, ValueError, TypeError, binascii.Error):
+            raise InputError("the backup's header is damaged (passphrase parameters); use "
+                             "another copy") from None
+        if not hmac.compare_digest(mk.check_value(master.key), wanted["check"]):
+            raise MasterKeyError("wrong passphrase for this backup (CERTMGR_PASSPHRASE); "
+                                 "nothing was changed")
+        return master, None
+    key_file = home / mk.KEY_FILE_NAME
+    present = key_file.exists()
+    if given is None and not present:
+        raise MasterKeyError(f"this backup's keys need its master key file: copy it to "
+                             f"{key_file} (mode 0600) or give --master-key FILE")
+    if present:
+        current = mk.read_key_file(key_file)
+        if not hmac.compare_digest(mk.check_value(current.key), wanted["check"]):
+            raise MasterKeyError(f"{key_file} is not this backup's master key; move it "
+                                 "away, then give the backup's key with --master-key FILE")
+        if given is None:
+            return current, None
+    assert given is not None
+    master = mk.read_key_file(given)
+    if not hmac.compare_digest(mk.check_value(master.key), wanted["check"]):
+        raise MasterKeyError(f"{given} is not this backup's master key", path=given)
+    return master, None if present else master
+
+
+def _check_body(path: Path) -> dict[str, Any]:
+    """Read and check every row once before anything is created; the backup's meta rows."""
     meta: dict[str, Any] = {}
-    try:
-        for table, chunk in _read_body(path):
-            if table.name == MetaRow.__tablename__:
-                meta.update({row["key"]: row["value"] for row in chunk})
-            elif meta:
-                break
-    except (ValueError, EOFError, OSError, KeyError, TypeError) as exc:
-        raise InputError(f"backup {path} is damaged ({exc}); use another copy",
-                         path=path) from None
+    for table, chunk in _read_body(path):
+        if table.name == "meta":
+            meta.update({row[0]: row[1] for row in chunk})
     return meta
 
 
+class _Created:
+    """What a restore is about to create, so that a failed one removes it again."""
+
+    def __init__(self, db: Database | None, home: Path, files: list[Path],
+                 home_existed: bool) -> None:
+        self._db = db
+        self._home = home
+        self._files = files
+        self._home_existed = home_existed
+
+    @classmethod
+    def before(cls, db_url: str | None, home: Path) -> _Created:
+        url = resolve_url(db_url, home)
+        files = [home / mk.KEY_FILE_NAME]
+        db: Database | None = None
+        if url.backend == "sqlite":
+            assert url.path is not None
+            files += [url.path.with_name(url.path.name + s) for s in ("", "-wal", "-shm",
+                                                                       "-journal")]
+        else:
+            db = connect(url)  # unreachable: the error is the restore's, nothing made yet
+            if db.table_names():
+                db.close()
+                db = None  # not empty: the restore will refuse it and must not drop a thing
+        return cls(db, home, [f for f in files if not f.exists()], home.exists())
+
+    def undo(self) -> None:
+        for f in self._files:
+            f.unlink(missing_ok=True)
+        if not self._home_existed:
+            try:
+                self._home.rmdir()
+            except OSError:
+                pass  # something else is in it now: leave it
+        if self._db is not None:
+            try:
+                with self._db.tx(write=True) as tx:
+                    for table in [*reversed(TABLES), None]:
+                        name = table.name if table else "alembic_version"
+                        tx.execute(f"DROP TABLE IF EXISTS {name} CASCADE")
+            except RepositoryError:
+                pass  # the original error says what went wrong
+            finally:
+                self._db.close()
+
+    def keep(self) -> None:
+        """The restore succeeded: keep everything."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def _refuse_non_empty(db_url: str | None, home: Path) -> None:
+    url = resolve_url(db_url, home)
+    if url.backend == "sqlite":
+        if url.path is None or not url.path.is_file() or not url.path.stat().st_size \
+                or not home.is_dir():
+            return  # nothing there yet: nothing to open (and nothing is created here)
+    else:
+        db = connect(url)
+        try:
+            if not db.table_names():
+                return
+        finally:
+            db.close()
+    repo = open_repository(db_url, home, init_master_key=False)
+    try:
+        _check_empty(repo)
+    finally:
+        repo.close()
+
+
 def _check_empty(repo: Repository) -> None:
-    skip = {MetaRow.__tablename__, AuditRow.__tablename__}
-    with repo._conn() as conn:
-        used = {t.name: n for t in _tables() if t.name not in skip
-                and (n := conn.execute(select(func.count()).select_from(t)).scalar_one())}
+    skip = {"meta", "audit_events"}
+    tx = repo._db.read()
+    used = {t.name: n for t in TABLES if t.name not in skip
+            and (n := int(tx.scalar(f"SELECT count(*) FROM {t.name}")))}  # noqa: S608
     if used:
         what = ", ".join(f"{n} {name}" for name, n in sorted(used.items()))
         raise RepositoryError(f"repository {repo.url_for_display()} is not empty ({what}); "
                               "restore into a new --home or an empty --db")
 
 
-def _check_master_key(repo: Repository, wanted: dict[str, Any] | None,
-                      given: Path | None) -> mk.MasterKey | None:
-    """Check the backup's master key is available; return a key file's key to copy in."""
-    if wanted is None:
-        return None  # the backup holds no sealed keys
-    if wanted.get("mode") == "passphrase":
-        if not repo._passphrase:
-            raise MasterKeyError("this backup's keys are protected by a passphrase: set "
-                                 "CERTMGR_PASSPHRASE to it and restore again")
-        master = mk.derive_from_passphrase(repo._passphrase, wanted)
-        if mk.check_value(master.key) != wanted["check"]:
-            raise MasterKeyError("wrong passphrase for this backup (CERTMGR_PASSPHRASE); "
-                                 "nothing was changed")
-        return None
-    present = repo.key_file.exists()
-    if given is None and not present:
-        raise MasterKeyError(f"this backup's keys need its master key file: copy it to "
-                             f"{repo.key_file} (mode 0600) or give --master-key FILE")
-    if present:
-        current = mk.read_key_file(repo.key_file)
-        if mk.check_value(current.key) != wanted["check"]:
-            raise MasterKeyError(f"{repo.key_file} is not this backup's master key; move it "
-                                 "away, then give the backup's key with --master-key FILE")
-    if given is None:
-        return None
-    master = mk.read_key_file(given)
-    if mk.check_value(master.key) != wanted["check"]:
-        raise MasterKeyError(f"{given} is not this backup's master key", path=given)
-    return None if present else master
+def _insert_sql(table: Table, columns: tuple[str, ...]) -> str:
+    names = ", ".join(q(c) for c in columns)
+    return f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' * len(columns))})"  # noqa: S608
+
+
+def _stored(db: Database, table: Table, row: tuple[Any, ...]) -> tuple[Any, ...]:
+    out: list[Any] = []
+    for col, value in zip(table.columns, row, strict=True):
+        if value is None:
+            out.append(None)
+        elif col.kind == TIME:
+            out.append(db.time(value))
+        elif col.kind == JSON:
+            out.append(json.dumps(value))
+        else:
+            out.append(value)
+    return tuple(out)
 
 
 def _load(repo: Repository, path: Path, backup_meta: dict[str, Any]) -> None:
     """Insert every row in one transaction; local audit events are kept after the backup's."""
-    audit = Base.metadata.tables[AuditRow.__tablename__]
-    meta = Base.metadata.tables[MetaRow.__tablename__]
+    db = repo._db
+    audit = TABLE_BY_NAME["audit_events"]
+    meta = TABLE_BY_NAME["meta"]
     try:
-        with repo._engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
-            kept_audit = [dict(r._mapping) for r in
-                          conn.execute(select(audit).order_by(audit.c.id))]
-            kept_meta = {r.key: r.value for r in conn.execute(select(meta))}
-            conn.execute(delete(audit))
-            conn.execute(delete(meta))
+        with db.tx(write=True) as tx:
+            kept_audit = [r[1:] for r in _select_all(tx, audit)]
+            kept_meta = [r for r in _select_all(tx, meta) if r[0] not in backup_meta]
+            tx.execute("DELETE FROM audit_events")
+            tx.execute("DELETE FROM meta")
             for table, chunk in _read_body(path):
-                conn.execute(insert(table), chunk)
-            for key, value in kept_meta.items():
-                if key not in backup_meta:
-                    conn.execute(insert(meta), [{"key": key, "value": value}])
-            if repo.backend == "postgresql":
-                _reset_sequences(conn)
-            for row in kept_audit:
-                row.pop("id")
-                conn.execute(insert(audit), [row])
-            conn.execute(insert(audit), [{
-                "time": utcnow(), "actor": repo.actor, "action": "repository.restore",
-                "object": "repository", "detail": {"from": str(path)}}])
+                tx.executemany(_insert_sql(table, table.column_names),
+                               [_stored(db, table, row) for row in chunk])
+            tx.executemany(_insert_sql(meta, meta.column_names), kept_meta)
+            if db.backend == "postgresql":
+                _reset_sequences(tx)
+            columns = audit.column_names[1:]
+            tx.executemany(_insert_sql(audit, columns), kept_audit)
+            tx.execute(_insert_sql(audit, columns), (
+                db.time(utcnow()), repo.actor, "repository.restore", "repository",
+                json.dumps({"from": str(path)})))
     except (ValueError, EOFError, KeyError, TypeError) as exc:
-        raise InputError(f"backup {path} is damaged ({exc}); nothing was restored",
+        raise InputError(f"backup {path} is damaged ({str(exc)[:120]}); nothing was restored",
                          path=path) from None
-    except SQLAlchemyError as exc:
+    except RepositoryError as exc:
         raise RepositoryError(f"restore into {repo.url_for_display()} failed, nothing was "
-                              f"restored: {str(exc).splitlines()[0]}") from None
+                              f"restored: {exc}") from None
 
 
-def _reset_sequences(conn: Connection) -> None:
+def _reset_sequences(tx: Tx) -> None:
     # Explicit ids were inserted: move each serial sequence past them.
-    for table in _tables():
-        if "id" in table.columns and table.columns["id"].autoincrement is not False \
-                and table.columns["id"].type.python_type is int:
-            conn.execute(text(
-                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "  # noqa: S608
-                f"COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM {table.name}"))
+    for table in TABLES:
+        if table.key == "id" and table.column("id").kind == "int":
+            tx.execute(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "  # noqa: S608
+                       f"COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM {table.name}")

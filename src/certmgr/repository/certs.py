@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,21 +11,17 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-from sqlalchemy import (
-    String,
-    bindparam,
-    delete,
-    func,
-    insert,
-    select,
-    type_coerce,
-    update,
-)
-from sqlalchemy.orm import Session
 
 from certmgr.errors import InputError, NotFound
-from certmgr.repository.core import INSERT_AUDIT
-from certmgr.repository.decode import cert_from_tuple, definition_from_tuple
+from certmgr.repository.core import INSERT_AUDIT, AuditRow
+from certmgr.repository.db import Tx
+from certmgr.repository.decode import (
+    cert_from_tuple,
+    decode_json,
+    decode_utc,
+    definition_from_tuple,
+    request_from_tuple,
+)
 from certmgr.repository.inventory import Inventory, split_target
 from certmgr.repository.records import (
     CertificateRecord,
@@ -35,53 +32,34 @@ from certmgr.repository.records import (
     RequestRecord,
     RequestState,
 )
-from certmgr.repository.tables import (
-    CertificateRow,
-    DefinitionRow,
-    DefinitionTargetRow,
-    IssuerKeyRow,
-    IssuerRow,
-    RequestRow,
-    table_of,
-    utcnow,
-)
-from certmgr.repository.values import certificate_values, load_cert
+from certmgr.repository.values import certificate_values, load_cert, utcnow
 
 __all__ = ["KEY_TYPES", "Certs"]
 
 KEY_TYPES = ("ec256", "ec384", "rsa2048", "rsa3072", "rsa4096", "ed25519")
 
-# Lists run over 100k rows: JSON and datetime columns come back raw (no per-value
-# SQLAlchemy processing) and are decoded by certmgr.repository.decode, several times faster.
-_CERT_COLUMNS = (CertificateRow.id, DefinitionRow.name, CertificateRow.version,
-                 CertificateRow.serial, CertificateRow.sha256, CertificateRow.subject,
-                 type_coerce(CertificateRow.sans, String),
-                 type_coerce(CertificateRow.not_before, String),
-                 type_coerce(CertificateRow.not_after, String),
-                 CertificateRow.issuer, CertificateRow.cert_pem, CertificateRow.chain_pem,
-                 CertificateRow.key_id, CertificateRow.state,
-                 type_coerce(CertificateRow.created, String))
-# The same for definitions (list_definitions over 100k, bulk lookups for `list`).
-_DEF_COLUMNS = (DefinitionRow.name, DefinitionRow.cn, type_coerce(DefinitionRow.sans, String),
-                DefinitionRow.key_type, DefinitionRow.validity_seconds, DefinitionRow.issuer,
-                DefinitionRow.renew_before_seconds, type_coerce(DefinitionRow.targets, String),
-                type_coerce(DefinitionRow.data, String),
-                type_coerce(DefinitionRow.created, String),
-                type_coerce(DefinitionRow.updated, String), DefinitionRow.id)
-# add_certificate's statements, prepared once (values as parameters; see core.py).
-_CERTS, _REQUESTS = table_of(CertificateRow), table_of(RequestRow)
-_LATEST_VERSION = select(
-    DefinitionRow.id,
-    select(func.max(_CERTS.c.version)).where(_CERTS.c.definition_id == DefinitionRow.id)
-    .scalar_subquery(),
-).where(DefinitionRow.name == bindparam("name"))
-_SUPERSEDE = (update(_CERTS)
-              .where(_CERTS.c.definition_id == bindparam("def_id"),
-                     _CERTS.c.state == CertificateState.CURRENT.value)
-              .values(state=CertificateState.SUPERSEDED.value))
-_INSERT_CERT = insert(_CERTS)
-_RECEIVED = (update(_REQUESTS).where(_REQUESTS.c.id == bindparam("req_id"))
-             .values(state=RequestState.RECEIVED.value, updated=bindparam("now")))
+# Column orders as decode.cert_from_tuple and decode.definition_from_tuple expect them.
+_CERT_SELECT = (
+    "SELECT c.id, d.name, c.version, c.serial, c.sha256, c.subject, c.sans, c.not_before, "
+    "c.not_after, c.issuer, c.cert_pem, c.chain_pem, c.key_id, c.state, c.created "
+    "FROM certificates AS c JOIN definitions AS d ON c.definition_id = d.id")
+_DEF_SELECT = (
+    "SELECT name, cn, sans, key_type, validity_seconds, issuer, renew_before_seconds, "
+    "targets, data, created, updated, id FROM definitions")
+_REQUEST_SELECT = (
+    "SELECT r.id, d.name, r.key_id, r.csr_pem, r.public_sha256, r.state, r.created, "
+    "r.updated FROM requests AS r JOIN definitions AS d ON r.definition_id = d.id")
+# add_certificate's statements: at most five per certificate (`issue --all` runs one
+# transaction per certificate).
+_LATEST_VERSION = (
+    "SELECT d.id, (SELECT max(c.version) FROM certificates AS c WHERE c.definition_id = d.id) "
+    "FROM definitions AS d WHERE d.name = ?")
+_SUPERSEDE = "UPDATE certificates SET state = ? WHERE definition_id = ? AND state = ?"
+_INSERT_CERT = (
+    "INSERT INTO certificates (definition_id, version, serial, sha256, subject, sans, "
+    "not_before, not_after, issuer, cert_pem, chain_pem, key_id, state, created) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id")
+_RECEIVED = "UPDATE requests SET state = ?, updated = ? WHERE id = ?"
 _IN_CHUNK = 500  # names per IN (...) query: below SQLite's bound-parameter limit
 
 
@@ -97,33 +75,36 @@ class Certs(Inventory):
             InputError: unknown key type, empty name or CN, bad target, bad durations.
         """
         _check_definition(definition)
-        with self._tx() as s:
-            row = s.scalar(select(DefinitionRow).where(DefinitionRow.name == definition.name))
-            now = utcnow()
-            if row is None:
-                row = DefinitionRow(name=definition.name, created=now)
-                s.add(row)
-            row.cn, row.sans, row.key_type = definition.cn, list(definition.sans), \
-                definition.key_type
-            row.validity_seconds = int(definition.validity.total_seconds())
-            row.renew_before_seconds = int(definition.renew_before.total_seconds())
-            row.issuer, row.targets, row.data = definition.issuer, list(definition.targets), \
-                dict(definition.data)
-            row.updated = now
-            s.flush()
-            s.execute(delete(DefinitionTargetRow)
-                      .where(DefinitionTargetRow.definition_id == row.id))
-            for target in definition.targets:
-                host, slot_id = split_target(target)
-                s.add(DefinitionTargetRow(definition_id=row.id, host=host, slot_id=slot_id))
-            self._audit(s, "definition.save", f"definition:{definition.name}", {})
-            s.flush()
-            return _definition(row)
+        d = definition
+        targets = [split_target(t) for t in d.targets]
+        with self._db.tx(write=True) as tx:
+            now = self._db.time(utcnow())
+            values = (d.cn, json.dumps(list(d.sans)), d.key_type,
+                      int(d.validity.total_seconds()), d.issuer,
+                      int(d.renew_before.total_seconds()), json.dumps(list(d.targets)),
+                      json.dumps(dict(d.data)), now)
+            def_id = tx.scalar("SELECT id FROM definitions WHERE name = ?", (d.name,))
+            if def_id is None:
+                def_id = tx.insert(
+                    "INSERT INTO definitions (cn, sans, key_type, validity_seconds, issuer, "
+                    "renew_before_seconds, targets, data, updated, name, created) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    (*values, d.name, now))
+            else:
+                tx.execute("UPDATE definitions SET cn = ?, sans = ?, key_type = ?, "
+                           "validity_seconds = ?, issuer = ?, renew_before_seconds = ?, "
+                           "targets = ?, data = ?, updated = ? WHERE id = ?", (*values, def_id))
+            tx.execute("DELETE FROM definition_targets WHERE definition_id = ?", (def_id,))
+            tx.executemany("INSERT INTO definition_targets (definition_id, host, slot_id) "
+                           "VALUES (?, ?, ?)", [(def_id, h, s) for h, s in targets])
+            self._audit(tx, "definition.save", f"definition:{d.name}", {})
+            row = tx.one(_DEF_SELECT + " WHERE id = ?", (def_id,))
+        assert row is not None
+        return definition_from_tuple(row)
 
     def get_definition(self, name: str) -> DefinitionRecord:
         """Definition ``name``.  Raises NotFound."""
-        with self._conn() as conn:
-            row = conn.execute(_def_select().where(DefinitionRow.name == name)).first()
+        row = self._db.read().one(_DEF_SELECT + " WHERE name = ?", (name,))
         if row is None:
             raise NotFound(f"no definition {name!r} in the repository; see `certmgr list`")
         return definition_from_tuple(row)
@@ -137,33 +118,32 @@ class Certs(Inventory):
         """
         wanted = sorted(set(names))
         found: dict[str, DefinitionRecord] = {}
-        with self._conn() as conn:
+        with self._db.tx() as tx:
             for start in range(0, len(wanted), _IN_CHUNK):
                 chunk = wanted[start:start + _IN_CHUNK]
-                for row in conn.execute(_def_select().where(DefinitionRow.name.in_(chunk))):
+                sql = f"{_DEF_SELECT} WHERE name IN ({', '.join('?' * len(chunk))})"
+                for row in tx.rows(sql, chunk):
                     record = definition_from_tuple(row)
                     found[record.name] = record
         return found
 
     def list_definitions(self) -> list[DefinitionRecord]:
-        with self._conn() as conn:
-            return [definition_from_tuple(r)
-                    for r in conn.execute(_def_select().order_by(DefinitionRow.name))]
+        return [definition_from_tuple(r)
+                for r in self._db.read().rows(_DEF_SELECT + " ORDER BY name")]
 
     def delete_definition(self, name: str) -> None:
         """Remove a definition with its requests, certificates and deployments."""
-        with self._tx() as s:
-            s.delete(_definition_row(s, name))
-            self._audit(s, "definition.delete", f"definition:{name}", {})
+        with self._db.tx(write=True) as tx:
+            def_id = _definition_id(tx, name)
+            tx.execute("DELETE FROM definitions WHERE id = ?", (def_id,))
+            self._audit(tx, "definition.delete", f"definition:{name}", {})
 
     def definitions_for_target(self, target: str) -> list[DefinitionRecord]:
         """Definitions that deploy to ``[HOST/]SLOT-ID`` (bare: host ``local``)."""
         host, slot_id = split_target(target)
-        ids = select(DefinitionTargetRow.definition_id).where(
-            DefinitionTargetRow.host == host, DefinitionTargetRow.slot_id == slot_id)
-        query = _def_select().where(DefinitionRow.id.in_(ids)).order_by(DefinitionRow.name)
-        with self._conn() as conn:
-            return [definition_from_tuple(r) for r in conn.execute(query)]
+        sql = (_DEF_SELECT + " WHERE id IN (SELECT definition_id FROM definition_targets "
+               "WHERE host = ? AND slot_id = ?) ORDER BY name")
+        return [definition_from_tuple(r) for r in self._db.read().rows(sql, (host, slot_id))]
 
     # -- issuers ---------------------------------------------------------------------
 
@@ -175,37 +155,36 @@ class Certs(Inventory):
         Roles not given keep their stored key; a role given again gets the new key.
         """
         kind = IssuerKind(kind)
-        with self._tx() as s:
-            row = s.scalar(select(IssuerRow).where(IssuerRow.name == name))
-            now = utcnow()
-            if row is None:
-                row = IssuerRow(name=name, created=now)
-                s.add(row)
-            row.kind, row.config, row.certificates_pem = kind.value, dict(config or {}), \
-                certificates_pem
-            row.updated = now
-            s.flush()
+        with self._db.tx(write=True) as tx:
+            now = self._db.time(utcnow())
+            values = (kind.value, json.dumps(dict(config or {})), certificates_pem, now)
+            issuer_id = tx.scalar("SELECT id FROM issuers WHERE name = ?", (name,))
+            if issuer_id is None:
+                issuer_id = tx.insert("INSERT INTO issuers (kind, config, certificates_pem, "
+                                      "updated, name, created) VALUES (?, ?, ?, ?, ?, ?) "
+                                      "RETURNING id", (*values, name, now))
+            else:
+                tx.execute("UPDATE issuers SET kind = ?, config = ?, certificates_pem = ?, "
+                           "updated = ? WHERE id = ?", (*values, issuer_id))
             for role, key in (keys or {}).items():
-                ref = self._store_key(s, key, kind="issuer")
-                s.execute(delete(IssuerKeyRow).where(IssuerKeyRow.issuer_id == row.id,
-                                                     IssuerKeyRow.role == role))
-                s.add(IssuerKeyRow(issuer_id=row.id, role=role, key_id=ref))
-            self._audit(s, "issuer.save", f"issuer:{name}", {"kind": kind.value,
-                                                             "keys": sorted(keys or {})})
-            s.flush()
-            return _issuer(s, row)
+                ref = self._store_key(tx, key, kind="issuer")
+                tx.execute("DELETE FROM issuer_keys WHERE issuer_id = ? AND role = ?",
+                           (issuer_id, role))
+                tx.execute("INSERT INTO issuer_keys (issuer_id, role, key_id) VALUES (?, ?, ?)",
+                           (issuer_id, role, ref))
+            self._audit(tx, "issuer.save", f"issuer:{name}", {"kind": kind.value,
+                                                              "keys": sorted(keys or {})})
+            return _issuer(tx, name)
 
     def get_issuer(self, name: str) -> IssuerRecord:
         """Issuer ``name``.  Raises NotFound."""
-        with self._tx() as s:
-            row = s.scalar(select(IssuerRow).where(IssuerRow.name == name))
-            if row is None:
-                raise NotFound(f"no issuer {name!r} in the repository; create it first")
-            return _issuer(s, row)
+        with self._db.tx() as tx:
+            return _issuer(tx, name)
 
     def list_issuers(self) -> list[IssuerRecord]:
-        with self._tx() as s:
-            return [_issuer(s, r) for r in s.scalars(select(IssuerRow).order_by(IssuerRow.name))]
+        with self._db.tx() as tx:
+            names = [r[0] for r in tx.rows("SELECT name FROM issuers ORDER BY name")]
+            return [_issuer(tx, n) for n in names]
 
     # -- requests --------------------------------------------------------------------
 
@@ -217,39 +196,42 @@ class Certs(Inventory):
         except ValueError:
             raise InputError(f"request for {definition}: the CSR is not PEM") from None
         public = _spki_sha256(csr.public_key())
-        with self._tx() as s:
-            def_row = _definition_row(s, definition)
-            ref = self._store_key(s, key, kind="request")
-            now = utcnow()
-            row = RequestRow(definition_id=def_row.id, key_id=ref, csr_pem=csr_pem,
-                             public_sha256=public, state=RequestState.PENDING.value,
-                             created=now, updated=now)
-            s.add(row)
-            s.flush()
-            return _request(row, definition)
+        with self._db.tx(write=True) as tx:
+            def_id = _definition_id(tx, definition)
+            ref = self._store_key(tx, key, kind="request")
+            now = self._db.time(utcnow())
+            req_id = tx.insert("INSERT INTO requests (definition_id, key_id, csr_pem, "
+                               "public_sha256, state, created, updated) "
+                               "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                               (def_id, ref, csr_pem, public, RequestState.PENDING.value,
+                                now, now))
+            row = tx.one(_REQUEST_SELECT + " WHERE r.id = ?", (req_id,))
+        assert row is not None
+        return request_from_tuple(row)
 
     def list_requests(self, *, state: RequestState | None = RequestState.PENDING,
                       definition: str | None = None) -> list[RequestRecord]:
-        query = (select(RequestRow, DefinitionRow.name)
-                 .join(DefinitionRow, RequestRow.definition_id == DefinitionRow.id)
-                 .order_by(RequestRow.id))
+        where: list[str] = []
+        params: list[object] = []
         if state is not None:
-            query = query.where(RequestRow.state == RequestState(state).value)
+            where.append("r.state = ?")
+            params.append(RequestState(state).value)
         if definition is not None:
-            query = query.where(DefinitionRow.name == definition)
-        with self._tx() as s:
-            return [_request(r, name) for r, name in s.execute(query)]
+            where.append("d.name = ?")
+            params.append(definition)
+        sql = _REQUEST_SELECT + (" WHERE " + " AND ".join(where) if where else "")
+        return [request_from_tuple(r)
+                for r in self._db.read().rows(sql + " ORDER BY r.id", params)]
 
     def set_request_state(self, request_id: int, state: RequestState) -> RequestRecord:
         """Mark a request received (its certificate came) or cancelled."""
-        with self._tx() as s:
-            row = s.get(RequestRow, request_id)
+        with self._db.tx(write=True) as tx:
+            tx.execute("UPDATE requests SET state = ?, updated = ? WHERE id = ?",
+                       (RequestState(state).value, self._db.time(utcnow()), request_id))
+            row = tx.one(_REQUEST_SELECT + " WHERE r.id = ?", (request_id,))
             if row is None:
                 raise NotFound(f"no request {request_id} in the repository")
-            row.state, row.updated = RequestState(state).value, utcnow()
-            name = s.scalar(select(DefinitionRow.name)
-                            .where(DefinitionRow.id == row.definition_id))
-            return _request(row, name or "")
+        return request_from_tuple(row)
 
     # -- certificates ----------------------------------------------------------------
 
@@ -271,59 +253,55 @@ class Certs(Inventory):
         """
         values = certificate_values(load_cert(cert_pem, definition), cert_pem, chain_pem,
                                     issuer)
-        # The master key before the transaction: a bare connection cannot create one, and
-        # on SQLite a second transaction opened inside this one would wait for it.
-        master = self._master_key(create=True) if key is not None else None
-        # Core statements on a plain connection, not ORM objects in a session: `issue
-        # --all` stores one certificate per transaction, and the unit of work cost
-        # several times the SQL itself.
-        with self._core_tx() as conn:
-            found = conn.execute(_LATEST_VERSION, {"name": definition}).first()
+        t = self._db.time
+        with self._db.tx(write=True) as tx:
+            found = tx.one(_LATEST_VERSION, (definition,))
             if found is None:
                 raise NotFound(f"no definition {definition!r} in the repository; "
                                "see `certmgr list`")
             def_id, last = found
-            audit: list[dict[str, Any]] = []
+            audit: list[AuditRow] = []
             if key is not None:
-                key_ref = self._store_key(conn, key, kind="certificate", master=master,
-                                          audit_rows=audit)
+                key_ref = self._store_key(tx, key, kind="certificate", audit_rows=audit)
             if last is not None:  # a first version has nothing to supersede
-                conn.execute(_SUPERSEDE, {"def_id": def_id})
-            values.update(definition_id=def_id, version=(last or 0) + 1, key_id=key_ref)
-            inserted = conn.execute(_INSERT_CERT, values).inserted_primary_key
-            cert_id = int(inserted[0]) if inserted is not None else 0
+                tx.execute(_SUPERSEDE, (CertificateState.SUPERSEDED.value, def_id,
+                                        CertificateState.CURRENT.value))
+            version = (last or 0) + 1
+            cert_id = tx.insert(_INSERT_CERT, (
+                def_id, version, values["serial"], values["sha256"], values["subject"],
+                json.dumps(values["sans"]), t(values["not_before"]), t(values["not_after"]),
+                values["issuer"], cert_pem, chain_pem, key_ref, values["state"],
+                t(values["created"])))
             if request_id is not None:
-                conn.execute(_RECEIVED, {"req_id": request_id, "now": utcnow()})
+                tx.execute(_RECEIVED, (RequestState.RECEIVED.value, t(utcnow()), request_id))
             audit.append(self._audit_row("certificate.add", f"definition:{definition}",
-                                         {"version": values["version"],
-                                          "serial": values["serial"]}))
-            conn.execute(INSERT_AUDIT, audit)  # both events in one statement
+                                         {"version": version, "serial": values["serial"]}))
+            tx.executemany(INSERT_AUDIT, audit)
         return CertificateRecord(
-            cert_id, definition, values["version"], values["serial"], values["sha256"],
+            cert_id, definition, version, values["serial"], values["sha256"],
             values["subject"], tuple(values["sans"]), values["not_before"],
             values["not_after"], values["issuer"], cert_pem, chain_pem, key_ref,
             CertificateState.CURRENT, values["created"])
 
     def current_certificate(self, definition: str) -> CertificateRecord | None:
         """The current version of ``definition``'s certificate, or None."""
-        return self._one_cert(DefinitionRow.name == definition,
-                              CertificateRow.state == CertificateState.CURRENT.value)
+        return self._one_cert("d.name = ? AND c.state = ?",
+                              (definition, CertificateState.CURRENT.value))
 
     def get_certificate(self, definition: str, version: int) -> CertificateRecord:
         """Version ``version`` of ``definition``.  Raises NotFound."""
-        found = self._one_cert(DefinitionRow.name == definition,
-                               CertificateRow.version == version)
+        found = self._one_cert("d.name = ? AND c.version = ?", (definition, int(version)))
         if found is None:
             raise NotFound(f"no version {version} of certificate {definition!r}")
         return found
 
     def certificate_by_serial(self, serial: str) -> CertificateRecord | None:
         """The certificate with hex serial ``serial`` (any case, colons allowed), or None."""
-        return self._one_cert(CertificateRow.serial == serial.replace(":", "").lower())
+        return self._one_cert("c.serial = ?", (serial.replace(":", "").lower(),))
 
     def certificate_by_fingerprint(self, sha256: str) -> CertificateRecord | None:
         """The certificate whose DER has SHA-256 ``sha256`` (hex, colons allowed), or None."""
-        return self._one_cert(CertificateRow.sha256 == sha256.replace(":", "").lower())
+        return self._one_cert("c.sha256 = ?", (sha256.replace(":", "").lower(),))
 
     def list_certificates(self, *, expiring_within: timedelta | None = None,
                           current_only: bool = True, definition: str | None = None,
@@ -336,33 +314,40 @@ class Certs(Inventory):
                 (expired ones included).
             current_only: only each definition's current version.
         """
-        query = _cert_select().order_by(CertificateRow.not_after, CertificateRow.id)
+        where: list[str] = []
+        params: list[object] = []
         if current_only:
-            query = query.where(CertificateRow.state == CertificateState.CURRENT.value)
+            where.append("c.state = ?")
+            params.append(CertificateState.CURRENT.value)
         if expiring_within is not None:
-            query = query.where(CertificateRow.not_after <= (now or utcnow()) + expiring_within)
+            where.append("c.not_after <= ?")
+            params.append(self._db.time((now or utcnow()) + expiring_within))
         if definition is not None:
-            query = query.where(DefinitionRow.name == definition)
+            where.append("d.name = ?")
+            params.append(definition)
+        sql = _CERT_SELECT + (" WHERE " + " AND ".join(where) if where else "")
+        sql += " ORDER BY c.not_after, c.id"
         if limit is not None:
-            query = query.limit(limit)
-        with self._conn() as conn:
-            return [cert_from_tuple(r) for r in conn.execute(query).all()]
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        return [cert_from_tuple(r) for r in self._db.read().rows(sql, params)]
 
     def revoke_certificate(self, definition: str, version: int, *, reason: str = "") -> None:
         """Mark a version revoked (telling the CA is the issuer's job)."""
-        with self._tx() as s:
-            row = s.scalar(select(CertificateRow).join(DefinitionRow).where(
-                DefinitionRow.name == definition, CertificateRow.version == version))
+        with self._db.tx(write=True) as tx:
+            row = tx.one("SELECT c.id, c.serial FROM certificates AS c JOIN definitions AS d "
+                         "ON c.definition_id = d.id WHERE d.name = ? AND c.version = ?",
+                         (definition, int(version)))
             if row is None:
                 raise NotFound(f"no version {version} of certificate {definition!r}")
-            row.state = CertificateState.REVOKED.value
-            self._audit(s, "certificate.revoke", f"definition:{definition}",
-                        {"version": version, "serial": row.serial, "reason": reason})
+            tx.execute("UPDATE certificates SET state = ? WHERE id = ?",
+                       (CertificateState.REVOKED.value, row[0]))
+            self._audit(tx, "certificate.revoke", f"definition:{definition}",
+                        {"version": version, "serial": row[1], "reason": reason})
 
-    def _one_cert(self, *conditions: Any) -> CertificateRecord | None:
-        query = _cert_select().where(*conditions).order_by(CertificateRow.version.desc()).limit(1)
-        with self._conn() as conn:
-            row = conn.execute(query).first()
+    def _one_cert(self, condition: str, params: tuple[object, ...]) -> CertificateRecord | None:
+        row = self._db.read().one(f"{_CERT_SELECT} WHERE {condition} "
+                                  "ORDER BY c.version DESC LIMIT 1", params)
         return cert_from_tuple(row) if row is not None else None
 
 
@@ -379,43 +364,26 @@ def _check_definition(d: DefinitionRecord) -> None:
         split_target(target)
 
 
-def _definition_row(s: Session, name: str) -> DefinitionRow:
-    row = s.scalar(select(DefinitionRow).where(DefinitionRow.name == name))
-    if row is None:
+def _definition_id(tx: Tx, name: str) -> int:
+    found = tx.scalar("SELECT id FROM definitions WHERE name = ?", (name,))
+    if found is None:
         raise NotFound(f"no definition {name!r} in the repository; see `certmgr list`")
-    return row
+    return int(found)
 
 
-def _definition(row: DefinitionRow) -> DefinitionRecord:
-    return DefinitionRecord(
-        name=row.name, cn=row.cn, sans=tuple(row.sans), key_type=row.key_type,
-        validity=timedelta(seconds=row.validity_seconds), issuer=row.issuer,
-        renew_before=timedelta(seconds=row.renew_before_seconds), targets=tuple(row.targets),
-        data=dict(row.data), created=row.created, updated=row.updated, id=row.id)
-
-
-def _def_select() -> Any:
-    return select(*_DEF_COLUMNS)
-
-
-def _issuer(s: Session, row: IssuerRow) -> IssuerRecord:
-    keys = {k.role: k.key_id for k in s.scalars(
-        select(IssuerKeyRow).where(IssuerKeyRow.issuer_id == row.id).order_by(IssuerKeyRow.role))}
-    return IssuerRecord(row.name, IssuerKind(row.kind), dict(row.config), row.certificates_pem,
-                        keys, row.created, row.updated, row.id)
-
-
-def _request(row: RequestRow, definition: str) -> RequestRecord:
-    return RequestRecord(row.id, definition, row.key_id, row.csr_pem, row.public_sha256,
-                         RequestState(row.state), row.created, row.updated)
+def _issuer(tx: Tx, name: str) -> IssuerRecord:
+    row = tx.one("SELECT id, kind, config, certificates_pem, created, updated "
+                 "FROM issuers WHERE name = ?", (name,))
+    if row is None:
+        raise NotFound(f"no issuer {name!r} in the repository; create it first")
+    id_, kind, config, pem, created, updated = row
+    keys = {str(r[0]): str(r[1]) for r in tx.rows(
+        "SELECT role, key_id FROM issuer_keys WHERE issuer_id = ? ORDER BY role", (id_,))}
+    return IssuerRecord(name, IssuerKind(kind), dict(decode_json(config)), pem, keys,
+                        decode_utc(created), decode_utc(updated), id_)
 
 
 def _spki_sha256(public: Any) -> str:
     spki = public.public_bytes(serialization.Encoding.DER,
                                serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(spki).hexdigest()
-
-
-def _cert_select() -> Any:
-    return select(*_CERT_COLUMNS).join(DefinitionRow,
-                                       CertificateRow.definition_id == DefinitionRow.id)

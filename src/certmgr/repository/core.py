@@ -1,51 +1,44 @@
-"""The repository's core: sessions, the master key, encrypted private keys, audit.
+"""The repository's core: the connection, the master key, encrypted private keys, audit.
 
 The other parts of the API (``inventory``, ``certs``, ``operations``) build on
-:class:`RepositoryCore`. Each public method is one transaction; sessions never
-leave the package.
+:class:`RepositoryCore`. Each public method is one transaction; the connection
+never leaves the package.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-from sqlalchemy import Connection, Engine, insert, select
-from sqlalchemy.engine import URL
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 
-from certmgr.errors import MasterKeyError, NotFound, RepositoryError
+from certmgr.errors import MasterKeyError, NotFound
 from certmgr.repository import masterkey as mk
-from certmgr.repository.engine import WRITE_OPTION, display_url
+from certmgr.repository.db import Database, Tx
+from certmgr.repository.decode import decode_json, decode_utc
 from certmgr.repository.records import AuditEvent, StoredKey
-from certmgr.repository.tables import AuditRow, MetaRow, PrivateKeyRow, table_of, utcnow
-from certmgr.repository.values import default_actor, describe_key, key_bytes, key_identity
+from certmgr.repository.values import default_actor, describe_key, key_bytes, key_identity, utcnow
 
-__all__ = ["INSERT_AUDIT", "RepositoryCore", "default_actor"]
+__all__ = ["INSERT_AUDIT", "MASTER_META", "RepositoryCore", "default_actor"]
 
 MASTER_META = "master_key"
-# Prepared once, values passed as parameters: a statement with its values inlined
-# (``.values(...)``) is re-keyed for the compiled cache on every execution.
-_INSERT_KEY = insert(table_of(PrivateKeyRow))
-INSERT_AUDIT = insert(table_of(AuditRow))
+_INSERT_KEY = ("INSERT INTO private_keys (id, kind, algorithm, public_sha256, ciphertext, "
+               "created) VALUES (?, ?, ?, ?, ?, ?)")
+INSERT_AUDIT = ('INSERT INTO audit_events ("time", actor, action, object, detail) '
+                "VALUES (?, ?, ?, ?, ?)")
+AuditRow = tuple[object, str, str, str, str]
 
 
 class RepositoryCore:
-    """Sessions, master key, private keys and audit; see :class:`Repository`."""
+    """Connection, master key, private keys and audit; see :class:`Repository`."""
 
-    def __init__(self, engine: Engine, url: URL, home: Path, *, passphrase: str | None,
+    def __init__(self, db: Database, home: Path, *, passphrase: str | None,
                  actor: str | None) -> None:
-        self._engine = engine
-        self._url = url
+        self._db = db
         self._home = home
         self._passphrase = passphrase
-        self._writer = engine.execution_options(**{WRITE_OPTION: True})
-        self._sessions = sessionmaker(self._writer, expire_on_commit=False)
         self._master: mk.MasterKey | None = None
         self.actor = actor or default_actor()
 
@@ -58,7 +51,7 @@ class RepositoryCore:
     @property
     def backend(self) -> str:
         """``sqlite`` or ``postgresql``."""
-        return self._url.get_backend_name()
+        return self._db.backend
 
     @property
     def key_file(self) -> Path:
@@ -67,10 +60,10 @@ class RepositoryCore:
 
     def url_for_display(self) -> str:
         """The repository URL with any password masked."""
-        return display_url(self._url)
+        return self._db.shown
 
     def close(self) -> None:
-        self._engine.dispose()
+        self._db.close()
 
     def __enter__(self) -> RepositoryCore:
         return self
@@ -78,44 +71,16 @@ class RepositoryCore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[Session]:
-        """One transaction: committed on success, rolled back on any error."""
-        with self._errors(), self._sessions.begin() as session:
-            yield session
-
-    @contextmanager
-    def _core_tx(self) -> Iterator[Connection]:
-        """Like :meth:`_tx` without the ORM session, for hot write paths (Core only)."""
-        with self._errors(), self._writer.begin() as conn:
-            yield conn
-
-    @contextmanager
-    def _conn(self) -> Iterator[Connection]:
-        """A plain connection for fast Core reads (lists over many rows)."""
-        with self._errors(), self._engine.connect() as conn:
-            yield conn
-
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        """Database errors as one-line RepositoryErrors naming the repository."""
-        try:
-            yield
-        except IntegrityError as exc:
-            raise RepositoryError(f"repository {self.url_for_display()} refused the change: "
-                                  f"{_first_line(exc)}") from None
-        except SQLAlchemyError as exc:
-            raise RepositoryError(f"repository {self.url_for_display()}: "
-                                  f"{_first_line(exc)}") from None
+    def _time(self, value: Any) -> object:
+        return None if value is None else self._db.time(value)
 
     # -- master key ------------------------------------------------------------------
 
     def master_key_info(self) -> dict[str, Any]:
         """How this repository's keys are protected: ``mode`` (file, passphrase or none) and
         for a key file its ``path`` (which must be kept apart from backups)."""
-        with self._tx() as s:
-            meta = s.get(MetaRow, MASTER_META)
-            mode = meta.value["mode"] if meta is not None else "none"
+        value = self._master_meta()
+        mode = value["mode"] if value is not None else "none"
         info: dict[str, Any] = {"mode": mode}
         if mode in ("file", "none"):
             info["path"] = str(self.key_file)
@@ -136,11 +101,11 @@ class RepositoryCore:
         value = self._master_meta()
         if value is not None:
             return str(value["mode"])  # checked by verify_master_key when usable
-        with self._tx() as s:
-            meta = s.get(MetaRow, MASTER_META)
-            if meta is not None:
-                return str(meta.value["mode"])
-            return self._master_key(create=True, session=s).source
+        with self._db.tx(write=True) as tx:
+            value = self._master_meta(tx)
+            if value is not None:
+                return str(value["mode"])
+            return self._master_key(create=True, tx=tx).source
 
     def verify_master_key(self) -> None:
         """Check now that the available key file or passphrase opens this repository.
@@ -160,28 +125,36 @@ class RepositoryCore:
             return
         self._master = self._unlock(value)
 
-    def _master_meta(self) -> dict[str, Any] | None:
-        """The master key's record (mode, salt, check value), read without a write lock."""
-        with self._conn() as conn:
-            value = conn.execute(select(MetaRow.value).where(MetaRow.key == MASTER_META)
-                                 ).scalar()
-        return dict(value) if value is not None else None
+    def master_key(self) -> mk.MasterKey:
+        """The unlocked master key (for authenticating backups).
 
-    def _master_key(self, *, create: bool, session: Session | None = None) -> mk.MasterKey:
+        Raises:
+            MasterKeyError: no master key yet, or its key file or passphrase is missing.
+        """
+        return self._master_key(create=False)
+
+    def _master_meta(self, tx: Tx | None = None) -> dict[str, Any] | None:
+        """The master key's record (mode, salt, check value), read without a write lock."""
+        value = (tx or self._db.read()).scalar("SELECT value FROM meta WHERE \"key\" = ?",
+                                               (MASTER_META,))
+        return dict(decode_json(value)) if value is not None else None
+
+    def _master_key(self, *, create: bool, tx: Tx | None = None) -> mk.MasterKey:
         if self._master is not None:
             return self._master
-        if session is None:
-            with self._tx() as s:
-                return self._master_key(create=create, session=s)
-        meta = session.get(MetaRow, MASTER_META)
-        if meta is not None:
-            self._master = self._unlock(dict(meta.value))
+        if tx is None:
+            with self._db.tx(write=create) as inner:
+                return self._master_key(create=create, tx=inner)
+        value = self._master_meta(tx)
+        if value is not None:
+            self._master = self._unlock(value)
             return self._master
         if not create:
             raise MasterKeyError("this repository has no master key yet; run `certmgr init`")
         master, value = self._new_master()
-        session.add(MetaRow(key=MASTER_META, value=value))
-        self._audit(session, "master_key.create", "repository", {"mode": value["mode"]})
+        tx.execute('INSERT INTO meta ("key", value) VALUES (?, ?)',
+                   (MASTER_META, json.dumps(value)))
+        self._audit(tx, "master_key.create", "repository", {"mode": value["mode"]})
         # Not cached: if this transaction rolls back, the record (and salt) is gone too.
         return master
 
@@ -229,8 +202,8 @@ class RepositoryCore:
         Raises:
             MasterKeyError: no usable master key.
         """
-        with self._tx() as s:
-            return self._store_key(s, key, kind=kind, actor=actor)
+        with self._db.tx(write=True) as tx:
+            return self._store_key(tx, key, kind=kind, actor=actor)
 
     def load_private_key(self, ref: str, *, reason: str, actor: str | None = None) -> bytes:
         """Decrypt a stored private key, recording who read it and why.
@@ -243,51 +216,43 @@ class RepositoryCore:
             MasterKeyError: the master key does not open it.
         """
         master = self._master_key(create=False)
-        with self._tx() as s:
-            row = s.get(PrivateKeyRow, ref)
+        with self._db.tx(write=True) as tx:
+            row = tx.one("SELECT kind, ciphertext FROM private_keys WHERE id = ?", (ref,))
             if row is None:
                 raise NotFound(f"no stored private key {ref!r} in the repository")
-            plaintext = master.open(row.ciphertext, key_identity(ref))
-            self._audit(s, "key.read", f"key:{ref}", {"kind": row.kind, "reason": reason},
+            plaintext = master.open(bytes(row[1]), key_identity(ref))
+            self._audit(tx, "key.read", f"key:{ref}", {"kind": row[0], "reason": reason},
                         actor=actor)
         return plaintext
 
     def private_key_info(self, ref: str) -> StoredKey:
         """What is known about a stored key without decrypting it."""
-        with self._tx() as s:
-            row = s.get(PrivateKeyRow, ref)
-            if row is None:
-                raise NotFound(f"no stored private key {ref!r} in the repository")
-            return StoredKey(row.id, row.kind, row.algorithm, row.public_sha256, row.created)
+        row = self._db.read().one("SELECT id, kind, algorithm, public_sha256, created "
+                                  "FROM private_keys WHERE id = ?", (ref,))
+        if row is None:
+            raise NotFound(f"no stored private key {ref!r} in the repository")
+        return StoredKey(row[0], row[1], row[2], row[3], decode_utc(row[4]))
 
-    def _store_key(self, s: Session | Connection, key: bytes | PrivateKeyTypes, *, kind: str,
-                   actor: str | None = None, master: mk.MasterKey | None = None,
-                   audit_rows: list[dict[str, Any]] | None = None) -> str:
+    def _store_key(self, tx: Tx, key: bytes | PrivateKeyTypes, *, kind: str,
+                   actor: str | None = None,
+                   audit_rows: list[AuditRow] | None = None) -> str:
         """Encrypt and insert ``key`` in the caller's transaction.
 
-        In a bare Connection's transaction the caller passes ``master`` (got before
-        the transaction): creating a master key needs the ORM session. With
-        ``audit_rows`` the audit event is appended there for the caller to insert
+        With ``audit_rows`` the audit event is appended there for the caller to insert
         with its own (one statement for all).
         """
-        if master is None:
-            if not isinstance(s, Session):
-                raise MasterKeyError("no master key given for a key stored outside a session")
-            master = self._master_key(create=True, session=s)
+        master = self._master_key(create=True, tx=tx)
         data, obj = key_bytes(key)
         ref = uuid.uuid4().hex
         algorithm, public = describe_key(obj)
-        # Core inserts, not ORM objects: issuing stores a key per certificate, and the
-        # ORM's unit of work cost more than the encryption.
-        _connection(s).execute(_INSERT_KEY, {
-            "id": ref, "kind": kind, "algorithm": algorithm, "public_sha256": public,
-            "ciphertext": master.seal(data, key_identity(ref)), "created": utcnow()})
+        tx.execute(_INSERT_KEY, (ref, kind, algorithm, public,
+                                 master.seal(data, key_identity(ref)), self._db.time(utcnow())))
         row = self._audit_row("key.store", f"key:{ref}", {"kind": kind, "algorithm": algorithm},
                               actor=actor)
         if audit_rows is not None:
             audit_rows.append(row)
         else:
-            _connection(s).execute(INSERT_AUDIT, row)
+            tx.execute(INSERT_AUDIT, row)
         return ref
 
     # -- audit ---------------------------------------------------------------------
@@ -295,37 +260,31 @@ class RepositoryCore:
     def record_event(self, action: str, obj: str, detail: dict[str, Any] | None = None, *,
                      actor: str | None = None) -> None:
         """Record an audit event for something done outside the repository (a deploy...)."""
-        with self._tx() as s:
-            self._audit(s, action, obj, detail or {}, actor=actor)
+        with self._db.tx(write=True) as tx:
+            self._audit(tx, action, obj, detail or {}, actor=actor)
 
     def list_audit(self, *, limit: int = 100, action: str | None = None,
                    obj: str | None = None) -> list[AuditEvent]:
         """The newest audit events first, optionally only one action or object."""
-        query = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
+        where, params = [], []
         if action:
-            query = query.where(AuditRow.action == action)
+            where.append("action = ?")
+            params.append(action)
         if obj:
-            query = query.where(AuditRow.object == obj)
-        with self._tx() as s:
-            return [AuditEvent(r.id, r.time, r.actor, r.action, r.object, dict(r.detail))
-                    for r in s.scalars(query)]
+            where.append("object = ?")
+            params.append(obj)
+        sql = 'SELECT id, "time", actor, action, object, detail FROM audit_events'
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ?"
+        rows = self._db.read().rows(sql, (*params, int(limit)))
+        return [AuditEvent(r[0], decode_utc(r[1]), r[2], r[3], r[4], dict(decode_json(r[5])))
+                for r in rows]
 
-    def _audit(self, s: Session | Connection, action: str, obj: str, detail: dict[str, Any], *,
+    def _audit(self, tx: Tx, action: str, obj: str, detail: dict[str, Any], *,
                actor: str | None = None) -> None:
-        # Inserted at once with Core (no ORM flush): events carry no relations to order.
-        _connection(s).execute(INSERT_AUDIT, self._audit_row(action, obj, detail, actor=actor))
+        tx.execute(INSERT_AUDIT, self._audit_row(action, obj, detail, actor=actor))
 
     def _audit_row(self, action: str, obj: str, detail: dict[str, Any], *,
-                   actor: str | None = None) -> dict[str, Any]:
-        return {"time": utcnow(), "actor": actor or self.actor, "action": action,
-                "object": obj, "detail": detail}
-
-
-def _connection(s: Session | Connection) -> Connection:
-    return s.connection() if isinstance(s, Session) else s
-
-
-def _first_line(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None)
-    text = str(orig if orig is not None else exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+                   actor: str | None = None) -> AuditRow:
+        return (self._db.time(utcnow()), actor or self.actor, action, obj, json.dumps(detail))

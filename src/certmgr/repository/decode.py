@@ -1,11 +1,9 @@
-"""Raw row tuples to records, without SQLAlchemy.
+"""Raw row tuples to records.
 
-The certificate and definition lists run over 100k rows: their JSON and
-datetime columns come back raw (SQLite's text, or values psycopg has parsed)
-and are decoded here, several times faster than per-value type processing.
-Both the SQLAlchemy repository (:mod:`certmgr.repository.certs`) and the
-stdlib SQLite reader (:mod:`certmgr.repository.sqlite_reader`) select the
-columns in the order these functions expect.
+JSON and datetime columns come back raw from the driver (SQLite's text, or
+values psycopg has parsed already) and are decoded here: the certificate and
+definition lists run over 100k rows. The SELECTs in :mod:`certmgr.repository.certs`
+name their columns in the order these functions expect.
 """
 
 from __future__ import annotations
@@ -22,13 +20,8 @@ from certmgr.repository.records import (
     RequestState,
 )
 
-__all__ = ["HEAD_REVISION", "cert_from_tuple", "decode_json", "decode_utc",
-           "definition_from_tuple", "request_from_tuple"]
-
-# The newest Alembic revision shipped in migrations/versions (a test keeps them equal).
-# An open that finds the database at this revision skips Alembic, whose import alone
-# costs more than half a second of every command's start.
-HEAD_REVISION = "0001"
+__all__ = ["cert_from_tuple", "decode_json", "decode_utc", "definition_from_tuple",
+           "request_from_tuple"]
 
 _STATES = {s.value: s for s in CertificateState}
 

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
-
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
 
 from certmgr.errors import InputError, NotFound
 from certmgr.models import Endpoint, TlsMode
 from certmgr.repository.core import RepositoryCore
+from certmgr.repository.db import Row, Tx
+from certmgr.repository.decode import decode_json
 from certmgr.repository.records import HostKind, HostRecord, ServiceRecord, SlotRecord
-from certmgr.repository.tables import EndpointRow, HostRow, ServiceRow, SlotRow, utcnow
+from certmgr.repository.values import utcnow
 
-__all__ = ["Inventory"]
+__all__ = ["Inventory", "split_target"]
 
 LOCAL = "local"
 _SLOT_PATHS = ("cert", "key", "chain", "ca", "keystore", "keystore_type")
+_HOST_SELECT = "SELECT name, kind, address, params, id FROM hosts"
+_SLOT_SELECT = (
+    'SELECT s.id, h.name, s.slot_id, v.kind, v.config, s.config, s.names, s.cert, s."key", '
+    "s.chain, s.ca, s.keystore, s.keystore_type, s.data FROM slots AS s "
+    "JOIN hosts AS h ON s.host_id = h.id JOIN services AS v ON s.service_id = v.id")
+_SLOT_ORDER = " ORDER BY h.name, s.slot_id"
 
 
 class Inventory(RepositoryCore):
@@ -30,41 +36,44 @@ class Inventory(RepositoryCore):
                     params: Mapping[str, Any] | None = None) -> HostRecord:
         """Create or update host ``name``."""
         kind = HostKind(kind)
-        with self._tx() as s:
-            row = self._host_row(s, name, create=True, kind=kind)
-            row.kind, row.address, row.params = kind.value, address, dict(params or {})
-            row.updated = utcnow()
-            s.flush()
-            return _host(row)
+        with self._db.tx(write=True) as tx:
+            host_id = self._host_id(tx, name, create=True, kind=kind)
+            tx.execute("UPDATE hosts SET kind = ?, address = ?, params = ?, updated = ? "
+                       "WHERE id = ?", (kind.value, address, json.dumps(dict(params or {})),
+                                        self._db.time(utcnow()), host_id))
+            return self._host(tx, name)
 
     def get_host(self, name: str) -> HostRecord:
         """Host ``name``.  Raises NotFound."""
-        with self._tx() as s:
-            return _host(self._host_row(s, name))
+        return self._host(self._db.read(), name)
 
     def list_hosts(self) -> list[HostRecord]:
-        with self._tx() as s:
-            return [_host(r) for r in s.scalars(select(HostRow).order_by(HostRow.name))]
+        return [_host(r) for r in self._db.read().rows(_HOST_SELECT + " ORDER BY name")]
 
     def delete_host(self, name: str) -> None:
         """Remove host ``name`` and everything discovered on it.  Raises NotFound."""
-        with self._tx() as s:
-            s.delete(self._host_row(s, name))
-            self._audit(s, "host.delete", f"host:{name}", {})
+        with self._db.tx(write=True) as tx:
+            host_id = self._host_id(tx, name)
+            tx.execute("DELETE FROM hosts WHERE id = ?", (host_id,))
+            self._audit(tx, "host.delete", f"host:{name}", {})
 
-    def _host_row(self, s: Session, name: str, *, create: bool = False,
-                  kind: HostKind = HostKind.LOCAL) -> HostRow:
-        row = s.scalar(select(HostRow).where(HostRow.name == name))
-        if row is not None:
-            return row
+    def _host(self, tx: Tx, name: str) -> HostRecord:
+        row = tx.one(_HOST_SELECT + " WHERE name = ?", (name,))
+        if row is None:
+            raise NotFound(f"no host {name!r} in the repository; add it or run discover first")
+        return _host(row)
+
+    def _host_id(self, tx: Tx, name: str, *, create: bool = False,
+                 kind: HostKind = HostKind.LOCAL) -> int:
+        found = tx.scalar("SELECT id FROM hosts WHERE name = ?", (name,))
+        if found is not None:
+            return int(found)
         if not create:
             raise NotFound(f"no host {name!r} in the repository; add it or run discover first")
-        now = utcnow()
-        row = HostRow(name=name, kind=kind.value, address=None, params={}, created=now,
-                      updated=now)
-        s.add(row)
-        s.flush()
-        return row
+        now = self._db.time(utcnow())
+        return tx.insert("INSERT INTO hosts (name, kind, address, params, created, updated) "
+                         "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                         (name, kind.value, None, "{}", now, now))
 
     # -- discovery -------------------------------------------------------------------
 
@@ -84,43 +93,49 @@ class Inventory(RepositoryCore):
         Raises:
             InputError: an entry lacks a required field or has a bad endpoint.
         """
-        with self._tx() as s:
-            host = self._host_row(s, host_name, create=True)
-            s.execute(delete(ServiceRow).where(ServiceRow.host_id == host.id))
+        with self._db.tx(write=True) as tx:
+            host_id = self._host_id(tx, host_name, create=True)
+            tx.execute("DELETE FROM services WHERE host_id = ?", (host_id,))
             count = 0
             for service in services:
-                count += _save_service(s, host.id, service)
-            host.updated = utcnow()
-            self._audit(s, "discovery.save", f"host:{host_name}",
+                count += _save_service(tx, host_id, service)
+            tx.execute("UPDATE hosts SET updated = ? WHERE id = ?",
+                       (self._db.time(utcnow()), host_id))
+            self._audit(tx, "discovery.save", f"host:{host_name}",
                         {"services": len(services), "slots": count})
             return count
 
     def list_services(self, host_name: str | None = None) -> list[ServiceRecord]:
-        query = (select(ServiceRow, HostRow.name).join(HostRow, ServiceRow.host_id == HostRow.id)
-                 .order_by(HostRow.name, ServiceRow.kind, ServiceRow.config))
+        sql = ('SELECT h.name, v.kind, v.config, v."user", v.data, v.id FROM services AS v '
+               "JOIN hosts AS h ON v.host_id = h.id")
+        params: tuple[object, ...] = ()
         if host_name is not None:
-            query = query.where(HostRow.name == host_name)
-        with self._tx() as s:
-            return [ServiceRecord(name, r.kind, r.config, r.user, dict(r.data), r.id)
-                    for r, name in s.execute(query)]
+            sql += " WHERE h.name = ?"
+            params = (host_name,)
+        sql += " ORDER BY h.name, v.kind, v.config"
+        return [ServiceRecord(r[0], r[1], r[2], r[3], dict(decode_json(r[4])), r[5])
+                for r in self._db.read().rows(sql, params)]
 
     def list_slots(self, host_name: str | None = None, *,
                    service_kind: str | None = None) -> list[SlotRecord]:
         """Slots with their endpoints, by host then slot id."""
-        query = _slot_query()
+        where, params = [], []
         if host_name is not None:
-            query = query.where(HostRow.name == host_name)
+            where.append("h.name = ?")
+            params.append(host_name)
         if service_kind is not None:
-            query = query.where(ServiceRow.kind == service_kind)
-        with self._tx() as s:
-            return _slots(s, query)
+            where.append("v.kind = ?")
+            params.append(service_kind)
+        sql = _SLOT_SELECT + (" WHERE " + " AND ".join(where) if where else "") + _SLOT_ORDER
+        with self._db.tx() as tx:
+            return _slots(tx, sql, params)
 
     def get_slot(self, target: str) -> SlotRecord:
         """The slot named ``[HOST/]SLOT-ID`` (bare: host ``local``).  Raises NotFound."""
         host, slot_id = split_target(target)
-        query = _slot_query().where(HostRow.name == host, SlotRow.slot_id == slot_id)
-        with self._tx() as s:
-            found = _slots(s, query)
+        with self._db.tx() as tx:
+            found = _slots(tx, _SLOT_SELECT + " WHERE h.name = ? AND s.slot_id = ?"
+                           + _SLOT_ORDER, [host, slot_id])
         if not found:
             raise NotFound(f"no slot {slot_id!r} on host {host!r}; run `certmgr discover` "
                            "to find the slots")
@@ -128,10 +143,10 @@ class Inventory(RepositoryCore):
 
     def find_slots_by_endpoint(self, address: str, port: int) -> list[SlotRecord]:
         """Slots served on ``address:port`` (``*`` listens match any address)."""
-        ids = (select(EndpointRow.slot_id)
-               .where(EndpointRow.port == port, EndpointRow.address.in_([address, "*"])))
-        with self._tx() as s:
-            return _slots(s, _slot_query().where(SlotRow.id.in_(ids)))
+        sql = (_SLOT_SELECT + " WHERE s.id IN (SELECT e.slot_id FROM endpoints AS e "
+               "WHERE e.port = ? AND e.address IN (?, '*'))" + _SLOT_ORDER)
+        with self._db.tx() as tx:
+            return _slots(tx, sql, [int(port), address])
 
 
 def split_target(target: str) -> tuple[str, str]:
@@ -148,37 +163,38 @@ def split_target(target: str) -> tuple[str, str]:
     return host, slot_id
 
 
-def _save_service(s: Session, host_id: int, service: Mapping[str, Any]) -> int:
+def _save_service(tx: Tx, host_id: int, service: Mapping[str, Any]) -> int:
     try:
         kind, config = str(service["kind"]), str(service["config"])
     except KeyError as exc:
         raise InputError(f"discovery entry without {exc.args[0]!r}: {dict(service)!r:.120}") \
             from None
     extra = {k: v for k, v in service.items() if k not in ("kind", "config", "user", "slots")}
-    row = ServiceRow(host_id=host_id, kind=kind, config=config, user=service.get("user"),
-                     data=extra)
-    s.add(row)
-    s.flush()
+    service_id = tx.insert('INSERT INTO services (host_id, kind, config, "user", data) '
+                           "VALUES (?, ?, ?, ?, ?) RETURNING id",
+                           (host_id, kind, config, service.get("user"), json.dumps(extra)))
     slots = service.get("slots") or []
     for slot in slots:
-        _save_slot(s, host_id, row.id, slot)
+        _save_slot(tx, host_id, service_id, slot)
     return len(slots)
 
 
-def _save_slot(s: Session, host_id: int, service_id: int, slot: Mapping[str, Any]) -> None:
+def _save_slot(tx: Tx, host_id: int, service_id: int, slot: Mapping[str, Any]) -> None:
     if not slot.get("id"):
         raise InputError(f"discovered slot without an id: {dict(slot)!r:.120}")
     known = {"id", "config", "names", "endpoints", *_SLOT_PATHS}
-    row = SlotRow(host_id=host_id, service_id=service_id, slot_id=str(slot["id"]),
-                  config=slot.get("config"), names=list(slot.get("names") or []),
-                  data={k: v for k, v in slot.items() if k not in known},
-                  **{k: slot.get(k) for k in _SLOT_PATHS})
-    s.add(row)
-    s.flush()
-    for ep in slot.get("endpoints") or []:
-        endpoint = _endpoint(ep, row.slot_id)
-        s.add(EndpointRow(slot_id=row.id, address=endpoint.address, port=endpoint.port,
-                          tls=endpoint.tls.value, sni=endpoint.sni))
+    slot_id = str(slot["id"])
+    row_id = tx.insert(
+        'INSERT INTO slots (host_id, service_id, slot_id, config, names, cert, "key", chain, '
+        "ca, keystore, keystore_type, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "RETURNING id",
+        (host_id, service_id, slot_id, slot.get("config"),
+         json.dumps(list(slot.get("names") or [])), *(slot.get(k) for k in _SLOT_PATHS),
+         json.dumps({k: v for k, v in slot.items() if k not in known})))
+    endpoints = [_endpoint(ep, slot_id) for ep in slot.get("endpoints") or []]
+    tx.executemany("INSERT INTO endpoints (slot_id, address, port, tls, sni) "
+                   "VALUES (?, ?, ?, ?, ?)",
+                   [(row_id, e.address, e.port, e.tls.value, e.sni) for e in endpoints])
 
 
 def _endpoint(data: Mapping[str, Any], slot_id: str) -> Endpoint:
@@ -189,29 +205,28 @@ def _endpoint(data: Mapping[str, Any], slot_id: str) -> Endpoint:
         raise InputError(f"slot {slot_id}: bad endpoint {dict(data)!r}: {exc}") from None
 
 
-def _slot_query() -> Any:
-    return (select(SlotRow, HostRow.name, ServiceRow.kind, ServiceRow.config)
-            .join(HostRow, SlotRow.host_id == HostRow.id)
-            .join(ServiceRow, SlotRow.service_id == ServiceRow.id)
-            .order_by(HostRow.name, SlotRow.slot_id))
-
-
-def _slots(s: Session, query: Any) -> list[SlotRecord]:
-    rows = s.execute(query).all()
+def _slots(tx: Tx, sql: str, params: list[object]) -> list[SlotRecord]:
+    rows = tx.rows(sql, params)
     endpoints: dict[int, list[Endpoint]] = {}
-    if rows:
-        ids = [r[0].id for r in rows]
-        for ep in s.scalars(select(EndpointRow).where(EndpointRow.slot_id.in_(ids))
-                            .order_by(EndpointRow.id)):
-            endpoints.setdefault(ep.slot_id, []).append(
-                Endpoint(ep.address, ep.port, TlsMode(ep.tls), ep.sni))
-    return [SlotRecord(host=host, slot_id=r.slot_id, service_kind=kind, service_config=config,
-                       config=r.config, names=tuple(r.names), cert=r.cert, key=r.key,
-                       chain=r.chain, ca=r.ca, keystore=r.keystore,
-                       keystore_type=r.keystore_type,
-                       endpoints=tuple(endpoints.get(r.id, ())), data=dict(r.data), id=r.id)
-            for r, host, kind, config in rows]
+    ids = [r[0] for r in rows]
+    for start in range(0, len(ids), 500):  # below SQLite's bound-parameter limit
+        chunk = ids[start:start + 500]
+        marks = ", ".join("?" * len(chunk))
+        for ep in tx.rows("SELECT slot_id, address, port, tls, sni FROM endpoints "  # noqa: S608
+                          f"WHERE slot_id IN ({marks}) ORDER BY id", chunk):
+            endpoints.setdefault(ep[0], []).append(Endpoint(ep[1], ep[2], TlsMode(ep[3]), ep[4]))
+    return [_slot(r, endpoints.get(r[0], [])) for r in rows]
 
 
-def _host(row: HostRow) -> HostRecord:
-    return HostRecord(row.name, HostKind(row.kind), row.address, dict(row.params), row.id)
+def _slot(r: Row, endpoints: list[Endpoint]) -> SlotRecord:
+    (id_, host, slot_id, kind, service_config, config, names, cert, key, chain, ca, keystore,
+     keystore_type, data) = r
+    return SlotRecord(host=host, slot_id=slot_id, service_kind=kind,
+                      service_config=service_config, config=config,
+                      names=tuple(decode_json(names)), cert=cert, key=key, chain=chain, ca=ca,
+                      keystore=keystore, keystore_type=keystore_type,
+                      endpoints=tuple(endpoints), data=dict(decode_json(data)), id=id_)
+
+
+def _host(row: Row) -> HostRecord:
+    return HostRecord(row[0], HostKind(row[1]), row[2], dict(decode_json(row[3])), row[4])

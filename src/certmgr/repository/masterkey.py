@@ -149,7 +149,7 @@ def read_key_file(path: Path) -> MasterKey:
         MasterKeyError: missing, unreadable, too open, or not a certmgr key file.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise MasterKeyError(f"the master key file {path} is missing; copy the master.key you "
                              "kept for this repository there (mode 0600)", path=path) from None
@@ -157,19 +157,27 @@ def read_key_file(path: Path) -> MasterKey:
         raise MasterKeyError(f"cannot read the master key file {path}: {exc.strerror}",
                              path=path) from None
     try:
-        mode = stat.S_IMODE(os.fstat(fd).st_mode)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):  # a directory, a FIFO, a device: never read
+            raise MasterKeyError(f"{path} is not a certmgr master key file (not a regular "
+                                 "file)", path=path)
         data = os.read(fd, 4096)
+    except OSError as exc:
+        raise MasterKeyError(f"cannot read the master key file {path}: {exc.strerror}",
+                             path=path) from None
     finally:
         os.close(fd)
-    if mode & 0o077:
-        raise MasterKeyError(f"the master key file {path} has mode {mode:04o}; others must not "
-                             f"read it: chmod 600 {path}", path=path)
     try:
         key = base64.b64decode(data.strip(), validate=True)
     except (binascii.Error, ValueError):
         key = b""
     if len(key) != 32:
+        # Judged before the mode: no advice to chmod a file that is not ours (/etc/shadow).
         raise MasterKeyError(f"{path} is not a certmgr master key file", path=path)
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        raise MasterKeyError(f"the master key file {path} has mode {mode:04o}; others must not "
+                             f"read it: chmod 600 {path}", path=path)
     return MasterKey(key, "file")
 
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select, update
-from sqlalchemy.orm import Session
-
 from certmgr.errors import InputError, NotFound
 from certmgr.repository.certs import Certs
+from certmgr.repository.db import Row, Tx
+from certmgr.repository.decode import decode_json, decode_utc
 from certmgr.repository.inventory import split_target
 from certmgr.repository.records import (
     BackupFile,
@@ -22,20 +22,22 @@ from certmgr.repository.records import (
     ObservationRecord,
     UserRecord,
 )
-from certmgr.repository.tables import (
-    CertificateRow,
-    DefinitionRow,
-    DeploymentFileRow,
-    DeploymentRow,
-    ObservationRow,
-    UserRow,
-    utcnow,
-)
+from certmgr.repository.values import utcnow
 
 __all__ = ["OBSERVATIONS_KEPT", "Operations"]
 
 OBSERVATIONS_KEPT = 100  # per endpoint: monitoring history is bounded
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+_DEPLOYMENT_SELECT = (
+    "SELECT p.id, d.name, c.version, p.host, p.slot_id, p.state, p.reason, p.started, "
+    "p.finished, p.data FROM deployments AS p JOIN certificates AS c "
+    "ON p.certificate_id = c.id JOIN definitions AS d ON c.definition_id = d.id")
+_OBSERVATION_SELECT = (
+    'SELECT id, host, address, port, tls, sni, "time", ok, error, chain_sha256, leaf_sha256, '
+    "not_after, findings FROM observations")
+_SAME_ENDPOINT = "address = ? AND port = ? AND tls = ? AND sni = ?"
+_SAME_ENDPOINT_NULL = "address = ? AND port = ? AND tls = ? AND sni IS NULL"
+_USER_SELECT = "SELECT name, role, created, disabled, id, password_hash FROM users"
 
 
 class Operations(Certs):
@@ -48,21 +50,22 @@ class Operations(Certs):
         """Start a deployment of ``definition`` version ``version`` to ``[HOST/]SLOT-ID``
         (state ``planned``)."""
         host, slot_id = split_target(target)
-        with self._tx() as s:
-            cert_id = s.scalar(select(CertificateRow.id).join(DefinitionRow).where(
-                DefinitionRow.name == definition, CertificateRow.version == version))
-            def_id = s.scalar(select(DefinitionRow.id).where(DefinitionRow.name == definition))
-            if cert_id is None or def_id is None:
+        with self._db.tx(write=True) as tx:
+            found = tx.one("SELECT c.id, d.id FROM certificates AS c JOIN definitions AS d "
+                           "ON c.definition_id = d.id WHERE d.name = ? AND c.version = ?",
+                           (definition, int(version)))
+            if found is None:
                 raise NotFound(f"no version {version} of certificate {definition!r}")
-            row = DeploymentRow(definition_id=def_id, certificate_id=cert_id, host=host,
-                                slot_id=slot_id, state=DeploymentState.PLANNED.value,
-                                reason=None, started=utcnow(), finished=None,
-                                data=dict(data or {}))
-            s.add(row)
-            s.flush()
-            self._audit(s, "deployment.create", f"{host}/{slot_id}",
-                        {"definition": definition, "version": version, "deployment": row.id})
-            return _deployment(s, row)
+            cert_id, def_id = found
+            dep_id = tx.insert(
+                "INSERT INTO deployments (definition_id, certificate_id, host, slot_id, state, "
+                "reason, started, finished, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "RETURNING id",
+                (def_id, cert_id, host, slot_id, DeploymentState.PLANNED.value, None,
+                 self._db.time(utcnow()), None, json.dumps(dict(data or {}))))
+            self._audit(tx, "deployment.create", f"{host}/{slot_id}",
+                        {"definition": definition, "version": version, "deployment": dep_id})
+            return _deployment(tx, dep_id)
 
     def update_deployment(self, deployment_id: int, state: DeploymentState | str, *,
                           reason: str | None = None,
@@ -74,39 +77,38 @@ class Operations(Certs):
         was; files marked ``secret`` are stored encrypted.
         """
         state = DeploymentState(state)
-        with self._tx() as s:
-            row = s.get(DeploymentRow, deployment_id)
+        with self._db.tx(write=True) as tx:
+            row = tx.one("SELECT host, slot_id, reason, data FROM deployments WHERE id = ?",
+                         (deployment_id,))
             if row is None:
                 raise NotFound(f"no deployment {deployment_id} in the repository")
-            row.state = state.value
-            if reason is not None:
-                row.reason = reason
+            host, slot_id, old_reason, old_data = row
+            new_reason = reason if reason is not None else old_reason
+            new_data = dict(decode_json(old_data))
             if data is not None:
-                row.data = {**row.data, **data}
+                new_data.update(data)
+            finished = self._db.time(utcnow()) if state.finished else None
+            tx.execute("UPDATE deployments SET state = ?, reason = ?, data = ?, "
+                       "finished = COALESCE(?, finished) WHERE id = ?",
+                       (state.value, new_reason, json.dumps(new_data), finished,
+                        deployment_id))
             if state.finished:
-                row.finished = utcnow()
-                self._audit(s, f"deployment.{state.value}", f"{row.host}/{row.slot_id}",
-                            {"deployment": row.id, "reason": row.reason})
+                self._audit(tx, f"deployment.{state.value}", f"{host}/{slot_id}",
+                            {"deployment": deployment_id, "reason": new_reason})
             if backup is not None:
-                self._save_backup(s, row.id, backup)
-            s.flush()
-            return _deployment(s, row)
+                self._save_backup(tx, deployment_id, backup)
+            return _deployment(tx, deployment_id)
 
     def get_deployment(self, deployment_id: int) -> DeploymentRecord:
-        with self._tx() as s:
-            row = s.get(DeploymentRow, deployment_id)
-            if row is None:
-                raise NotFound(f"no deployment {deployment_id} in the repository")
-            return _deployment(s, row)
+        with self._db.tx() as tx:
+            return _deployment(tx, deployment_id)
 
     def deployment_history(self, target: str, *, limit: int = 50) -> list[DeploymentRecord]:
         """Deployments to ``[HOST/]SLOT-ID``, newest first."""
         host, slot_id = split_target(target)
-        query = (select(DeploymentRow)
-                 .where(DeploymentRow.host == host, DeploymentRow.slot_id == slot_id)
-                 .order_by(DeploymentRow.id.desc()).limit(limit))
-        with self._tx() as s:
-            return [_deployment(s, r) for r in s.scalars(query)]
+        with self._db.tx() as tx:
+            return _deployments(tx, " WHERE p.host = ? AND p.slot_id = ? ORDER BY p.id DESC "
+                                "LIMIT ?", (host, slot_id, int(limit)))
 
     def move_deployments(self, old_target: str, new_target: str) -> int:
         """Give ``old_target``'s deployment history to ``new_target`` (both ``[HOST/]SLOT-ID``).
@@ -117,43 +119,43 @@ class Operations(Certs):
         """
         old_host, old_slot = split_target(old_target)
         new_host, new_slot = split_target(new_target)
-        where = and_(DeploymentRow.host == old_host, DeploymentRow.slot_id == old_slot)
-        with self._tx() as s:
-            moved = s.scalar(select(func.count()).select_from(DeploymentRow).where(where)) or 0
+        with self._db.tx(write=True) as tx:
+            moved = int(tx.scalar("SELECT count(*) FROM deployments WHERE host = ? AND "
+                                  "slot_id = ?", (old_host, old_slot)) or 0)
             if moved:
-                s.execute(update(DeploymentRow).where(where)
-                          .values(host=new_host, slot_id=new_slot))
-                self._audit(s, "deployment.move", f"{old_host}/{old_slot}",
+                tx.execute("UPDATE deployments SET host = ?, slot_id = ? WHERE host = ? AND "
+                           "slot_id = ?", (new_host, new_slot, old_host, old_slot))
+                self._audit(tx, "deployment.move", f"{old_host}/{old_slot}",
                             {"to": f"{new_host}/{new_slot}", "deployments": moved})
-            return int(moved)
+            return moved
 
     def deployment_targets(self) -> list[str]:
         """Every ``HOST/SLOT-ID`` that has deployments, sorted (whatever definitions target now)."""
-        query = (select(DeploymentRow.host, DeploymentRow.slot_id).distinct()
-                 .order_by(DeploymentRow.host, DeploymentRow.slot_id))
-        with self._tx() as s:
-            return [f"{host}/{slot_id}" for host, slot_id in s.execute(query)]
+        rows = self._db.read().rows("SELECT DISTINCT host, slot_id FROM deployments "
+                                    "ORDER BY host, slot_id")
+        return [f"{host}/{slot_id}" for host, slot_id in rows]
 
     def unfinished_deployments(self) -> list[DeploymentRecord]:
         """Deployments not in a final state (e.g. interrupted): they may need a rollback."""
         final = [st.value for st in DeploymentState if st.finished]
-        query = (select(DeploymentRow).where(DeploymentRow.state.not_in(final))
-                 .order_by(DeploymentRow.id))
-        with self._tx() as s:
-            return [_deployment(s, r) for r in s.scalars(query)]
+        marks = ", ".join("?" * len(final))
+        with self._db.tx() as tx:
+            return _deployments(tx, f" WHERE p.state NOT IN ({marks}) ORDER BY p.id",
+                                tuple(final))
 
-    def _save_backup(self, s: Session, deployment_id: int, files: Sequence[BackupFile]) -> None:
-        s.execute(delete(DeploymentFileRow)
-                  .where(DeploymentFileRow.deployment_id == deployment_id))
+    def _save_backup(self, tx: Tx, deployment_id: int, files: Sequence[BackupFile]) -> None:
+        tx.execute("DELETE FROM deployment_files WHERE deployment_id = ?", (deployment_id,))
         for position, f in enumerate(files):
             key_id = None
             data = f.data
             if f.secret and data is not None:
-                key_id = self._store_key(s, data, kind="backup-file")
+                key_id = self._store_key(tx, data, kind="backup-file")
                 data = None
-            s.add(DeploymentFileRow(deployment_id=deployment_id, position=position,
-                                    path=f.path, owner=f.owner, group=f.group, mode=f.mode,
-                                    existed=f.existed, data=data, key_id=key_id))
+            tx.execute('INSERT INTO deployment_files (deployment_id, "position", path, owner, '
+                       '"group", mode, existed, data, key_id) '
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (deployment_id, position, f.path, f.owner, f.group, f.mode,
+                        bool(f.existed), data, key_id))
 
     # -- observations ----------------------------------------------------------------
 
@@ -161,85 +163,91 @@ class Operations(Certs):
                         keep: int = OBSERVATIONS_KEPT) -> ObservationRecord:
         """Record what an endpoint served; only the newest ``keep`` per endpoint are kept."""
         o = observation
-        with self._tx() as s:
-            row = ObservationRow(host=o.host, address=o.address, port=o.port, tls=o.tls,
-                                 sni=o.sni, time=o.time, ok=o.ok, error=o.error,
-                                 chain_sha256=list(o.chain_sha256), leaf_sha256=o.leaf_sha256,
-                                 not_after=o.not_after, findings=list(o.findings))
-            s.add(row)
-            s.flush()
-            same = _same_endpoint(o.address, o.port, o.tls, o.sni)
-            old = (select(ObservationRow.id).where(same)
-                   .order_by(ObservationRow.time.desc(), ObservationRow.id.desc())
-                   .offset(keep))
-            s.execute(delete(ObservationRow).where(ObservationRow.id.in_(old)))
-            return _observation(row)
+        t = self._db.time
+        with self._db.tx(write=True) as tx:
+            new_id = tx.insert(
+                'INSERT INTO observations (host, address, port, tls, sni, "time", ok, error, '
+                "chain_sha256, leaf_sha256, not_after, findings) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (o.host, o.address, o.port, o.tls, o.sni, t(o.time), bool(o.ok), o.error,
+                 json.dumps(list(o.chain_sha256)), o.leaf_sha256,
+                 None if o.not_after is None else t(o.not_after), json.dumps(list(o.findings))))
+            same, params = _same_endpoint(o.address, o.port, o.tls, o.sni)
+            tx.execute("DELETE FROM observations WHERE id IN (SELECT id FROM observations "  # noqa: S608
+                       f'WHERE {same} ORDER BY "time" DESC, id DESC LIMIT -1 OFFSET ?)'
+                       if self.backend == "sqlite" else
+                       "DELETE FROM observations WHERE id IN (SELECT id FROM observations "  # noqa: S608
+                       f'WHERE {same} ORDER BY "time" DESC, id DESC OFFSET ?)',
+                       (*params, int(keep)))
+            row = tx.one(_OBSERVATION_SELECT + " WHERE id = ?", (new_id,))
+        assert row is not None
+        return _observation(row)
 
     def observation_history(self, address: str, port: int, tls: str, sni: str | None = None,
                             *, limit: int = OBSERVATIONS_KEPT) -> list[ObservationRecord]:
         """An endpoint's observations, newest first."""
-        query = (select(ObservationRow).where(_same_endpoint(address, port, tls, sni))
-                 .order_by(ObservationRow.time.desc(), ObservationRow.id.desc()).limit(limit))
-        with self._tx() as s:
-            return [_observation(r) for r in s.scalars(query)]
+        same, params = _same_endpoint(address, port, tls, sni)
+        rows = self._db.read().rows(f'{_OBSERVATION_SELECT} WHERE {same} ORDER BY "time" DESC, '
+                                    "id DESC LIMIT ?", (*params, int(limit)))
+        return [_observation(r) for r in rows]
 
     def latest_observations(self) -> list[ObservationRecord]:
         """The newest observation of every endpoint."""
-        newest = (select(func.max(ObservationRow.id).label("id"))
-                  .group_by(ObservationRow.address, ObservationRow.port, ObservationRow.tls,
-                            ObservationRow.sni).subquery())
-        query = (select(ObservationRow).join(newest, ObservationRow.id == newest.c.id)
-                 .order_by(ObservationRow.address, ObservationRow.port))
-        with self._tx() as s:
-            return [_observation(r) for r in s.scalars(query)]
+        rows = self._db.read().rows(
+            f"{_OBSERVATION_SELECT} WHERE id IN (SELECT max(id) FROM observations "
+            "GROUP BY address, port, tls, sni) ORDER BY address, port")
+        return [_observation(r) for r in rows]
 
     # -- users -----------------------------------------------------------------------
 
     def save_user(self, name: str, role: str, password: str | None = None, *,
                   disabled: bool = False) -> UserRecord:
         """Create or update a user; ``password`` (required for a new user) is scrypt-hashed."""
-        with self._tx() as s:
-            row = s.scalar(select(UserRow).where(UserRow.name == name))
-            now = utcnow()
-            if row is None:
+        with self._db.tx(write=True) as tx:
+            user_id = tx.scalar("SELECT id FROM users WHERE name = ?", (name,))
+            now = self._db.time(utcnow())
+            if user_id is None:
                 if not password:
                     raise InputError(f"new user {name!r} needs a password")
-                row = UserRow(name=name, created=now)
-                s.add(row)
-            row.role, row.disabled, row.updated = role, disabled, now
-            if password:
-                row.password_hash = hash_password(password)
-            self._audit(s, "user.save", f"user:{name}", {"role": role, "disabled": disabled,
-                                                         "password_changed": bool(password)})
-            s.flush()
-            return _user(row)
+                user_id = tx.insert("INSERT INTO users (name, role, password_hash, disabled, "
+                                    "created, updated) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                                    (name, role, hash_password(password), bool(disabled),
+                                     now, now))
+            else:
+                tx.execute("UPDATE users SET role = ?, disabled = ?, updated = ? WHERE id = ?",
+                           (role, bool(disabled), now, user_id))
+                if password:
+                    tx.execute("UPDATE users SET password_hash = ? WHERE id = ?",
+                               (hash_password(password), user_id))
+            self._audit(tx, "user.save", f"user:{name}", {"role": role, "disabled": disabled,
+                                                          "password_changed": bool(password)})
+            row = tx.one(_USER_SELECT + " WHERE id = ?", (user_id,))
+        assert row is not None
+        return _user(row)
 
     def get_user(self, name: str) -> UserRecord:
-        with self._tx() as s:
-            row = s.scalar(select(UserRow).where(UserRow.name == name))
-            if row is None:
-                raise NotFound(f"no user {name!r} in the repository")
-            return _user(row)
+        row = self._db.read().one(_USER_SELECT + " WHERE name = ?", (name,))
+        if row is None:
+            raise NotFound(f"no user {name!r} in the repository")
+        return _user(row)
 
     def list_users(self) -> list[UserRecord]:
-        with self._tx() as s:
-            return [_user(r) for r in s.scalars(select(UserRow).order_by(UserRow.name))]
+        return [_user(r) for r in self._db.read().rows(_USER_SELECT + " ORDER BY name")]
 
     def check_password(self, name: str, password: str) -> UserRecord | None:
         """The user if ``password`` is theirs and they are enabled, else None."""
-        with self._tx() as s:
-            row = s.scalar(select(UserRow).where(UserRow.name == name))
-            if row is None or row.disabled or not verify_password(password, row.password_hash):
-                return None
-            return _user(row)
+        row = self._db.read().one(_USER_SELECT + " WHERE name = ?", (name,))
+        if row is None or row[3] or not verify_password(password, row[5]):
+            return None
+        return _user(row)
 
     def delete_user(self, name: str) -> None:
-        with self._tx() as s:
-            row = s.scalar(select(UserRow).where(UserRow.name == name))
-            if row is None:
+        with self._db.tx(write=True) as tx:
+            user_id = tx.scalar("SELECT id FROM users WHERE name = ?", (name,))
+            if user_id is None:
                 raise NotFound(f"no user {name!r} in the repository")
-            s.delete(row)
-            self._audit(s, "user.delete", f"user:{name}", {})
+            tx.execute("DELETE FROM users WHERE id = ?", (user_id,))
+            self._audit(tx, "user.delete", f"user:{name}", {})
 
 
 def hash_password(password: str) -> str:
@@ -263,35 +271,54 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got, base64.b64decode(digest))
 
 
-def _same_endpoint(address: str, port: int, tls: str, sni: str | None) -> Any:
-    sni_match = ObservationRow.sni.is_(None) if sni is None else ObservationRow.sni == sni
-    return and_(ObservationRow.address == address, ObservationRow.port == port,
-                ObservationRow.tls == tls, sni_match)
+def _same_endpoint(address: str, port: int, tls: str,
+                   sni: str | None) -> tuple[str, tuple[object, ...]]:
+    if sni is None:
+        return _SAME_ENDPOINT_NULL, (address, int(port), tls)
+    return _SAME_ENDPOINT, (address, int(port), tls, sni)
 
 
-def _deployment(s: Session, row: DeploymentRow) -> DeploymentRecord:
-    definition, version = s.execute(
-        select(DefinitionRow.name, CertificateRow.version)
-        .join(CertificateRow, CertificateRow.definition_id == DefinitionRow.id)
-        .where(CertificateRow.id == row.certificate_id)).one()
-    files = tuple(
-        BackupFile(f.path, f.owner, f.group, f.mode, f.existed, f.data,
-                   secret=f.key_id is not None, key_ref=f.key_id)
-        for f in s.scalars(select(DeploymentFileRow)
-                           .where(DeploymentFileRow.deployment_id == row.id)
-                           .order_by(DeploymentFileRow.position)))
-    return DeploymentRecord(row.id, definition, version, row.host, row.slot_id,
-                            DeploymentState(row.state), row.reason, row.started, row.finished,
-                            files, dict(row.data))
+def _deployments(tx: Tx, where: str, params: tuple[object, ...]) -> list[DeploymentRecord]:
+    rows = tx.rows(_DEPLOYMENT_SELECT + where, params)
+    files: dict[int, list[BackupFile]] = {}
+    ids = [r[0] for r in rows]
+    for start in range(0, len(ids), 500):  # below SQLite's bound-parameter limit
+        chunk = ids[start:start + 500]
+        marks = ", ".join("?" * len(chunk))
+        for f in tx.rows('SELECT deployment_id, path, owner, "group", mode, existed, data, '  # noqa: S608
+                         f'key_id FROM deployment_files WHERE deployment_id IN ({marks}) '
+                         'ORDER BY deployment_id, "position"', chunk):
+            data = bytes(f[6]) if f[6] is not None else None
+            files.setdefault(f[0], []).append(
+                BackupFile(f[1], f[2], f[3], f[4], bool(f[5]), data, secret=f[7] is not None,
+                           key_ref=f[7]))
+    return [_deployment_record(r, files.get(r[0], [])) for r in rows]
 
 
-def _observation(row: ObservationRow) -> ObservationRecord:
+def _deployment(tx: Tx, deployment_id: int) -> DeploymentRecord:
+    found = _deployments(tx, " WHERE p.id = ?", (deployment_id,))
+    if not found:
+        raise NotFound(f"no deployment {deployment_id} in the repository")
+    return found[0]
+
+
+def _deployment_record(r: Row, files: list[BackupFile]) -> DeploymentRecord:
+    id_, definition, version, host, slot_id, state, reason, started, finished, data = r
+    return DeploymentRecord(id_, definition, version, host, slot_id, DeploymentState(state),
+                            reason, decode_utc(started),
+                            decode_utc(finished) if finished is not None else None,
+                            tuple(files), dict(decode_json(data)))
+
+
+def _observation(r: Row) -> ObservationRecord:
+    (id_, host, address, port, tls, sni, time, ok, error, chain, leaf, not_after,
+     findings) = r
     return ObservationRecord(
-        address=row.address, port=row.port, tls=row.tls, time=row.time, ok=row.ok,
-        host=row.host, sni=row.sni, error=row.error, chain_sha256=tuple(row.chain_sha256),
-        leaf_sha256=row.leaf_sha256, not_after=row.not_after, findings=tuple(row.findings),
-        id=row.id)
+        address=address, port=port, tls=tls, time=decode_utc(time), ok=bool(ok), host=host,
+        sni=sni, error=error, chain_sha256=tuple(decode_json(chain)), leaf_sha256=leaf,
+        not_after=decode_utc(not_after) if not_after is not None else None,
+        findings=tuple(decode_json(findings)), id=id_)
 
 
-def _user(row: UserRow) -> UserRecord:
-    return UserRecord(row.name, row.role, row.created, row.disabled, row.id)
+def _user(r: Row) -> UserRecord:
+    return UserRecord(r[0], r[1], decode_utc(r[2]), bool(r[3]), r[4])

@@ -1,8 +1,4 @@
-"""Column values computed from certificates and keys, and the audit actor, without SQLAlchemy.
-
-Shared by the SQLAlchemy repository and the stdlib SQLite fast path
-(:mod:`certmgr.repository.sqlite_fast`), so both store exactly the same values.
-"""
+"""Column values computed from certificates and keys, and the audit actor."""
 
 from __future__ import annotations
 
