@@ -189,10 +189,10 @@ def _define(home: Path, count: int) -> None:
 
 def _issue_in_process(home: Path) -> float:
     """What ``issue --all`` does per definition, each step timed (CPU) on its own, through
-    the repository the command uses (the SQLite fast path)."""
+    the repository the command uses."""
     from certmgr.issuers import IssuedCertificate, IssueRequest, definition_names, load_issuer
     from certmgr.pki import KeyType, build_csr, certificate_pem, certificates_pem, generate_key
-    from certmgr.repository.sqlite_fast import open_fast_path
+    from certmgr.repository import open_repository
 
     steps = dict.fromkeys(("keygen", "csr", "ca_check_and_sign", "pem", "store"), 0.0)
 
@@ -201,10 +201,7 @@ def _issue_in_process(home: Path) -> float:
         steps[step] += now - since
         return now
 
-    repo = open_fast_path(None, home)
-    if repo is None:
-        raise SystemExit(f"{home}: the SQLite fast path does not serve this repository")
-    with repo:
+    with open_repository(None, home) as repo:
         definitions = repo.list_definitions()
         cpu = time.process_time()
         start = time.perf_counter()
@@ -251,12 +248,10 @@ def certmgr_startup(tmp: Path) -> dict[str, float]:
 
 def fill_repository(home: Path, rows: int, window: int) -> None:
     """``rows`` definitions with one current certificate each, ``window`` expiring in 30 d."""
-    from sqlalchemy import insert
-
+    from bench._fill import bulk_insert
     from certmgr.issuers import create_ca
     from certmgr.pki import KeyType, certificate_pem, generate_key, issue_server
     from certmgr.repository import open_repository
-    from certmgr.repository.tables import CertificateRow, DefinitionRow
 
     ca = create_ca("Bench Root CA")
     key = generate_key(KeyType.EC256)
@@ -268,7 +263,6 @@ def fill_repository(home: Path, rows: int, window: int) -> None:
     now = dt.datetime.now(dt.UTC)
     repo = open_repository(None, home)
     try:
-        engine = repo._engine  # bench only: bulk SQL into the repository certmgr created
         defs, certs = [], []
         for i in range(rows):
             cert = soon if i < window else later
@@ -287,9 +281,7 @@ def fill_repository(home: Path, rows: int, window: int) -> None:
                           "issuer": "builtin", "cert_pem": certificate_pem(cert).decode(),
                           "chain_pem": chain, "key_id": None, "state": "current",
                           "created": now})
-        with engine.begin() as conn:
-            conn.execute(insert(DefinitionRow), defs)
-            conn.execute(insert(CertificateRow), certs)
+        bulk_insert(repo, [("definitions", defs), ("certificates", certs)])
     finally:
         repo.close()
 

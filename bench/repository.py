@@ -17,9 +17,7 @@ In one run, on a fresh SQLite repository in a temporary home:
   events, one commit each) for C certificates, against the floor: bare
   ``sqlite3`` inserting the same rows (key, certificate, two audit events)
   with one commit each, in WAL mode with ``synchronous=NORMAL`` as certmgr
-  uses. Wall and CPU seconds; the ratio is by CPU (the machine is shared). Both
-  through the full Repository (SQLAlchemy) and through the stdlib SQLite fast path
-  that ``certmgr issue`` and ``certmgr list`` use (also measured for the list).
+  uses. Wall and CPU seconds; the ratio is by CPU (the machine is shared).
 
 Rows are bulk-inserted with SQL; they share one real certificate PEM with
 per-row serials, fingerprints and expiry times. Writes
@@ -46,11 +44,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from sqlalchemy import insert
 
+from bench._fill import bulk_insert
 from certmgr.repository import open_repository
 from certmgr.repository.backup import restore_backup, write_backup
-from certmgr.repository.tables import CertificateRow, DefinitionRow
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "repository.json"
@@ -71,21 +68,22 @@ def fill(home: Path, rows: int, window: int) -> float:
     """N definitions with one current certificate each; W expire within 30 days."""
     pem, now = _pem(), dt.datetime.now(dt.UTC)
     start = time.perf_counter()
-    with open_repository(None, home) as repo, repo._tx() as s:
-        s.execute(insert(DefinitionRow), [
+    with open_repository(None, home) as repo:
+        defs = [
             {"name": f"d{i}", "cn": f"h{i}.example.org", "sans": [f"h{i}.example.org"],
              "key_type": "ec256", "validity_seconds": 90 * 86400, "issuer": "ca",
              "renew_before_seconds": 30 * 86400, "targets": [], "data": {}, "created": now,
-             "updated": now} for i in range(rows)])
+             "updated": now} for i in range(rows)]
         step = max(1, rows // window)
-        s.execute(insert(CertificateRow), [
+        certs = [
             {"definition_id": i + 1, "version": 1, "serial": f"{i + 1:x}", "sha256": f"{i:064x}",
              "subject": f"CN=h{i}.example.org", "sans": [f"h{i}.example.org"],
              "not_before": now,
              "not_after": now + dt.timedelta(days=1 + (i % 29) if i % step == 0 and i // step <
                                              window else 60 + i % 300),
              "issuer": "CN=ca", "cert_pem": pem, "chain_pem": "", "key_id": None,
-             "state": "current", "created": now} for i in range(rows)])
+             "state": "current", "created": now} for i in range(rows)]
+        bulk_insert(repo, [("definitions", defs), ("certificates", certs)])
     return time.perf_counter() - start
 
 
@@ -103,10 +101,6 @@ def bench_list(home: Path) -> dict[str, Any]:
     with open_repository(None, home) as repo:
         ours, listed = _best(lambda: repo.list_certificates(
             expiring_within=dt.timedelta(days=30)))
-    with _fast(home) as fast:
-        ours_fast, listed_fast = _best(lambda: fast.list_certificates(
-            expiring_within=dt.timedelta(days=30)))
-    assert len(listed_fast) == len(listed)
     conn = sqlite3.connect(home / "certmgr.db")
     query = ("SELECT c.*, d.name FROM certificates c JOIN definitions d ON d.id = c.definition_id"
              " WHERE c.state = 'current' AND c.not_after <= ? ORDER BY c.not_after, c.id")
@@ -115,20 +109,8 @@ def bench_list(home: Path) -> dict[str, Any]:
     conn.close()
     assert len(raw) == len(listed), (len(raw), len(listed))
     return {"listed": len(listed), "certmgr_seconds": round(ours, 4),
-            "certmgr_fast_path_seconds": round(ours_fast, 4),
             "bare_sqlite3_seconds": round(peer, 4),
-            "ratio_certmgr_over_bare": round(ours / peer, 2),
-            "ratio_fast_path_over_bare": round(ours_fast / peer, 2)}
-
-
-def _fast(home: Path) -> Any:
-    """The stdlib SQLite fast path that `certmgr list` and `issue` use on this home."""
-    from certmgr.repository.sqlite_fast import open_fast_path
-
-    fast = open_fast_path(None, home)
-    if fast is None:
-        raise SystemExit(f"{home}: the SQLite fast path does not serve this repository")
-    return fast
+            "ratio_certmgr_over_bare": round(ours / peer, 2)}
 
 
 def bench_backup(home: Path, tmp: Path) -> dict[str, Any]:
@@ -195,11 +177,11 @@ def bench_add_certificate(tmp: Path, n: int) -> dict[str, Any]:
 
     made = _certificates(n)
     result: dict[str, Any] = {"certificates": n}
-    for label, home in (("certmgr", tmp / "add"), ("certmgr_fast_path", tmp / "add-fast")):
+    for label, home in (("certmgr", tmp / "add"),):
         with open_repository(None, home) as repo:
             for i in range(n):
                 repo.save_definition(DefinitionRecord(name=f"c{i}", cn=f"c{i}.example.org"))
-        with (open_repository(None, home) if label == "certmgr" else _fast(home)) as repo:
+        with open_repository(None, home) as repo:
             cpu, start = time.process_time(), time.perf_counter()
             for i, (pem, key) in enumerate(made):
                 repo.add_certificate(f"c{i}", pem, chain_pem=pem, key=key, issuer="builtin")
@@ -210,9 +192,7 @@ def bench_add_certificate(tmp: Path, n: int) -> dict[str, Any]:
     peer, peer_cpu = _bare_inserts(tmp / "bare.db", made)
     return {**result, "bare_sqlite3_seconds": round(peer, 3),
             "bare_sqlite3_cpu_seconds": round(peer_cpu, 3),
-            "ratio_certmgr_over_bare_by_cpu": round(result["certmgr_cpu_seconds"] / peer_cpu, 1),
-            "ratio_fast_path_over_bare_by_cpu": round(
-                result["certmgr_fast_path_cpu_seconds"] / peer_cpu, 1)}
+            "ratio_certmgr_over_bare_by_cpu": round(result["certmgr_cpu_seconds"] / peer_cpu, 1)}
 
 
 def _bare_inserts(path: Path, made: list[tuple[str, Any]]) -> tuple[float, float]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from certmgr.errors import InputError, MasterKeyError, RepositoryError
 from certmgr.repository import Repository, open_repository
 from certmgr.repository.backup import read_header, restore_backup, write_backup
@@ -35,9 +36,7 @@ def _plain(row: tuple[Any, ...]) -> tuple[Any, ...]:
     for v in row:
         if isinstance(v, str) and v[:1] in "[{":
             v = decode_json(v)
-        elif isinstance(v, str) and len(v) == 26 and v[4] == "-" and v[10] == " ":
-            v = decode_utc(v)
-        elif hasattr(v, "tzinfo"):
+        elif (isinstance(v, str) and len(v) == 26 and v[10] == " ") or hasattr(v, "tzinfo"):
             v = decode_utc(v)
         out.append(v)
     return tuple(out)

@@ -31,7 +31,7 @@ def init(
             confirmation_prompt=True, err=True)
         g._repository = open_repository(g.db, g.home, passphrase=secret)
     repo = g.repository()
-    info = {"home": str(g.home), "db": repo.url_for_display(),
+    info: dict[str, Any] = {"home": str(g.home), "db": repo.url_for_display(),
             "master_key": repo.master_key_info()}
     if passphrase and info["master_key"]["mode"] != "passphrase":
         raise UsageError(f"the repository in {g.home} already protects its keys with "

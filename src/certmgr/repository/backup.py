@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import gzip
 import hashlib
 import hmac
@@ -152,7 +153,7 @@ def _write_body(db: Database, body: IO[bytes]) -> tuple[str, dict[str, int]]:
     rows: dict[str, int] = {}
     # One read transaction over every table (SQLite: a WAL snapshot; PostgreSQL:
     # REPEATABLE READ), so the backup is consistent while others write.
-    with (gzip.GzipFile(fileobj=hashing, mode="wb", mtime=0, compresslevel=6) as gz,  # type: ignore[arg-type]
+    with (gzip.GzipFile(fileobj=hashing, mode="wb", mtime=0, compresslevel=6) as gz,
           db.tx(snapshot=True) as tx):
         for table in TABLES:
             gz.write(_line({"table": table.name, "columns": list(table.column_names)}))
@@ -470,10 +471,8 @@ class _Created:
         for f in self._files:
             f.unlink(missing_ok=True)
         if not self._home_existed:
-            try:
+            with contextlib.suppress(OSError):  # something else is in it now: leave it
                 self._home.rmdir()
-            except OSError:
-                pass  # something else is in it now: leave it
         if self._db is not None:
             try:
                 with self._db.tx(write=True) as tx:

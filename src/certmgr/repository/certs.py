@@ -141,7 +141,7 @@ class Certs(Inventory):
     def definitions_for_target(self, target: str) -> list[DefinitionRecord]:
         """Definitions that deploy to ``[HOST/]SLOT-ID`` (bare: host ``local``)."""
         host, slot_id = split_target(target)
-        sql = (_DEF_SELECT + " WHERE id IN (SELECT definition_id FROM definition_targets "
+        sql = (_DEF_SELECT + " WHERE id IN (SELECT definition_id FROM definition_targets "  # noqa: S608
                "WHERE host = ? AND slot_id = ?) ORDER BY name")
         return [definition_from_tuple(r) for r in self._db.read().rows(sql, (host, slot_id))]
 

@@ -14,9 +14,11 @@ as text on both (a ``json`` column on PostgreSQL).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import stat
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -196,7 +198,7 @@ class Database:
                 cursor = self._sqlite.execute(sql, tuple(params))
                 return cursor.fetchall() if fetch else []
             assert self._pg is not None
-            cur = self._pg.execute(self._text(sql), tuple(params))  # type: ignore[arg-type]
+            cur = self._pg.execute(self._text(sql), tuple(params))
             return cur.fetchall() if fetch else []
 
     def _run_many(self, sql: str, rows: Sequence[Params]) -> None:
@@ -206,18 +208,26 @@ class Database:
                 return
             assert self._pg is not None
             with self._pg.cursor() as cur:
-                cur.executemany(self._text(sql), [tuple(r) for r in rows])  # type: ignore[arg-type]
+                cur.executemany(self._text(sql), [tuple(r) for r in rows])
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
         """Driver errors as one-line RepositoryErrors naming the repository."""
         try:
             yield
-        except (sqlite3.IntegrityError, *_pg_errors("IntegrityError")) as exc:
-            raise RepositoryError(f"repository {self.shown} refused the change: "
-                                  f"{first_line(exc)}") from None
-        except (sqlite3.Error, *_pg_errors("Error")) as exc:
-            raise RepositoryError(problem(self.shown, exc)) from None
+        except sqlite3.Error as exc:
+            raise RepositoryError(self._message(exc)) from None
+        except Exception as exc:
+            psycopg = sys.modules.get("psycopg")  # loaded only when a PostgreSQL URL was opened
+            if psycopg is not None and isinstance(exc, psycopg.Error):
+                raise RepositoryError(self._message(exc)) from None
+            raise
+
+    def _message(self, exc: Exception) -> str:
+        # sqlite3.IntegrityError, psycopg.IntegrityError and its subclasses (UniqueViolation...)
+        if any(c.__name__ == "IntegrityError" for c in type(exc).__mro__):
+            return f"repository {self.shown} refused the change: {first_line(exc)}"
+        return problem(self.shown, exc)
 
     @contextmanager
     def tx(self, *, write: bool = False, snapshot: bool = False) -> Iterator[Tx]:
@@ -258,10 +268,8 @@ class Database:
         return Tx(self)
 
     def _rollback(self) -> None:
-        try:
+        with contextlib.suppress(RepositoryError):  # the connection is gone: nothing committed
             self._cursor_run("ROLLBACK", ())
-        except RepositoryError:
-            pass  # the connection is gone: nothing was committed
 
     def _ensure_connected(self) -> None:
         # A long-running monitor outlives a PostgreSQL restart: reconnect between
@@ -284,13 +292,6 @@ class Database:
             if self._pg is not None:
                 self._pg.close()
                 self._pg = None
-
-
-def _pg_errors(name: str) -> tuple[type[BaseException], ...]:
-    import sys
-
-    module = sys.modules.get("psycopg")  # loaded only when a PostgreSQL URL was opened
-    return (getattr(module, name),) if module is not None else ()
 
 
 def connect(url: DbUrl) -> Database:

@@ -143,7 +143,7 @@ class Inventory(RepositoryCore):
 
     def find_slots_by_endpoint(self, address: str, port: int) -> list[SlotRecord]:
         """Slots served on ``address:port`` (``*`` listens match any address)."""
-        sql = (_SLOT_SELECT + " WHERE s.id IN (SELECT e.slot_id FROM endpoints AS e "
+        sql = (_SLOT_SELECT + " WHERE s.id IN (SELECT e.slot_id FROM endpoints AS e "  # noqa: S608
                "WHERE e.port = ? AND e.address IN (?, '*'))" + _SLOT_ORDER)
         with self._db.tx() as tx:
             return _slots(tx, sql, [int(port), address])
@@ -205,7 +205,7 @@ def _endpoint(data: Mapping[str, Any], slot_id: str) -> Endpoint:
         raise InputError(f"slot {slot_id}: bad endpoint {dict(data)!r}: {exc}") from None
 
 
-def _slots(tx: Tx, sql: str, params: list[object]) -> list[SlotRecord]:
+def _slots(tx: Tx, sql: str, params: Sequence[object]) -> list[SlotRecord]:
     rows = tx.rows(sql, params)
     endpoints: dict[int, list[Endpoint]] = {}
     ids = [r[0] for r in rows]

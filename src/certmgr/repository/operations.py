@@ -194,7 +194,7 @@ class Operations(Certs):
     def latest_observations(self) -> list[ObservationRecord]:
         """The newest observation of every endpoint."""
         rows = self._db.read().rows(
-            f"{_OBSERVATION_SELECT} WHERE id IN (SELECT max(id) FROM observations "
+            f"{_OBSERVATION_SELECT} WHERE id IN (SELECT max(id) FROM observations "  # noqa: S608
             "GROUP BY address, port, tls, sni) ORDER BY address, port")
         return [_observation(r) for r in rows]
 
