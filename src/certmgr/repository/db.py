@@ -193,7 +193,8 @@ class Database:
         return text
 
     def _cursor_run(self, sql: str, params: Params, *, fetch: bool = False) -> list[Row]:
-        with self._errors():
+        # The lock: a thread's single read never lands inside another thread's transaction.
+        with self._lock, self._errors():
             if self._sqlite is not None:
                 cursor = self._sqlite.execute(sql, tuple(params))
                 return cursor.fetchall() if fetch else []
@@ -202,7 +203,7 @@ class Database:
             return cur.fetchall() if fetch else []
 
     def _run_many(self, sql: str, rows: Sequence[Params]) -> None:
-        with self._errors():
+        with self._lock, self._errors():
             if self._sqlite is not None:
                 self._sqlite.executemany(sql, [tuple(r) for r in rows])
                 return
