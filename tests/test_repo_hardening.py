@@ -4,7 +4,6 @@ are refused, and --master-key input that is not a key file is one line, exit 2."
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import stat
@@ -18,6 +17,8 @@ from certmgr.repository import masterkey as mk
 from certmgr.repository import open_repository
 from tests.conftest import run_cli
 from tests.repository.conftest import make_cert
+from tests.repository.forge import edit_backup as _edit
+from tests.repository.forge import set_column
 
 
 def _one_line_exit_2(code: int, out: str, err: str, *words: str) -> str:
@@ -45,40 +46,9 @@ def backup(cli: CliRunner, home: Path, tmp_path: Path) -> Path:
     return out
 
 
-def _edit(path: Path, out: Path, change: Any, *, sign_with: Path | None = None) -> Path:
-    """``path`` with its body's lines changed by ``change`` and its checksum recomputed
-    (what an attacker without the master key can do); with ``sign_with`` also its HMAC
-    (what only a holder of the master key can do)."""
-    import hashlib
-
-    head, _, body = path.read_bytes().partition(b"\n")
-    header = json.loads(head)
-    lines = [json.loads(line) for line in gzip.decompress(body).splitlines()]
-    change(lines)
-    new_body = gzip.compress(b"".join(json.dumps(x).encode() + b"\n" for x in lines))
-    header["body_sha256"] = hashlib.sha256(new_body).hexdigest()
-    if sign_with is not None:
-        from certmgr.repository.backup import _header_mac
-
-        header["hmac"] = _header_mac(mk.read_key_file(sign_with), header)
-    out.write_bytes(json.dumps(header).encode() + b"\n" + new_body)
-    return out
-
-
-def _set_certificate_state(value: str) -> Any:
-    def change(lines: list[Any]) -> None:
-        table = None
-        for item in lines:
-            if isinstance(item, dict):
-                table, columns = item["table"], item["columns"]
-            elif table == "certificates":
-                item[columns.index("state")] = value
-    return change
-
-
 def test_edited_backup_with_recomputed_checksum_is_refused(cli: CliRunner, home: Path,
                                                            backup: Path, tmp_path: Path) -> None:
-    forged = _edit(backup, tmp_path / "forged.backup", _set_certificate_state("bogus"))
+    forged = _edit(backup, tmp_path / "forged.backup", set_column("certificates", "state", "bogus"))
     target = tmp_path / "target"
     code, out, err = run_cli(cli, "restore", str(forged), "--home", str(target),
                              "--master-key", str(home / "master.key"))
@@ -87,8 +57,8 @@ def test_edited_backup_with_recomputed_checksum_is_refused(cli: CliRunner, home:
 
 
 @pytest.mark.parametrize("change, column", [
-    (_set_certificate_state("bogus"), "certificates.state"),
-    (_set_certificate_state(None), "certificates.state"),  # type: ignore[arg-type]
+    (set_column("certificates", "state", "bogus"), "certificates.state"),
+    (set_column("certificates", "state", None), "certificates.state"),  # type: ignore[arg-type]
 ])
 def test_authenticated_backup_with_a_bad_row_is_refused(cli: CliRunner, home: Path,
                                                         backup: Path, tmp_path: Path,
@@ -116,15 +86,9 @@ def test_a_restore_that_fails_while_loading_leaves_nothing(cli: CliRunner, home:
                                                            backup: Path, tmp_path: Path) -> None:
     # Signed and row-valid, but its certificate names a definition the backup lacks:
     # the database refuses it in the middle of the load.
-    def orphan(lines: list[Any]) -> None:
-        table = None
-        for item in lines:
-            if isinstance(item, dict):
-                table, columns = item["table"], item["columns"]
-            elif table == "certificates":
-                item[columns.index("definition_id")] = 999
-
-    forged = _edit(backup, tmp_path / "orphan.backup", orphan, sign_with=home / "master.key")
+    forged = _edit(backup, tmp_path / "orphan.backup",
+                   set_column("certificates", "definition_id", 999),
+                   sign_with=home / "master.key")
     target = tmp_path / "target"
     code, out, err = run_cli(cli, "restore", str(forged), "--home", str(target),
                              "--master-key", str(home / "master.key"))

@@ -15,6 +15,7 @@ from certmgr.repository import Repository, open_repository
 from certmgr.repository.backup import read_header, restore_backup, write_backup
 from certmgr.repository.schema import TABLES, q
 from tests.repository.fill import populate
+from tests.repository.forge import edit_backup, set_column
 
 
 def _tables(repo: Repository) -> dict[str, list[tuple[Any, ...]]]:
@@ -169,3 +170,21 @@ def test_backup_refuses_to_overwrite(backup_file: Path, tmp_path: Path) -> None:
     with open_repository(None, tmp_path / "src") as src, \
             pytest.raises(InputError, match="exists"):
         write_backup(src, backup_file)
+
+
+@pytest.mark.postgres
+def test_a_failed_restore_into_postgresql_leaves_the_database_empty(
+        backup_file: Path, pg_url: str, tmp_path: Path) -> None:
+    # Signed and row-valid, but its certificate names a definition the backup lacks: the
+    # load fails after the schema was created; the tables restore made are dropped again.
+    key = tmp_path / "src" / "master.key"
+    forged = edit_backup(backup_file, tmp_path / "orphan.backup",
+                         set_column("certificates", "definition_id", 999), sign_with=key)
+    with pytest.raises(RepositoryError, match="nothing was restored"):
+        restore_backup(pg_url, tmp_path / "dst", forged, master_key_file=key)
+    import psycopg
+
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                            ).fetchall() == []
+    assert not (tmp_path / "dst").exists()
