@@ -14,8 +14,10 @@ Also the import cost, in the same run, of what the repository may load: ``sqlite
 ``psycopg`` (PostgreSQL URLs only) and, if installed, SQLAlchemy with Alembic (the
 previous implementation), and the whole ``certmgr.repository``.
 
-Writes bench/results/budgets.json. Run: ``.venv/bin/python -m bench.budgets [--rows N]
-[--window W]``. The temporary directory is removed at the end.
+With ``--compare EXE`` the same commands are also timed with another certmgr
+executable on the same homes (e.g. the previous version's, for the figures beside
+today's). Writes bench/results/budgets.json. Run: ``.venv/bin/python -m bench.budgets
+[--rows N] [--window W] [--compare EXE]``. The temporary directory is removed at the end.
 """
 
 from __future__ import annotations
@@ -148,10 +150,23 @@ def large_home(home: Path, rows: int, window: int) -> float:
 
 # -- main -----------------------------------------------------------------------------
 
+def _commands(certmgr: Path, small: Path, large: Path, fresh: Path) -> dict[str, float]:
+    exe = str(certmgr)
+    return {
+        "help": _best([exe, "--help"], _env(small)),
+        "list_expiring_100k": _best([exe, "list", "--expiring", "30d", "--json"], _env(large)),
+        "status_demo_like": _best([exe, "status"], _env(small)),
+        "first_command_fresh_home": _best(
+            [exe, "list", "--json"], _env(fresh),
+            before=lambda: shutil.rmtree(fresh, ignore_errors=True)),
+    }
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.budgets")
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--window", type=int, default=1_000)
+    parser.add_argument("--compare", type=Path, help="another certmgr executable to time")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="certmgr-bench-budgets-"))
     try:
@@ -160,15 +175,8 @@ def main(argv: list[str]) -> int:
         fill = large_home(large, args.rows, args.window)
         env = _env(small)
         pass_before = _python_pass(env)
-        commands = {
-            "help": _best([str(CERTMGR), "--help"], env),
-            "list_expiring_100k": _best([str(CERTMGR), "list", "--expiring", "30d", "--json"],
-                                        _env(large)),
-            "status_demo_like": _best([str(CERTMGR), "status"], env),
-            "first_command_fresh_home": _best(
-                [str(CERTMGR), "list", "--json"], _env(fresh),
-                before=lambda: shutil.rmtree(fresh, ignore_errors=True)),
-        }
+        commands = _commands(CERTMGR, small, large, fresh)
+        compared = _commands(args.compare, small, large, fresh) if args.compare else None
         imports = {m: _import_cost(m, env) for m in (
             "sqlite3", "psycopg", "sqlalchemy", "sqlalchemy.orm", "alembic.command",
             "certmgr.repository.api")}
@@ -184,6 +192,8 @@ def main(argv: list[str]) -> int:
         "python_c_pass": python_pass, "python_c_pass_before_and_after": [pass_before,
                                                                            pass_after],
         "commands": commands,
+        **({"compared": {"executable": str(args.compare), "commands": compared}}
+           if compared else {}),
         "budgets": BUDGETS,
         "within_budget": {k: commands[k] <= v for k, v in BUDGETS.items()},
         "import_seconds_wall": imports,

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from certmgr.repository import masterkey as mk
-from certmgr.repository.db import connect, enable_wal, resolve_url
+from certmgr.repository.db import check_sqlite_directory, connect, enable_wal, resolve_url
 from certmgr.repository.operations import Operations
 from certmgr.repository.schema import ensure_schema
 
@@ -55,12 +55,12 @@ def open_repository(db_url: str | None, home: Path, *, passphrase: str | None = 
     if passphrase is None:
         passphrase = os.environ.get(PASSPHRASE_ENV) or None
     url = resolve_url(db_url, home)
-    if not db_url:
+    if url.backend == "sqlite":
+        check_sqlite_directory(url)  # a --db in a missing directory leaves no home behind
         mk.ensure_home(home)
-    db = connect(url)  # an unreachable --db leaves no home behind
+    db = connect(url)  # an unreachable server leaves no home behind
     try:
-        if db_url:
-            mk.ensure_home(home)
+        mk.ensure_home(home)
         ensure_schema(db)
         enable_wal(db)  # only once the file is known to be ours
         repo = Repository(db, home, passphrase=passphrase, actor=actor)

@@ -33,8 +33,8 @@ from certmgr.errors import RepositoryError
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["DB_FILE_NAME", "Database", "DbUrl", "Row", "Tx", "connect", "display_url",
-           "resolve_url"]
+__all__ = ["DB_FILE_NAME", "Database", "DbUrl", "Row", "Tx", "check_sqlite_directory", "connect",
+           "display_url", "enable_wal", "resolve_url"]
 
 DB_FILE_NAME = "certmgr.db"
 _CONNECT_TIMEOUT = 10  # seconds: an unreachable server is an error, not a hang
@@ -342,18 +342,30 @@ def enable_wal(db: Database) -> None:
     tx.execute("PRAGMA synchronous=NORMAL")
 
 
+def check_sqlite_directory(url: DbUrl) -> None:
+    """The SQLite file's directory exists (checked before anything is created).
+
+    Raises:
+        RepositoryError: it does not.
+    """
+    path = url.path
+    if path is not None and not path.parent.is_dir():
+        raise RepositoryError(f"repository {url.shown}: directory {path.parent} does not "
+                              "exist; create it or choose another --db", path=path)
+
+
 def _prepare_sqlite_file(path: Path, shown: str) -> None:
     """The file exists, is a regular file with mode 0600 (created so before SQLite opens
-    it: its -wal and -shm files copy that mode)."""
-    if not path.parent.is_dir():
-        raise RepositoryError(f"repository {shown}: directory {path.parent} does not exist; "
-                              "create it or choose another --db", path=path)
+    it: its -wal and -shm files copy that mode); a symbolic link is refused (the file
+    holds sealed keys)."""
+    check_sqlite_directory(DbUrl("sqlite", shown, path=path))
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
                      0o600)
     except OSError as exc:
-        what = "is not a file" if exc.errno in (20, 21, 40) else \
-            f"cannot be opened: {exc.strerror}"
+        what = {20: "is not a file", 21: "is not a file",
+                40: "is a symbolic link; give the file's real path"}.get(
+                    exc.errno or 0, f"cannot be opened: {exc.strerror}")
         raise RepositoryError(f"repository {shown} {what}; choose another --db or fix the "
                               "permissions", path=path) from None
     try:
