@@ -56,7 +56,8 @@ def open_repository(db_url: str | None, home: Path, *, passphrase: str | None = 
         passphrase = os.environ.get(PASSPHRASE_ENV) or None
     url = resolve_url(db_url, home)
     if url.backend == "sqlite":
-        check_sqlite_directory(url)  # a --db in a missing directory leaves no home behind
+        if db_url:
+            check_sqlite_directory(url)  # a --db in a missing directory leaves no home behind
         mk.ensure_home(home)
     db = connect(url)  # an unreachable server leaves no home behind
     try:
