@@ -57,3 +57,17 @@ def test_newer_certmgr_database_is_refused(tmp_path: Path) -> None:
     _db_with(db, "UPDATE alembic_version SET version_num = '9999'")
     with pytest.raises(RepositoryError, match="upgrade certmgr"):
         open_repository(None, tmp_path / "home")
+
+
+@pytest.mark.postgres
+def test_a_lost_postgresql_connection_is_opened_again(pg_url: str, tmp_path: Path) -> None:
+    # The monitor runs for days; a server restart between its transactions is not an error.
+    import psycopg
+
+    with open_repository(pg_url, tmp_path / "home") as repo:
+        pid = repo._db.read().scalar("SELECT pg_backend_pid()")
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        assert repo.list_definitions() == []
+        repo.upsert_host("web1")  # and a transaction after it
+        assert [h.name for h in repo.list_hosts()] == ["web1"]

@@ -198,8 +198,18 @@ class Database:
             if self._sqlite is not None:
                 cursor = self._sqlite.execute(sql, tuple(params))
                 return cursor.fetchall() if fetch else []
+            if not self._depth:
+                self._ensure_connected()
             assert self._pg is not None
-            cur = self._pg.execute(self._text(sql), tuple(params))
+            try:
+                cur = self._pg.execute(self._text(sql), tuple(params))
+            except Exception:
+                if self._depth or not self._pg.broken:
+                    raise
+                # A read on its own, or the BEGIN of a transaction: nothing was done yet,
+                # so once more on a new connection (a server restarted under the monitor).
+                self._ensure_connected()
+                cur = self._pg.execute(self._text(sql), tuple(params))
             return cur.fetchall() if fetch else []
 
     def _run_many(self, sql: str, rows: Sequence[Params]) -> None:
@@ -254,15 +264,15 @@ class Database:
             else:
                 begin = "BEGIN ISOLATION LEVEL REPEATABLE READ" if snapshot else "BEGIN"
             self._cursor_run(begin, ())
-            self._depth = 1
+            self._depth = 1  # from here on no statement is retried on a new connection
             try:
                 yield Tx(self)
+                self._cursor_run("COMMIT", ())
             except BaseException:
-                self._depth = 0
                 self._rollback()
                 raise
-            self._depth = 0
-            self._cursor_run("COMMIT", ())
+            finally:
+                self._depth = 0
 
     def read(self) -> Tx:
         """Statements outside a transaction (each its own): for single reads."""
