@@ -188,3 +188,16 @@ def test_a_failed_restore_into_postgresql_leaves_the_database_empty(
         assert conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
                             ).fetchall() == []
     assert not (tmp_path / "dst").exists()
+
+
+def test_a_body_that_differs_from_the_authenticated_one_is_refused_while_read(
+        backup_file: Path) -> None:
+    # Restore reads the body again after authenticating it: what it reads is hashed and
+    # compared with the header's body_sha256, so a file swapped in between fails the load.
+    from certmgr.repository.backup import _read_body
+
+    header = read_header(backup_file)
+    assert sum(len(chunk) for _, chunk in _read_body(backup_file, header["body_sha256"]))
+    with pytest.raises(InputError, match="changed while it was read"):
+        for _ in _read_body(backup_file, "0" * 64):
+            pass

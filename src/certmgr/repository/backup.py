@@ -287,16 +287,41 @@ def _parse_header(path: Path, first: bytes) -> dict[str, Any]:
     return header
 
 
-def _read_body(path: Path) -> Iterator[tuple[Table, list[tuple[Any, ...]]]]:
+class _HashingReader:
+    """Reads from ``source`` and hashes every byte read (the body, as gzip consumes it)."""
+
+    def __init__(self, source: IO[bytes]) -> None:
+        self._source = source
+        self.hash = hashlib.sha256()
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self._source.read(size)
+        self.hash.update(data)
+        return data
+
+    def seek(self, offset: int, /) -> object:
+        raise OSError("the backup body is read once, front to back")
+
+    def drain(self) -> None:
+        while self.read(1 << 20):
+            pass
+
+
+def _read_body(path: Path, body_sha256: str) -> Iterator[tuple[Table, list[tuple[Any, ...]]]]:
     """Chunks of checked rows (values as stored), table by table, in dependency order.
 
+    The body is hashed as it is read and compared with ``body_sha256`` (from the
+    authenticated header) at the end, before the last step of a caller's loop: a file
+    changed since it was authenticated fails the restore's transaction.
+
     Raises:
-        InputError: a row or table the schema does not allow.
+        InputError: a row or table the schema does not allow, or a changed body.
     """
     seen: set[str] = set()
     with _open_backup(path) as f:
         f.readline(_HEADER_MAX)
-        with gzip.GzipFile(fileobj=f, mode="rb") as gz:
+        body = _HashingReader(f)
+        with gzip.GzipFile(fileobj=body, mode="rb") as gz:
             table: Table | None = None
             chunk: list[tuple[Any, ...]] = []
             while raw := gz.readline(_LINE_MAX):
@@ -316,8 +341,12 @@ def _read_body(path: Path) -> Iterator[tuple[Table, list[tuple[Any, ...]]]]:
                 if len(chunk) >= _CHUNK:
                     yield table, chunk
                     chunk = []
-            if table is not None and chunk:
-                yield table, chunk
+        body.drain()
+        if not hmac.compare_digest(body.hash.hexdigest(), body_sha256):
+            raise InputError(f"backup {path} changed while it was read; nothing was restored",
+                             path=path)
+        if table is not None and chunk:
+            yield table, chunk
 
 
 def _table_of(item: dict[str, Any], path: Path, seen: set[str]) -> Table:

@@ -53,7 +53,7 @@ def restore(db_url: str | None, home: Path, path: Path, *, passphrase: str | Non
                          "edited, or made for another repository); nothing was restored",
                          path=path)
     try:
-        body_meta = _check_body(path)
+        body_meta = _check_body(path, str(header["body_sha256"]))
     except (ValueError, EOFError, OSError, KeyError, TypeError) as exc:
         raise InputError(f"backup {path} is damaged ({str(exc)[:120]}); nothing was restored",
                          path=path) from None
@@ -66,7 +66,7 @@ def restore(db_url: str | None, home: Path, path: Path, *, passphrase: str | Non
                                init_master_key=False)
         try:
             _check_empty(repo)
-            _load(repo, path, body_meta)
+            _load(repo, path, body_meta, str(header["body_sha256"]))
             if key_to_copy is not None:
                 mk.write_key_file(repo.key_file, key_to_copy.key)
             info = repo.master_key_info()
@@ -115,10 +115,10 @@ def _backup_master_key(home: Path, wanted: dict[str, Any], passphrase: str | Non
     return master, None if present else master
 
 
-def _check_body(path: Path) -> dict[str, Any]:
+def _check_body(path: Path, body_sha256: str) -> dict[str, Any]:
     """Read and check every row once before anything is created; the backup's meta rows."""
     meta: dict[str, Any] = {}
-    for table, chunk in _read_body(path):
+    for table, chunk in _read_body(path, body_sha256):
         if table.name == "meta":
             meta.update({row[0]: row[1] for row in chunk})
     return meta
@@ -224,7 +224,7 @@ def _stored(db: Database, table: Table, row: tuple[Any, ...]) -> tuple[Any, ...]
     return tuple(out)
 
 
-def _load(repo: Repository, path: Path, backup_meta: dict[str, Any]) -> None:
+def _load(repo: Repository, path: Path, backup_meta: dict[str, Any], body_sha256: str) -> None:
     """Insert every row in one transaction; local audit events are kept after the backup's."""
     db = repo._db
     audit = TABLE_BY_NAME["audit_events"]
@@ -235,7 +235,7 @@ def _load(repo: Repository, path: Path, backup_meta: dict[str, Any]) -> None:
             kept_meta = [r for r in _select_all(tx, meta) if r[0] not in backup_meta]
             tx.execute("DELETE FROM audit_events")
             tx.execute("DELETE FROM meta")
-            for table, chunk in _read_body(path):
+            for table, chunk in _read_body(path, body_sha256):
                 tx.executemany(_insert_sql(table, table.column_names),
                                [_stored(db, table, row) for row in chunk])
             tx.executemany(_insert_sql(meta, meta.column_names), kept_meta)
