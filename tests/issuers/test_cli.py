@@ -231,6 +231,7 @@ def test_export_password_file_and_bad_out(home: Path, cli: CliRunner, tmp_path: 
     ok(cli, "issue", "www")
     pw = tmp_path / "pw.txt"
     pw.write_text("s3cret-pass\nignored\n")
+    pw.chmod(0o600)  # a password file others may read is refused
     ok(cli, "export", "www", "--format", "p12", "--password-file", str(pw), "--out",
        str(tmp_path / "p"))
     bundle = load_bundle((tmp_path / "p" / "www.p12").read_bytes(), "s3cret-pass")

@@ -211,6 +211,7 @@ def test_email_channel_from_monitor_toml(cli: CliRunner, site: Site, tmp_path: P
     ca.cert_pem.write_to_path(str(ca_file))
     password = tmp_path / "smtp-password"
     password.write_text("s3cret\n")
+    password.chmod(0o600)  # a password file others may read is refused
     with MailServer(server_ctx, users={"certmgr": "s3cret"}) as mail:
         site.configure(f"\n[[notify.email]]\nname = \"ops-mail\"\nhost = \"127.0.0.1\"\n"
                        f"port = {mail.port}\nusername = \"certmgr\"\n"

@@ -54,6 +54,7 @@ def write(home: Path, text: str) -> Path:
 def test_full_file(tmp_path: Path) -> None:
     pw = tmp_path / "smtp-password"
     pw.write_text("s3cret\n")
+    pw.chmod(0o600)  # a password file others may read is refused
     write(tmp_path, FULL.format(pw=pw))
     s = load_settings(tmp_path, environ={"HOOK_TOKEN": "tok"})
     assert s.interval == timedelta(seconds=30) and s.expiry_warning == timedelta(days=14)
