@@ -14,6 +14,7 @@ import contextlib
 import functools
 import inspect
 import json
+import logging
 import os
 import sys
 import traceback
@@ -248,6 +249,25 @@ def globals_from(ctx: typer.Context | None, values: dict[str, Any]) -> Globals:
         raise UsageError(f"--root {g.root}: not a directory; give the directory that stands "
                          "for the host's /")
     return g
+
+
+def _redacting_records() -> None:
+    """Log records (certmgr's and the libraries') carry their message redacted."""
+    make = logging.getLogRecordFactory()
+    if getattr(make, "certmgr_redacts", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        with contextlib.suppress(Exception):  # a record whose args do not format stays as is
+            record.msg, record.args = redact.text(record.getMessage()), ()
+        return record
+
+    factory.certmgr_redacts = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
+_redacting_records()
 
 
 def _remember_secrets(g: Globals) -> None:
