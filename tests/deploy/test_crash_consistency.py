@@ -236,7 +236,7 @@ def test_a_link_swapped_in_at_each_read_is_never_read(tmp_path: Path, at: str, n
 
     remove = add_hook(attacker)
     try:
-        with pytest.raises(Exception) as raised:  # noqa: PT011 - which one depends on the read
+        with pytest.raises(Exception) as raised:
             deploy(tree, home, fail_verify=True)
     finally:
         remove()

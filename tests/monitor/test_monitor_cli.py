@@ -249,7 +249,8 @@ def _secret_file(path: Path, text: str) -> Path:
 
 def test_webhook_userinfo_is_basic_auth_and_never_printed(cli: CliRunner, site: Site) -> None:
     url = site.hook.url.replace("://", "://certmgr:hookpw-9a8b7c@")
-    (site.home / "monitor.toml").write_text(f"[[notify.webhook]]\nname = \"ops\"\nurl = \"{url}\"\n")
+    (site.home / "monitor.toml").write_text(
+        f"[[notify.webhook]]\nname = \"ops\"\nurl = \"{url}\"\n")
     code, out, err = run_cli(cli, "notify", "test", "--json")
     assert code == 0, err
     assert json.loads(out)["notifications"][0]["ok"] is True
@@ -329,3 +330,21 @@ def test_planted_secrets_are_never_printed(cli: CliRunner, site: Site, tmp_path:
     leaked = {what: value for what, value in SECRETS.items() if value in text}
     assert leaked == {}, leaked
     assert "did not finish" in text or "connection refused" in text  # errors were printed
+
+
+def test_notify_test_ends_within_the_channels_deadline(cli: CliRunner, home: Path) -> None:
+    from certmgr.testing.notify_servers import SlowDripServer
+
+    home.mkdir(parents=True, exist_ok=True)
+    with SlowDripServer(0.5) as web, SlowDripServer(0.5, SlowDripServer.SMTP_DRIP) as smtp:
+        (home / "monitor.toml").write_text(
+            f"[[notify.webhook]]\nname = \"slow-hook\"\nurl = \"{web.url}\"\ntimeout = 2\n\n"
+            f"[[notify.email]]\nname = \"slow-mail\"\nhost = \"127.0.0.1\"\nport = {smtp.port}\n"
+            "security = \"none\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n"
+            "timeout = 2\n")
+        t0 = time.monotonic()
+        code, out, _ = run_cli(cli, "notify", "test", "--json")
+        took = time.monotonic() - t0
+    assert code == 1 and took < 3.5  # both cut off at 2 s, side by side
+    errors = {n["channel"]: n["error"] for n in json.loads(out)["notifications"]}
+    assert all("did not finish within 2s" in e for e in errors.values()), errors
