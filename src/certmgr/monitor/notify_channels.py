@@ -3,7 +3,7 @@ total deadline.
 
 A channel's ``timeout`` bounds its whole delivery (connect, TLS, every read and
 write), not each read: a peer that drips one byte at a time is cut off when the
-time is up (:class:`certmgr.monitor.deadline.Deadline`). What a channel says
+time is up (:class:`certmgr.deadline.Deadline`). What a channel says
 about itself (errors, ``notify test``) names its host, never a password, token,
 URL user information or URL path (:mod:`certmgr.redact`).
 """
@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 from certmgr import __version__, redact
+from certmgr.deadline import Deadline
 from certmgr.errors import NotifyError
-from certmgr.monitor.deadline import Deadline
 from certmgr.monitor.settings import EmailChannel, WebhookChannel
 
 if TYPE_CHECKING:

@@ -8,7 +8,9 @@ or write blocked on it at once (TLS layers wrapped on top included), and the
 caller reports "did not finish within N s".
 
 smtplib and http.client open their sockets through a seam (``_get_socket``,
-``_create_connection``); the notifiers point those at :meth:`Deadline.connect`.
+``_create_connection``); the notifiers and Tomcat's manager call point those at
+:meth:`Deadline.connect`. This module imports nothing from certmgr: every layer
+may use it.
 """
 
 from __future__ import annotations
