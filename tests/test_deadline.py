@@ -46,7 +46,7 @@ def test_a_tls_exchange_is_cut_off_at_the_deadline() -> None:
     with dripping_tls_server(ca) as port:
         t0 = time.monotonic()
         received = b""
-        with Deadline(1.0) as deadline, pytest.raises((OSError, ssl.SSLError)):  # noqa: PT012
+        with Deadline(1.0) as deadline, pytest.raises((OSError, ssl.SSLError)):
             raw = deadline.connect(("127.0.0.1", port), timeout=30)
             with client.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
                 while chunk := tls.recv(10):  # a per-read timeout of 30 s never fires
