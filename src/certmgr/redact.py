@@ -3,7 +3,7 @@
 Everything certmgr shows goes through :func:`text` on its way out: the CLI's
 consoles, ``--json`` documents and error lines, notices, metrics. It removes
 
-* the user information of any URL (``https://user:pass@host`` -> ``https://***@host``),
+* the password in any URL (``https://user:pass@host`` -> ``https://user:***@host``),
 * ``password=``/``token=``/``secret=``/``key=``-style values in query strings and
   ``key=value`` text,
 * every value registered with :func:`remember`: secrets certmgr loaded (SMTP and
@@ -36,7 +36,8 @@ _secrets: set[str] = set()
 _pattern: re.Pattern[str] | None = None
 _lock = threading.Lock()
 
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^/\s@?#]*@")
+# user:password@ in a URL: the password goes (a user name alone, as in ssh://root@h, stays).
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^/\s@?#:]*):[^/\s@?#]*@")
 _KEY_VALUE = re.compile(
     r"(?i)\b((?:[a-z0-9_\-]*(?:password|passwd|passphrase|secret|token|api[_\-]?key|"
     r"access[_\-]?key|auth))\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s&;,\"']+)")
@@ -80,7 +81,7 @@ def text(value: str) -> str:
     pattern = _pattern
     if pattern is not None:
         value = pattern.sub(MASK, value)
-    value = _USERINFO.sub(rf"\1{MASK}@", value)
+    value = _USERINFO.sub(rf"\1:{MASK}@", value)
     value = _AUTH_HEADER.sub(rf"\1\2{MASK}", value)
     return _KEY_VALUE.sub(rf"\1{MASK}", value)
 
