@@ -48,3 +48,22 @@ def test_data_keeps_json_valid() -> None:
     out = redact.data(value)
     assert json.loads(json.dumps(out)) == out
     assert "abc" not in json.dumps(out) and 'quote"d-secret' not in json.dumps(out)
+
+
+def test_json_text_is_unchanged_or_still_json() -> None:
+    plain = json.dumps({"a": "nothing secret"})
+    assert redact.json_text(plain) is plain
+    shown = redact.json_text(json.dumps({"url": "http://u:pw-1@h/", "msg": 'password="a\\"b"'}))
+    assert "pw-1" not in shown and json.loads(shown)["url"] == "http://u:***@h/"
+
+
+def test_log_records_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    import certmgr.cli.common  # noqa: F401 - installs the redacting record factory
+
+    redact.remember("logged-secret-42")
+    with caplog.at_level(logging.WARNING):
+        logging.getLogger("certmgr.test").warning("connecting to %s with %s",
+                                                  "http://u:pw-2@h/", "logged-secret-42")
+    assert caplog.messages == ["connecting to http://u:***@h/ with ***"]

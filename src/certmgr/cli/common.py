@@ -73,9 +73,7 @@ class Globals:
 
     def emit_json(self, data: Any) -> None:
         """Write one JSON document to stdout (secrets redacted, as in every output)."""
-        text = json.dumps(data, indent=2, default=json_default)
-        if redact.text(text) != text:  # rare: redact string by string, so it stays JSON
-            text = json.dumps(redact.data(json.loads(text)), indent=2)
+        text = redact.json_text(json.dumps(data, indent=2, default=json_default), indent=2)
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
 
