@@ -73,10 +73,11 @@ class Tomcat(ProgramSpec):
         files = {f.role: f.spec.path for f in plan.files}
         try:
             if "keystore" in files:
-                bundle = load_bundle(host.read_bytes(files["keystore"]), t.password,
+                bundle = load_bundle(_read_key_file(host, files["keystore"]), t.password,
                                      source=files["keystore"], alias=t.key_alias)
             else:
-                data = host.read_bytes(files["cert"]) + b"\n" + host.read_bytes(files["key"])
+                data = (_read_key_file(host, files["cert"]) + b"\n"
+                        + _read_key_file(host, files["key"]))
                 bundle = load_bundle(data, t.password, source=files["key"])
         except CertmgrError as exc:
             return f"Tomcat could not open its new credential: {exc.message}"
@@ -140,6 +141,14 @@ class Tomcat(ProgramSpec):
         if not body.startswith("OK"):
             raise ReloadFailed(f"Tomcat's sslReload at {url} failed: {body.strip()[:200]}")
         return f"manager sslReload at {url}"
+
+
+def _read_key_file(host: WritableHost, path: str) -> bytes:
+    """An installed key or keystore, read with no symlink followed (as deploy reads keys)."""
+    found = host.read_link_free(path)
+    if found is None:
+        raise HostError(f"{path} does not exist", path=path, host=host.name)
+    return found[0]
 
 
 def _manager_credentials(host: WritableHost, server_xml: str) -> tuple[str, str] | None:
