@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from certmgr import redact
 from certmgr.cli import app
 from certmgr.cli.app import _register
 from certmgr.testing.lab import RunningLab, lab_fixture
@@ -53,6 +54,13 @@ def _no_network_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
         monkeypatch.delenv(var, raising=False)
     os.environ.setdefault("COLUMNS", "200")
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets() -> Iterator[None]:
+    """Each test starts with no remembered secret (certmgr.redact is process-wide)."""
+    yield
+    redact.forget_all()
 
 
 @pytest.fixture(scope="session")

@@ -186,3 +186,62 @@ def test_kill_by_name_through_the_environment(tmp_path: Path, name: str,
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
     assert_whole(tree)
     assert FileJournalStore(home / "journal").pending()
+
+
+# -- a swap-to-symlink attacker at each read ------------------------------------------------
+
+SECRET = b"root:$6$the-shadow-file-nobody-may-copy$\n"
+EXISTING = [rel for rel, (old, *_rest) in TARGETS.items() if old is not None]
+
+
+def _reads() -> list[tuple[str, int, str]]:
+    """(checkpoint, n-th time, target read then): each read of a deploy and of its rollback."""
+    out = [("read-old", n, rel) for n, rel in enumerate(EXISTING, 1)]
+    out += [("rollback-read", n, rel) for n, rel in enumerate(reversed(EXISTING), 1)]
+    return out
+
+
+def _copies(tree: Path, home: Path) -> list[Path]:
+    """Every regular file except the secret itself that holds the secret's bytes (plain or
+    base64, as an unencrypted journal entry would)."""
+    import base64
+
+    marks = (SECRET, base64.b64encode(SECRET))
+    found = []
+    for base in (tree, home):
+        for path in base.rglob("*"):
+            if path.is_symlink() or not path.is_file() or path == tree / "etc/shadow":
+                continue
+            data = path.read_bytes()
+            if any(m in data for m in marks):
+                found.append(path)
+    return found
+
+
+@pytest.mark.parametrize(("at", "nth", "rel"), _reads(), ids=lambda v: str(v))
+def test_a_link_swapped_in_at_each_read_is_never_read(tmp_path: Path, at: str, nth: int,
+                                                      rel: str) -> None:
+    tree, home = tmp_path / "t", tmp_path / "h"
+    tree.mkdir()
+    make_tree(tree)
+    (tree / "etc/shadow").write_bytes(SECRET)
+    (tree / "etc/shadow").chmod(0o600)
+    seen = Counter[str]()
+
+    def attacker(name: str) -> None:
+        seen[name] += 1
+        if name == at and seen[name] == nth:
+            (tree / rel).unlink()
+            (tree / rel).symlink_to("/etc/shadow")
+
+    remove = add_hook(attacker)
+    try:
+        with pytest.raises(Exception) as raised:
+            deploy(tree, home, fail_verify=True)
+    finally:
+        remove()
+    assert seen[at] >= nth, f"the deployment never reached {at} #{nth}"
+    assert "symbolic link" in str(raised.value)
+    assert (tree / "etc/shadow").read_bytes() == SECRET
+    assert stat.S_IMODE((tree / "etc/shadow").stat().st_mode) == 0o600
+    assert _copies(tree, home) == []

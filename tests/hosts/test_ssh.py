@@ -12,7 +12,7 @@ import pytest
 from certmgr.deploy import checkpoints
 from certmgr.deploy.fsops import FileTransaction
 from certmgr.deploy.journal import FileJournalStore, KeyFileCipher
-from certmgr.errors import CommandFailed, HostError, UsageError
+from certmgr.errors import CertmgrError, CommandFailed, HostError, UsageError
 from certmgr.hosts.base import WritableHost
 from certmgr.hosts.ssh import SSHHost, parse_ssh_url
 from certmgr.models import FileSpec
@@ -251,3 +251,70 @@ def test_hosts_share_one_event_loop_and_close_alone(sshd: Sshd, work: Path) -> N
         assert second.read_bytes(str(work / "a.txt")) == b"a"
         assert first.read_bytes(str(work / "a.txt")) == b"a"  # reconnects
         first.close()
+
+
+@pytest.mark.parametrize("at", ["read-old", "rollback-read"])
+def test_link_swapped_in_at_a_read_is_never_read_over_ssh(
+        link_host: SSHHost, work: Path, tmp_path: Path, at: str) -> None:
+    (work / "ssl").mkdir()
+    (work / "ssl/site.crt").write_bytes(b"old\n")
+    (work / "ssl/site.crt").chmod(0o644)
+    secret = work / "shadow"
+    secret.write_bytes(b"the-secret-nobody-may-copy\n")
+    secret.chmod(0o600)
+    done = []
+
+    def attacker(name: str) -> None:
+        if name == at and not done:
+            done.append(name)
+            (work / "ssl/site.crt").unlink()
+            (work / "ssl/site.crt").symlink_to(secret)
+
+    txn = _txn(link_host, tmp_path)
+    remove = checkpoints.add_hook(attacker)
+    try:
+        with pytest.raises(CertmgrError, match="symbolic link"), txn:
+            txn.write(FileSpec(str(work / "ssl/site.crt"), "root", "root", 0o644), b"new\n")
+            raise RuntimeError("verify failed")
+    finally:
+        remove()
+    assert done == [at]
+    copies = [p for base in (work, tmp_path) for p in base.rglob("*")
+              if p.is_file() and not p.is_symlink() and p != secret
+              and b"nobody-may-copy" in p.read_bytes()]
+    assert copies == []
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+
+
+def test_read_link_free_over_ssh(link_host: SSHHost, work: Path) -> None:
+    (work / "a.key").write_bytes(b"key\n")
+    (work / "a.key").chmod(0o600)
+    data, st = link_host.read_link_free(str(work / "a.key")) or (b"", None)
+    assert data == b"key\n" and st is not None and st.mode == 0o600 and st.is_file
+    assert link_host.read_link_free(str(work / "missing")) is None
+    (work / "link").symlink_to(work / "a.key")
+    with pytest.raises(HostError, match="symbolic link"):
+        link_host.read_link_free(str(work / "link"))
+    os.mkfifo(work / "fifo")
+    with pytest.raises(HostError, match="not a regular file"):
+        link_host.read_link_free(str(work / "fifo"))
+
+
+def test_connect_timeout_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from certmgr.hosts import ssh
+
+    monkeypatch.setattr(ssh, "_CONNECT_TIMEOUT", 0.5)
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    with socket.socket() as silent:  # accepts TCP (the backlog does) and never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        port = silent.getsockname()[1]
+        with SSHHost(f"ssh://root@127.0.0.1:{port}", known_hosts=known) as h, \
+                pytest.raises(HostError) as raised:
+            h.read_bytes("/etc/hostname")
+    message = raised.value.message
+    assert message.startswith(f"cannot connect to ssh://root@127.0.0.1:{port}: ")
+    assert "no SSH answer within 0.5s" in message

@@ -231,6 +231,7 @@ def test_export_password_file_and_bad_out(home: Path, cli: CliRunner, tmp_path: 
     ok(cli, "issue", "www")
     pw = tmp_path / "pw.txt"
     pw.write_text("s3cret-pass\nignored\n")
+    pw.chmod(0o600)  # a password file others may read is refused
     ok(cli, "export", "www", "--format", "p12", "--password-file", str(pw), "--out",
        str(tmp_path / "p"))
     bundle = load_bundle((tmp_path / "p" / "www.p12").read_bytes(), "s3cret-pass")
@@ -260,3 +261,26 @@ def test_issue_list_export_revoke_on_postgresql(home: Path, cli: CliRunner, tmp_
     ok(cli, "ca", "revoke", issued[1]["serial"], *db)
     crl = ok(cli, "ca", "crl", *db)
     assert crl.startswith("-----BEGIN X509 CRL-----")
+
+
+def test_password_on_the_command_line_warns_and_open_password_files_are_refused(
+        home: Path, cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ok(cli, "ca", "init")
+    ok(cli, "define", "www", "--cn", "www.example.com")
+    ok(cli, "issue", "www")
+    code, _, err = run_cli(cli, "export", "www", "--format", "p12", "--password", "s3cret-pass",
+                           "--out", str(tmp_path / "a"))
+    assert code == 0 and "--password is visible to every user in ps" in err
+    assert "s3cret-pass" not in err
+    pw = tmp_path / "pw.txt"
+    pw.write_text("s3cret-pass\n")
+    pw.chmod(0o644)
+    code, _, err = run_cli(cli, "export", "www", "--format", "p12", "--password-file", str(pw),
+                           "--out", str(tmp_path / "b"))
+    assert code == 2 and "mode 0644 lets group or others" in err and "chmod 600" in err
+    assert not (tmp_path / "b").exists()
+    monkeypatch.setenv("CERTMGR_PASSWORD", "from-the-env")
+    code, _, err = run_cli(cli, "export", "www", "--format", "p12", "--out", str(tmp_path / "c"))
+    assert code == 0 and "visible" not in err
+    bundle = load_bundle((tmp_path / "c" / "www.p12").read_bytes(), "from-the-env")
+    assert bundle.key is not None

@@ -156,3 +156,33 @@ def test_anonymous_tls_without_certificate_is_handshake_failed(
     result = probe(Target("127.0.0.1", port), timeout=SHORT)
     assert result.reason is Reason.HANDSHAKE_FAILED, result.error
     assert result.chain == ()
+
+
+def test_a_server_just_in_time_at_every_step_meets_the_total_deadline(
+        server_thread: servers.ServerThread, pki: Pki) -> None:
+    import asyncio
+
+    from certmgr.monitor.probe import ProbeOptions, Prober, run_async
+
+    pause = 0.4  # under each step's 0.5 s, over the probe's 1 s in all
+
+    async def just_in_time(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(pause)
+        writer.write(b"220 mx.example.com ESMTP slow\r\n")
+        await reader.readline()
+        await asyncio.sleep(pause)
+        writer.write(b"250-mx.example.com\r\n250 STARTTLS\r\n")
+        await reader.readline()
+        await asyncio.sleep(pause)
+        writer.write(b"220 go ahead\r\n")
+        await writer.start_tls(pki.ctx)
+        await reader.read()
+
+    port = server_thread.serve(just_in_time)
+    target = Target("127.0.0.1", port, TlsMode.STARTTLS_SMTP)
+    result = run_async(Prober(ProbeOptions(timeout=0.5, deadline=1)).probe(target))
+    assert result.reason is Reason.TIMEOUT, result.error
+    assert result.error is not None and "more than 1s in all" in result.error
+    patient = run_async(Prober(ProbeOptions(timeout=0.5, deadline=10)).probe(target))
+    assert patient.ok, patient.error
+    assert ProbeOptions(timeout=2).total == 6  # the default: three steps' worth

@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -211,6 +211,7 @@ def test_email_channel_from_monitor_toml(cli: CliRunner, site: Site, tmp_path: P
     ca.cert_pem.write_to_path(str(ca_file))
     password = tmp_path / "smtp-password"
     password.write_text("s3cret\n")
+    password.chmod(0o600)  # a password file others may read is refused
     with MailServer(server_ctx, users={"certmgr": "s3cret"}) as mail:
         site.configure(f"\n[[notify.email]]\nname = \"ops-mail\"\nhost = \"127.0.0.1\"\n"
                        f"port = {mail.port}\nusername = \"certmgr\"\n"
@@ -224,3 +225,126 @@ def test_email_channel_from_monitor_toml(cli: CliRunner, site: Site, tmp_path: P
     assert channels == {"ops-mail": True, "ops": True}
     assert received.tls and received.user == "certmgr"
     assert b"Subject: [certmgr] ERROR drift: endpoint local 127.0.0.1:" in received.data
+
+
+# -- secrets never printed (issue 14: items 2, 12 and the class) ------------------------
+
+SECRETS = {
+    "webhook userinfo": "hookpw-9a8b7c",
+    "header token": "hdrtoken-5d6e7f",
+    "secret url path": "pathsecret-1q2w3e",
+    "secret url query": "querysecret-4r5t6y",
+    "smtp password": "smtppw-6y7u8i",
+    "keystore password": "kspass-0o9i8u",
+    "db url password": "dbpw-1z2x3c",
+    "passphrase": "phrase-7h8j9k",
+}
+
+
+def _secret_file(path: Path, text: str) -> Path:
+    path.write_text(text)
+    path.chmod(0o600)
+    return path
+
+
+def test_webhook_userinfo_is_basic_auth_and_never_printed(cli: CliRunner, site: Site) -> None:
+    url = site.hook.url.replace("://", "://certmgr:hookpw-9a8b7c@")
+    (site.home / "monitor.toml").write_text(
+        f"[[notify.webhook]]\nname = \"ops\"\nurl = \"{url}\"\n")
+    code, out, err = run_cli(cli, "notify", "test", "--json")
+    assert code == 0, err
+    assert json.loads(out)["notifications"][0]["ok"] is True
+    import base64
+
+    assert site.hook.headers[0]["Authorization"] == \
+        "Basic " + base64.b64encode(b"certmgr:hookpw-9a8b7c").decode()
+    site.hook.status = 500
+    site.endpoint.serve(site.stranger)  # type: ignore[arg-type]  # a drift to tell
+    for args in (["notify", "test", "--json"], ["notify", "test"],
+                 ["monitor", "--once", "--no-renew"], ["monitor", "--once", "--json"]):
+        code, out, err = run_cli(cli, *args)
+        assert code == 1 and "HTTP 500" in out + err
+        assert "hookpw" not in out + err and "secret-token-path" not in out + err
+
+
+def test_planted_secrets_are_never_printed(cli: CliRunner, site: Site, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    headers = _secret_file(tmp_path / "headers", f"X-Api-Key: {SECRETS['header token']}\n")
+    smtp_pw = _secret_file(tmp_path / "smtp-pw", SECRETS["smtp password"] + "\n")
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        down = closed.getsockname()[1]
+    monkeypatch.setenv("HOOK_URL", f"http://127.0.0.1:{site.hook.port}/hook/"
+                       f"{SECRETS['secret url path']}?sig={SECRETS['secret url query']}")
+    monkeypatch.setenv("CERTMGR_PASSPHRASE", SECRETS["passphrase"])
+    hookpw = SECRETS["webhook userinfo"]
+    outputs: list[str] = []
+    with MailServer(None, users={"certmgr": "another password"}) as mail:
+        (site.home / "monitor.toml").write_text(
+            f"[[notify.webhook]]\nname = \"ops\"\nurl = \"http://u:{hookpw}@127.0.0.1:"
+            f"{site.hook.port}/hook/x\"\nheaders_file = \"{headers}\"\n\n"
+            f"[[notify.webhook]]\nname = \"env\"\nurl_env = \"HOOK_URL\"\n\n"
+            f"[[notify.webhook]]\nname = \"down\"\nurl = \"http://u:{hookpw}@127.0.0.1:{down}"
+            f"/{SECRETS['secret url path']}\"\ntimeout = 2\n\n"
+            f"[[notify.email]]\nname = \"mail\"\nhost = \"127.0.0.1\"\nport = {mail.port}\n"
+            "security = \"none\"\nfrom = \"certmgr@example.com\"\nto = [\"ops@example.com\"]\n")
+        site.endpoint.serve(site.stranger)  # type: ignore[arg-type]
+        for args in (["monitor", "--once", "--json", "--no-renew"],
+                     ["monitor", "--once", "-v", "--no-renew"],
+                     ["notify", "test", "--json"], ["notify", "test"]):
+            code, out, err = run_cli(cli, *args)
+            assert code == 1, err  # "down" fails: its error line is printed too
+            outputs += [out, err]
+        outputs += [m.data.decode() for m in mail.messages]
+    # SMTP login refused: the error names the user, never the password.
+    (site.home / "monitor.toml").write_text(
+        f"[[notify.email]]\nname = \"mail\"\nhost = \"127.0.0.1\"\nport = {down}\n"
+        f"username = \"certmgr\"\npassword_file = \"{smtp_pw}\"\nsecurity = \"tls\"\n"
+        "from = \"certmgr@example.com\"\nto = [\"ops@example.com\"]\ntimeout = 2\n")
+    outputs += list(run_cli(cli, "notify", "test", "--json")[1:])
+    # The notices as the receivers got them (bodies; the header token is sent as a header).
+    outputs.append(json.dumps(site.hook.posts))
+    assert any(h.get("X-Api-Key") == SECRETS["header token"] for h in site.hook.headers)
+    # Keystore password: from a 0600 file, and (with a warning) on the command line.
+    ks_pw = _secret_file(tmp_path / "ks-pw", SECRETS["keystore password"] + "\n")
+    run_cli(cli, "ca", "init")
+    run_cli(cli, "define", "kw", "--cn", "kw.example.com")
+    run_cli(cli, "issue", "kw")
+    for password in (["--password-file", str(ks_pw)],
+                     ["--password", SECRETS["keystore password"]]):
+        code, out, err = run_cli(cli, "export", "kw", "--format", "jks", *password, "--out",
+                                 str(tmp_path / f"ks{len(outputs)}"), "--json")
+        outputs += [out, err]
+    assert "visible to every user in ps" in outputs[-1]
+    # A database URL's password in an error line.
+    outputs += list(run_cli(cli, "--db", f"postgresql://bob:{SECRETS['db url password']}@"
+                            "127.0.0.1:1/db", "list")[1:])
+    # Metrics: the exposition text passes through the same redaction.
+    from certmgr.monitor.metrics import EndpointStatus, MonitorMetrics
+
+    metrics = MonitorMetrics()
+    metrics.update([EndpointStatus(f"h:{SECRETS['passphrase']}", "127.0.0.1:443", False,
+                                   datetime.now(UTC), error=hookpw)], [], at=datetime.now(UTC))
+    outputs.append(metrics.render().decode())
+    text = "\n".join(outputs)
+    leaked = {what: value for what, value in SECRETS.items() if value in text}
+    assert leaked == {}, leaked
+    assert "did not finish" in text or "connection refused" in text  # errors were printed
+
+
+def test_notify_test_ends_within_the_channels_deadline(cli: CliRunner, home: Path) -> None:
+    from certmgr.testing.notify_servers import SlowDripServer
+
+    home.mkdir(parents=True, exist_ok=True)
+    with SlowDripServer(0.5) as web, SlowDripServer(0.5, SlowDripServer.SMTP_DRIP) as smtp:
+        (home / "monitor.toml").write_text(
+            f"[[notify.webhook]]\nname = \"slow-hook\"\nurl = \"{web.url}\"\ntimeout = 2\n\n"
+            f"[[notify.email]]\nname = \"slow-mail\"\nhost = \"127.0.0.1\"\nport = {smtp.port}\n"
+            "security = \"none\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n"
+            "timeout = 2\n")
+        t0 = time.monotonic()
+        code, out, _ = run_cli(cli, "notify", "test", "--json")
+        took = time.monotonic() - t0
+    assert code == 1 and took < 3.5  # both cut off at 2 s, side by side
+    errors = {n["channel"]: n["error"] for n in json.loads(out)["notifications"]}
+    assert all("did not finish within 2s" in e for e in errors.values()), errors

@@ -5,7 +5,9 @@ from __future__ import annotations
 import email
 import email.policy
 import ssl
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import trustme
 from certmgr.errors import NotifyError
 from certmgr.models import Severity
 from certmgr.monitor.notify import (
+    Delivery,
     EmailNotifier,
     EventKind,
     Notice,
@@ -25,9 +28,10 @@ from certmgr.monitor.notify import (
     build_notifiers,
     send_test,
 )
+from certmgr.monitor.notify_worker import NoticeWorker
 from certmgr.monitor.settings import EmailChannel, MonitorSettings, WebhookChannel
 from certmgr.monitor.state import StateFile
-from certmgr.testing.notify_servers import MailServer, WebhookReceiver
+from certmgr.testing.notify_servers import MailServer, SlowDripServer, WebhookReceiver
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
@@ -284,3 +288,99 @@ def test_duplicate_channel_names_are_refused(hook: WebhookReceiver) -> None:
                                          WebhookChannel("x", hook.url)))
     with pytest.raises(NotifyError, match="two channels are named 'x'"):
         build_notifiers(settings)
+
+
+# -- a total deadline per delivery; channels side by side (issue 14, item 3) ------------
+
+
+def _timed(send: Callable[[], None], bound: float) -> tuple[float, BaseException | None]:
+    """Run ``send`` on a thread; its duration and what it raised (it must end within ``bound``)."""
+    raised: list[BaseException] = []
+
+    def body() -> None:
+        try:
+            send()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            raised.append(exc)
+
+    thread = threading.Thread(target=body, daemon=True)
+    t0 = time.monotonic()
+    thread.start()
+    thread.join(bound)
+    assert not thread.is_alive(), f"still sending after {bound}s: no total deadline"
+    return time.monotonic() - t0, raised[0] if raised else None
+
+
+def test_a_slow_drip_webhook_is_cut_off_at_its_timeout() -> None:
+    with SlowDripServer(0.5) as slow:
+        channel = WebhookChannel("slow", slow.url, timeout=1.5)
+        took, raised = _timed(lambda: WebhookNotifier(channel).send(notice()), 8)
+    assert isinstance(raised, NotifyError)
+    assert "did not finish within 1.5s" in raised.message and 1.4 < took < 3
+    assert "/hook/slow" not in raised.message
+
+
+@pytest.mark.parametrize("security", ["none", "tls"])
+def test_a_slow_drip_smtp_server_is_cut_off_at_its_timeout(security: str) -> None:
+    with SlowDripServer(0.5, SlowDripServer.SMTP_DRIP) as slow:
+        channel = EmailChannel("slow", "127.0.0.1", slow.port, "a@example.com",
+                               ("b@example.com",), security=security, timeout=1.5)
+        took, raised = _timed(lambda: EmailNotifier(channel).send(notice()), 8)
+    assert isinstance(raised, NotifyError) and took < 3
+    assert "did not finish within 1.5s" in raised.message or security == "tls"
+
+
+def test_channels_are_told_side_by_side(hook: WebhookReceiver) -> None:
+    with SlowDripServer(0.5) as one, SlowDripServer(0.5) as two:
+        notifiers = [WebhookNotifier(WebhookChannel("one", one.url, timeout=1.5)),
+                     WebhookNotifier(WebhookChannel("two", two.url, timeout=1.5)),
+                     WebhookNotifier(WebhookChannel("fine", hook.url, timeout=1.5))]
+        result: list[list[Delivery]] = []
+        took, raised = _timed(lambda: result.append(send_test(notifiers)), 8)
+    assert raised is None and took < 2.8  # not 1.5 + 1.5
+    assert [(d.channel, d.ok) for d in result[0]] == [("one", False), ("two", False),
+                                                     ("fine", True)]
+
+
+def test_a_slow_channel_holds_up_neither_the_pass_nor_the_state_file(
+        tmp_path: Path, hook: WebhookReceiver) -> None:
+    state = StateFile(tmp_path / "state.json")
+    with SlowDripServer(0.5) as slow:
+        board = NoticeBoard([WebhookNotifier(WebhookChannel("slow", slow.url, timeout=2)),
+                             WebhookNotifier(WebhookChannel("fine", hook.url, timeout=2))],
+                            state, timedelta(hours=24))
+        done: list[list[Delivery]] = []
+        worker = NoticeWorker(board, done.append, lambda exc: done.append([]))
+        t0 = time.monotonic()
+        worker.submit([EXPIRING])
+        assert time.monotonic() - t0 < 0.2  # handed over, not delivered
+        assert hook.wait_for(1, timeout=5)  # the fast channel is told meanwhile
+        with state.transaction() as doc:  # renewal's section is free while one is slow
+            doc["renewal"] = {"www": {"ok": True}}
+        assert time.monotonic() - t0 < 1.5 and not done
+        assert worker.wait_idle(8)
+        worker.close(5)
+    [deliveries] = done
+    assert sorted((d.channel, d.ok) for d in deliveries) == [("fine", True), ("slow", False)]
+    book = state.read()["notices"][EXPIRING.key]["sent"]
+    assert set(book) == {"fine"}  # the slow one is tried again next pass
+    assert state.read()["renewal"] == {"www": {"ok": True}}
+
+
+def test_a_newer_pass_replaces_the_waiting_one(tmp_path: Path, hook: WebhookReceiver) -> None:
+    board = NoticeBoard([WebhookNotifier(WebhookChannel("fine", hook.url, timeout=2))],
+                        StateFile(tmp_path / "state.json"), timedelta(hours=24))
+    with SlowDripServer(0.5) as slow:
+        blocker = NoticeBoard([WebhookNotifier(WebhookChannel("slow", slow.url, timeout=1))],
+                              StateFile(tmp_path / "other.json"), timedelta(hours=24))
+        worker = NoticeWorker(blocker, lambda d: None, lambda exc: None)
+        worker.submit([EXPIRING])  # busy for a second
+        time.sleep(0.2)
+        worker.board = board
+        for _ in range(50):
+            worker.submit([DRIFT], [EXPIRING])
+        assert worker.wait_idle(8)
+        worker.close(5)
+    posts = hook.wait_for(51, timeout=1)
+    assert [p["state"] for p in posts].count("problem") == 1  # one waiting batch, not 50
+    assert [p["state"] for p in posts].count("event") == 50

@@ -54,6 +54,7 @@ def write(home: Path, text: str) -> Path:
 def test_full_file(tmp_path: Path) -> None:
     pw = tmp_path / "smtp-password"
     pw.write_text("s3cret\n")
+    pw.chmod(0o600)  # a password file others may read is refused
     write(tmp_path, FULL.format(pw=pw))
     s = load_settings(tmp_path, environ={"HOOK_TOKEN": "tok"})
     assert s.interval == timedelta(seconds=30) and s.expiry_warning == timedelta(days=14)
@@ -136,3 +137,79 @@ def test_listen_addresses(text: str, expected: tuple[str, int]) -> None:
 def test_bad_listen_addresses(text: str) -> None:
     with pytest.raises(UsageError):
         parse_listen(text)
+
+
+# -- webhook secrets outside the file; secret files only their owner may read -------------
+
+
+def _secret(path: Path, text: str, mode: int = 0o600) -> Path:
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+def test_webhook_url_and_headers_from_env_and_files(tmp_path: Path) -> None:
+    url_file = _secret(tmp_path / "url", "https://hooks.example.com/T0/B1/from-file\n")
+    headers = _secret(tmp_path / "headers",
+                      "# sent with every notice\nX-Api-Key: k3y-from-file\nX-Team: pki\n")
+    write(tmp_path, "[[notify.webhook]]\nname = \"a\"\nurl = \"https://h.example/${HOOK_PATH}\"\n"
+                    "headers = { Authorization = \"Bearer ${HOOK_TOKEN}\" }\n\n"
+                    f"[[notify.webhook]]\nname = \"b\"\nurl_file = \"{url_file}\"\n"
+                    f"headers_file = \"{headers}\"\n\n"
+                    "[[notify.webhook]]\nname = \"c\"\nurl_env = \"HOOK_URL\"\n")
+    env = {"HOOK_PATH": "services/s3cr3t-path", "HOOK_TOKEN": "t0ken-xyz",
+           "HOOK_URL": "https://h.example/from-env?sig=abc123"}
+    a, b, c = load_settings(tmp_path, environ=env).webhooks
+    assert a.url == "https://h.example/services/s3cr3t-path"
+    assert dict(a.headers) == {"Authorization": "Bearer t0ken-xyz"}
+    assert b.url == "https://hooks.example.com/T0/B1/from-file"
+    assert dict(b.headers) == {"X-Api-Key": "k3y-from-file", "X-Team": "pki"}
+    assert c.url == "https://h.example/from-env?sig=abc123"
+    from certmgr import redact
+
+    shown = redact.text(f"{a.url} {a.headers} {b.url} {b.headers} {c.url}")
+    for secret in ("s3cr3t-path", "t0ken-xyz", "T0/B1/from-file", "k3y-from-file",
+                   "from-env?sig=abc123"):
+        assert secret not in shown
+    assert "pki" in shown  # an ordinary header value is not a secret
+
+
+@pytest.mark.parametrize(("mode", "ok"), [(0o600, True), (0o400, True), (0o640, False),
+                                          (0o644, False), (0o602, False)])
+@pytest.mark.parametrize("key", ["password_file", "token_file", "url_file", "headers_file"])
+def test_secret_files_others_may_read_are_refused(tmp_path: Path, key: str, mode: int,
+                                                  ok: bool) -> None:
+    content = {"url_file": "https://h.example/x", "headers_file": "X-Api-Key: k"}.get(key, "pw")
+    secret = _secret(tmp_path / "secret", content, mode)
+    if key == "password_file":
+        text = ("[[notify.email]]\nhost = \"h\"\nfrom = \"a@b\"\nto = \"c@d\"\n"
+                f"username = \"u\"\npassword_file = \"{secret}\"\n")
+    else:
+        url = "" if key == "url_file" else "url = \"https://h.example/x\"\n"
+        text = f"[[notify.webhook]]\n{url}{key} = \"{secret}\"\n"
+    write(tmp_path, text)
+    if ok:
+        load_settings(tmp_path)
+        return
+    with pytest.raises(InputError) as raised:
+        load_settings(tmp_path)
+    assert f"mode {mode:04o} lets group or others" in raised.value.message
+    assert f"chmod 600 {secret}" in raised.value.message
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("[[notify.webhook]]\nurl = \"https://h/${NOPE}\"\n", "environment variable NOPE is not set"),
+    ("[[notify.webhook]]\nurl = \"https://h/\"\nurl_env = \"X\"\n", "give one of url, url_env"),
+    ("[[notify.webhook]]\nname = \"x\"\n", "url: missing"),
+])
+def test_webhook_url_errors(tmp_path: Path, text: str, needle: str) -> None:
+    write(tmp_path, text)
+    with pytest.raises(InputError, match=needle):
+        load_settings(tmp_path, environ={})
+
+
+def test_bad_headers_file_line_is_named(tmp_path: Path) -> None:
+    headers = _secret(tmp_path / "headers", "X-Ok: 1\nnot a header\n")
+    write(tmp_path, f"[[notify.webhook]]\nurl = \"https://h/\"\nheaders_file = \"{headers}\"\n")
+    with pytest.raises(InputError, match="line 2 is not a 'Name: value' header"):
+        load_settings(tmp_path)

@@ -3,13 +3,14 @@ deploy) and the one trust rule; a pass of it, or watching with it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from certmgr.app.context import Context
 from certmgr.app.trust import trust_for
 from certmgr.monitor.metrics import MonitorMetrics
-from certmgr.monitor.notify import NoticeBoard, build_notifiers
+from certmgr.monitor.notify import Delivery, NoticeBoard, build_notifiers
+from certmgr.monitor.notify_worker import NoticeWorker
 from certmgr.monitor.renewal import Renewer, RetryPolicy, issue_with_issuer
 from certmgr.monitor.scheduler import Monitor, PassReport
 from certmgr.monitor.settings import MonitorSettings
@@ -19,11 +20,17 @@ __all__ = ["make_monitor", "monitor_once"]
 
 
 def make_monitor(ctx: Context, settings: MonitorSettings, *, ca_files: Iterable[Path] = (),
-                 metrics: MonitorMetrics | None = None) -> Monitor:
+                 metrics: MonitorMetrics | None = None,
+                 notices: tuple[Callable[[list[Delivery]], None],
+                                Callable[[BaseException], None]] | None = None) -> Monitor:
     """The monitor of ``ctx``'s repository: its state file in the home, notices on the
     configured channels, renewals (unless ``settings.renew`` is off) issued by each
     definition's issuer and deployed through the deploy engine, and served chains
-    judged by the one trust rule (system store, built-in CA's roots, ``ca_files``)."""
+    judged by the one trust rule (system store, built-in CA's roots, ``ca_files``).
+
+    With ``notices`` (``(done, error)``), notices go out beside the passes on a
+    :class:`~certmgr.monitor.notify_worker.NoticeWorker` (``--watch``), which hands
+    each batch's deliveries to ``done`` and an exception a batch raised to ``error``."""
     from certmgr.monitor.renewal_deploy import EngineDeployer
 
     repo = ctx.repository()
@@ -33,8 +40,9 @@ def make_monitor(ctx: Context, settings: MonitorSettings, *, ca_files: Iterable[
     if settings.renew:
         renewer = Renewer(repo, issue_with_issuer(repo), EngineDeployer(repo, ctx.home), state,
                           RetryPolicy(settings.retry))
+    worker = NoticeWorker(board, *notices) if notices is not None else None
     return Monitor(repo, settings, state, board=board, renewer=renewer, metrics=metrics,
-                   trust=trust_for(repo, ca_files=ca_files))
+                   trust=trust_for(repo, ca_files=ca_files), notices=worker)
 
 
 def monitor_once(ctx: Context, settings: MonitorSettings, *,

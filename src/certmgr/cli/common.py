@@ -10,9 +10,11 @@ code: 0 done, 1 ran and found problems, 2 bad usage or input.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
+import logging
 import os
 import sys
 import traceback
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from certmgr import redact
 from certmgr.errors import CertmgrError, UsageError
 
 if TYPE_CHECKING:
@@ -70,8 +73,9 @@ class Globals:
         return _console(stderr=True, quiet=False)
 
     def emit_json(self, data: Any) -> None:
-        """Write one JSON document to stdout."""
-        sys.stdout.write(json.dumps(data, indent=2, default=json_default) + "\n")
+        """Write one JSON document to stdout (secrets redacted, as in every output)."""
+        text = redact.json_text(json.dumps(data, indent=2, default=json_default), indent=2)
+        sys.stdout.write(text + "\n")
         sys.stdout.flush()
 
     def info(self, message: str) -> None:
@@ -107,7 +111,42 @@ def _console(*, stderr: bool, quiet: bool) -> Console:
 
     if quiet and not stderr:
         return Console(file=open(os.devnull, "w"), stderr=False)  # lives as long as the process
-    return Console(stderr=stderr, soft_wrap=False)
+    # Duck-typed: rich only writes, flushes and asks isatty, fileno and encoding.
+    stream = typing.cast("typing.IO[str]", _Redacting(stderr))
+    return Console(file=stream, stderr=stderr, soft_wrap=False)
+
+
+class _Redacting:
+    """stdout or stderr (looked up at each write, as rich does), every write passed
+    through :func:`certmgr.redact.text`.
+
+    Every console writes through one: whatever a command prints (a URL with a
+    password, a remembered secret inside an error), the secret does not reach the
+    terminal or a log that captures it.
+    """
+
+    def __init__(self, stderr: bool) -> None:
+        self._stderr = stderr
+
+    @property
+    def _stream(self) -> typing.TextIO:
+        return sys.stderr if self._stderr else sys.stdout
+
+    def write(self, text: str) -> int:
+        return self._stream.write(redact.text(text))
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._stream, "encoding", None) or "utf-8"
 
 
 def json_default(value: Any) -> Any:
@@ -185,10 +224,41 @@ def globals_from(ctx: typer.Context | None, values: dict[str, Any]) -> Globals:
     if values.get("debug"):
         changes["debug"] = True
     g = replace(base, **changes)
+    _remember_secrets(g)
     if g.root is not None and not g.root.is_dir():
         raise UsageError(f"--root {g.root}: not a directory; give the directory that stands "
                          "for the host's /")
     return g
+
+
+def _redacting_records() -> None:
+    """Log records (certmgr's and the libraries') carry their message redacted."""
+    make = logging.getLogRecordFactory()
+    if getattr(make, "certmgr_redacts", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        with contextlib.suppress(Exception):  # a record whose args do not format stays as is
+            record.msg, record.args = redact.text(record.getMessage()), ()
+        return record
+
+    factory.certmgr_redacts = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
+_redacting_records()
+
+
+def _remember_secrets(g: Globals) -> None:
+    """Secrets the common options and environment carry: never printed from here on."""
+    from urllib.parse import unquote, urlsplit
+
+    if g.db:
+        with contextlib.suppress(ValueError):
+            password = urlsplit(g.db).password
+            redact.remember(password, unquote(password) if password else None)
+    redact.remember(os.environ.get("CERTMGR_PASSPHRASE"))
 
 
 def command(app: typer.Typer, name: str | None = None, **kwargs: Any) -> Callable[[F], F]:
@@ -248,4 +318,4 @@ def run_guarded(make_globals: Callable[[], Globals], body: Callable[[Globals], A
 def _report(g: Globals | None, line: str, exc: BaseException) -> None:
     if (g is not None and g.debug) or "--debug" in sys.argv:
         traceback.print_exception(exc)
-    sys.stderr.write(f"certmgr: {line}\n")
+    sys.stderr.write(redact.text(f"certmgr: {line}") + "\n")

@@ -19,7 +19,7 @@ from certmgr.cli.common import Globals, command
 from certmgr.deploy.checkpoints import cancel_requested
 from certmgr.errors import CertmgrError, UsageError
 from certmgr.monitor.metrics import MetricsServer, MonitorMetrics
-from certmgr.monitor.notify import build_notifiers, send_test
+from certmgr.monitor.notify import Delivery, build_notifiers, send_test
 from certmgr.monitor.scheduler import PassReport
 from certmgr.monitor.settings import (
     MonitorSettings,
@@ -125,7 +125,20 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 
 def _watch(g: Globals, settings: MonitorSettings, ca: list[Path]) -> int:
     metrics = MonitorMetrics() if settings.metrics_listen else None
-    monitor = make_monitor(g, settings, ca_files=ca, metrics=metrics)
+
+    def told(deliveries: list[Delivery]) -> None:
+        # On the notice worker's thread: the passes go on meanwhile.
+        if metrics is not None:
+            metrics.notices_failed(sum(not d.ok for d in deliveries))
+        for d in deliveries:
+            if not d.ok:
+                g.err.print(f"notice to {d.channel} failed: {d.error}", highlight=False)
+
+    def notice_error(exc: BaseException) -> None:
+        g.err.print(f"notifications failed: {_describe(exc)}", highlight=False)
+
+    monitor = make_monitor(g, settings, ca_files=ca, metrics=metrics,
+                           notices=(told, notice_error))
     server = MetricsServer(metrics, settings.metrics_listen) if metrics and \
         settings.metrics_listen else None
     if server is not None:
@@ -136,9 +149,7 @@ def _watch(g: Globals, settings: MonitorSettings, ca: list[Path]) -> int:
     def on_error(exc: BaseException) -> None:
         nonlocal errors
         errors += 1
-        text = exc.message if isinstance(exc, CertmgrError) else \
-            f"internal error: {type(exc).__name__}: {exc}"
-        g.err.print(f"monitor pass failed: {text}", highlight=False)
+        g.err.print(f"monitor pass failed: {_describe(exc)}", highlight=False)
 
     def on_pass(report: PassReport) -> None:
         _log_pass(g, report)
@@ -151,19 +162,34 @@ def _watch(g: Globals, settings: MonitorSettings, ca: list[Path]) -> int:
         with _stop_on_signals() as stop:
             monitor.watch(stop, on_pass, on_error)
     finally:
+        if monitor.notices is not None:
+            # What is waiting still goes out, within the channels' own deadlines.
+            monitor.notices.close(_longest_delivery(settings))
         if server is not None:
             server.close()
     g.info("monitor stopped")
     return 0
 
 
+def _describe(exc: BaseException) -> str:
+    return exc.message if isinstance(exc, CertmgrError) else \
+        f"internal error: {type(exc).__name__}: {exc}"
+
+
+def _longest_delivery(settings: MonitorSettings) -> float:
+    return max((ch.timeout for ch in settings.channels), default=0.0) + 5.0
+
+
 def _log_pass(g: Globals, report: PassReport) -> None:
     ok = sum(e.result.probe.ok for e in report.endpoints)
     renewed = [r.definition for r in report.renewals if r.status.value == "renewed"]
     failed_notices = sum(not d.ok for d in report.deliveries)
+    # Under --watch the notices go out beside the passes and are reported as they end.
+    notices = f", {len(report.deliveries)} notices ({failed_notices} failed)" \
+        if report.deliveries else ""
     g.info(f"pass: {ok}/{len(report.endpoints)} endpoints answered, "
-           f"{len(report.problems)} problems, renewed {', '.join(renewed) or 'none'}, "
-           f"{len(report.deliveries)} notices ({failed_notices} failed)")
+           f"{len(report.problems)} problems, renewed {', '.join(renewed) or 'none'}"
+           f"{notices}")
     for r in report.renewals:
         if r.status.value == "failed":
             g.err.print(f"renewal of {r.definition} failed ({r.stage}): {r.error}",

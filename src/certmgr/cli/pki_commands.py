@@ -27,9 +27,12 @@ __all__ = ["export_command", "import_command", "issue", "list_command", "receive
            "request"]
 
 _PASSWORD = typer.Option("--password", metavar="PASSWORD",
-                         help="Password of encrypted keys or keystores.")
+                         help="Password of encrypted keys or keystores. Visible to every "
+                              "user in ps: prefer --password-file or CERTMGR_PASSWORD.")
 _PASSWORD_FILE = typer.Option("--password-file", metavar="FILE",
-                              help="Read the password from the first line of FILE.")
+                              help="Read the password from the first line of FILE (mode "
+                                   "0600; - reads stdin). Without either option: the "
+                                   "CERTMGR_PASSWORD environment variable.")
 
 
 @command(app, "issue")

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from certmgr import redact
 from certmgr.cli.app import app
 from certmgr.cli.common import Globals, command, json_default
 from certmgr.errors import UsageError
@@ -147,10 +148,11 @@ def _emit_results(results: list[ScanResult], imported: Batch | None) -> None:
     write('{"results": [')
     for i, result in enumerate(results):
         write(("\n  " if i == 0 else ",\n  ")
-              + json.dumps(result.to_json(), default=json_default))
+              + redact.json_text(json.dumps(result.to_json(), default=json_default)))
     write("\n]")
     if imported is not None:
-        write(',\n"imported": ' + json.dumps(imported.to_json(), default=json_default))
+        write(',\n"imported": '
+              + redact.json_text(json.dumps(imported.to_json(), default=json_default)))
     write("}\n")
     sys.stdout.flush()
 

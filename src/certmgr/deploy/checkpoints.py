@@ -32,6 +32,7 @@ __all__ = [
 
 # Every name :func:`checkpoint` is called with, in the order a deployment reaches them.
 CHECKPOINTS: tuple[str, ...] = (
+    "read-old",         # the file about to be replaced is about to be read for the journal
     "journal-record",   # the journal entry for the next change is durable; nothing changed yet
     "mkdir",            # a missing directory is about to be created
     "temp-write",       # the temp file exists with its final mode and holds half of the data
@@ -42,6 +43,7 @@ CHECKPOINTS: tuple[str, ...] = (
     "reload",           # files in place, the program is about to be reloaded
     "verify",           # reloaded, about to probe the endpoints
     "rollback-step",    # a rollback is about to undo one recorded change
+    "rollback-read",    # a rollback is about to read a file to see if it needs restoring
     "rollback-reload",  # rollback restored the files, about to reload the program
     "rollback-verify",  # rollback reloaded, about to probe for the old certificate
 )

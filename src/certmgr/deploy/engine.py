@@ -21,7 +21,7 @@ from certmgr.deploy.model import DeployPlan, Material, Outcome, SlotOutcome, Slo
 from certmgr.deploy.preflight import preflight
 from certmgr.deploy.record import NullRecorder, Recorder
 from certmgr.deploy.verify import served_now, wait_served
-from certmgr.errors import CertmgrError, PreflightFailed, ReloadFailed, UsageError
+from certmgr.errors import CertmgrError, HostError, PreflightFailed, ReloadFailed, UsageError
 from certmgr.hosts.base import WritableHost, stat_many
 from certmgr.pki.write import certificates_pem
 from certmgr.programs import ProgramSpec, spec_for
@@ -210,7 +210,13 @@ class _Run:
         out = []
         found = stat_many(self.host, list(secret), follow_symlinks=False)
         for (path, is_secret), st in zip(secret.items(), found, strict=True):
-            data = self.host.read_bytes(path) if st is not None and st.is_file else None
+            data = None
+            if st is not None and st.is_file:
+                # No symlink followed (as FileTransaction reads): a link swapped in after
+                # the lstat is not backed up, and the write refuses it later.
+                with contextlib.suppress(HostError):
+                    read = self.host.read_link_free(path)
+                    data, st = read if read is not None else (None, None)
             out.append({"path": path, "owner": st.owner if st else "", "group":
                         st.group if st else "", "mode": st.mode if st else 0,
                         "existed": st is not None, "data": data, "secret": is_secret})

@@ -219,7 +219,7 @@ class FileTransaction:
                 raise HostError(f"{spec.path} exists and is not a regular file",
                                 path=spec.path, host=self.host.name)
             uid, gid = resolve_ids(self.host, spec.owner, spec.group)
-            old = self.host.read_bytes(spec.path) if st is not None else None
+            old, st = self._read_old(spec.path, st)
             if st is not None and old == data and (st.uid, st.gid, st.mode) == (
                     uid, gid, spec.mode):
                 return False
@@ -239,6 +239,19 @@ class FileTransaction:
             self.host.write_file_atomic(spec.path, data, uid=uid, gid=gid, mode=spec.mode,
                                         temp_name=entry.temp_name, checkpoint=checkpoint)
             return True
+
+    def _read_old(self, path: str, st: FileStat | None) -> tuple[bytes | None, FileStat | None]:
+        """The bytes about to be replaced and the status of the file they came from.
+
+        Read with no symlink followed and checked on the open file (fstat): a target
+        swapped for a link to some other secret after the lstat is refused, never read
+        into the journal (and never restored by a rollback with this file's mode).
+        """
+        if st is None:
+            return None, None
+        checkpoint("read-old")
+        found = self.host.read_link_free(path)
+        return (None, None) if found is None else found
 
     def _target_stat(self, path: str) -> FileStat | None:
         """The lstat of a file about to be written (None: missing), its parents made sure of.
@@ -340,15 +353,29 @@ class FileTransaction:
         assert entry.old_data is not None and entry.old_mode is not None
         assert entry.old_uid is not None and entry.old_gid is not None
         old = decode_old(entry.old_data, entry.secret, self.cipher)
-        st = refuse_symlinks(self.host, entry.path)
-        if st is not None and st.is_file and (st.uid, st.gid, st.mode) == (
-                entry.old_uid, entry.old_gid, entry.old_mode) and self.host.read_bytes(
-                entry.path) == old:
+        if self._holds(entry, old):
             return RollbackStep(entry.path, "unchanged")
         self.host.write_file_atomic(entry.path, old, uid=entry.old_uid, gid=entry.old_gid,
                                     mode=entry.old_mode, temp_name=rb_temp,
                                     checkpoint=_rollback_checkpoint)
         return RollbackStep(entry.path, "restored")
+
+
+    def _holds(self, entry: JournalEntry, old: bytes) -> bool:
+        """Whether ``entry.path`` is already the old file (bytes, owner, group, mode).
+
+        Read like :meth:`_read_old`: no symlink followed; a link anywhere in the path
+        is refused (HostError), as it is before every write.
+        """
+        if refuse_symlinks(self.host, entry.path) is None:
+            return False
+        checkpoint("rollback-read")
+        found = self.host.read_link_free(entry.path)
+        if found is None:
+            return False
+        data, st = found
+        return (st.uid, st.gid, st.mode) == (entry.old_uid, entry.old_gid,
+                                             entry.old_mode) and data == old
 
 
 def _rollback_checkpoint(name: str) -> None:

@@ -249,7 +249,7 @@ def _edits(host: Host, target: SlotTarget, program: ProgramSpec, old: Mapping[st
         st = host.stat(path, follow_symlinks=False)
         if st is None or not st.is_file:
             raise _refuse(target, f"its configuration file {link} is not a regular file")
-        before = host.read_bytes(path)
+        before = _read_config(host, target, path, link)
         text = before.decode("utf-8", errors="surrogateescape")
         for ref, value in changed[link]:
             text = edit_setting(text, ref, value, program.line_style(ref.directive))
@@ -300,3 +300,14 @@ def _keystore(target: SlotTarget, program: ProgramSpec, material: Material) -> b
                             password=target.password)
     except CertmgrError as exc:
         raise _refuse(target, f"cannot build its keystore: {exc.message}") from None
+
+
+def _read_config(host: Host, target: SlotTarget, path: str, link: str) -> bytes:
+    """A configuration file about to be edited, read with no symlink followed where the host
+    can (a file swapped for a link after the lstat is never edited into the config)."""
+    if not isinstance(host, WritableHost):
+        return host.read_bytes(path)
+    found = host.read_link_free(path)
+    if found is None or not found[1].is_file:
+        raise _refuse(target, f"its configuration file {link} is not a regular file")
+    return found[0]

@@ -310,6 +310,20 @@ class WritableHost(Host, Protocol):
         """
         ...
 
+    def read_link_free(self, path: str) -> tuple[bytes, FileStat] | None:
+        """A regular file's bytes and its status, read without following a symlink anywhere
+        in ``path`` (None: the file does not exist).
+
+        The status is that of the file the bytes came from (fstat of the open file), so
+        a file swapped for a link between a caller's lstat and this read is never read.
+        Deploy reads the files it is about to replace (and compares at rollback) with it.
+
+        Raises:
+            HostError: a component is a symlink, the path is not a regular file, or it
+                cannot be read.
+        """
+        ...
+
     def make_dir(self, path: str, *, uid: int, gid: int, mode: int) -> None:
         """Create one directory (its parent must exist) with exactly this owner and mode."""
         ...

@@ -106,6 +106,50 @@ class LocalHost:
             raise HostError(f"cannot read {path}: {exc.strerror}", path=path,
                             host=self.name) from None
 
+    def read_link_free(self, path: str) -> tuple[bytes, FileStat] | None:
+        """A regular file's bytes and status, no symlink followed (None: it does not exist).
+
+        The directory is walked as the writes walk it (O_NOFOLLOW, one component at a
+        time), the file is opened relative to it with O_NOFOLLOW and O_NONBLOCK (a FIFO
+        cannot hang the read), checked with fstat to be a regular file, and read from
+        that descriptor: the bytes and the status are the same file's, whatever is
+        swapped in at the path meanwhile.
+
+        Raises:
+            HostError: a component is a symlink, the path is not a regular file, or it
+                cannot be read.
+        """
+        path = normalize(path)
+        directory, name = posixpath.split(path)
+        dfd = self._open_dir(directory)
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
+                         | os.O_CLOEXEC, dir_fd=dfd)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise self._read_error(path, exc) from None
+        finally:
+            os.close(dfd)
+        try:
+            st = os.fstat(fd)
+            if not stat_mod.S_ISREG(st.st_mode):
+                raise HostError(f"{path} is not a regular file; certmgr reads only regular "
+                                "files there", path=path, host=self.name)
+            data = _read_all(fd)
+        except OSError as exc:
+            raise self._read_error(path, exc) from None
+        finally:
+            os.close(fd)
+        return data, FileStat.from_st_mode(path, st.st_mode, st.st_uid, st.st_gid, st.st_size,
+                                           st.st_mtime, self.users(), self.groups())
+
+    def _read_error(self, path: str, exc: OSError) -> HostError:
+        if exc.errno == errno.ELOOP:
+            return HostError(f"{path} is a symbolic link; certmgr does not read through links "
+                             "(point the program at the real path)", path=path, host=self.name)
+        return HostError(f"cannot read {path}: {exc.strerror}", path=path, host=self.name)
+
     def exists(self, path: str) -> bool:
         return self.stat(path) is not None
 
@@ -407,6 +451,13 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _unlink_quietly(name: str, dir_fd: int) -> None:

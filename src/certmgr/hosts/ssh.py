@@ -130,10 +130,20 @@ class SSHHost:
                 self._loop = sshio.shared_loop()
             loop = self._loop
             if self._sftp is None:
-                self._conn, self._sftp = loop.call(self._connect(), _CONNECT_TIMEOUT + 5)
+                self._conn, self._sftp = self._within(loop, self._connect(),
+                                                      _CONNECT_TIMEOUT + 5)
             sftp, conn = self._sftp, self._conn
         assert conn is not None
-        return loop.call(make(sftp, conn), timeout)
+        return self._within(loop, make(sftp, conn), timeout)
+
+    def _within(self, loop: sshio.Loop, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        """Run ``coro`` on the loop with a total deadline (HostError when it passes)."""
+        try:
+            return loop.call(coro, timeout)
+        except TimeoutError:
+            raise HostError(f"{self.name} did not answer within {timeout:g}s; check that "
+                            "the host and its sshd are up and reachable",
+                            host=self.name) from None
 
     async def _connect(self) -> tuple[asyncssh.SSHClientConnection, asyncssh.SFTPClient]:
         if not self.known_hosts.is_file():
@@ -155,8 +165,13 @@ class SSHHost:
         except asyncssh.PermissionDenied:
             raise HostError(f"{self.name}: authentication refused; give a key the server "
                             "accepts with --key", host=self.name) from None
-        except (OSError, asyncssh.Error, TimeoutError) as exc:
-            raise HostError(f"cannot connect to {self.name}: {exc}", host=self.name) from None
+        except TimeoutError:
+            raise HostError(f"cannot connect to {self.name}: no SSH answer within "
+                            f"{_CONNECT_TIMEOUT:g}s (is sshd listening on port {self.ssh.port} "
+                            "and is the host reachable?)", host=self.name) from None
+        except (OSError, asyncssh.Error) as exc:
+            raise HostError(f"cannot connect to {self.name}: {_reason(exc)}",
+                            host=self.name) from None
         try:
             sftp = await conn.start_sftp_client()
         except asyncssh.Error as exc:
@@ -208,6 +223,26 @@ class SSHHost:
             return data
 
         return self._call(read)
+
+    def read_link_free(self, path: str) -> tuple[bytes, FileStat] | None:
+        path = normalize(path)
+
+        async def do(sftp: asyncssh.SFTPClient,
+                     _c: Any) -> tuple[bytes, asyncssh.SFTPAttrs] | None:
+            try:
+                return await sshio.read_link_free(sftp, path, self._realpath_resolves)
+            except sshio.Refused as exc:
+                raise HostError(f"{exc.why} (on {self.name})", path=path,
+                                host=self.name) from None
+            except (asyncssh.SFTPError, OSError) as exc:
+                raise self._sftp_error(path, exc, "read") from None
+
+        found = self._call(do)
+        if found is None:
+            return None
+        st = self._file_stat(path, found[1])
+        assert st is not None
+        return found[0], st
 
     def stat(self, path: str, *, follow_symlinks: bool = True) -> FileStat | None:
         return self.stat_many([path], follow_symlinks=follow_symlinks)[0]
@@ -527,3 +562,8 @@ class SSHHost:
     def remove_dir(self, path: str) -> None:
         self._remove(path, "dir")
 
+
+def _reason(exc: BaseException) -> str:
+    """Why a connection failed, never empty (some exceptions have no message)."""
+    text = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc)
+    return str(text) or type(exc).__name__

@@ -17,8 +17,8 @@ import asyncssh
 
 from certmgr.hosts.base import prefixes
 
-__all__ = ["Loop", "drop", "first_link", "lstat", "realpath", "set_owner_mode", "shared_loop",
-           "stat_all"]
+__all__ = ["Loop", "Refused", "drop", "first_link", "lstat", "read_link_free", "realpath",
+           "set_owner_mode", "shared_loop", "stat_all"]
 
 T = TypeVar("T")
 
@@ -41,7 +41,12 @@ class Loop:
         if threading.current_thread() is self.thread:
             coro.close()
             raise RuntimeError("an SSH host was called from its own event loop thread")
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()  # the deadline is total: nothing keeps running on the loop
+            raise
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -110,6 +115,74 @@ async def first_link(sftp: asyncssh.SFTPClient, path: str) -> str | None:
         if attrs.type == asyncssh.FILEXFER_TYPE_SYMLINK:
             return current
     return None
+
+
+class Refused(Exception):
+    """:func:`read_link_free` found a symlink, or something other than an unchanged regular file."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+async def _link_in(sftp: asyncssh.SFTPClient, path: str, resolves: bool) -> str | None:
+    """The first symlink component of ``path`` (None: none), one REALPATH where it resolves."""
+    if resolves and await realpath(sftp, path) == path:
+        return None
+    return await first_link(sftp, path)
+
+
+async def _open(sftp: asyncssh.SFTPClient, path: str) -> asyncssh.SFTPClientFile | None:
+    try:
+        return await sftp.open(path, "rb", encoding=None)
+    except asyncssh.SFTPNoSuchFile:
+        return None
+
+
+def _same(*found: asyncssh.SFTPAttrs | None) -> bool:
+    keys = [None if a is None else (a.type, a.permissions, a.uid, a.gid, a.size, a.mtime)
+            for a in found]
+    return keys[0] is not None and all(k == keys[0] for k in keys)
+
+
+async def read_link_free(sftp: asyncssh.SFTPClient, path: str,
+                         resolves: bool) -> tuple[bytes, asyncssh.SFTPAttrs] | None:
+    """A regular file's bytes and fstat, no symlink in ``path`` (None: it does not exist).
+
+    SFTP opens follow links and has no O_NOFOLLOW, so the link check rides with the
+    read: the REALPATH (or lstat walk) and lstat of the path go out right before the
+    OPEN, and again with the FSTAT and READ of the open file. Only a path link-free before and
+    after, whose lstat both times matches the open file's fstat (type, mode, owner,
+    size, mtime), is read: a link swapped in and out around the OPEN would have to
+    point at a file indistinguishable from the one it replaced.
+
+    Raises:
+        Refused: a component is a symlink, it is not a regular file, or it changed.
+    """
+    link, before = await asyncio.gather(_link_in(sftp, path, resolves), lstat(sftp, path))
+    if link is not None:
+        raise Refused(f"{link} is a symbolic link; certmgr does not read through links")
+    if before is None:
+        return None
+    if before.type != asyncssh.FILEXFER_TYPE_REGULAR:
+        # Checked before the OPEN: sftp-server's open() of a FIFO would block the session.
+        raise Refused(f"{path} is not a regular file")
+    fh = await _open(sftp, path)
+    if fh is None:
+        return None
+    try:
+        attrs, data, link, after = await asyncio.gather(
+            fh.stat(), fh.read(), _link_in(sftp, path, resolves), lstat(sftp, path))
+        if link is not None:
+            raise Refused(f"{link} is a symbolic link; certmgr does not read through links")
+        if not _same(before, attrs, after):
+            raise Refused(f"{path} changed while it was read; try again")
+        assert isinstance(data, bytes)
+        return data, attrs
+    finally:
+        if fh is not None:
+            with contextlib.suppress(asyncssh.SFTPError, OSError):
+                await fh.close()
 
 
 async def set_owner_mode(fh: asyncssh.SFTPClientFile, uid: int, gid: int, mode: int) -> None:

@@ -42,6 +42,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, generate_latest, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 
+from certmgr import redact
 from certmgr.errors import UsageError
 from certmgr.monitor.settings import parse_listen
 
@@ -141,9 +142,15 @@ class MonitorMetrics:
             if at is not None:
                 self._pass = _Pass(at, duration, notices_failed)
 
+    def notices_failed(self, count: int) -> None:
+        """Set how many notices of the latest batch failed (they are told beside the passes)."""
+        with self._lock:
+            if self._pass is not None:
+                self._pass = dataclasses.replace(self._pass, notices_failed=count)
+
     def render(self) -> bytes:
-        """The exposition text a scrape gets."""
-        return generate_latest(self.registry)
+        """The exposition text a scrape gets (secrets redacted, like every output)."""
+        return redact.text(generate_latest(self.registry).decode()).encode()
 
     # -- the prometheus_client collector protocol ----------------------------------
 

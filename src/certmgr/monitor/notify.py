@@ -19,28 +19,21 @@ STARTTLS or implicit TLS, AUTH, server certificate verified) or a JSON POST
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import json
-import smtplib
 import socket
-import ssl
-import urllib.error
-import urllib.parse
-import urllib.request
+import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 from enum import Enum
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from certmgr import __version__
+from certmgr import __version__, redact
 from certmgr.errors import NotifyError
 from certmgr.models import Problem as _Problem
 from certmgr.models import Severity
-from certmgr.monitor.settings import EmailChannel, MonitorSettings, WebhookChannel
+from certmgr.monitor.notify_channels import EmailNotifier, WebhookNotifier
+from certmgr.monitor.settings import MonitorSettings
 from certmgr.monitor.state import StateFile
 
 __all__ = [
@@ -54,6 +47,7 @@ __all__ = [
     "Problem",
     "WebhookNotifier",
     "build_notifiers",
+    "deliver_all",
     "send_test",
 ]
 
@@ -101,7 +95,8 @@ class Notice:
     def title(self) -> str:
         label = {NoticeState.RESOLVED: "RESOLVED", NoticeState.TEST: "TEST"}.get(
             self.state, self.problem.severity.value.upper())
-        return f"[certmgr] {label} {self.problem.kind.value}: {self.problem.subject}"
+        return redact.text(f"[certmgr] {label} {self.problem.kind.value}: "
+                           f"{self.problem.subject}")
 
     def body(self) -> str:
         lines = [self.problem.message if self.state is not NoticeState.RESOLVED
@@ -111,9 +106,13 @@ class Notice:
         lines.append(f"checked: {self.time.isoformat(timespec='seconds')}")
         lines.append(f"on:      {socket.gethostname()}")
         lines.extend(f"{k}: {v}" for k, v in sorted(self.problem.detail.items()))
-        return "\n".join(lines) + "\n"
+        return redact.text("\n".join(lines) + "\n")
 
     def to_json(self) -> dict[str, Any]:
+        """The notice as a webhook receives it (secrets redacted like every output)."""
+        return redact.data(json.loads(json.dumps(self._fields(), default=str)))  # type: ignore[no-any-return]
+
+    def _fields(self) -> dict[str, Any]:
         return {
             "source": "certmgr",
             "version": __version__,
@@ -166,122 +165,6 @@ class Notifier(Protocol):
         ...
 
 
-def _tls_context(ca_file: str | None) -> ssl.SSLContext:
-    # Always verified: the notices name the fleet's weak spots; a token or password
-    # must not go to whoever answers on the way.
-    try:
-        return ssl.create_default_context(cafile=ca_file)
-    except (OSError, ssl.SSLError) as exc:
-        raise NotifyError(f"CA file {ca_file}: cannot be loaded ({exc}); fix ca_file in "
-                          "monitor.toml", path=ca_file) from None
-
-
-class EmailNotifier:
-    """Email over SMTP with STARTTLS (or implicit TLS) and AUTH, via smtplib."""
-
-    kind: ClassVar[str] = "email"
-
-    def __init__(self, channel: EmailChannel) -> None:
-        self.channel = channel
-        self.name = channel.name
-
-    def send(self, notice: Notice) -> None:
-        ch = self.channel
-        where = f"email channel {ch.name} ({ch.host}:{ch.port})"
-        context = _tls_context(ch.ca_file) if ch.security != "none" else None
-        try:
-            with self._connect(context) as client:
-                client.ehlo()
-                if ch.security == "starttls":
-                    if not client.has_extn("starttls"):
-                        raise NotifyError(f"{where}: the server does not offer STARTTLS; "
-                                          "set security = \"tls\" if it wants implicit TLS")
-                    client.starttls(context=context)
-                    client.ehlo()
-                if ch.username and ch.password is not None:
-                    client.login(ch.username, ch.password)
-                client.send_message(self.message(notice))
-        except smtplib.SMTPAuthenticationError as exc:
-            raise NotifyError(f"{where}: login as {ch.username} refused ({exc.smtp_code}); "
-                              "check username and password_file") from None
-        except smtplib.SMTPResponseException as exc:
-            raw = exc.smtp_error
-            reply = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-            raise NotifyError(f"{where}: server said {exc.smtp_code} {reply}") from None
-        except (smtplib.SMTPException, OSError) as exc:
-            raise NotifyError(f"{where}: {_reason(exc)}") from None
-
-    def _connect(self, context: ssl.SSLContext | None) -> smtplib.SMTP:
-        ch = self.channel
-        if ch.security == "tls":
-            return smtplib.SMTP_SSL(ch.host, ch.port, timeout=ch.timeout, context=context)
-        return smtplib.SMTP(ch.host, ch.port, timeout=ch.timeout)
-
-    def message(self, notice: Notice) -> EmailMessage:
-        msg = EmailMessage()
-        msg["Subject"] = notice.title()
-        msg["From"] = self.channel.sender
-        msg["To"] = ", ".join(self.channel.recipients)
-        msg["Date"] = format_datetime(notice.time)
-        msg["Message-ID"] = make_msgid(domain=self.channel.sender.rpartition("@")[2] or None)
-        msg["X-Certmgr-Event"] = notice.problem.key
-        msg["X-Certmgr-State"] = notice.state.value
-        msg.set_content(notice.body())
-        return msg
-
-
-class WebhookNotifier:
-    """A JSON POST of :meth:`Notice.to_json` to a URL; any 2xx answer is delivery."""
-
-    kind: ClassVar[str] = "webhook"
-
-    def __init__(self, channel: WebhookChannel) -> None:
-        self.channel = channel
-        self.name = channel.name
-
-    def send(self, notice: Notice) -> None:
-        ch = self.channel
-        # The path of a webhook URL is often its secret: messages show scheme and host only.
-        parts = urllib.parse.urlsplit(ch.url)
-        where = f"webhook {ch.name} ({parts.scheme}://{parts.netloc})"
-        # The scheme was checked to be http or https when the channel was configured.
-        request = urllib.request.Request(  # noqa: S310
-            ch.url, data=json.dumps(notice.to_json(), default=str).encode(), method="POST",
-            headers={"Content-Type": "application/json",
-                     "User-Agent": f"certmgr/{__version__}", **dict(ch.headers)})
-        handlers: list[urllib.request.BaseHandler] = [_NoRedirect()]
-        if parts.scheme == "https":
-            handlers.append(urllib.request.HTTPSHandler(context=_tls_context(ch.ca_file)))
-        opener = urllib.request.build_opener(*handlers)
-        try:
-            with opener.open(request, timeout=ch.timeout) as response:
-                response.read(65536)
-        except urllib.error.HTTPError as exc:
-            with contextlib.closing(exc):
-                raise NotifyError(f"{where}: answered HTTP {exc.code} {exc.reason}") from None
-        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-            raise NotifyError(f"{where}: {_reason(exc)}") from None
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    # A redirect would turn the POST into a GET and drop the notice: report it instead.
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, urllib.error.URLError) and not isinstance(exc.reason, str):
-        exc = exc.reason if isinstance(exc.reason, BaseException) else exc
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"server certificate not trusted ({exc.verify_message}); set ca_file"
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return "timed out"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return str(text)
-
-
 def build_notifiers(settings: MonitorSettings) -> list[Notifier]:
     """One notifier per configured channel, email first, in file order."""
     notifiers: list[Notifier] = [EmailNotifier(ch) for ch in settings.email]
@@ -298,25 +181,65 @@ def _deliver(notifier: Notifier, notice: Notice) -> Delivery:
     try:
         notifier.send(notice)
     except NotifyError as exc:
-        return Delivery(notifier.name, notice, ok=False, error=exc.message)
+        return Delivery(notifier.name, notice, ok=False, error=redact.text(exc.message))
     return Delivery(notifier.name, notice, ok=True)
 
 
+def deliver_all(sends: Sequence[tuple[Notifier, Notice]]) -> list[Delivery]:
+    """Deliver each (channel, notice), the channels side by side, in the order given.
+
+    Each channel's notices go one after another, each within the channel's own
+    deadline; one slow channel never holds up another.
+    """
+    by_channel: dict[int, list[int]] = {}
+    for index, (notifier, _notice) in enumerate(sends):
+        by_channel.setdefault(id(notifier), []).append(index)
+    out: list[Delivery | None] = [None] * len(sends)
+    crashed: list[BaseException] = []
+
+    def run(indexes: list[int]) -> None:
+        try:
+            for i in indexes:
+                out[i] = _deliver(*sends[i])
+        except BaseException as exc:  # noqa: BLE001 - a bug: raised again in the caller's thread
+            crashed.append(exc)
+
+    if len(by_channel) <= 1:
+        for indexes in by_channel.values():
+            run(indexes)
+    else:
+        threads = [threading.Thread(target=run, args=(indexes,), name="certmgr-notify",
+                                    daemon=True) for indexes in by_channel.values()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    if crashed:
+        raise crashed[0]
+    return [d for d in out if d is not None]
+
+
 def send_test(notifiers: Sequence[Notifier], *, now: datetime | None = None) -> list[Delivery]:
-    """Send a test notice on every channel; the state file is not touched."""
+    """Send a test notice on every channel (side by side); the state file is not touched."""
     time = now or utcnow()
     problem = Problem(EventKind.TEST, "notification test",
                       "This is a test notice from certmgr: this channel works.", Severity.INFO)
     notice = Notice(NoticeState.TEST, problem, time, time)
-    return [_deliver(n, notice) for n in notifiers]
+    return deliver_all([(n, notice) for n in notifiers])
 
 
 # A problem that turned into a worse one of the same subject is replaced, not "resolved".
 _ESCALATES_TO = {EventKind.EXPIRING: EventKind.EXPIRED}
 
+Send = tuple[Notifier, Notice]
+
 
 class NoticeBoard:
     """De-duplicates problems into notices, remembering what was told in the state file.
+
+    The state file is locked only to decide what to tell (:meth:`plan`) and to
+    record what was told (after :meth:`deliver`), never while a channel is slow:
+    renewal, which keeps its own section there, is not held up by a delivery.
 
     Args:
         notifiers: the channels.
@@ -343,34 +266,50 @@ class NoticeBoard:
             scope: the kinds this pass looked at (default: all); a remembered
                 problem of another kind is left alone rather than resolved.
         """
+        return self.deliver(self.plan(problems, scope=scope))
+
+    def announce(self, events: Iterable[Problem]) -> list[Delivery]:
+        """Tell one-off events (a certificate renewed) on every channel, without memory."""
+        return self.deliver(self.plan_events(events))
+
+    def plan(self, problems: Iterable[Problem], *,
+             scope: Collection[EventKind] | None = None) -> list[Send]:
+        """Record what exists now; return the notices due (see :meth:`update`)."""
         now = self.clock()
         active = {p.key: p for p in problems}
-        deliveries: list[Delivery] = []
+        sends: list[Send] = []
         with self.state.transaction() as doc:
             book: dict[str, Any] = doc.setdefault(self.SECTION, {})
             for key, problem in active.items():
                 entry = book.setdefault(key, _new_entry(problem, now))
                 entry.update(message=problem.message, severity=problem.severity.value,
                              detail=_jsonable(problem.detail), last_seen=now.isoformat())
-                deliveries.extend(self._tell(problem, entry, now))
+                sends.extend(self._due(problem, entry, now))
             for key in sorted(set(book) - set(active)):
                 gone = _problem_of(book[key])
                 if gone is None:
                     del book[key]
                 elif scope is None or gone.kind in scope:
-                    deliveries.extend(self._resolve(key, gone, book, active, now))
-        return deliveries
+                    sends.extend(self._resolutions(key, gone, book, active, now))
+        return sends
 
-    def announce(self, events: Iterable[Problem]) -> list[Delivery]:
-        """Tell one-off events (a certificate renewed) on every channel, without memory."""
+    def plan_events(self, events: Iterable[Problem]) -> list[Send]:
         now = self.clock()
-        return [_deliver(n, Notice(NoticeState.EVENT, event, now, now))
+        return [(n, Notice(NoticeState.EVENT, event, now, now))
                 for event in events for n in self.notifiers]
 
-    def _tell(self, problem: Problem, entry: dict[str, Any], now: datetime) -> list[Delivery]:
+    def deliver(self, sends: Sequence[Send]) -> list[Delivery]:
+        """Deliver planned notices (channels side by side) and record which arrived."""
+        deliveries = deliver_all(sends)
+        if any(d.ok and d.notice.state in _REMEMBERED for d in deliveries):
+            with self.state.transaction() as doc:
+                _record(doc.setdefault(self.SECTION, {}), deliveries)
+        return deliveries
+
+    def _due(self, problem: Problem, entry: dict[str, Any], now: datetime) -> list[Send]:
         sent: dict[str, str | None] = entry.setdefault("sent", {})
         since = datetime.fromisoformat(entry["since"])
-        out = []
+        out: list[Send] = []
         for notifier in self.notifiers:
             last = sent.get(notifier.name)
             if last is None:
@@ -379,36 +318,45 @@ class NoticeBoard:
                 state = NoticeState.REMINDER
             else:
                 continue
-            delivery = _deliver(notifier, Notice(state, problem, now, since))
-            if delivery.ok:
-                sent[notifier.name] = now.isoformat()
-            out.append(delivery)
+            out.append((notifier, Notice(state, problem, now, since)))
         return out
 
-    def _resolve(self, key: str, problem: Problem, book: dict[str, Any],
-                 active: Mapping[str, Problem], now: datetime) -> list[Delivery]:
+    def _resolutions(self, key: str, problem: Problem, book: dict[str, Any],
+                     active: Mapping[str, Problem], now: datetime) -> list[Send]:
         entry = book[key]
         worse = _ESCALATES_TO.get(problem.kind)
         if worse is not None and f"{worse.value} {problem.subject}" in active:
             del book[key]
             return []
         told = {name for name, at in entry.get("sent", {}).items() if at is not None}
-        since = datetime.fromisoformat(entry["since"])
-        out = []
-        for notifier in self.notifiers:
-            if notifier.name not in told:
-                continue
-            delivery = _deliver(notifier, Notice(NoticeState.RESOLVED, problem, now, since))
-            if delivery.ok:
-                told.discard(notifier.name)
-            out.append(delivery)
         # Channels removed from the configuration can no longer be told.
         told &= {n.name for n in self.notifiers}
-        if told:
-            entry["sent"] = {name: entry["sent"][name] for name in told}
-        else:
+        if not told:
             del book[key]
-        return out
+            return []
+        entry["sent"] = {name: entry["sent"][name] for name in told}
+        since = datetime.fromisoformat(entry["since"])
+        return [(n, Notice(NoticeState.RESOLVED, problem, now, since))
+                for n in self.notifiers if n.name in told]
+
+
+_REMEMBERED = (NoticeState.PROBLEM, NoticeState.REMINDER, NoticeState.RESOLVED)
+
+
+def _record(book: dict[str, Any], deliveries: Iterable[Delivery]) -> None:
+    """Note in the book which notices arrived: a problem told (when), a resolution told
+    (that channel needs telling no more; the entry goes when no channel does)."""
+    for d in deliveries:
+        entry = book.get(d.notice.problem.key)
+        if not d.ok or entry is None:
+            continue
+        sent = entry.setdefault("sent", {})
+        if d.notice.state is NoticeState.RESOLVED:
+            sent.pop(d.channel, None)
+            if not any(at is not None for at in sent.values()):
+                del book[d.notice.problem.key]
+        elif d.notice.state in _REMEMBERED:
+            sent[d.channel] = d.notice.time.isoformat()
 
 
 def _new_entry(problem: Problem, now: datetime) -> dict[str, Any]:

@@ -13,7 +13,8 @@ does fail when the server cannot prove it holds the key of its certificate
 (a bad signature), which is what HANDSHAKE_FAILED reports.
 
 Every step has its own timeout (:class:`ProbeOptions.timeout`): connecting,
-each STARTTLS exchange, the handshake. Every way a probe can go wrong ends
+each STARTTLS exchange, the handshake; and the whole probe has a total deadline
+(:attr:`ProbeOptions.total`). Every way a probe can go wrong ends
 as a :class:`ProbeResult` with a :class:`Reason`.
 """
 
@@ -58,14 +59,23 @@ class ProbeOptions:
     Attributes:
         timeout: seconds allowed for each step (connect, each STARTTLS exchange, handshake).
         concurrency: most probes in flight at once.
+        deadline: seconds the whole probe may take, whatever each step does (default:
+            3 x timeout): a server that answers every step just in time is cut off too.
     """
 
     timeout: float = 5.0
     concurrency: int = 256
+    deadline: float | None = None
+
+    @property
+    def total(self) -> float:
+        return self.deadline if self.deadline is not None else 3 * self.timeout
 
     def __post_init__(self) -> None:
         if not self.timeout > 0:
             raise ValueError(f"timeout {self.timeout} must be positive")
+        if self.deadline is not None and not self.deadline > 0:
+            raise ValueError(f"deadline {self.deadline} must be positive")
         if self.concurrency < 1:
             raise ValueError(f"concurrency {self.concurrency} must be at least 1")
 
@@ -306,8 +316,9 @@ class Prober:
         """Probe one target. Never raises for anything the server does."""
         loop = asyncio.get_running_loop()
         conn = _Connection(loop, self.options.timeout)
+        whole = asyncio.timeout(self.options.total)
         try:
-            async with asyncio.timeout(self.options.timeout) as timer:
+            async with whole, asyncio.timeout(self.options.timeout) as timer:
                 conn.set_timer(timer)
                 tls = await self._session(loop, conn, target)
                 chain = _chain_der(tls)
@@ -319,6 +330,9 @@ class Prober:
                                    observed_at=time.time())
         except TimeoutError:
             waited = f"timed out after {self.options.timeout:g}s waiting for {conn.step}"
+            if whole.expired():
+                waited = (f"timed out: the probe took more than {self.options.total:g}s in "
+                          f"all (at {conn.step})")
             return self._failed(target, conn, Reason.TIMEOUT, waited)
         except ProbeFailure as exc:
             return self._failed(target, conn, exc.reason, exc.message)

@@ -32,6 +32,7 @@ from certmgr.issuers.schedule import renew_at
 from certmgr.models import Finding, Severity
 from certmgr.monitor.metrics import CertificateStatus, EndpointStatus, MonitorMetrics
 from certmgr.monitor.notify import Delivery, EventKind, NoticeBoard, Problem, utcnow
+from certmgr.monitor.notify_worker import NoticeWorker
 from certmgr.monitor.probe import ProbeOptions, Prober, run_async
 from certmgr.monitor.renewal import RenewalResult, RenewalStatus, Renewer, renewal_problems
 from certmgr.monitor.scan import Checker, ScanPolicy, ScanResult
@@ -122,13 +123,18 @@ class Monitor:
         metrics: the Prometheus snapshot to refresh; None without ``/metrics``.
         trust: trust anchors for the chain checks (system store + certmgr's CA...).
         clock: the time source.
+        notices: tells the notices on a thread of its own (``--watch``): a pass then
+            hands them over and goes on, and its report has no deliveries. None: the
+            pass delivers them itself (``--once``), each within its channel's deadline.
     """
 
     def __init__(self, repo: Any, settings: MonitorSettings, state: StateFile, *,
                  board: NoticeBoard, renewer: Renewer | None = None,
                  metrics: MonitorMetrics | None = None,
                  trust: Sequence[x509.Certificate] | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow,
+                 notices: NoticeWorker | None = None) -> None:
+        self.notices = notices
         self.repo = repo
         self.settings = settings
         self.state = state
@@ -151,16 +157,20 @@ class Monitor:
         # Judged at the pass's start: the renewer looked no earlier, so a certificate it
         # found outside its window is not "expiring" moments later in the same pass.
         problems = self._problems(endpoints, certificates, started)
-        deliveries = tuple(self.board.update(problems))
-        if self.settings.announce_renewals:
-            deliveries += tuple(self.board.announce(_renewed(r) for r in renewals
-                                                    if r.status is RenewalStatus.RENEWED))
+        events = [_renewed(r) for r in renewals if r.status is RenewalStatus.RENEWED
+                  ] if self.settings.announce_renewals else []
+        deliveries: tuple[Delivery, ...] = ()
+        if self.notices is not None:
+            self.notices.submit(problems, events)
+        else:
+            deliveries = tuple(self.board.update(problems)) + tuple(self.board.announce(events))
         report = PassReport(started, time.monotonic() - t0, endpoints, certificates, renewals,
                             tuple(problems), deliveries)
         if self.metrics is not None:
             self.metrics.update((self._endpoint_status(e) for e in endpoints), certificates,
                                 at=self.clock(), duration=report.duration,
-                                notices_failed=sum(not d.ok for d in deliveries))
+                                notices_failed=sum(not d.ok for d in deliveries)
+                                if self.notices is None else self.notices.last_failed)
         return report
 
     def _probe(self, now: datetime) -> tuple[EndpointReport, ...]:

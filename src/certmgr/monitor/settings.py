@@ -6,9 +6,13 @@ wrong); the values are frozen dataclasses that the scheduler, the renewal
 engine and the notifiers take as they are. Command-line options override
 single fields with :func:`dataclasses.replace`.
 
-Secrets (SMTP passwords, webhook tokens) are not written in the TOML itself:
-they come from a file (``password_file``) or an environment variable
-(``password_env``), so the configuration can be shown and backed up freely.
+Secrets (SMTP passwords, webhook tokens, headers and URLs) need not be written
+in the TOML itself: they come from a file (``password_file``, ``token_file``,
+``url_file``, ``headers_file``) that only its owner may read (mode 0600, see
+:mod:`certmgr.secretfiles`), an environment variable (``password_env``,
+``token_env``, ``url_env``), or ``${NAME}`` inside a webhook's ``url`` or header
+values; so the configuration can be shown and backed up freely. Every secret
+read is remembered by :mod:`certmgr.redact` and never printed.
 """
 
 from __future__ import annotations
@@ -17,13 +21,16 @@ import ipaddress
 import os
 import re
 import tomllib
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from certmgr import redact
 from certmgr.errors import InputError, UsageError
+from certmgr.secretfiles import read_secret_file
 
 __all__ = [
     "CONFIG_NAME",
@@ -42,6 +49,7 @@ CONFIG_NAME = "monitor.toml"
 T = TypeVar("T")
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 
 
@@ -146,7 +154,8 @@ class WebhookChannel:
 
     def __post_init__(self) -> None:
         if not re.match(r"https?://[^/\s]+", self.url):
-            raise ValueError(f"url {self.url!r} must be http://HOST/... or https://HOST/...")
+            raise ValueError(f"url {redact.url(self.url)!r} must be http://HOST/... or "
+                             "https://HOST/...")
 
 
 @dataclass(frozen=True)
@@ -275,32 +284,85 @@ class _Reader:
 
     def webhook(self, index: int, t: dict[str, Any]) -> WebhookChannel:
         key = f"notify.webhook[{index}]"
-        self.known(t, key, {"name", "url", "headers", "token_file", "token_env", "ca_file",
-                            "timeout"})
-        if "url" not in t:
-            raise self.fail(f"{key}.url", "missing")
-        headers = {str(k): str(v) for k, v in self.table(t, "headers").items()}
+        self.known(t, key, {"name", "url", "url_file", "url_env", "headers", "headers_file",
+                            "token_file", "token_env", "ca_file", "timeout"})
+        url = self.webhook_url(t, key)
+        headers = {str(k): self.expand(str(v), f"{key}.headers.{k}")
+                   for k, v in self.table(t, "headers").items()}
+        if "headers_file" in t:
+            headers.update(self.headers_file(str(t["headers_file"]), f"{key}.headers_file"))
         token = self.secret(t, key, "token")
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
+        # Values of credential-like headers (Authorization, X-Api-Key...) are secrets
+        # wherever they came from; ${NAME} values and headers_file lines were remembered
+        # when read.
+        redact.remember(*(v for k, v in headers.items() if redact.headers({k: v})[k] != v))
         return self.guard(key, lambda: WebhookChannel(
-            name=str(t.get("name", f"webhook-{index + 1}")), url=str(t["url"]),
+            name=str(t.get("name", f"webhook-{index + 1}")), url=url,
             headers=tuple(sorted(headers.items())), ca_file=t.get("ca_file"),
             timeout=float(t.get("timeout", 15))))
+
+    def webhook_url(self, t: dict[str, Any], key: str) -> str:
+        """``url`` (``${NAME}`` expanded), or the secret ``url_env``/``url_file``."""
+        given = [name for name in ("url", "url_env", "url_file") if name in t]
+        if len(given) != 1:
+            raise self.fail(f"{key}.url", "missing" if not given else
+                            f"give one of url, url_env, url_file, not {' and '.join(given)}")
+        if "url" in t:
+            raw = str(t["url"])
+            url = self.expand(raw, f"{key}.url")
+            secret_parts = url != raw
+        else:
+            url = (self.secret(t, key, "url") or "").strip()
+            secret_parts = True
+        parts = urllib.parse.urlsplit(url)
+        redact.remember(parts.password, urllib.parse.unquote(parts.password or ""))
+        if secret_parts:  # from the environment or a file: its path and query are secret too
+            redact.remember(parts.path + (f"?{parts.query}" if parts.query else ""),
+                            parts.query)
+        return url
+
+    def expand(self, value: str, key: str) -> str:
+        """``${NAME}`` -> the environment variable's value (remembered as a secret)."""
+        def one(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in self.env:
+                raise self.fail(key, f"environment variable {name} is not set")
+            redact.remember(self.env[name])
+            return self.env[name]
+
+        return _ENV_REF.sub(one, value)
+
+    def headers_file(self, file: str, key: str) -> dict[str, str]:
+        """``Name: value`` lines of a 0600 file (blank lines and ``#`` comments skipped)."""
+        try:
+            text = read_secret_file(file, what="headers")
+        except InputError as exc:
+            raise self.fail(key, exc.message) from None
+        out = {}
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            name, colon, value = line.partition(":")
+            if not colon or not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name.strip()):
+                raise self.fail(key, f"{file} line {number} is not a 'Name: value' header")
+            out[name.strip()] = value.strip()
+        return out
 
     def secret(self, t: dict[str, Any], key: str, what: str) -> str | None:
         if f"{what}_env" in t:
             name = str(t[f"{what}_env"])
             if name not in self.env:
                 raise self.fail(f"{key}.{what}_env", f"environment variable {name} is not set")
+            redact.remember(self.env[name])
             return self.env[name]
         if f"{what}_file" in t:
             secret_file = Path(str(t[f"{what}_file"]))
             try:
-                return secret_file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise self.fail(f"{key}.{what}_file",
-                                f"cannot read {secret_file}: {exc.strerror}") from None
+                return read_secret_file(secret_file, what=what).strip()
+            except InputError as exc:
+                raise self.fail(f"{key}.{what}_file", exc.message) from None
         return None
 
     def duration(self, t: dict[str, Any], key: str, default: timedelta) -> timedelta:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["MailServer", "ReceivedMail", "WebhookReceiver"]
+__all__ = ["MailServer", "ReceivedMail", "SlowDripServer", "WebhookReceiver"]
 
 
 @dataclass(frozen=True)
@@ -287,3 +287,70 @@ class WebhookReceiver:
             posts = list(self.posts)
         for post in posts:
             yield post["state"], post["event"], post["subject"]
+
+
+class SlowDripServer:
+    """A hostile peer: answers every connection one byte every ``interval`` seconds.
+
+    Whatever the client says is read and ignored; the answer (an HTTP 200 header
+    whose value never ends, or an SMTP greeting that never ends) is dripped, so a
+    per-read timeout never fires and only a total deadline ends the exchange.
+    ``url`` is a webhook URL on it; ``port`` serves SMTP clients as well.
+
+    Args:
+        interval: seconds between two bytes.
+        answer: the bytes to drip (default: an endless HTTP header; use
+            :data:`SMTP_DRIP` for an SMTP client).
+    """
+
+    HTTP_DRIP = b"HTTP/1.1 200 OK\r\nX-Drip: " + b"." * 100_000
+    SMTP_DRIP = b"220-" + b"." * 100_000
+
+    def __init__(self, interval: float = 0.5, answer: bytes = HTTP_DRIP) -> None:
+        self.interval = interval
+        self.answer = answer
+        self.connections = 0
+        self._stop = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.05)
+        self.port = int(self._listener.getsockname()[1])
+        self.url = f"http://127.0.0.1:{self.port}/hook/slow"
+        self._threads: list[threading.Thread] = []
+        self._accepting = threading.Thread(target=self._accept, daemon=True)
+
+    def __enter__(self) -> SlowDripServer:
+        self._accepting.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._accepting.join(5)
+        for thread in self._threads:
+            thread.join(5)
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _addr = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            thread = threading.Thread(target=self._drip, args=(conn,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        with conn:
+            conn.setblocking(False)
+            for byte in self.answer:
+                with contextlib.suppress(OSError):  # nothing to read yet, or the client left
+                    conn.recv(65536)  # the request, ignored
+                try:
+                    conn.send(bytes([byte]))
+                except OSError:
+                    return  # the client gave up: what a deadline is for
+                if self._stop.wait(self.interval):
+                    return

@@ -30,6 +30,8 @@ from certmgr.programs.styles import LineStyle
 from certmgr.programs.tomcat.jmx import jmx_reload
 
 if TYPE_CHECKING:
+    import ssl
+
     from certmgr.hosts.base import WritableHost
 
 __all__ = ["SPEC", "STYLE", "Tomcat"]
@@ -71,10 +73,11 @@ class Tomcat(ProgramSpec):
         files = {f.role: f.spec.path for f in plan.files}
         try:
             if "keystore" in files:
-                bundle = load_bundle(host.read_bytes(files["keystore"]), t.password,
+                bundle = load_bundle(_read_key_file(host, files["keystore"]), t.password,
                                      source=files["keystore"], alias=t.key_alias)
             else:
-                data = host.read_bytes(files["cert"]) + b"\n" + host.read_bytes(files["key"])
+                data = (_read_key_file(host, files["cert"]) + b"\n"
+                        + _read_key_file(host, files["key"]))
                 bundle = load_bundle(data, t.password, source=files["key"])
         except CertmgrError as exc:
             return f"Tomcat could not open its new credential: {exc.message}"
@@ -106,9 +109,8 @@ class Tomcat(ProgramSpec):
     def _manager_reload(self, ctx: ReloadContext) -> str | None:
         """GET /manager/text/sslReload; None when the manager is not usable here."""
         import base64
+        import http.client
         import ssl
-        import urllib.error
-        import urllib.request
 
         from certmgr.models import TlsMode
 
@@ -122,24 +124,31 @@ class Tomcat(ProgramSpec):
         host = f"[{address}]" if ":" in address else address
         url = f"https://{host}:{endpoint.port}/manager/text/sslReload"
         token = base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode()
-        request = urllib.request.Request(url, headers={"Authorization": f"Basic {token}"})
         context = ssl.create_default_context()
         # The endpoint serves the certificate being replaced: it is not trusted yet.
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
         try:
-            with urllib.request.urlopen(request, timeout=30, context=context) as response:  # noqa: S310 - https URL built here
-                body = response.read(4096).decode(errors="replace")
-        except urllib.error.HTTPError as exc:
-            if exc.code in (401, 403, 404):
-                return None  # no manager, or not this user: try the next way
-            raise ReloadFailed(f"Tomcat's sslReload at {url} answered HTTP {exc.code}; "
-                               "the old TLS configuration stays loaded") from None
-        except (OSError, ssl.SSLError):
+            status, body = _get(address, endpoint.port, "/manager/text/sslReload",
+                                {"Authorization": f"Basic {token}"}, context)
+        except (OSError, ssl.SSLError, http.client.HTTPException):
             return None
+        if status in (401, 403, 404):
+            return None  # no manager, or not this user: try the next way
+        if not 200 <= status < 300:
+            raise ReloadFailed(f"Tomcat's sslReload at {url} answered HTTP {status}; "
+                               "the old TLS configuration stays loaded")
         if not body.startswith("OK"):
             raise ReloadFailed(f"Tomcat's sslReload at {url} failed: {body.strip()[:200]}")
         return f"manager sslReload at {url}"
+
+
+def _read_key_file(host: WritableHost, path: str) -> bytes:
+    """An installed key or keystore, read with no symlink followed (as deploy reads keys)."""
+    found = host.read_link_free(path)
+    if found is None:
+        raise HostError(f"{path} does not exist", path=path, host=host.name)
+    return found[0]
 
 
 def _manager_credentials(host: WritableHost, server_xml: str) -> tuple[str, str] | None:
@@ -226,3 +235,25 @@ def _severe_records(output: str) -> list[str]:
 
 
 SPEC = Tomcat()
+
+_MANAGER_DEADLINE = 30.0
+
+
+def _get(address: str, port: int, path: str, headers: dict[str, str],
+         context: ssl.SSLContext) -> tuple[int, str]:
+    """One HTTPS GET, done within :data:`_MANAGER_DEADLINE` seconds in all (not per read)."""
+    import http.client
+
+    from certmgr.deadline import Deadline
+
+    conn = http.client.HTTPSConnection(address, port, timeout=_MANAGER_DEADLINE,
+                                       context=context)
+    with Deadline(_MANAGER_DEADLINE) as deadline:
+        # http.client opens its socket through this attribute: the deadline watches it.
+        conn._create_connection = deadline.connect  # type: ignore[attr-defined]
+        try:
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            return response.status, response.read(4096).decode(errors="replace")
+        finally:
+            conn.close()
