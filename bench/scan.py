@@ -209,7 +209,7 @@ def run_certmgr(workdir: Path, targets: Path, root: Path) -> dict[str, Any]:
 
 def run_engine(ports: list[int], *, threaded: bool = True) -> dict[str, Any]:
     """The probe engine alone, in this process: as ``scan`` runs it, or on one event loop."""
-    from certmgr.monitor import ProbeOptions, Prober, Target, run_async
+    from certmgr.probe import ProbeOptions, Prober, Target, run_async
 
     prober = Prober(ProbeOptions(concurrency=CONCURRENCY))
     targets = [Target("127.0.0.1", p) for p in ports]

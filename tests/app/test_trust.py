@@ -19,11 +19,11 @@ from certmgr.app.scan import scan, scan_policy
 from certmgr.app.trust import builtin_roots, trust_for
 from certmgr.checks.certificate import check_certificates
 from certmgr.models import Finding
-from certmgr.monitor.probe import ProbeOptions
 from certmgr.monitor.settings import load_settings
-from certmgr.monitor.targets import parse_target
 from certmgr.pki import fingerprint_sha256, load_bundle
 from certmgr.pki.trust import anchors, intermediates
+from certmgr.probe.prober import ProbeOptions
+from certmgr.probe.targets import parse_target
 from certmgr.repository import Repository
 from certmgr.testing.tls_endpoint import TlsEndpoint, server_context
 from tests.app.conftest import Issued, issue

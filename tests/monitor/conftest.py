@@ -10,9 +10,9 @@ import pytest
 import trustme
 
 from certmgr.models import TlsMode
-from certmgr.monitor.probe import ProbeOptions, Prober, run_async
-from certmgr.monitor.probe_result import ProbeResult
-from certmgr.monitor.targets import Target
+from certmgr.probe.prober import ProbeOptions, Prober, run_async
+from certmgr.probe.result import ProbeResult
+from certmgr.probe.targets import Target
 from tests.monitor import servers
 
 

@@ -12,8 +12,8 @@ from collections.abc import Callable
 import pytest
 
 from certmgr.models import TlsMode
-from certmgr.monitor.probe_result import Reason
-from certmgr.monitor.targets import Target
+from certmgr.probe.result import Reason
+from certmgr.probe.targets import Target
 from tests.monitor import servers
 from tests.monitor.conftest import Pki, probe
 
@@ -162,7 +162,7 @@ def test_a_server_just_in_time_at_every_step_meets_the_total_deadline(
         server_thread: servers.ServerThread, pki: Pki) -> None:
     import asyncio
 
-    from certmgr.monitor.probe import ProbeOptions, Prober, run_async
+    from certmgr.probe.prober import ProbeOptions, Prober, run_async
 
     pause = 0.4  # under each step's 0.5 s, over the probe's 1 s in all
 

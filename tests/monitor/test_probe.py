@@ -10,9 +10,9 @@ import pytest
 from cryptography import x509
 
 from certmgr.models import TlsMode
-from certmgr.monitor.probe import ProbeOptions, Prober, run_async
-from certmgr.monitor.probe_result import Reason
-from certmgr.monitor.targets import Target
+from certmgr.probe.prober import ProbeOptions, Prober, run_async
+from certmgr.probe.result import Reason
+from certmgr.probe.targets import Target
 from tests.monitor import servers
 from tests.monitor.conftest import Pki, probe
 

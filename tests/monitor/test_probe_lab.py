@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from certmgr.errors import PKIError
 from certmgr.models import TlsMode
-from certmgr.monitor.probe import ProbeOptions, Prober, run_async
-from certmgr.monitor.targets import Target
 from certmgr.pki import load_bundle
+from certmgr.probe.prober import ProbeOptions, Prober, run_async
+from certmgr.probe.targets import Target
 from certmgr.testing.lab import RunningLab
 from tests.conftest import run_cli
 

@@ -26,10 +26,10 @@ import pytest
 from certmgr.issuers.definitions import make_definition
 from certmgr.issuers.store import init_builtin_ca
 from certmgr.lab.register import register_hosts
-from certmgr.monitor.probe import ProbeOptions, Prober, run_async
 from certmgr.monitor.renewal import issue_with_issuer
 from certmgr.monitor.renewal_deploy import EngineDeployer
-from certmgr.monitor.targets import Target
+from certmgr.probe.prober import ProbeOptions, Prober, run_async
+from certmgr.probe.targets import Target
 from certmgr.programs import discover_host
 from certmgr.repository import DeploymentState, open_repository
 from certmgr.testing.lab import RunningLab, running_lab

@@ -12,10 +12,10 @@ import trustme
 from typer.testing import CliRunner
 
 from certmgr.models import TlsMode
-from certmgr.monitor.probe import ProbeOptions
 from certmgr.monitor.scan import ScanPolicy, scan
 from certmgr.monitor.scan_repository import observation_record, repository_expectations
-from certmgr.monitor.targets import Target
+from certmgr.probe.prober import ProbeOptions
+from certmgr.probe.targets import Target
 from certmgr.repository import DefinitionRecord, Repository, open_repository
 from tests.conftest import run_cli
 from tests.monitor import servers

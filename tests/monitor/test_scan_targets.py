@@ -8,7 +8,7 @@ import pytest
 
 from certmgr.errors import UsageError
 from certmgr.models import Endpoint, TlsMode
-from certmgr.monitor.targets import (
+from certmgr.probe.targets import (
     MAX_TARGETS,
     Target,
     expand_all,

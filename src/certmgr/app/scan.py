@@ -16,14 +16,14 @@ from certmgr.app.files import write_file
 from certmgr.app.results import Batch, ItemResult
 from certmgr.app.trust import trust_for
 from certmgr.errors import CertmgrError, InputError, UsageError
-from certmgr.monitor.probe import ProbeOptions
 from certmgr.monitor.scan import THREADED_FROM, ScanPolicy, ScanResult
 from certmgr.monitor.scan import scan as run_scan
 from certmgr.monitor.scan_repository import repository_expectations
-from certmgr.monitor.targets import TargetSpec, expand_all
+from certmgr.probe.prober import ProbeOptions
+from certmgr.probe.targets import TargetSpec, expand_all
 
 if TYPE_CHECKING:
-    from certmgr.monitor.probe_result import ProbeResult
+    from certmgr.probe.result import ProbeResult
     from certmgr.repository import Repository
 
 __all__ = ["import_found", "save_chains", "scan", "scan_policy"]

@@ -18,10 +18,10 @@ from certmgr.cli.app import app
 from certmgr.cli.common import Globals, command, json_default
 from certmgr.errors import UsageError
 from certmgr.models import Severity
-from certmgr.monitor.probe import ProbeOptions
-from certmgr.monitor.probe_result import ProbeResult, Reason
 from certmgr.monitor.scan import ScanPolicy, ScanResult
-from certmgr.monitor.targets import TargetSpec, parse_target, read_target_file
+from certmgr.probe.prober import ProbeOptions
+from certmgr.probe.result import ProbeResult, Reason
+from certmgr.probe.targets import TargetSpec, parse_target, read_target_file
 
 if TYPE_CHECKING:
     from certmgr.app.results import Batch

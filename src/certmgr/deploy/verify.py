@@ -14,7 +14,7 @@ from functools import cache
 
 from certmgr.deploy.checkpoints import cancel_requested
 from certmgr.models import Endpoint
-from certmgr.monitor import (
+from certmgr.probe import (
     ProbeOptions,
     Prober,
     ProbeResult,

@@ -2,7 +2,7 @@
 
 The lab needs to know when a program is up (its handshake completes) and
 which leaf it serves; it does not judge the certificate, so verification is
-off. ``certmgr.monitor`` does the real probing for users.
+off. ``certmgr.probe`` does the real probing for users.
 """
 
 from __future__ import annotations

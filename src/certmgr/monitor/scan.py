@@ -1,6 +1,6 @@
 """Scans: probe many endpoints, then check what each one served.
 
-The network part (:class:`certmgr.monitor.probe.Prober`) only collects; the
+The network part (:class:`certmgr.probe.prober.Prober`) only collects; the
 checks run afterwards, off the network path, through the same
 :func:`certmgr.checks.check_certificates` that ``certmgr check`` uses on
 files, so a served chain gets the same codes (with ``target`` in place of
@@ -30,10 +30,10 @@ from cryptography import x509
 from certmgr.checks import Where, check_certificates
 from certmgr.errors import PKIError
 from certmgr.models import Finding, Severity
-from certmgr.monitor.probe import ProbeOptions, Prober
-from certmgr.monitor.probe_result import ProbeResult
-from certmgr.monitor.targets import Target
 from certmgr.pki import names_of
+from certmgr.probe.prober import ProbeOptions, Prober
+from certmgr.probe.result import ProbeResult
+from certmgr.probe.targets import Target
 
 __all__ = ["Checker", "Expectation", "ScanPolicy", "ScanResult", "scan"]
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from certmgr.errors import NotFound
 from certmgr.monitor.scan import Expectation, ExpectationLookup, ScanResult
-from certmgr.monitor.targets import Target
+from certmgr.probe.targets import Target
 
 if TYPE_CHECKING:
     from certmgr.repository import (

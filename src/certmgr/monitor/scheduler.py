@@ -33,12 +33,12 @@ from certmgr.models import Finding, Severity
 from certmgr.monitor.metrics import CertificateStatus, EndpointStatus, MonitorMetrics
 from certmgr.monitor.notify import Delivery, EventKind, NoticeBoard, Problem, utcnow
 from certmgr.monitor.notify_worker import NoticeWorker
-from certmgr.monitor.probe import ProbeOptions, Prober, run_async
 from certmgr.monitor.renewal import RenewalResult, RenewalStatus, Renewer, renewal_problems
 from certmgr.monitor.scan import Checker, ScanPolicy, ScanResult
 from certmgr.monitor.scheduler_endpoints import Watched, watched_endpoints
 from certmgr.monitor.settings import MonitorSettings
 from certmgr.monitor.state import StateFile
+from certmgr.probe.prober import ProbeOptions, Prober, run_async
 from certmgr.repository.records import DeploymentState, ObservationRecord
 
 __all__ = ["EndpointReport", "Monitor", "PassReport"]

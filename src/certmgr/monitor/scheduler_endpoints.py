@@ -17,7 +17,7 @@ from typing import Protocol
 
 from certmgr.monitor.scan import Expectation
 from certmgr.monitor.scan_repository import DeploymentReader, deployed_leaf, slot_names
-from certmgr.monitor.targets import Target
+from certmgr.probe.targets import Target
 from certmgr.repository.records import (
     HostKind,
     HostRecord,

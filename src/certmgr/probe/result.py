@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from certmgr.errors import ProbeError
-from certmgr.monitor.targets import Target
+from certmgr.probe.targets import Target
 
 __all__ = ["ProbeFailure", "ProbeResult", "Reason"]
 

@@ -15,7 +15,7 @@ from pyasn1.codec.ber import decoder, encoder
 from pyasn1.error import PyAsn1Error
 from pyasn1.type import namedtype, tag, univ
 
-from certmgr.monitor.probe_result import ProbeFailure, Reason
+from certmgr.probe.result import ProbeFailure, Reason
 
 __all__ = ["NOTICE_OF_DISCONNECTION_OID", "STARTTLS_OID", "STARTTLS_REQUEST",
            "parse_extended_response"]

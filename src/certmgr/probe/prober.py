@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from certmgr.models import TlsMode
-from certmgr.monitor.probe_result import ProbeFailure, ProbeResult, Reason
-from certmgr.monitor.starttls import DIALOGUES
-from certmgr.monitor.targets import Target
+from certmgr.probe.result import ProbeFailure, ProbeResult, Reason
+from certmgr.probe.starttls import DIALOGUES
+from certmgr.probe.targets import Target
 
 __all__ = ["ProbeOptions", "Prober", "make_client_context", "run_async"]
 

@@ -17,8 +17,8 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from certmgr.models import TlsMode
-from certmgr.monitor.probe_result import ProbeFailure, Reason
-from certmgr.monitor.starttls_ldap import STARTTLS_REQUEST, parse_extended_response
+from certmgr.probe.result import ProbeFailure, Reason
+from certmgr.probe.starttls_ldap import STARTTLS_REQUEST, parse_extended_response
 
 __all__ = ["DIALOGUES", "EHLO_NAME", "MAX_LDAP_MESSAGE", "MAX_REPLY_LINES", "Channel", "Dialogue"]
 
