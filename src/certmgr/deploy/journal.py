@@ -16,11 +16,9 @@ the repository under its master key (what ``certmgr deploy`` uses);
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 import secrets
-import tempfile
 import threading
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
@@ -31,6 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from certmgr import atomicfile
 from certmgr.errors import MasterKeyError, RepositoryError
 
 __all__ = [
@@ -193,28 +192,8 @@ class FileJournalStore:
 
 
 def _write_private(directory: Path, name: str, payload: bytes) -> None:
-    """Atomically write ``directory/name`` with mode 0600 (certmgr's own state)."""
-    temp = f".{name}.{secrets.token_hex(4)}.tmp"
-    dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o600, dir_fd=dfd)
-        try:
-            view = memoryview(payload)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.rename(temp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(temp, dir_fd=dfd)
-            raise
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    """Atomically and durably write ``directory/name`` with mode 0600 (certmgr's own state)."""
+    atomicfile.write_atomic(directory / name, payload, mode=0o600)
 
 
 class KeyFileCipher:
@@ -253,17 +232,10 @@ class KeyFileCipher:
         """
         self.key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         key = AESGCM.generate_key(bit_length=256)
-        fd, temp = tempfile.mkstemp(prefix=".journal-key.", dir=self.key_file.parent)
-        try:  # mkstemp creates the file 0600
-            os.write(fd, key)
-            os.fsync(fd)
-            os.close(fd)
-            try:
-                os.link(temp, self.key_file)
-            except FileExistsError:
-                return self.key_file.read_bytes()
-        finally:
-            os.unlink(temp)
+        try:  # link(), not rename: another process's key is never replaced
+            atomicfile.write_atomic(self.key_file, key, mode=0o600, replace=False)
+        except FileExistsError:
+            return self.key_file.read_bytes()
         return key
 
     def encrypt(self, plaintext: bytes) -> bytes:

@@ -12,7 +12,6 @@ follow a symlink and never leave a ``--root`` tree.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fnmatch
 import os
@@ -24,6 +23,7 @@ from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
+from certmgr import atomicfile
 from certmgr.errors import CommandFailed, HostError
 from certmgr.hosts.base import (
     Accounts,
@@ -326,37 +326,15 @@ class LocalHost:
 
     def _write_in(self, dfd: int, path: str, name: str, data: bytes, uid: int, gid: int,
                   mode: int, temp_name: str, checkpoint: Callable[[str], None]) -> None:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            # The umask can only narrow ``mode``; fchmod below sets it exactly once the
-            # owner is right, so the file is never more open than its final mode.
-            fd = os.open(temp_name, flags, mode & 0o7777, dir_fd=dfd)
-        except OSError as exc:
+            atomicfile.write_in(dfd, name, data, mode=mode, uid=uid, gid=gid,
+                                temp_name=temp_name, checkpoint=checkpoint)
+        except atomicfile.TempFileError as exc:
             raise HostError(f"cannot create a temp file next to {path}: {exc.strerror}",
                             path=path, host=self.name) from None
-        try:
-            try:
-                os.fchown(fd, uid, gid)
-                os.fchmod(fd, mode & 0o7777)
-                half = len(data) // 2
-                _write_all(fd, data[:half])
-                checkpoint("temp-write")
-                _write_all(fd, data[half:])
-                checkpoint("fsync")
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            checkpoint("rename")
-            os.rename(temp_name, name, src_dir_fd=dfd, dst_dir_fd=dfd)
         except OSError as exc:
-            _unlink_quietly(temp_name, dfd)
             raise HostError(f"cannot write {path}: {exc.strerror}", path=path,
                             host=self.name) from None
-        except BaseException:
-            _unlink_quietly(temp_name, dfd)
-            raise
-        checkpoint("dir-fsync")
-        os.fsync(dfd)
 
     def make_dir(self, path: str, *, uid: int, gid: int, mode: int) -> None:
         path = normalize(path)
@@ -447,19 +425,8 @@ class LocalHost:
             os.close(dfd)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
 def _read_all(fd: int) -> bytes:
     chunks = []
     while chunk := os.read(fd, 1 << 20):
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _unlink_quietly(name: str, dir_fd: int) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(name, dir_fd=dir_fd)

@@ -32,12 +32,12 @@ Writing (the lab when it starts programs; deploy after a restart)::
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from certmgr import atomicfile
 from certmgr.errors import HostError
 from certmgr.hosts.base import Host
 from certmgr.models import Endpoint
@@ -223,23 +223,13 @@ def load_service_table(host: Host) -> ServiceTable | None:
 
 
 def write_service_table(table: ServiceTable, real_path: Path) -> None:
-    """Write the table atomically to ``real_path`` (a path on this machine), mode 0644.
+    """Write the table atomically and durably to ``real_path`` (a path on this machine), 0644.
 
     The temporary file is created next to the target and renamed over it, so
-    a reader never sees half a table.
+    a reader never sees half a table (:mod:`certmgr.atomicfile`).
     """
     real_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = real_path.with_name(f".{real_path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(table.dumps())
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(real_path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomicfile.write_atomic(real_path, table.dumps(), mode=0o644)
 
 
 def read_pid_file(host: Host, entry: ServiceEntry) -> int | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import os
 import secrets
 import shutil
 import socket
@@ -22,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+from certmgr import atomicfile
 from certmgr.errors import CertmgrError, HostError, LabError, ProbeError
 from certmgr.hosts.lab import LabHost
 from certmgr.hosts.servicetable import (
@@ -207,10 +207,7 @@ def _lab_ssh_key(state: LabState) -> SshKey:
 
 
 def _write_new(path: Path, data: bytes, mode: int) -> None:
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
+    atomicfile.write_atomic(path, data, mode=mode)
 
 
 def _build_host(state: LabState, host: LabHostState, key: SshKey) -> LabState:

@@ -8,11 +8,11 @@ The file is rewritten after every step of ``up`` that creates something
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from certmgr import atomicfile
 from certmgr.errors import LabError
 from certmgr.hosts.lab import LabHost, LabHostInfo
 
@@ -73,13 +73,8 @@ class LabState:
 def save_state(state: LabState) -> None:
     """Write ``lab.json`` atomically (0600: it names the lab's key file)."""
     path = Path(state.dir) / STATE_FILE
-    tmp = path.with_name(f".{STATE_FILE}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(state.to_json(), fh, indent=2)
-        fh.write("\n")
-    tmp.replace(path)
+    text = json.dumps(state.to_json(), indent=2) + "\n"
+    atomicfile.write_atomic(path, text.encode(), mode=0o600)
 
 
 def load_state(lab_dir: Path) -> LabState | None:

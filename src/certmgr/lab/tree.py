@@ -16,6 +16,7 @@ import subprocess
 from importlib import resources
 from pathlib import Path
 
+from certmgr import atomicfile
 from certmgr.errors import LabError
 from certmgr.hosts.base import parse_group, parse_passwd
 from certmgr.hosts.lab import BIND_DIRS, in_own_dirs
@@ -160,17 +161,10 @@ class HostTree:
         real = self.path(host_path)
         real.parent.mkdir(parents=True, exist_ok=True)
         payload = data.encode() if isinstance(data, str) else data
-        tmp = real.with_name(f".{real.name}.certmgr-lab.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode & 0o600)
-        try:
-            self._chown(fd, owner, group)
-            os.fchmod(fd, mode)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(payload)
-            tmp.replace(real)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        uid, gid = self.uid(owner), self.gid(group)
+        # Without root (a files-only lab) files stay ours; modes are still exact.
+        atomicfile.write_atomic(real, payload, mode=mode, uid=uid if _ROOT else None,
+                                gid=gid if _ROOT else None)
 
     def _chown(self, target: Path | int, owner: str, group: str) -> None:
         # Without root (a files-only lab) files stay ours; modes are still exact.

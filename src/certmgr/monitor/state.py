@@ -3,7 +3,7 @@
 It holds what the repository does not: which problems were already notified
 (and to which channel, when), and each definition's renewal attempts and
 back-off. It never holds key material or secrets. Writes are atomic (temp file
-created 0600 in the same directory, fsync, rename) and a ``flock`` on a lock
+created 0600 in the same directory, fsync, rename, directory fsync) and a ``flock`` on a lock
 file keeps a ``monitor --once`` from racing a running ``monitor --watch``.
 """
 
@@ -13,11 +13,11 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from certmgr import atomicfile
 from certmgr.errors import RepositoryError
 
 __all__ = ["STATE_NAME", "StateFile"]
@@ -82,19 +82,9 @@ class StateFile:
 
     def _write(self, sections: dict[str, Any]) -> None:
         data = json.dumps({"format": _FORMAT, "sections": sections}, indent=1, sort_keys=True)
-        # mkstemp creates the file 0600 with O_EXCL; rename makes the swap atomic.
+        # 0600 from creation, fsync, rename, directory fsync (certmgr.atomicfile).
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+            atomicfile.write_atomic(self.path, data.encode("utf-8"), mode=0o600)
         except OSError as exc:
             raise RepositoryError(f"{self.path}: cannot write the monitor state: {exc.strerror}",
                                   path=self.path) from None
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise

@@ -35,6 +35,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from certmgr import atomicfile
 from certmgr.errors import InputError
 from certmgr.repository import masterkey as mk
 from certmgr.repository.api import Repository
@@ -190,25 +191,14 @@ def _line(value: Any) -> bytes:
 
 
 def _publish(out: Path, header: bytes, body: IO[bytes]) -> None:
-    # Temp file created 0600 beside the target, synced, renamed, directory synced:
-    # never a partial backup.
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(header)
-            while chunk := body.read(1 << 20):
-                f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(out.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    # 0600 from creation, renamed into place, directory fsynced: never a partial backup.
+    atomicfile.write_atomic(out, _chunks(header, body), mode=0o600)
+
+
+def _chunks(header: bytes, body: IO[bytes]) -> Iterator[bytes]:
+    yield header
+    while chunk := body.read(1 << 20):
+        yield chunk
 
 
 # -- reading -----------------------------------------------------------------------

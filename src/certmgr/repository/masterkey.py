@@ -27,6 +27,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from certmgr import atomicfile
 from certmgr.errors import MasterKeyError, RepositoryError
 
 __all__ = [
@@ -121,25 +122,19 @@ def create_key_file(path: Path) -> MasterKey:
 
 
 def write_key_file(path: Path, key: bytes) -> None:
-    """Write ``key`` to a new file ``path`` (O_EXCL, mode 0600 from the first instant).
+    """Write ``key`` to a new file ``path`` (never replaced; 0600 from the first instant, durable).
 
     Raises:
         MasterKeyError: the file exists already or cannot be created.
     """
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o600)
+        atomicfile.write_atomic(path, base64.b64encode(key) + b"\n", mode=0o600, replace=False)
     except FileExistsError:
         raise MasterKeyError(f"{path} exists already; move it away first if it is not this "
                              "repository's master key", path=path) from None
     except OSError as exc:
         raise MasterKeyError(f"cannot create the master key file {path}: {exc.strerror}",
                              path=path) from None
-    try:
-        os.write(fd, base64.b64encode(key) + b"\n")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read_key_file(path: Path) -> MasterKey:
