@@ -5,7 +5,11 @@ Starts nginx (one worker, an ECDSA leaf + intermediate chain) listening on
 in one run and against the same endpoints:
 
 * ``certmgr scan --json`` over all of them (the real command, a subprocess:
-  interpreter start, probes, checks and JSON output included);
+  interpreter start, probes, checks and JSON output included), warm (the
+  chain trusted with ``--ca``, no system store, ``--concurrency 256``);
+* the same command cold, as a new user first runs it: a fresh home each run,
+  default options (system trust, so the bench's chain is untrusted and every
+  result carries findings; default concurrency);
 * the engine alone, in this process (the same probes without the CLI), as
   ``scan`` runs it (one event loop per CPU) and on a single event loop;
 * a bare stdlib asyncio loop written here: ``asyncio.open_connection`` with
@@ -197,9 +201,16 @@ def certmgr_argv(workdir: Path, targets: Path, root: Path) -> list[str]:
             "--concurrency", str(CONCURRENCY)]
 
 
-def run_certmgr(workdir: Path, targets: Path, root: Path) -> dict[str, Any]:
+def certmgr_cold_argv(home: Path, targets: Path) -> list[str]:
+    """A first scan: a home that does not exist yet, every option at its default."""
+    return [str(VENV_BIN / "certmgr"), "--home", str(home), "scan", "--json", "-q",
+            "--from", str(targets)]
+
+
+def run_certmgr(workdir: Path, argv: list[str]) -> dict[str, Any]:
+    """The real command, as a subprocess, with its JSON output counted."""
     out = workdir / "scan.json"
-    run = timed_child(certmgr_argv(workdir, targets, root), out)
+    run = timed_child(argv, out)
     doc = json.loads(out.read_text())
     run["count"] = len(doc["results"])
     run["ok"] = sum(r["ok"] for r in doc["results"])
@@ -313,16 +324,19 @@ def _bench(workdir: Path, args: argparse.Namespace) -> int:
     sslyze = None if args.no_sslyze else install_sslyze(workdir)
     n = len(ports)
     runs: dict[str, list[dict[str, Any]]] = {"bare": [], "bare_uvloop": [], "certmgr": [],
-                                             "engine": [], "one_loop": []}
+                                             "certmgr_cold": [], "engine": [], "one_loop": []}
     with nginx(workdir, ports):
         run_engine(ports[:200])  # warm nginx and the page cache; not measured
-        for _ in range(args.rounds):
+        for i in range(args.rounds):
             runs["bare"].append(run_bare_loop(workdir, targets))
             runs["bare_uvloop"].append(run_bare_loop(workdir, targets, uvloop=True))
-            runs["certmgr"].append(run_certmgr(workdir, targets, root))
+            runs["certmgr"].append(run_certmgr(workdir, certmgr_argv(workdir, targets, root)))
+            cold_home = workdir / f"cold-home-{i}"  # never used before: a first run
+            runs["certmgr_cold"].append(run_certmgr(workdir, certmgr_cold_argv(cold_home,
+                                                                               targets)))
             runs["engine"].append(run_engine(ports))
             runs["one_loop"].append(run_engine(ports, threaded=False))
-        memory = run_certmgr(workdir, many, root)
+        memory = run_certmgr(workdir, certmgr_argv(workdir, many, root))
         sslyze_ports = ports[:args.sslyze_ports] if args.sslyze_ports else ports
         peer = run_sslyze(sslyze, workdir, sslyze_ports) if sslyze else None
     startup = cli_startup(workdir)
@@ -336,14 +350,16 @@ def _bench(workdir: Path, args: argparse.Namespace) -> int:
 def _report(n: int, runs: dict[str, list[dict[str, Any]]], memory: dict[str, Any],
             peer: dict[str, Any] | None, peer_count: int, startup: float,
             load: tuple[float, float, float]) -> dict[str, Any]:
-    certmgr, engine, one_loop, bare, bare_uv = (
-        summary(runs[k], n) for k in ("certmgr", "engine", "one_loop", "bare", "bare_uvloop"))
+    certmgr, cold, engine, one_loop, bare, bare_uv = (
+        summary(runs[k], n) for k in ("certmgr", "certmgr_cold", "engine", "one_loop", "bare",
+                                      "bare_uvloop"))
     report: dict[str, Any] = {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "endpoints": n,
         "concurrency": CONCURRENCY,
         "load_average_after": [round(x, 1) for x in load],
         "certmgr_scan": certmgr,
+        "certmgr_scan_cold": cold,
         "certmgr_cli_startup_seconds": round(startup, 3),
         "certmgr_engine_in_process": engine,
         "certmgr_engine_one_loop": one_loop,
@@ -354,6 +370,8 @@ def _report(n: int, runs: dict[str, list[dict[str, Any]]], memory: dict[str, Any
                    "seconds": round(memory["seconds"], 2), "goal_mb": 200},
         "sslyze": None if peer is None else summary([peer], peer_count),
         "ratio_vs_bare_loop": round(certmgr["per_second"] / bare["per_second"], 2),
+        "ratio_cold_vs_bare_loop": round(cold["per_second"] / bare["per_second"], 2),
+        "goal_ratio_vs_bare_loop": 1.2,
         "ratio_engine_vs_bare_loop": round(engine["per_second"] / bare["per_second"], 2),
         "ratio_one_loop_vs_bare_loop": round(one_loop["per_second"] / bare["per_second"], 2),
         "ratio_bare_uvloop_vs_bare_loop": round(bare_uv["per_second"] / bare["per_second"], 2),

@@ -26,6 +26,10 @@ class Context(Protocol):
 
     def repository(self) -> Repository: ...
 
+    def existing_repository(self) -> Repository | None:
+        """The repository if there is one already, else None (nothing is created)."""
+        ...
+
 
 class SimpleContext:
     """A :class:`Context` over a repository already open (scripts, tests, the demo)."""
@@ -44,4 +48,7 @@ class SimpleContext:
         return self._root
 
     def repository(self) -> Repository:
+        return self._repository
+
+    def existing_repository(self) -> Repository | None:
         return self._repository

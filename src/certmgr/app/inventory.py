@@ -123,9 +123,11 @@ def check(ctx: Context, host: str = LOCAL_HOST, *,
     from certmgr.checks.runner import run_checks
     from certmgr.programs import discover_host
 
-    repo = ctx.repository()
-    names = slot_names(repo, host)
-    anchors = builtin_roots(repo)
+    # A home never used has no definitions and no CA: nothing to read, nothing to create
+    # (and no database library to load).
+    repo = ctx.existing_repository()
+    names = slot_names(repo, host) if repo is not None else {}
+    anchors = builtin_roots(repo) if repo is not None else []
     with opened_host(ctx, host) as target:
         discovery = discover_host(target, kinds=list(kinds) if kinds else None)
         findings = run_checks(target, discovery.with_operator_names(names),

@@ -98,6 +98,17 @@ class Globals:
             self._repository = open_repository(db_url=self.db, home=self.home)
         return self._repository
 
+    def existing_repository(self) -> Repository | None:
+        """:meth:`repository` if there is one (``--db``, or a database in the home), else None.
+
+        For commands that only read it (``scan``, ``check``): on a home never used they
+        load no database library and create nothing.
+        """
+        # The name is repository.db.DB_FILE_NAME, not imported: it would load the package.
+        if self._repository is None and not self.db and not (self.home / "certmgr.db").exists():
+            return None
+        return self.repository()
+
     def close(self) -> None:
         if self._repository is not None:
             self._repository.close()

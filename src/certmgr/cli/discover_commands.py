@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from certmgr.app.inventory import LOCAL_HOST
 from certmgr.cli.app import app
@@ -18,8 +16,9 @@ if TYPE_CHECKING:
     from certmgr.deploy.layout_plan import LayoutPlan
     from certmgr.programs import Discovery, ServiceKind
 
-# The adapters, checks and PKI are imported inside the commands: every other
-# command would otherwise pay for loading them at start-up.
+# The adapters, checks, PKI and rich are imported inside the commands (and rich only
+# where a table or markup is printed): every other command, and every --json run,
+# would otherwise pay for loading them at start-up.
 
 __all__ = ["check", "discover", "layout"]
 
@@ -71,6 +70,8 @@ def discover(g: Globals, service: ServiceOpt = None, host: HostOpt = LOCAL_HOST,
 
 
 def _print_discovery(g: Globals, result: Discovery) -> None:
+    from rich.table import Table
+
     if not result.services:
         g.out.print("No server program found.")
         return
@@ -115,6 +116,8 @@ def check(g: Globals, service: ServiceOpt = None, host: HostOpt = LOCAL_HOST,
         slots = report.slots
         g.out.print(f"No problem found in {slots} slot{'s' if slots != 1 else ''}.")
         return 0
+    from rich.markup import escape
+
     style = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
     for f in findings:
         where = f.slot or f.service or "-"
@@ -150,6 +153,8 @@ def layout(g: Globals,
 
 
 def _print_plan(g: Globals, plan: LayoutPlan) -> None:
+    from rich.table import Table
+
     g.out.print(f"[bold]{plan.service.value}[/bold] slot {plan.slot}: move to the per-program "
                 "layout", highlight=False)
     if not plan.files and not plan.edits:

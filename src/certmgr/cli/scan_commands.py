@@ -6,12 +6,9 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from certmgr import redact
 from certmgr.cli.app import app
@@ -27,6 +24,9 @@ if TYPE_CHECKING:
     from certmgr.app.results import Batch
 
 __all__ = ["scan_command"]
+
+# rich is imported where a table, a progress bar or markup is printed: `scan --json -q`,
+# what scripts and the monitor's users run, never loads it.
 
 _QUIET_REASONS = (Reason.CONNECTION_REFUSED, Reason.TIMEOUT, Reason.UNREACHABLE)
 _TARGET_HELP = ("HOST:PORT[/PROTO] (PROTO: tls, smtp, pop3, imap, ftp, ldap), or a CIDR block "
@@ -80,7 +80,7 @@ def scan_command(
 
     specs = _specs(targets or [], from_file, sni)
     total = sum(spec.count() for spec in specs)
-    repo = _existing_repository(g)
+    repo = g.existing_repository()  # a scan never creates one
     policy = scan_policy(repo, ca_files=ca or (), system_trust=system_trust,
                          warn_days=warn_days)
     options = ProbeOptions(timeout=timeout, concurrency=concurrency)
@@ -94,6 +94,8 @@ def scan_command(
     if g.json:
         _emit_results(results, imported)
     else:
+        from rich.markup import escape
+
         _print(g, results, discovery=any(spec.count() > 1 for spec in specs))
         for item in imported or ():
             g.out.print(f"{item.status} {escape(item.item)}: "
@@ -115,11 +117,6 @@ def _stdin_targets() -> list[str]:
     return [w for line in sys.stdin for w in line.split("#", 1)[0].split()]
 
 
-def _existing_repository(g: Globals) -> Any:
-    """The repository if one exists (a scan never creates one), else None."""
-    if g.db or (g.home / "certmgr.db").exists():
-        return g.repository()
-    return None
 
 
 def _run(g: Globals, specs: list[TargetSpec], total: int, options: ProbeOptions,
@@ -128,6 +125,14 @@ def _run(g: Globals, specs: list[TargetSpec], total: int, options: ProbeOptions,
 
     if g.quiet or not g.err.is_terminal or total < 2:
         return scan(specs, policy, options, threads=threads)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     columns = (TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=g.err, transient=True) as progress:
         task = progress.add_task("scan", total=total)
@@ -168,6 +173,8 @@ def _status(result: ScanResult) -> str:
 
 
 def _rows(results: list[ScanResult]) -> Iterator[tuple[str, ...]]:
+    from rich.markup import escape
+
     for r in results:
         leaf = r.chain[0] if r.chain else {}
         names = ", ".join(leaf.get("sans", [])[:3]) or (leaf.get("subject") or "")
@@ -183,6 +190,9 @@ def _quiet_failure(result: ScanResult) -> bool:
 
 def _print(g: Globals, results: list[ScanResult], *, discovery: bool) -> None:
     # A discovery scan of a block meets mostly closed ports: list them only with -v.
+    from rich.markup import escape
+    from rich.table import Table
+
     shown = [r for r in results if g.verbose or not (discovery and _quiet_failure(r))]
     table = Table(box=None, pad_edge=False)
     for column in ("TARGET", "STATUS", "TLS", "CERTIFICATE", "EXPIRES", "FINDINGS"):

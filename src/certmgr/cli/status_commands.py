@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from rich.table import Table
-
 from certmgr.app.status import StatusReport, build_status
 from certmgr.cli.app import app
 from certmgr.cli.common import Globals, command
@@ -28,6 +26,9 @@ def status(g: Globals) -> int:
 
 
 def _print(g: Globals, report: StatusReport) -> None:
+    # Imported here: `status --json` never loads rich.
+    from rich.table import Table
+
     out = g.out
     if report.problems:
         problems = Table(title="Problems", title_justify="left", expand=False)

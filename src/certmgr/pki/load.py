@@ -17,12 +17,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
-from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+from cryptography.hazmat.primitives.serialization import pkcs12
 
 from certmgr.errors import PKIError, WrongPassword
 from certmgr.pki.keys import PrivateKey, keys_match, signing_key
@@ -184,7 +185,7 @@ def _pem_block(parts: _Parts, label: bytes, block: bytes, pw: bytes | None, wher
         elif label in _CSR_LABELS:
             parts.csr = x509.load_pem_x509_csr(block.replace(b"NEW CERTIFICATE", b"CERTIFICATE"))
         elif label == b"PKCS7":
-            parts.certs.extend(pkcs7.load_pem_pkcs7_certificates(block))
+            parts.certs.extend(_pkcs7().load_pem_pkcs7_certificates(block))
         else:
             parts.ignored.append(label.decode("ascii"))
     except PKIError:
@@ -294,9 +295,17 @@ def _try_der_forms(der: bytes, pw: bytes | None, source: str) -> Bundle | None:
     except _PARSE_ERRORS:
         pass
     try:
-        return Bundle(source, "pkcs7", tuple(pkcs7.load_der_pkcs7_certificates(der)))
+        return Bundle(source, "pkcs7", tuple(_pkcs7().load_der_pkcs7_certificates(der)))
     except _PARSE_ERRORS:
         return None
+
+
+def _pkcs7() -> Any:
+    # Imported when first needed: cryptography's pkcs7 module loads the email package
+    # (about 20 ms), which every command that reads a certificate would pay for.
+    from cryptography.hazmat.primitives.serialization import pkcs7
+
+    return pkcs7
 
 
 _PKCS7_DATA_OID = bytes.fromhex("06092a864886f70d010701")

@@ -18,7 +18,6 @@ from typing import Protocol
 
 from certmgr.models import TlsMode
 from certmgr.probe.result import ProbeFailure, Reason
-from certmgr.probe.starttls_ldap import STARTTLS_REQUEST, parse_extended_response
 
 __all__ = ["DIALOGUES", "EHLO_NAME", "MAX_LDAP_MESSAGE", "MAX_REPLY_LINES", "Channel", "Dialogue"]
 
@@ -167,6 +166,9 @@ async def imap(ch: Channel) -> None:
 
 async def ldap(ch: Channel) -> None:
     """LDAP (RFC 4511 4.14): StartTLS extended request -> extended response, resultCode 0."""
+    # Imported here: pyasn1 costs every scan start-up time, and most scans have no LDAP.
+    from certmgr.probe.starttls_ldap import STARTTLS_REQUEST, parse_extended_response
+
     ch.write(STARTTLS_REQUEST)
     ch.begin("the LDAP StartTLS response")
     head = await ch.readexactly(2)
