@@ -33,10 +33,17 @@ def program_titles(*, lab_default: bool = False) -> str:
     return ", ".join(titles[:-1]) + " and " + titles[-1] if len(titles) > 1 else "".join(titles)
 
 
+def _root_help() -> str:
+    return ("Server certificate manager: discover, issue, deploy, verify and monitor the TLS "
+            f"certificates of {program_titles()}.")
+
+
+# The root help names the registered programs, which costs importing all of them: it is
+# set by _register() only for a command line that can show it (no command named, or an
+# unknown one), so `certmgr scan ...` never loads the programs it does not use.
 app = typer.Typer(
     name="certmgr",
-    help="Server certificate manager: discover, issue, deploy, verify and monitor the TLS "
-         f"certificates of {program_titles()}.",
+    help=None,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -173,9 +180,8 @@ COMMAND_SUMMARIES = {
     "definitions": "List, show, edit and delete certificate definitions.",
     "ca": "The built-in private CA: a root and an intermediate that issues.",
     "notify": "Notification channels (email, webhooks) of the monitor.",
-    "lab": (
-        f"A lab of test hosts running {program_titles(lab_default=True)} for real "
-        "(needs root)."),
+    # {programs}: filled in by _register_summaries (see _root_help for why not here).
+    "lab": "A lab of test hosts running {programs} for real (needs root).",
     "host": "Hosts certmgr deploys to and discovers on.",
 }
 COMMAND_GROUPS = {"definitions", "ca", "notify", "lab", "host"}  # sub-apps, not commands
@@ -190,6 +196,8 @@ def _register(argv: Sequence[str] | None = None) -> None:
     import importlib
 
     word = _command_word(argv) if argv is not None else None
+    if word not in COMMAND_INDEX:
+        app.info.help = _root_help()
     if argv is not None and word is None and COMMAND_SUMMARIES.keys() == COMMAND_INDEX.keys():
         _register_summaries()
         return
@@ -199,7 +207,9 @@ def _register(argv: Sequence[str] | None = None) -> None:
 
 
 def _register_summaries() -> None:
-    for name, text in COMMAND_SUMMARIES.items():
+    for name, summary in COMMAND_SUMMARIES.items():
+        text = (summary.format(programs=program_titles(lab_default=True))
+                if "{programs}" in summary else summary)
         if name in COMMAND_GROUPS:
             app.add_typer(typer.Typer(help=text), name=name)
         else:
