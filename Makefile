@@ -37,6 +37,7 @@ test: venv
 lint: venv
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy --strict
+	$(BIN)/lint-imports
 
 bench: venv
 	$(BIN)/python -m bench
