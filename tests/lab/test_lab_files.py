@@ -87,6 +87,21 @@ def test_the_files_only_lab_creates_the_accounts_it_needs_in_its_own_etc(
         assert user in host.group_members(st.group), (path, st.group)
 
 
+def test_the_files_only_lab_lays_debians_files_the_programs_build_on(files_lab: Path) -> None:
+    # No apache2 package on the "machine": Debian's apache2.conf and the modules the lab
+    # enables come with certmgr, so discovery reads Apache as on a Debian host.
+    host = open_lab_host(files_lab, "lab1")
+    stock = host.read_bytes("/etc/apache2/apache2.conf").decode()
+    assert "IncludeOptional sites-enabled/*.conf" in stock
+    assert host.exists("/etc/apache2/mods-available/ssl.load")
+    code, out, err = run_cli(CliRunner(), "discover", "--root",
+                             str(files_lab / "lab1"), "--json")
+    assert code == 0, err
+    apache = [s for s in json.loads(out)["services"] if s["kind"] == "apache2"]
+    assert [slot["key"] for slot in apache[0]["slots"]] == [
+        "/etc/apache2/ssl/private/www.example.com.key"]
+
+
 def test_a_running_labs_tree_names_the_missing_package(tmp_path: Path) -> None:
     etc = _fresh_etc(tmp_path)
     tree = lab_tree.HostTree(tmp_path)
