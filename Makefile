@@ -11,11 +11,19 @@ PYTEST_ARGS ?=
 
 venv: $(STAMP)
 
+# What a fresh Debian machine lacks: Python's venv module, and a C compiler and Python's
+# headers (pyjks needs twofish, which PyPI has only as source).
 $(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-dev; \
-	  else echo "Python's venv module is missing: install python3-venv (as root: apt-get install python3-venv)" >&2; exit 2; fi; }
+	@missing=""; \
+	 $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	 $(PYTHON) -c 'import os, sysconfig; os.stat(sysconfig.get_path("include") + "/Python.h")' \
+	   2>/dev/null || missing="$$missing python3-dev"; \
+	 command -v gcc >/dev/null || missing="$$missing gcc"; \
+	 if [ -n "$$missing" ]; then \
+	   if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	   else echo "missing:$$missing; install it (as root: apt-get install$$missing)" >&2; exit 2; fi; \
+	 fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'

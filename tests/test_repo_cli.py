@@ -21,6 +21,7 @@ from certmgr.errors import MasterKeyError
 from certmgr.repository import open_repository
 from certmgr.testing import skip_or_fail
 from tests.conftest import run_cli
+from tests.readable_python import AS_NOBODY, python_for_nobody
 
 
 def _one_line_exit_2(code: int, out: str, err: str, *words: str) -> None:
@@ -172,25 +173,33 @@ def shared_tmp() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _as_nobody(args: list[str], env_home: Path) -> subprocess.CompletedProcess[str]:
+@pytest.fixture(scope="module")
+def as_nobody() -> Iterator[list[str]]:
+    """The command prefix that runs certmgr as a normal user (nobody, when we are root)."""
     if os.geteuid() != 0:
-        prefix: list[str] = []
-    elif shutil.which("setpriv"):
-        prefix = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
-    else:
+        yield [sys.executable]
+        return
+    if not shutil.which("setpriv"):
         skip_or_fail("setpriv is needed to run certmgr as a normal user")
+    with python_for_nobody() as python:
+        yield [*AS_NOBODY, python]
+
+
+def _as_nobody(prefix: list[str], args: list[str],
+               env_home: Path) -> subprocess.CompletedProcess[str]:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(env_home),
            "LANG": "C.UTF-8"}
-    return subprocess.run([*prefix, sys.executable, "-m", "certmgr", *args], env=env,
+    return subprocess.run([*prefix, "-m", "certmgr", *args], env=env, cwd=env_home,
                           capture_output=True, text=True, check=False, timeout=120)
 
 
-def test_init_as_a_normal_user_uses_its_default_home(shared_tmp: Path) -> None:
+def test_init_as_a_normal_user_uses_its_default_home(shared_tmp: Path,
+                                                     as_nobody: list[str]) -> None:
     user_home = shared_tmp / "user"
     user_home.mkdir()
     if os.geteuid() == 0:
         shutil.chown(user_home, "nobody", "nogroup")
-    proc = _as_nobody(["init", "--json"], user_home)
+    proc = _as_nobody(as_nobody, ["init", "--json"], user_home)
     assert proc.returncode == 0, proc.stderr
     home = Path(json.loads(proc.stdout)["home"])
     assert home == user_home / ".local" / "share" / "certmgr"
@@ -200,10 +209,11 @@ def test_init_as_a_normal_user_uses_its_default_home(shared_tmp: Path) -> None:
         assert (home / "master.key").stat().st_uid != 0
 
 
-def test_init_as_a_normal_user_in_an_unwritable_place_is_one_line(shared_tmp: Path) -> None:
+def test_init_as_a_normal_user_in_an_unwritable_place_is_one_line(shared_tmp: Path,
+                                                                  as_nobody: list[str]) -> None:
     if os.geteuid() != 0:
         shared_tmp.chmod(0o555)
-    proc = _as_nobody(["init", "--home", str(shared_tmp / "certmgr")], shared_tmp)
+    proc = _as_nobody(as_nobody, ["init", "--home", str(shared_tmp / "certmgr")], shared_tmp)
     _one_line_exit_2(proc.returncode, proc.stdout, proc.stderr, str(shared_tmp / "certmgr"))
     assert not (shared_tmp / "certmgr").exists()
 

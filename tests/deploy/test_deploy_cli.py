@@ -19,7 +19,8 @@ def digest(root: Path) -> str:
     h = hashlib.sha256()
     for path in sorted(root.rglob("*")):
         h.update(str(path.relative_to(root)).encode())
-        if path.is_file() and not path.is_symlink():
+        # lstat first: a fixture's symlink may point at a file only root can stat.
+        if not path.is_symlink() and path.is_file():
             h.update(path.read_bytes())
             h.update(oct(path.stat().st_mode).encode())
     return h.hexdigest()

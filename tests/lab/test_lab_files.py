@@ -9,21 +9,41 @@ import pytest
 from typer.testing import CliRunner
 
 from certmgr.errors import LabError
+from certmgr.hosts.base import parse_passwd
 from certmgr.hosts.lab import open_lab_host
 from certmgr.hosts.servicetable import load_service_table
 from certmgr.lab import lab_down, lab_up, load_state
 from certmgr.lab import netns as lab_netns
+from certmgr.lab import tree as lab_tree
 from certmgr.lab.certs import jks_keystore, self_signed
 from certmgr.lab.tree import template
 from certmgr.models import TlsMode
 from certmgr.programs.dovecot.lab import DovecotLab
 from tests.conftest import run_cli
 
+# A fresh machine's accounts before any package is installed: root and nobody.
+_FRESH_PASSWD = ("root:x:0:0:root:/root:/bin/bash\n"
+                 "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
+_FRESH_GROUP = "root:x:0:\nnogroup:x:65534:\n"
+
+
+def _fresh_etc(where: Path) -> Path:
+    etc = where / "etc"
+    etc.mkdir()
+    (etc / "passwd").write_text(_FRESH_PASSWD)
+    (etc / "group").write_text(_FRESH_GROUP)
+    return etc
+
 
 @pytest.fixture(scope="module")
 def files_lab(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    lab_dir = tmp_path_factory.mktemp("fileslab") / "lab"
-    lab_up(lab_dir, files_only=True, programs=["slapd", "apache2", "tomcat"])
+    """A files-only lab built from a fresh machine's /etc (none of the programs installed)."""
+    base = tmp_path_factory.mktemp("fileslab")
+    lab_dir = base / "lab"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(lab_tree, "SOURCE_ETC", _fresh_etc(base))
+        lab_up(lab_dir, files_only=True, programs=["slapd", "apache2", "tomcat"])
+    assert (base / "etc/passwd").read_text() == _FRESH_PASSWD  # the source is not touched
     return lab_dir
 
 
@@ -49,6 +69,45 @@ def test_files_only_lab_has_the_seed_layout_and_a_service_table(files_lab: Path)
     assert host.local_path("/etc/hosts") == Path(state.hosts[0].root) / "etc/hosts"
     hosts = host.read_bytes("/etc/hosts").decode()
     assert f"{state.hosts[0].address}\tsmtp.example.com" in hosts
+
+
+def test_the_files_only_lab_creates_the_accounts_it_needs_in_its_own_etc(
+        files_lab: Path) -> None:
+    host = open_lab_host(files_lab, "lab1")
+    passwd = parse_passwd(host.read_bytes("/etc/passwd").decode())
+    for user in ("openldap", "tomcat"):
+        uid, gid = passwd[user]
+        assert 100 <= uid < 1000 and host.groups()[gid] == user  # as adduser --system --group
+    # By the host's own accounts, each program may read its key, with or without root
+    # (without it the files stay ours and the lab's /etc/group lets the program in).
+    for path, user in (("/etc/ldap/ssl/private/ldap.example.com.key", "openldap"),
+                       ("/etc/tomcat10/ssl/private/www2.example.com.jks", "tomcat")):
+        st = host.stat(path)
+        assert st is not None and st.mode == 0o640
+        assert user in host.group_members(st.group), (path, st.group)
+
+
+def test_the_files_only_lab_lays_debians_files_the_programs_build_on(files_lab: Path) -> None:
+    # No apache2 package on the "machine": Debian's apache2.conf and the modules the lab
+    # enables come with certmgr, so discovery reads Apache as on a Debian host.
+    host = open_lab_host(files_lab, "lab1")
+    stock = host.read_bytes("/etc/apache2/apache2.conf").decode()
+    assert "IncludeOptional sites-enabled/*.conf" in stock
+    assert host.exists("/etc/apache2/mods-available/ssl.load")
+    code, out, err = run_cli(CliRunner(), "discover", "--root",
+                             str(files_lab / "lab1"), "--json")
+    assert code == 0, err
+    apache = [s for s in json.loads(out)["services"] if s["kind"] == "apache2"]
+    assert [slot["key"] for slot in apache[0]["slots"]] == [
+        "/etc/apache2/ssl/private/www.example.com.key"]
+
+
+def test_a_running_labs_tree_names_the_missing_package(tmp_path: Path) -> None:
+    etc = _fresh_etc(tmp_path)
+    tree = lab_tree.HostTree(tmp_path)
+    with pytest.raises(LabError, match=r"user tomcat does not exist.*is its package installed"):
+        tree.uid("tomcat")
+    assert (etc / "passwd").read_text() == _FRESH_PASSWD
 
 
 def test_a_second_up_in_the_same_dir_is_refused(files_lab: Path) -> None:

@@ -39,6 +39,11 @@ __all__ = ["LocalHost"]
 _MAX_SYMLINKS = 40
 
 
+def _search_path() -> str:
+    """Where programs are looked for: the caller's PATH, then the admin directories."""
+    return os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
+
+
 class LocalHost:
     """This machine, or a directory tree standing for one (``root``)."""
 
@@ -220,7 +225,7 @@ class LocalHost:
     def which(self, program: str) -> str | None:
         if not self.can_run:
             return None
-        return shutil.which(program, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+        return shutil.which(program, path=_search_path())
 
     def run(
         self,
@@ -235,9 +240,13 @@ class LocalHost:
                 f"cannot run {argv[0]} on a files-only tree ({self.root}); use a host instead",
                 host=self.name,
             )
+        # Found where which() finds it: a normal user's PATH often lacks /usr/sbin.
+        executable = argv[0] if "/" in argv[0] else self.which(argv[0])
         try:
-            proc = subprocess.run(argv, input=input, capture_output=True, timeout=timeout,
-                                  check=False)
+            if executable is None:
+                raise FileNotFoundError(argv[0])
+            proc = subprocess.run(argv, executable=executable, input=input,
+                                  capture_output=True, timeout=timeout, check=False)
         except FileNotFoundError:
             raise HostError(f"{argv[0]} is not installed on {self.name}", host=self.name) from None
         except subprocess.TimeoutExpired:

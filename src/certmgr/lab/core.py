@@ -91,11 +91,11 @@ def lab_up(lab_dir: Path, *, hosts: int = 1, layout: str = "seed",
             state = _plan_hosts(state, _FILES_ONLY_SUBNET, hosts)
         for host in state.hosts:
             progress(f"building host {host.name}")
-            state = _build_host(state, host, key)
+            state = _build_host(state, host, key, files_only=files_only)
             save_state(state)
         if files_only:
             for host in state.hosts:
-                tree = HostTree(Path(host.root))
+                tree = HostTree(Path(host.root), files_only=True)
                 for prog in PROGRAMS:
                     if prog.name in state.programs:
                         prog.files_only(tree)
@@ -210,9 +210,10 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
     atomicfile.write_atomic(path, data, mode=mode)
 
 
-def _build_host(state: LabState, host: LabHostState, key: SshKey) -> LabState:
+def _build_host(state: LabState, host: LabHostState, key: SshKey, *,
+                files_only: bool) -> LabState:
     root, address = Path(host.root), host.address
-    tree = HostTree(root)
+    tree = HostTree(root, files_only=files_only)
     tree.create(tuple(name for prog in PROGRAMS for name in prog.var_lib_copies))
     ctx = HostContext(tree=tree, address=address, layout=state.layout,
                       manager_password=secrets.token_urlsafe(12))

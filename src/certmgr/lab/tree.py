@@ -5,20 +5,27 @@ configuration, exactly as Debian left it) and fresh ``/var`` directories; the
 lab then writes its own files into it. Inside the host these directories are
 bind-mounted over ``/etc``, ``/var/lib``..., so every path here is given as the
 host's programs see it (``/etc/apache2/...``) and mapped to the tree.
+
+A files-only lab runs on any machine: the system accounts it needs and this
+machine lacks (their packages are not installed) are created in the tree's own
+``/etc``, and without root, where every file stays ours, the tree's ``/etc/group``
+lets the accounts a file was meant for in through the group the file really has.
 """
 
 from __future__ import annotations
 
+import grp
 import os
 import re
 import shutil
 import subprocess
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from certmgr import atomicfile
 from certmgr.errors import LabError
-from certmgr.hosts.base import parse_group, parse_passwd
+from certmgr.hosts.base import Accounts, parse_group, parse_passwd
 from certmgr.hosts.lab import BIND_DIRS, in_own_dirs
 
 __all__ = ["BIND_DIRS", "HostTree", "template"]
@@ -26,6 +33,12 @@ __all__ = ["BIND_DIRS", "HostTree", "template"]
 _ROOT = os.geteuid() == 0
 _PLACEHOLDER = re.compile(r"@[A-Z_]+@")
 
+
+# The /etc a host's tree starts as a copy of.
+SOURCE_ETC = Path("/etc")
+
+# The ids Debian gives the system accounts a package creates (adduser --system).
+_SYSTEM_IDS = range(100, 1000)
 
 
 def template(name: str, **values: str) -> str:
@@ -43,10 +56,18 @@ def template(name: str, **values: str) -> str:
 
 
 class HostTree:
-    """Writes files into a host's tree with owners resolved from the host's own ``/etc``."""
+    """Writes files into a host's tree with owners resolved from the host's own ``/etc``.
 
-    def __init__(self, root: Path) -> None:
+    ``files_only``: the tree of a files-only lab, which creates in its own ``/etc`` an
+    account it needs and this machine lacks; a running lab needs the programs'
+    packages, and so their accounts, and says so when one is missing.
+    """
+
+    def __init__(self, root: Path, *, files_only: bool = False) -> None:
         self.root = root
+        self.files_only = files_only
+        self._shared: set[str] = set()  # groups a file was meant for (files-only, no root)
+        self._forget_users()
 
     def path(self, host_path: str) -> Path:
         """Where the host's ``host_path`` is on this machine (it must be under a bind dir)."""
@@ -66,11 +87,12 @@ class HostTree:
         self.root.mkdir(mode=0o711, parents=True, exist_ok=False)
         os.chmod(self.root, 0o711)  # noqa: S103 - openldap/postfix must traverse it
         # cp -a keeps owners, modes and symlinks exactly, in one process.
-        proc = subprocess.run(["cp", "-a", "/etc", str(self.root / "etc")],
+        proc = subprocess.run(["cp", "-a", str(SOURCE_ETC), str(self.root / "etc")],
                               capture_output=True, text=True, check=False)
         # Without root (--files-only) a few files (/etc/shadow...) cannot be copied: fine.
         if proc.returncode != 0 and (_ROOT or not (self.root / "etc/passwd").exists()):
-            raise LabError(f"copying /etc into {self.root} failed: {proc.stderr.strip()}")
+            raise LabError(f"copying {SOURCE_ETC} into {self.root} failed: "
+                           f"{proc.stderr.strip()}")
         var = self.root / "var"
         var.mkdir(mode=0o755)
         for name in ("lib", "spool", "log", "cache"):
@@ -86,7 +108,19 @@ class HostTree:
                     raise LabError(f"copying {source} into {self.root} failed: "
                                    f"{copy.stderr.strip()}")
         self._make_root_home()
+        if self.files_only:
+            self._lay_stock()
         self._forget_users()
+
+    def _lay_stock(self) -> None:
+        """Debian's own files the programs build on, each one this machine lacks.
+
+        ``templates/stock``: where a program's package is not installed, its
+        ``/etc`` directory is missing or holds only what other packages put there
+        (git's ``/etc/apache2/conf-available/gitweb.conf``).
+        """
+        _lay_missing(resources.files("certmgr.lab").joinpath("templates", "stock", "etc"),
+                     self.root / "etc")
 
     def _make_root_home(self) -> None:
         """The host's own ``/root``: a fresh server's, from ``/etc/skel``.
@@ -108,37 +142,95 @@ class HostTree:
         self._users: dict[str, tuple[int, int]] | None = None
         self._groups: dict[str, tuple[int, set[str]]] | None = None
 
-    def uid(self, user: str) -> int:
-        if getattr(self, "_users", None) is None:
+    def _passwd(self) -> dict[str, tuple[int, int]]:
+        if self._users is None:
             self._users = parse_passwd((self.root / "etc/passwd").read_text())
-        assert self._users is not None
-        if user not in self._users:
-            raise LabError(f"user {user} does not exist in {self.root}/etc/passwd: "
-                           "is its package installed?")
-        return self._users[user][0]
+        return self._users
+
+    def _group(self) -> dict[str, tuple[int, set[str]]]:
+        if self._groups is None:
+            self._groups = parse_group((self.root / "etc/group").read_text())
+        return self._groups
+
+    def uid(self, user: str) -> int:
+        if user not in self._passwd():
+            if not self.files_only:
+                raise LabError(f"user {user} does not exist in {self.root}/etc/passwd: "
+                               "is its package installed?")
+            self._add_user(user)
+        return self._passwd()[user][0]
 
     def gid(self, group: str) -> int:
-        if getattr(self, "_groups", None) is None:
-            self._groups = parse_group((self.root / "etc/group").read_text())
-        assert self._groups is not None
-        if group not in self._groups:
-            raise LabError(f"group {group} does not exist in {self.root}/etc/group: "
-                           "is its package installed?")
-        return self._groups[group][0]
+        if group not in self._group():
+            if not self.files_only:
+                raise LabError(f"group {group} does not exist in {self.root}/etc/group: "
+                               "is its package installed?")
+            self._add_group(group)
+        return self._group()[group][0]
+
+    def _add_user(self, user: str) -> None:
+        """A system account with a group of its own, as its package's adduser --system makes."""
+        gid = self.gid(user)
+        uid = _free_id({uid for uid, _gid in self._passwd().values()}, prefer=gid,
+                       what=f"user {user} in {self.root}/etc/passwd")
+        self._append("etc/passwd", f"{user}:x:{uid}:{gid}::/nonexistent:/usr/sbin/nologin")
+
+    def _add_group(self, group: str, gid: int | None = None) -> None:
+        if gid is None:
+            gid = _free_id({gid for gid, _members in self._group().values()}, prefer=None,
+                           what=f"group {group} in {self.root}/etc/group")
+        self._append("etc/group", f"{group}:x:{gid}:")
+
+    def _append(self, name: str, line: str) -> None:
+        path = self.root / name
+        text = path.read_text()
+        path.write_text(text + ("" if text.endswith("\n") or not text else "\n") + line + "\n")
+        self._forget_users()
 
     def add_to_group(self, group: str, user: str) -> None:
         """Add ``user`` to ``group`` in the host's own /etc/group (as Debian's postinst do)."""
+        self._add_members(group, {user})
+        if group in self._shared:
+            self._share_our_group({user})
+
+    def _add_members(self, group: str, users: set[str]) -> None:
         path = self.root / "etc/group"
         lines = path.read_text().splitlines()
         for i, line in enumerate(lines):
             fields = line.split(":")
             if len(fields) == 4 and fields[0] == group:
                 members = [m for m in fields[3].split(",") if m]
-                if user not in members:
-                    fields[3] = ",".join([*members, user])
-                    lines[i] = ":".join(fields)
+                fields[3] = ",".join([*members, *sorted(users - set(members))])
+                lines[i] = ":".join(fields)
         path.write_text("\n".join(lines) + "\n")
         self._forget_users()
+
+    def _share(self, owner: str, group: str) -> None:
+        """Without root a file stays ours: let in the accounts it was meant for.
+
+        ``owner`` and the members of ``group`` become members, in the tree's own
+        /etc/group, of the group the file really has (ours), so the host's account
+        database agrees with what the lab meant: the program may read its files.
+        """
+        names = {owner} - {"root"}
+        if group != "root":
+            self._shared.add(group)
+            accounts = Accounts(self._passwd(), self._group())
+            names |= accounts.members(group) - {"root"}
+        if names:
+            self._share_our_group(names)
+
+    def _share_our_group(self, users: set[str]) -> None:
+        ours = os.getegid()
+        name = next((n for n, (gid, _m) in self._group().items() if gid == ours), None)
+        if name is None:
+            try:
+                name = grp.getgrgid(ours).gr_name
+            except KeyError:
+                name = "certmgr-lab"
+            self._add_group(name, ours)
+        if not users <= self._group()[name][1]:
+            self._add_members(name, users)
 
     # -- files ---------------------------------------------------------------
 
@@ -171,10 +263,13 @@ class HostTree:
         uid, gid = self.uid(owner), self.gid(group)
         if _ROOT:
             os.chown(target, uid, gid)
+        elif self.files_only:
+            self._share(owner, group)
 
     def symlink(self, host_path: str, target: str) -> None:
         """Make ``host_path`` a symlink to ``target`` (as the host resolves it), replacing any."""
         real = self.path(host_path)
+        real.parent.mkdir(parents=True, exist_ok=True)
         if real.is_symlink() or real.exists():
             real.unlink()
         real.symlink_to(target)
@@ -186,3 +281,24 @@ class HostTree:
             real.unlink()
         elif real.is_dir():
             shutil.rmtree(real)
+
+
+def _free_id(used: set[int], *, prefer: int | None, what: str) -> int:
+    """A system id (100-999) that ``used`` lacks, ``prefer`` if it is free."""
+    if prefer is not None and prefer in _SYSTEM_IDS and prefer not in used:
+        return prefer
+    for candidate in _SYSTEM_IDS:
+        if candidate not in used:
+            return candidate
+    raise LabError(f"no free system id (100-999) for {what}")
+
+
+def _lay_missing(node: Traversable, target: Path) -> None:
+    target.mkdir(mode=0o755, exist_ok=True)
+    for child in node.iterdir():
+        if child.is_dir():
+            _lay_missing(child, target / child.name)
+        elif not (target / child.name).is_symlink() and not (target / child.name).exists():
+            fd = os.open(target / child.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(child.read_bytes())

@@ -199,11 +199,17 @@ def _namespaces_of(host: WritableHost, jvm: JvmProcess) -> list[str]:
     return ["nsenter", f"--target={jvm.pid}", "--mount", "--net", "--"]
 
 
+# Runs "$@" as uid:gid $1: directly if the caller already is that user (certmgr run by
+# Tomcat's own user may not change its groups), else through setpriv.
+_AS_IDS = ('ids=$1; shift; [ "$(id -u):$(id -g)" = "$ids" ] && exec "$@"; '
+           'exec setpriv --reuid="${ids%:*}" --regid="${ids#*:}" --clear-groups "$@"')
+
+
 def _as_ids(jvm: JvmProcess) -> list[str]:
     """The command prefix that runs as the JVM's uid and gid (HotSpot checks both)."""
     if jvm.uid == 0 and jvm.gid == 0:
         return []
-    return ["setpriv", f"--reuid={jvm.uid}", f"--regid={jvm.gid}", "--clear-groups"]
+    return ["sh", "-c", _AS_IDS, "sh", f"{jvm.uid}:{jvm.gid}"]
 
 
 def _last_line(text: str) -> str:
