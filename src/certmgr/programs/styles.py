@@ -29,7 +29,8 @@ class LineStyle:
         quote_spaces: quote a value with spaces, or one replacing a quoted value.
         xml_escape: escape ``& " <`` in the value.
         list_item: regex of one item of a list-valued setting (the second file of
-            Postfix's ``smtpd_tls_chain_files``, of Exim's ``tls_certificate``).
+            Postfix's ``smtpd_tls_chain_files``); a program whose lists have other
+            separators says so in its style.
     """
 
     name: str

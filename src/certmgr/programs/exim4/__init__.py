@@ -123,7 +123,7 @@ class Exim4(ProgramSpec):
         return super().config_test(host, plan)
 
     def reload_method(self, control: ServiceControlView) -> str:
-        return f"{_WATCHED}; {control.describe('exim4')}"
+        return f"{_WATCHED} ({control.describe('exim4')})"
 
     def reload(self, ctx: ReloadContext) -> str:
         require_running(ctx, "exim4")
