@@ -11,6 +11,8 @@ beside update-exim4.conf.conf: it takes precedence) and ``upstream``
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -31,15 +33,18 @@ from certmgr.deploy.model import Outcome, SlotTarget
 from certmgr.deploy.targets import slot_targets
 from certmgr.deploy.verify import served_now
 from certmgr.hosts.base import WritableHost
-from certmgr.hosts.lab import LabHost
+from certmgr.hosts.lab import LabHost, open_lab_host
 from certmgr.hosts.local import LocalHost
 from certmgr.models import Finding, Severity, TlsMode
+from certmgr.pki import load_bundle
 from certmgr.programs import Discovery, ServiceKind, discover_host
 from certmgr.programs.exim4 import SPEC
 from certmgr.programs.exim4.config import MainReader, split_list
+from certmgr.testing import skip_or_fail
 from certmgr.testing.faults import at_checkpoint
-from certmgr.testing.lab import RunningLab, running_lab
+from certmgr.testing.lab import RunningLab, lab_missing, running_lab
 from tests.checks.pkihelp import DemoPKI, ec_key, key_pem, make_pki, pem
+from tests.conftest import run_cli
 from tests.deploy.lab_support import corrupt_key
 from tests.deploy.material import TestCA
 
@@ -468,3 +473,38 @@ def test_moving_off_snakeoil_edits_localmacros_and_rolls_back_byte_for_byte(
     assert {chain[0] if chain else None for chain in served(host, slot).values()} == {leaf}
     assert daemon(host) == pid  # SIGHUP re-executes the daemon in place
     assert host.read_bytes("/etc/ssl/certs/ssl-cert-snakeoil.pem")  # left as it was
+
+
+@pytest.mark.lab
+@pytest.mark.slow
+def test_certmgr_deploy_puts_a_built_in_ca_certificate_on_a_lab_exim(
+        cli: CliRunner, home: Path) -> None:
+    reason = lab_missing()
+    if reason is not None:
+        skip_or_fail(reason)
+    lab_dir = home / "lab"
+    code, _out, err = run_cli(cli, "lab", "up", "--programs", "exim4", "--dir", str(lab_dir))
+    try:
+        assert code == 0, err
+        host = open_lab_host(lab_dir, "lab1")
+        code, out, err = run_cli(cli, "discover", "--host", "lab:lab1", "--json")
+        assert code == 0, err
+        (exim,) = [s for s in json.loads(out)["services"] if s["kind"] == "exim4"]
+        assert [slot["id"] for slot in exim["slots"]] == ["exim4"]
+        assert run_cli(cli, "ca", "init")[0] == 0
+        assert run_cli(cli, "define", "smtp.example.com", "--target", "lab:lab1/exim4")[0] == 0
+        assert run_cli(cli, "issue", "smtp.example.com")[0] == 0
+        code, out, err = run_cli(cli, "deploy", "smtp.example.com", "--yes", "--json")
+        assert code == 0, err
+        (done,) = json.loads(out)["deployments"]
+        assert done["outcome"] == "verified", done
+        slot = exim_target(host)
+        chains = served(host, slot)
+        assert len(chains) == 3  # 25 and 587 (STARTTLS), 465 (TLS)
+        assert {hashlib.sha256(c[0]).hexdigest() if c else None
+                for c in chains.values()} == {done["plan"]["sha256"]}
+        issued = load_bundle(host.read_bytes(slot.cert or "")).certificates
+        assert {c or () for c in chains.values()} == {
+            tuple(c.public_bytes(Encoding.DER) for c in issued)}  # the full chain served
+    finally:
+        run_cli(cli, "lab", "down", "--dir", str(lab_dir))
