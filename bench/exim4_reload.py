@@ -13,8 +13,10 @@ Measured per round: ``served_after`` (seconds from the files' rename, or from th
 signal, until port 25 serves the new certificate); ``refused`` (connection attempts to
 25 refused while a client tries one every few milliseconds, from the change until
 the new certificate is served: an attempt Exim has not accepted within 5 ms, as it
-accepts about 20 a second, counts as answered, since only a closed port refuses) and ``refused_window_ms`` (first to last refusal); and
-whether an SMTP session that did STARTTLS before the change still answers after it.
+accepts about 20 a second, counts as answered, since only a closed port refuses)
+and ``refused_window_ms`` (first to last refusal); and whether an SMTP session that
+did STARTTLS before the change still answers after it. ``served_after`` is longer
+with that client running (Exim's accept queue is full); the ways' order is not.
 
 Writes bench/results/exim4_reload.json. Needs root (the lab).
 Run: ``.venv/bin/python -m bench.exim4_reload [--rounds 3]``.
