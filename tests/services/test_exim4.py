@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -423,10 +424,14 @@ def test_faults_are_refused_or_rolled_back_with_the_old_chain_served(
     slot = exim_target(host)
     before = served(host, slot)
     assert None not in before.values()
-    for fault in ("mismatched", "encrypted"):  # refused by preflight: nothing written
-        outcome = engine.deploy(host, slot, ca.material("smtp.example.com",
-                                                        ("smtp.example.com",), **{fault: True}))
-        assert outcome.outcome is Outcome.REFUSED, (fault, outcome.reason)
+    good = ca.material("smtp.example.com", ("smtp.example.com",))
+    corrupted = replace(good, key_pem=b"-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n"
+                                      b"-----END PRIVATE KEY-----\n")
+    faulty = [ca.material("smtp.example.com", ("smtp.example.com",), **{fault: True})
+              for fault in ("mismatched", "encrypted")]
+    for material in (corrupted, *faulty):  # refused by preflight: nothing written
+        outcome = engine.deploy(host, slot, material)
+        assert outcome.outcome is Outcome.REFUSED, outcome.reason
         assert served(host, slot) == before
     # The key spoiled after preflight: Exim's file watch loads it and fails every
     # handshake; verify sees that, the old files come back and are served again.

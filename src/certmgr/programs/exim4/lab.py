@@ -53,14 +53,21 @@ def _run(argv: list[str], what: str, cwd: Path | None = None) -> str:
     return proc.stdout
 
 
-def packages_root() -> Path | None:
+def _unpacked() -> Path | None:
     """Where Exim's packages are unpacked (fetched now if missing); None when installed."""
     if _INSTALLED.exists():
         return None
     root = CACHE / "root"
     if not (root / "usr/sbin/exim4").exists():
         _fetch(root)
-    _libraries(root / "usr/sbin/exim4")
+    return root
+
+
+def packages_root() -> Path | None:
+    """:func:`_unpacked`, with the libraries its binary needs to run installed."""
+    root = _unpacked()
+    if root is not None:
+        _libraries(root / "usr/sbin/exim4")
     return root
 
 
@@ -127,7 +134,7 @@ class Exim4Lab(LabProgram):
     @staticmethod
     def _conffiles(t: LabTree) -> None:
         """The package's /etc/exim4 (the template, conf.d), as installing it would leave it."""
-        root = packages_root() if os.geteuid() == 0 or (CACHE / "root").exists() else None
+        root = _unpacked()
         source = (root / "etc/exim4") if root is not None else Path("/etc/exim4")
         if not (source / "exim4.conf.template").exists():
             raise LabError(f"Exim's packages are not unpacked in {CACHE} and not installed: "
