@@ -396,6 +396,19 @@ def test_the_lab_runs_exim_as_debian_does(lab: RunningLab) -> None:
         "Debian-exim"
     st = host.stat(slot.key or "")
     assert st is not None and (st.owner, st.group, st.mode) == ("root", "Debian-exim", 0o640)
+    # localmacros changed but not regenerated: Exim still reads the old generated file,
+    # and discovery says what Exim says (exim4 -bP), not what the parse alone would.
+    macros = host.local_path("/etc/exim4/exim4.conf.localmacros")
+    original = macros.read_bytes()
+    macros.write_bytes(original.replace(b"MAIN_TLS_CERTIFICATE = ",
+                                        b"MAIN_TLS_CERTIFICATE = /etc/exim4/later.crt\n# "))
+    try:
+        ((_s, seen),) = [(s, sl) for s, sl in discover_host(host).slots() if s.kind is EXIM]
+        ((_s, parsed),) = discover_host(LocalHost(host.info.root), kinds=[EXIM]).slots()
+    finally:
+        macros.write_bytes(original)
+    assert (seen.cert, parsed.cert) == (slot.cert, "/etc/exim4/later.crt")
+    assert "cert" not in seen.settings  # the parsed line no longer sets what Exim reads
 
 
 @pytest.mark.lab
