@@ -102,12 +102,12 @@ def lab_up(lab_dir: Path, *, hosts: int = 1, layout: str = "seed",
             state = replace(state, status="files")
             save_state(state)
             return state
+        layers = _usr_layers(state.programs)
         for host in state.hosts:
             progress(f"creating mount namespace of {host.name}")
             root = Path(host.root)
             netns.create_mount_namespace(root, root / "mntns", root / "utsns",
-                                         "server.example.com", BIND_DIRS,
-                                         _usr_layers(state.programs))
+                                         "server.example.com", BIND_DIRS, layers)
         state = replace(state, status="starting")
         save_state(state)
         _start_all(state, progress)
