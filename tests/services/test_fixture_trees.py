@@ -54,5 +54,6 @@ def test_slot_ids_are_stable_when_slots_are_added(tmp_path: Path) -> None:
 def test_every_adapter_follows_the_protocol() -> None:
     adapters = [spec.adapter for spec in PROGRAMS]
     assert sorted(a.name for a in adapters) == sorted(
-        ["slapd", "apache2", "vsftpd", "postfix", "dovecot", "tomcat", "nginx", "haproxy"])
+        ["slapd", "apache2", "vsftpd", "postfix", "dovecot", "tomcat", "nginx", "haproxy",
+         "exim4"])
     assert all(isinstance(a, ServiceAdapter) for a in adapters)

@@ -22,7 +22,7 @@ HIGHER = ("certmgr.deploy", "certmgr.checks", "certmgr.lab", "certmgr.monitor",
 def test_kinds_keep_their_values_and_order() -> None:
     # Stored in repositories and printed by every command: never renamed or reordered.
     assert [k.value for k in ServiceKind] == ["slapd", "apache2", "vsftpd", "postfix",
-                                               "dovecot", "tomcat", "nginx", "haproxy"]
+                                               "dovecot", "tomcat", "nginx", "haproxy", "exim4"]
     assert [s.name for s in PROGRAMS] == [k.value for k in ServiceKind]
     assert ServiceKind("nginx") is ServiceKind.NGINX
     assert ServiceKind.NGINX == "nginx" and f"{ServiceKind.NGINX.value}" == "nginx"

@@ -52,14 +52,15 @@ def edit_setting(text: str, ref: SettingRef, value: str, style: LineStyle) -> st
                           "over two lines by a backslash; write it on one line, then deploy "
                           "again", path=ref.path, line=ref.line)
     if ref.index:
-        return _edit_list_value(text, ref, match.start("value"), end, value)
+        return _edit_list_value(text, ref, match.start("value"), end, value, style.list_item)
     new = style.quote(match.group("value"), value)
     return text[: match.start("value")] + new + text[match.end("value"):]
 
 
-def _edit_list_value(text: str, ref: SettingRef, start: int, end: int, value: str) -> str:
+def _edit_list_value(text: str, ref: SettingRef, start: int, end: int, value: str,
+                     item: str) -> str:
     """Replace value number ``ref.index`` of a list (``a.pem, b.pem``) that starts at ``start``."""
-    values = list(re.finditer(r"[^\s,#]+", text[start:end].split("#", 1)[0]))
+    values = list(re.finditer(item, text[start:end].split("#", 1)[0]))
     if ref.index >= len(values):
         raise ConfigError(f"{ref.path} line {ref.line} no longer lists a file number "
                           f"{ref.index + 1} in {ref.directive}; run discover again",

@@ -102,11 +102,12 @@ def lab_up(lab_dir: Path, *, hosts: int = 1, layout: str = "seed",
             state = replace(state, status="files")
             save_state(state)
             return state
+        layers = _usr_layers(state.programs)
         for host in state.hosts:
             progress(f"creating mount namespace of {host.name}")
             root = Path(host.root)
             netns.create_mount_namespace(root, root / "mntns", root / "utsns",
-                                         "server.example.com", BIND_DIRS)
+                                         "server.example.com", BIND_DIRS, layers)
         state = replace(state, status="starting")
         save_state(state)
         _start_all(state, progress)
@@ -118,6 +119,12 @@ def lab_up(lab_dir: Path, *, hosts: int = 1, layout: str = "seed",
     state = replace(state, status="up")
     save_state(state)
     return state
+
+
+def _usr_layers(names: tuple[str, ...]) -> tuple[Path, ...]:
+    """The unpacked packages the hosts' programs need beneath their /usr."""
+    return tuple(layer for prog in PROGRAMS if prog.name in names
+                 if (layer := prog.usr_layer()) is not None)
 
 
 def _plan_hosts(state: LabState, subnet: str, hosts: int) -> LabState:

@@ -10,6 +10,7 @@ import contextlib
 import ipaddress
 import os
 import random
+import shlex
 import shutil
 import signal
 import socket
@@ -167,17 +168,22 @@ def delete_veth(name: str) -> None:
 # -- mount and UTS namespaces ----------------------------------------------------------
 
 def create_mount_namespace(tree: Path, mntns: Path, utsns: Path, hostname: str,
-                           binds: tuple[str, ...]) -> None:
+                           binds: tuple[str, ...], usr_layers: tuple[Path, ...] = ()) -> None:
     """A persistent mount + UTS namespace, held by bind mounts on ``mntns`` and ``utsns``.
 
     Inside it each of ``binds`` (``/etc``...) is the tree's copy, ``/run`` and
-    ``/tmp`` are fresh tmpfs, and the hostname is ``hostname``. Propagation is
-    private, so none of these mounts is seen outside.
+    ``/tmp`` are fresh tmpfs, and the hostname is ``hostname``; each of
+    ``usr_layers`` (unpacked packages) adds its ``usr/`` beneath ``/usr`` (a
+    read-only overlay). Propagation is private, so none of these mounts is seen
+    outside.
     """
     _private_mount_for(tree)
     for f in (mntns, utsns):
         f.touch(mode=0o600, exist_ok=True)
     script = [f"hostname {hostname}"]
+    if usr_layers:  # before the binds: a layer may sit in a directory they cover
+        lower = ":".join(["/usr", *(shlex.quote(str(layer / "usr")) for layer in usr_layers)])
+        script.append(f"mount -t overlay -o ro,lowerdir={lower} certmgr-lab-usr /usr")
     script += [f"mount --bind {tree}{d} {d}" for d in binds]
     script += ["mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run",
                "mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp",

@@ -232,6 +232,14 @@ class HostTree:
         if not users <= self._group()[name][1]:
             self._add_members(name, users)
 
+    def add_system_user(self, name: str) -> None:
+        """Create system user ``name`` with its own group in the host's own /etc, as a
+        package's postinst does (``adduser --system --group``); nothing if it exists."""
+        if name not in self._group():
+            self._add_group(name)
+        if name not in self._passwd():
+            self._add_user(name)
+
     # -- files ---------------------------------------------------------------
 
     def mkdir(self, host_path: str, *, mode: int = 0o755, owner: str = "root",

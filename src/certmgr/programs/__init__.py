@@ -35,7 +35,8 @@ Adding a program (called ``name`` here, ``NAME`` as a kind):
    the spec.
 5. For ``certmgr lab`` (optional): ``programs/name/lab.py`` with ``LAB``, a
    :class:`~certmgr.programs.lab.LabProgram`, and its template data under
-   ``lab/templates/name/``.
+   ``lab/templates/name/`` (a program whose packages cannot be installed beside
+   the others gives its unpacked packages as ``usr_layer``).
 
 Nothing else changes: discover, check (Table 1, AppArmor, the read-only config
 test), deploy (layout, edits, config test, reload, verify, rollback), ``layout``,

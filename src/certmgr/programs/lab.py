@@ -53,6 +53,8 @@ class LabTree(Protocol):
 
     def add_to_group(self, group: str, user: str) -> None: ...
 
+    def add_system_user(self, name: str) -> None: ...
+
 
 class LabContext(Protocol):
     """What a program's lab part gets for one host (the lab's ``HostContext``)."""
@@ -119,6 +121,17 @@ class LabProgram:
 
     def files_only(self, tree: LabTree) -> None:
         """Complete a files-only host, whose programs never start (nothing by default)."""
+
+    def usr_layer(self) -> Path | None:
+        """A directory whose ``usr/`` a running host sees beneath its ``/usr``, or None.
+
+        For a program whose packages cannot be installed on this machine (they
+        conflict with another program's): they are unpacked into a cache, and each host
+        running the program mounts that ``usr/`` under the machine's (read-only
+        overlay, the machine's files first), so its binaries are where the
+        packages put them.
+        """
+        return None
 
     def endpoints(self, address: str) -> tuple[Endpoint, ...]:
         return tuple(Endpoint(address, port, tls) for port, tls in self.ports)

@@ -14,6 +14,7 @@ from enum import Enum
 from certmgr.programs import (  # one line per program
     apache2,
     dovecot,
+    exim4,
     haproxy,
     nginx,
     postfix,
@@ -52,6 +53,7 @@ class ServiceKind(str, Enum):
     TOMCAT = tomcat.SPEC
     NGINX = nginx.SPEC
     HAPROXY = haproxy.SPEC
+    EXIM4 = exim4.SPEC
 
 
 PROGRAMS: tuple[ProgramSpec, ...] = tuple(kind.spec for kind in ServiceKind)

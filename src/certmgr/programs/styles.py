@@ -28,6 +28,9 @@ class LineStyle:
             never taken for a value.
         quote_spaces: quote a value with spaces, or one replacing a quoted value.
         xml_escape: escape ``& " <`` in the value.
+        list_item: regex of one item of a list-valued setting (the second file of
+            Postfix's ``smtpd_tls_chain_files``); a program whose lists have other
+            separators says so in its style.
     """
 
     name: str
@@ -36,6 +39,7 @@ class LineStyle:
     continued: str | None = None
     quote_spaces: bool = False
     xml_escape: bool = False
+    list_item: str = r"[^\s,#]+"
 
     def quote(self, old: str, value: str) -> str:
         """``value`` written as it must appear in place of ``old``."""
