@@ -1,9 +1,9 @@
-"""Fail if the JUnit report shows a skipped test that CI must run (lab, postgres, ssh)."""
+"""Fail if the JUnit report shows a skipped test that CI must run (lab, postgres, ssh, acme)."""
 
 import sys
 import xml.etree.ElementTree as ET
 
-MUST_RUN = ("lab", "postgres", "ssh")
+MUST_RUN = ("lab", "postgres", "ssh", "acme")
 
 
 def main(path: str) -> int:

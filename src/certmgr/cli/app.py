@@ -94,6 +94,7 @@ COMMAND_MODULES = [
     "certmgr.cli.definition_commands",
     "certmgr.cli.pki_commands",
     "certmgr.cli.ca_commands",
+    "certmgr.cli.issuer_commands",
     "certmgr.cli.scan_commands",
     "certmgr.cli.monitor_commands",
     "certmgr.cli.lab_commands",
@@ -124,6 +125,7 @@ COMMAND_INDEX = {
     "export": "certmgr.cli.pki_commands",
     "list": "certmgr.cli.pki_commands",
     "ca": "certmgr.cli.ca_commands",
+    "issuer": "certmgr.cli.issuer_commands",
     "scan": "certmgr.cli.scan_commands",
     "monitor": "certmgr.cli.monitor_commands",
     "notify": "certmgr.cli.monitor_commands",
@@ -179,12 +181,14 @@ COMMAND_SUMMARIES = {
         "port, status."),
     "definitions": "List, show, edit and delete certificate definitions.",
     "ca": "The built-in private CA: a root and an intermediate that issues.",
+    "issuer": "ACME issuers: the CA's directory, the account, profiles, ARI.",
     "notify": "Notification channels (email, webhooks) of the monitor.",
     # {programs}: filled in by _register_summaries (see _root_help for why not here).
     "lab": "A lab of test hosts running {programs} for real (needs root).",
     "host": "Hosts certmgr deploys to and discovers on.",
 }
-COMMAND_GROUPS = {"definitions", "ca", "notify", "lab", "host"}  # sub-apps, not commands
+# sub-apps, not commands
+COMMAND_GROUPS = {"definitions", "ca", "issuer", "notify", "lab", "host"}
 
 # Options of the root command that take a value (their value is not a command name).
 _VALUED_ROOT_OPTIONS = {"--db", "--home", "--root"}

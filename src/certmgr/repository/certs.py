@@ -181,6 +181,16 @@ class Certs(Inventory):
         with self._db.tx() as tx:
             return _issuer(tx, name)
 
+    def delete_issuer(self, name: str) -> None:
+        """Remove issuer ``name`` and its stored keys.  Raises NotFound."""
+        with self._db.tx(write=True) as tx:
+            issuer = _issuer(tx, name)
+            tx.execute("DELETE FROM issuer_keys WHERE issuer_id = ?", (issuer.id,))
+            tx.execute("DELETE FROM issuers WHERE id = ?", (issuer.id,))
+            for ref in issuer.keys.values():
+                tx.execute("DELETE FROM private_keys WHERE id = ?", (ref,))
+            self._audit(tx, "issuer.delete", f"issuer:{name}", {"keys": sorted(issuer.keys)})
+
     def list_issuers(self) -> list[IssuerRecord]:
         with self._db.tx() as tx:
             names = [r[0] for r in tx.rows("SELECT name FROM issuers ORDER BY name")]

@@ -1,0 +1,166 @@
+"""Issuers as records: add an ACME issuer (account made and registered), list, show, remove.
+
+Inputs are checked here, before anything is written or sent; the faces print.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from certmgr.errors import InputError, NotFound
+from certmgr.repository.records import IssuerKind, IssuerRecord
+
+if TYPE_CHECKING:
+    from certmgr.repository import Repository
+
+__all__ = ["IssuerView", "add_acme", "check_url", "issuer_view", "list_issuers", "remove",
+           "show"]
+
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._@+-]{0,127}")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
+_KID = re.compile(r"[\x21-\x7e]{1,256}")
+_PROFILE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_HMAC = re.compile(r"[A-Za-z0-9_=+/-]{16,512}")
+RESERVED = {"builtin", "external"}
+
+
+def check_url(value: str, what: str) -> str:
+    parts = urlsplit(value)
+    if (len(value) > 2048 or parts.scheme not in ("https", "http") or not parts.hostname
+            or any(c.isspace() for c in value)):
+        raise InputError(f"{what} {value!r} is not an http(s) URL: give the CA's directory URL "
+                         "(https://.../directory)")
+    return value
+
+
+def _check_name(name: str) -> str:
+    if not _NAME.fullmatch(name) or ".." in name:
+        raise InputError(f"issuer name {name!r}: use 1-128 letters, digits and . _ @ + - "
+                         "(not starting with . or -)")
+    if name in RESERVED:
+        raise InputError(f"issuer name {name!r} is reserved; choose another")
+    return name
+
+
+def check_profile_name(value: str, what: str = "--profile") -> str:
+    if not _PROFILE.fullmatch(value):
+        raise InputError(f"{what} {value!r}: a profile name is 1-64 letters, digits, . _ -")
+    return value
+
+
+def add_acme(repo: Repository, name: str, directory: str, *, contacts: Sequence[str] = (),
+             agree_tos: bool = False, eab_kid: str | None = None,
+             eab_hmac_key_file: Path | None = None, profile: str | None = None,
+             ca_bundle: Path | None = None, staging_directory: str | None = None,
+             ari: bool = True) -> IssuerView:
+    """Register an ACME account and store it as issuer ``name``.
+
+    Raises:
+        InputError: a value is invalid, the issuer exists, terms not agreed, unknown profile.
+        IssuanceError: the CA refused or is unreachable (nothing is stored).
+    """
+    _check_name(name)
+    check_url(directory, "--acme")
+    if staging_directory is not None:
+        check_url(staging_directory, "--staging-directory")
+    for contact in contacts:
+        if not _EMAIL.fullmatch(contact):
+            raise InputError(f"--contact {contact!r} is not an e-mail address")
+    if profile is not None:
+        check_profile_name(profile)
+    if (eab_kid is None) != (eab_hmac_key_file is None):
+        raise InputError("--eab-kid and --eab-hmac-key-file go together: give both")
+    eab = None
+    if eab_kid is not None and eab_hmac_key_file is not None:
+        if not _KID.fullmatch(eab_kid):
+            raise InputError(f"--eab-kid {eab_kid!r}: 1-256 printable characters, no spaces")
+        eab = (eab_kid, _read_hmac(eab_hmac_key_file))
+    bundle = None
+    if ca_bundle is not None:
+        bundle = str(ca_bundle.resolve())
+        if not ca_bundle.is_file():
+            raise InputError(f"--ca-bundle {ca_bundle}: no such file")
+    try:
+        repo.get_issuer(name)
+        raise InputError(f"issuer {name!r} exists already (remove it first: "
+                         f"`certmgr issuer remove {name}`)")
+    except NotFound:
+        pass
+    from certmgr.issuers.acme import create_issuer
+
+    record, info = create_issuer(repo, name, directory, contacts=contacts,
+                                 agree_tos=agree_tos, eab=eab, profile=profile,
+                                 ca_bundle=bundle, staging_directory=staging_directory, ari=ari)
+    return issuer_view(record, profiles=info.profiles)
+
+
+def _read_hmac(path: Path) -> str:
+    try:
+        if path.stat().st_size > 4096:
+            raise InputError(f"--eab-hmac-key-file {path}: larger than 4 KiB; give the key file")
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"--eab-hmac-key-file {path}: cannot read: {exc}") from None
+    if not _HMAC.fullmatch(text):
+        raise InputError(f"--eab-hmac-key-file {path}: not a base64url HMAC key "
+                         "(the CA's EAB HMAC key, 16-512 characters)")
+    return text
+
+
+@dataclass(frozen=True)
+class IssuerView:
+    """What ``issuer list|show`` prints (never a key)."""
+
+    name: str
+    kind: str
+    config: dict[str, Any]
+    profiles: dict[str, str] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind}
+        keep = ("directory", "account_url", "contacts", "tos_agreed", "tos_url",
+                "tos_agreed_at", "profile", "ca_bundle", "staging_directory", "ari", "eab_kid")
+        out.update({k: self.config.get(k) for k in keep} if self.kind == "acme" else {})
+        if self.profiles is not None:
+            out["profiles"] = self.profiles
+        return out
+
+
+def issuer_view(record: IssuerRecord, profiles: dict[str, str] | None = None) -> IssuerView:
+    return IssuerView(record.name, record.kind.value, dict(record.config), profiles)
+
+
+def list_issuers(repo: Repository) -> tuple[IssuerView, ...]:
+    return tuple(issuer_view(r) for r in repo.list_issuers())
+
+
+def show(repo: Repository, name: str, *, online: bool = True) -> IssuerView:
+    """One issuer; for an ACME issuer also the profiles its directory offers now."""
+    record = repo.get_issuer(name)
+    if record.kind is not IssuerKind.ACME or not online:
+        return issuer_view(record)
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from certmgr.issuers.acme_client import AcmeConnection, account_jwk
+
+    # The directory is public: a throwaway key reads it, the account key stays closed.
+    conn = AcmeConnection(record.config["directory"], account_jwk(
+        ec.generate_private_key(ec.SECP256R1())), ca_bundle=record.config.get("ca_bundle"),
+        name=f"issuer {name}")
+    return issuer_view(record, profiles=conn.directory().profiles)
+
+
+def remove(repo: Repository, name: str) -> None:
+    """Remove an issuer and its account key; refused while a definition names it."""
+    repo.get_issuer(name)
+    users = [d.name for d in repo.list_definitions()
+             if d.issuer == name or name in ((d.data.get("acme") or {}).get("issuers") or ())]
+    if users:
+        raise InputError(f"issuer {name} is used by definition(s) {', '.join(users[:5])}: "
+                         "change them first (`certmgr definitions edit NAME --issuer ...`)")
+    repo.delete_issuer(name)

@@ -1,0 +1,224 @@
+"""Real ACME test servers on loopback: pebble 2.10 (the CA) and BIND 9 ``named`` (its DNS).
+
+``named`` serves the zone ``example.test`` (every name -> 127.0.0.1, dynamic updates
+signed with a TSIG key); pebble resolves through it (``-dnsserver``), so HTTP-01
+validation connects to 127.0.0.1 on pebble's ``httpPort`` and DNS-01 validation
+reads the TXT records certmgr writes by RFC 2136. Both are started by the tests and
+stopped by pid. Pebble comes from Debian sid, unpacked by ``.ci/install-packages``
+into :data:`PEBBLE_DIR`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["PEBBLE_DIR", "Named", "Pebble", "find_named", "find_pebble", "free_port",
+           "run_named", "run_pebble"]
+
+PEBBLE_DIR = Path(os.environ.get("CERTMGR_TEST_PEBBLE_DIR", "/var/cache/certmgr-test/pebble"))
+ZONE = "example.test"
+TSIG_NAME = "certmgr"
+
+
+def find_pebble() -> Path | None:
+    """pebble 2.10's binary, or None (then run ``.ci/install-packages`` as root)."""
+    path = PEBBLE_DIR / "usr" / "bin" / "pebble"
+    return path if path.is_file() and os.access(path, os.X_OK) else None
+
+
+def find_named() -> Path | None:
+    for candidate in (shutil.which("named"), "/usr/sbin/named"):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
+def free_port() -> int:
+    """A TCP and UDP port free on 127.0.0.1 right now."""
+    while True:
+        with socket.socket() as tcp:
+            tcp.bind(("127.0.0.1", 0))
+            port = int(tcp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+        return port
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+@dataclass
+class Named:
+    """A running BIND 9 for ``example.test`` on 127.0.0.1:``port``."""
+
+    port: int
+    tsig_key_file: Path
+    zone: str = ZONE
+
+    @property
+    def server(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+@contextlib.contextmanager
+def run_named(workdir: Path) -> Iterator[Named]:
+    """Start ``named`` in the foreground on a free loopback port; stop it by pid at the end."""
+    binary = find_named()
+    assert binary is not None, "named is not installed (apt-get install bind9)"
+    workdir.mkdir(parents=True, exist_ok=True)
+    key_file = workdir / "tsig.key"
+    key_text = subprocess.run(["tsig-keygen", "-a", "hmac-sha256", TSIG_NAME], check=True,
+                              capture_output=True, text=True).stdout
+    key_file.write_text(key_text)
+    key_file.chmod(0o600)
+    (workdir / f"{ZONE}.zone").write_text(
+        f"$TTL 1\n@ IN SOA ns.{ZONE}. admin.{ZONE}. 1 60 60 600 1\n"
+        f"@ IN NS ns.{ZONE}.\nns IN A 127.0.0.1\n@ IN A 127.0.0.1\n* IN A 127.0.0.1\n")
+    port = free_port()
+    (workdir / "named.conf").write_text(
+        f'include "{key_file}";\ncontrols {{ }};\n'
+        f'options {{ directory "{workdir}"; listen-on port {port} {{ 127.0.0.1; }}; '
+        f'listen-on-v6 {{ none; }}; pid-file "{workdir}/named.pid"; recursion no; '
+        'dnssec-validation no; };\n'
+        f'zone "{ZONE}" {{ type primary; file "{workdir}/{ZONE}.zone"; '
+        f'allow-update {{ key "{TSIG_NAME}"; }}; }};\n')
+    log = (workdir / "named.log").open("wb")
+    proc = subprocess.Popen([str(binary), "-c", str(workdir / "named.conf"), "-g"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_dns(port, proc, workdir / "named.log")
+        yield Named(port, key_file)
+    finally:
+        _stop(proc)
+        log.close()
+
+
+def _wait_dns(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+    import dns.message
+    import dns.query
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"named exited: {log.read_text()[-2000:]}")
+        try:
+            dns.query.udp(dns.message.make_query(f"ns.{ZONE}", "A"), "127.0.0.1", timeout=0.2,
+                          port=port)
+            return
+        except (OSError, dns.exception.Timeout):
+            time.sleep(0.05)
+    raise RuntimeError(f"named did not answer on port {port}: {log.read_text()[-2000:]}")
+
+
+@dataclass
+class Pebble:
+    """A running pebble: its directory URL, the CA bundle of its HTTPS listener, the port
+    its validator uses for HTTP-01, its management URL."""
+
+    directory: str
+    ca_bundle: Path
+    http_port: int
+    management: str
+
+    def _get(self, path: str) -> bytes:
+        context = ssl.create_default_context(cafile=str(self.ca_bundle))
+        with urllib.request.urlopen(self.management + path, context=context,  # noqa: S310
+                                    timeout=10) as response:
+            return bytes(response.read())
+
+    def root_pem(self) -> bytes:
+        """The root of the chains pebble issues (new at every start)."""
+        return self._get("/roots/0")
+
+    def set_renewal_window(self, cert_pem: bytes, start: str, end: str) -> None:
+        """Move a certificate's ARI window (pebble's management API ``/set-renewal-info``)."""
+        from cryptography import x509
+
+        from certmgr.issuers.acme_ari import ari_cert_id
+
+        body = json.dumps({"certID": ari_cert_id(x509.load_pem_x509_certificate(cert_pem)),
+                           "suggestedWindow": {"start": start, "end": end}}).encode()
+        context = ssl.create_default_context(cafile=str(self.ca_bundle))
+        request = urllib.request.Request(  # noqa: S310 - our https test server
+            self.management + "/set-renewal-info", data=body, method="POST")
+        with urllib.request.urlopen(request, context=context, timeout=10):  # noqa: S310
+            pass
+
+
+@contextlib.contextmanager
+def run_pebble(workdir: Path, dns_server: str) -> Iterator[Pebble]:
+    """Start pebble 2.10 on free loopback ports with its own TLS certificate (made here),
+    no validation sleeps, no nonce rejection, retry waits 0; stop it by pid at the end."""
+    import trustme
+
+    binary = find_pebble()
+    assert binary is not None, f"pebble 2.10 is not in {PEBBLE_DIR} (run .ci/install-packages)"
+    workdir.mkdir(parents=True, exist_ok=True)
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    server.cert_chain_pems[0].write_to_path(str(workdir / "cert.pem"))
+    server.private_key_pem.write_to_path(str(workdir / "key.pem"))
+    ca.cert_pem.write_to_path(str(workdir / "ca.pem"))
+    listen, manage, http_port = free_port(), free_port(), free_port()
+    config = {"pebble": {
+        "listenAddress": f"127.0.0.1:{listen}",
+        "managementListenAddress": f"127.0.0.1:{manage}",
+        "certificate": str(workdir / "cert.pem"), "privateKey": str(workdir / "key.pem"),
+        "httpPort": http_port, "tlsPort": free_port(), "ocspResponderURL": "",
+        "externalAccountBindingRequired": False,
+        "retryAfter": {"authz": 0, "order": 0}, "keyAlgorithm": "ecdsa",
+        "profiles": {
+            "default": {"description": "90 days", "validityPeriod": 7776000},
+            "shortlived": {"description": "6 days", "validityPeriod": 518400}}}}
+    (workdir / "pebble.json").write_text(json.dumps(config))
+    env = {**os.environ, "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0",
+           "PEBBLE_VA_ALWAYS_VALID": "0"}
+    log = (workdir / "pebble.log").open("wb")
+    proc = subprocess.Popen([str(binary), "-config", str(workdir / "pebble.json"),
+                             "-dnsserver", dns_server, "-strict=false"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    pebble = Pebble(f"https://127.0.0.1:{listen}/dir", workdir / "ca.pem", http_port,
+                    f"https://127.0.0.1:{manage}")
+    try:
+        _wait_https(pebble, proc, workdir / "pebble.log")
+        yield pebble
+    finally:
+        _stop(proc)
+        log.close()
+
+
+def _wait_https(pebble: Pebble, proc: subprocess.Popen[bytes], log: Path) -> None:
+    context = ssl.create_default_context(cafile=str(pebble.ca_bundle))
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"pebble exited: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(pebble.directory, context=context,  # noqa: S310
+                                        timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"pebble did not answer at {pebble.directory}: {log.read_text()[-2000:]}")
