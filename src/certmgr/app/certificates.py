@@ -34,7 +34,8 @@ Progress = Callable[[str | None], None]
 
 def issue(repo: Repository, names: Sequence[str] | None, *,
           on_start: Callable[[int], None] | None = None, on_item: Progress | None = None,
-          raise_single: bool = True) -> Batch:
+          raise_single: bool = True, dry_run: bool = False,
+          root: Path | None = None) -> Batch:
     """Issue each named definition (``names`` None: every definition), one result each.
 
     One definition failing never stops the others: its result says ``failed``
@@ -43,21 +44,45 @@ def issue(repo: Repository, names: Sequence[str] | None, *,
     ``on_start(count)`` is called once the definitions are known, ``on_item`` as
     each starts and ends (see :data:`Progress`).
 
+    ACME definitions are ordered concurrently (:mod:`certmgr.app.acme_issue`); with
+    ``dry_run`` only they are issued, against their issuers' staging directories, and
+    nothing is stored.
+
     Raises:
         NotFound: a named definition does not exist (before anything is issued).
+        InputError: ``dry_run`` and an issuer has no staging directory.
     """
+    from certmgr.app.acme_issue import is_acme_definition, issue_acme
     from certmgr.issuers import issue_definition, load_issuer
 
     todo: list[DefinitionRecord] = (repo.list_definitions() if names is None
                                     else [repo.get_definition(n) for n in names])
+    acme_defs = [d for d in todo if is_acme_definition(repo, d)]
+    if dry_run:
+        others = [d.name for d in todo if d not in acme_defs]
+        if others and names is not None:
+            raise InputError(f"issue --dry-run is for ACME definitions; {', '.join(others)} "
+                             "issue from another CA")
+        todo = acme_defs
     if on_start is not None:
         on_start(len(todo))
     tick = on_item or (lambda _name: None)
+    acme_results = issue_acme(repo, acme_defs if not dry_run else todo, root=root,
+                              dry_run=dry_run, tick=tick) if acme_defs else {}
+    if raise_single and len(todo) == 1 and todo[0].name in acme_results:
+        only = acme_results[todo[0].name]
+        if not only.ok:
+            from certmgr.errors import IssuanceError
+
+            raise IssuanceError(only.reason)
     # Each issuer is loaded once per run: the CA's key is decrypted (one audited read)
     # and its certificates parsed once, not per certificate.
     issuers: dict[str | None, Issuer] = {}
     items: list[ItemResult] = []
     for definition in todo:
+        if definition.name in acme_results:
+            items.append(acme_results[definition.name])
+            continue
         tick(definition.name)
         try:
             if definition.issuer not in issuers:

@@ -10,12 +10,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from certmgr.app.acme_definitions import AcmeOptions, acme_data, is_acme, split_issuers
 from certmgr.app.context import Context
 from certmgr.app.results import Batch, ItemResult
 from certmgr.errors import InputError, NotFound
 from certmgr.issuers.definitions import (
+    DEFAULT_RENEW_BEFORE,
+    DEFAULT_VALIDITY,
     definitions_from_toml,
     make_definition,
     same_definition,
@@ -66,20 +70,39 @@ def _existing(repo: Repository, name: str) -> DefinitionRecord | None:
 
 
 def define(ctx: Context, name: str, cn: str, sans: Sequence[str], *, key: str,
-           validity: dt.timedelta, renew_before: dt.timedelta, issuer: str,
-           targets: Sequence[str]) -> Saved:
+           validity: dt.timedelta | None, renew_before: dt.timedelta | None, issuer: str,
+           targets: Sequence[str], acme: AcmeOptions | None = None) -> Saved:
     """Create a definition (the values are checked before the repository is opened).
+
+    ``issuer`` may name several ACME issuers (``NAME[,NAME2...]``, tried in order). For
+    an ACME definition ``validity`` and ``renew_before`` have no default: the CA sets the
+    lifetime and the renewal schedule decides (an explicit ``renew_before`` overrides it).
 
     Raises:
         InputError: a value is invalid, or the definition exists already.
     """
-    definition = make_definition(name, cn, list(sans), key=key, validity=validity,
-                                 renew_before=renew_before, issuer=issuer,
-                                 targets=list(targets))
+    acme = acme or AcmeOptions()
+    issuers = split_issuers(issuer)
+
+    def build(acme_defaults: bool) -> DefinitionRecord:
+        no_renew = dt.timedelta(0) if acme_defaults else DEFAULT_RENEW_BEFORE
+        return make_definition(name, cn, list(sans), key=key,
+                               validity=validity or DEFAULT_VALIDITY,
+                               renew_before=renew_before if renew_before is not None
+                               else no_renew, issuer=issuers[0], targets=list(targets))
+
+    acme_like = acme.given or len(issuers) > 1
+    definition = build(acme_like)  # checked before the repository is opened
     repo = ctx.repository()
     if _existing(repo, name) is not None:
         raise InputError(f"definition {name!r} exists already: change it with "
                          f"`certmgr definitions edit {name}`")
+    if is_acme(repo, issuers, acme):
+        definition = build(True)
+        data = acme_data(repo, name, issuers, acme, names=(definition.cn, *definition.sans),
+                         validity_set=validity is not None,
+                         renew_before_set=renew_before is not None)
+        definition = replace(definition, data={"acme": data})
     warnings = unknown_references(repo, definition)
     return Saved(repo.save_definition(definition), "defined", warnings)
 
@@ -89,7 +112,8 @@ def edit(repo: Repository, name: str, *, cn: str | None = None,
          remove_sans: Sequence[str] = (), key: str | None = None,
          validity: dt.timedelta | None = None, renew_before: dt.timedelta | None = None,
          issuer: str | None = None, targets: Sequence[str] | None = None,
-         add_targets: Sequence[str] = (), remove_targets: Sequence[str] = ()) -> Saved:
+         add_targets: Sequence[str] = (), remove_targets: Sequence[str] = (),
+         acme: AcmeOptions | None = None) -> Saved:
     """Change a definition; the next ``issue`` uses the new values.
 
     Raises:
@@ -97,12 +121,21 @@ def edit(repo: Repository, name: str, *, cn: str | None = None,
         InputError: a new value is invalid, or a name to remove is not there.
     """
     old = repo.get_definition(name)
+    acme = acme or AcmeOptions()
+    old_acme = old.data.get("acme") if isinstance(old.data.get("acme"), dict) else None
+    issuers = (split_issuers(issuer) if issuer
+               else list((old_acme or {}).get("issuers") or [old.issuer or "builtin"]))
     new = make_definition(
         name, cn or old.cn, _edit_list(old.sans, sans, add_sans, remove_sans),
         key=key or old.key_type, validity=validity or old.validity,
         renew_before=renew_before if renew_before is not None else old.renew_before,
-        issuer=issuer or old.issuer,
+        issuer=issuers[0],
         targets=_edit_list(old.targets, targets, add_targets, remove_targets), data=old.data)
+    if old_acme is not None or is_acme(repo, issuers, acme):
+        data = acme_data(repo, name, issuers, acme, old=old_acme, names=(new.cn, *new.sans),
+                         validity_set=validity is not None,
+                         renew_before_set=renew_before is not None)
+        new = replace(new, data={**old.data, "acme": data})
     if same_definition(replace(new, created=old.created, id=old.id), old):
         return Saved(old, "unchanged")
     warnings = unknown_references(repo, new)
@@ -144,16 +177,41 @@ def apply(repo: Repository, text: str, source: str) -> tuple[Batch, tuple[str, .
     Raises:
         InputError: the document is invalid (nothing is saved).
     """
-    wanted = definitions_from_toml(text, source)
+    wanted = [_acme_from_toml(repo, d, _existing(repo, d.name))
+              for d in definitions_from_toml(text, source)]
     items: list[ItemResult] = []
     warnings: list[str] = []
     for d in wanted:
         old = _existing(repo, d.name)
-        if old is not None and same_definition(replace(d, data=old.data), old):
+        if old is not None:  # keep what issuing stored (ARI state); take the new ACME part
+            d = replace(d, data={**old.data, **d.data})
+        if old is not None and same_definition(d, replace(old, data=old.data)):
             status = "unchanged"
         else:
             warnings += unknown_references(repo, d)
-            repo.save_definition(replace(d, data=old.data) if old else d)
+            repo.save_definition(d)
             status = "updated" if old else "created"
         items.append(ItemResult(d.name, status, detail={"name": d.name}))
     return Batch(tuple(items)), tuple(warnings)
+
+
+def _acme_from_toml(repo: Repository, d: DefinitionRecord,
+                    old: DefinitionRecord | None) -> DefinitionRecord:
+    """Turn the raw ACME keys of a TOML definition into its checked ``data["acme"]``."""
+    raw = dict(d.data.get("acme_input") or {})
+    data = {k: v for k, v in d.data.items() if k != "acme_input"}
+    issuers = split_issuers(str(raw.pop("issuer", "") or d.issuer or "builtin"))
+    validity_set = bool(raw.pop("validity_set", True))
+    renew_before_set = bool(raw.pop("renew_before_set", True))
+    options = AcmeOptions(raw.get("challenge"), raw.get("webroot"), raw.get("standalone_port"),
+                          raw.get("dns_server"),
+                          Path(raw["tsig_key"]) if raw.get("tsig_key") else None,
+                          raw.get("profile"))
+    if not raw and not is_acme(repo, issuers, options):
+        return replace(d, data=data)
+    old_acme = old.data.get("acme") if old is not None else None
+    acme = acme_data(repo, d.name, issuers, options,
+                     old=old_acme if isinstance(old_acme, dict) else None,
+                     names=(d.cn, *d.sans), validity_set=validity_set,
+                     renew_before_set=renew_before_set)
+    return replace(d, data={**data, "acme": acme})

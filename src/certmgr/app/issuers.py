@@ -18,7 +18,7 @@ from certmgr.repository.records import IssuerKind, IssuerRecord
 if TYPE_CHECKING:
     from certmgr.repository import Repository
 
-__all__ = ["IssuerView", "add_acme", "check_url", "issuer_view", "list_issuers", "remove",
+__all__ = ["IssuerView", "add_acme", "check_url", "issuer_view", "issuer_views", "remove",
            "show"]
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._@+-]{0,127}")
@@ -135,7 +135,7 @@ def issuer_view(record: IssuerRecord, profiles: dict[str, str] | None = None) ->
     return IssuerView(record.name, record.kind.value, dict(record.config), profiles)
 
 
-def list_issuers(repo: Repository) -> tuple[IssuerView, ...]:
+def issuer_views(repo: Repository) -> tuple[IssuerView, ...]:
     return tuple(issuer_view(r) for r in repo.list_issuers())
 
 

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from certmgr.app.acme_definitions import AcmeOptions
 from certmgr.cli.app import app
 from certmgr.cli.common import Globals, command
 from certmgr.cli.pki_output import read_input
 from certmgr.issuers import (
-    DEFAULT_RENEW_BEFORE,
     format_duration,
     parse_duration,
 )
@@ -31,18 +31,48 @@ _VALIDITY = typer.Option("--validity", metavar="DURATION",
                          help="Lifetime asked for: a number with s, m, h or d (397d).")
 _RENEW = typer.Option("--renew-before", metavar="DURATION",
                       help="Renew this long before expiry (shorter than the validity).")
-_ISSUER = typer.Option("--issuer", metavar="ISSUER",
-                       help="builtin (the built-in CA), external, or a CA's name.")
+_ISSUER = typer.Option("--issuer", metavar="ISSUER[,ISSUER2]",
+                       help="builtin (the built-in CA), external, or a CA's name; ACME "
+                            "issuers may be listed in failover order.")
+_CHALLENGE = typer.Option("--challenge", metavar="http-01|dns-01",
+                          help="ACME: how the names are proved.")
+_WEBROOT = typer.Option("--webroot", metavar="DIR",
+                        help="ACME http-01: the web server's document root on the target host.")
+_STANDALONE = typer.Option("--standalone-port", metavar="[ADDRESS:]PORT",
+                           help="ACME http-01: certmgr's own responder (default port 80).")
+_DNS_SERVER = typer.Option("--dns-server", metavar="HOST:PORT",
+                           help="ACME dns-01: the zone's primary server (RFC 2136 updates).")
+_TSIG = typer.Option("--tsig-key", metavar="FILE",
+                     help="ACME dns-01: TSIG key file (tsig-keygen); stored encrypted.")
+_PROFILE = typer.Option("--profile", metavar="NAME", help="ACME: the certificate profile.")
 _TARGET = typer.Option("--target", metavar="[HOST/]SLOT-ID",
                        help="Where it is deployed, as `certmgr discover` prints slots "
                             "(repeatable).")
 
 
 def definition_json(d: DefinitionRecord) -> dict[str, Any]:
-    return {"name": d.name, "cn": d.cn, "sans": list(d.sans), "key": d.key_type,
-            "validity": format_duration(d.validity),
-            "renew_before": format_duration(d.renew_before), "issuer": d.issuer,
-            "targets": list(d.targets)}
+    acme = d.data.get("acme") if isinstance(d.data.get("acme"), dict) else None
+    out: dict[str, Any] = {
+        "name": d.name, "cn": d.cn, "sans": list(d.sans), "key": d.key_type,
+        "validity": format_duration(d.validity),
+        "renew_before": format_duration(d.renew_before), "issuer": d.issuer,
+        "targets": list(d.targets)}
+    if acme is not None:  # the CA sets the lifetime; the schedule decides when to renew
+        out["validity"] = out["validity"] if acme.get("validity_set") else None
+        out["renew_before"] = out["renew_before"] if acme.get("renew_before_set") else None
+        out["issuers"] = list(acme.get("issuers") or [d.issuer])
+        standalone = acme.get("standalone_port")
+        out["acme"] = {"challenge": acme.get("challenge"), "webroot": acme.get("webroot"),
+                       "standalone_port": standalone, "dns_server": acme.get("dns_server"),
+                       "tsig_key": "stored" if acme.get("tsig_key_ref") else None,
+                       "profile": acme.get("profile")}
+    return out
+
+
+def _acme_options(challenge: str | None, webroot: str | None, standalone_port: str | None,
+                  dns_server: str | None, tsig_key: Path | None,
+                  profile: str | None) -> AcmeOptions:
+    return AcmeOptions(challenge, webroot, standalone_port, dns_server, tsig_key, profile)
 
 
 @command(app, "define")
@@ -54,18 +84,31 @@ def define(
                   ] = None,
     san: Annotated[list[str] | None, _SAN] = None,
     key: Annotated[str, _KEY] = "ec256",
-    validity: Annotated[str, _VALIDITY] = "397d",
+    validity: Annotated[str | None, _VALIDITY] = None,
     issuer: Annotated[str, _ISSUER] = "builtin",
-    renew_before: Annotated[str, _RENEW] = format_duration(DEFAULT_RENEW_BEFORE),
+    renew_before: Annotated[str | None, _RENEW] = None,
     target: Annotated[list[str] | None, _TARGET] = None,
+    challenge: Annotated[str | None, _CHALLENGE] = None,
+    webroot: Annotated[str | None, _WEBROOT] = None,
+    standalone_port: Annotated[str | None, _STANDALONE] = None,
+    dns_server: Annotated[str | None, _DNS_SERVER] = None,
+    tsig_key: Annotated[Path | None, _TSIG] = None,
+    profile: Annotated[str | None, _PROFILE] = None,
 ) -> None:
-    """Define a certificate: its names, key, lifetime, issuer and where it goes."""
+    """Define a certificate: its names, key, lifetime, issuer and where it goes.
+
+    Built-in CA: --validity 397d and --renew-before 30d unless given. ACME: the CA sets
+    the lifetime and its renewal information (or 1/3 of the lifetime left) decides.
+    """
     from certmgr.app.definitions import define as save
 
     saved = save(g, name, cn or name, san or [], key=key,
-                 validity=parse_duration(validity, "--validity"),
-                 renew_before=parse_duration(renew_before, "--renew-before"),
-                 issuer=issuer, targets=target or [])
+                 validity=parse_duration(validity, "--validity") if validity else None,
+                 renew_before=(parse_duration(renew_before, "--renew-before")
+                               if renew_before else None),
+                 issuer=issuer, targets=target or [],
+                 acme=_acme_options(challenge, webroot, standalone_port, dns_server, tsig_key,
+                                    profile))
     _warn(g, saved.warnings)
     _print_one(g, saved.definition, saved.status)
 
@@ -84,6 +127,8 @@ def _print_one(g: Globals, d: DefinitionRecord, verb: str | None = None) -> None
     for field, value in definition_json(d).items():
         if isinstance(value, list):
             value = ", ".join(value) or "-"
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items() if v is not None) or "-"
         g.out.print(f"  {field:13} {value if value is not None else '-'}", highlight=False)
 
 
@@ -99,8 +144,10 @@ def definitions_list(g: Globals) -> None:
         table.add_column(column, overflow="fold")
     for d in rows:
         j = definition_json(d)
-        table.add_row(d.name, "\n".join((d.cn, *d.sans)), d.key_type, j["validity"],
-                      j["renew_before"], d.issuer or "-", "\n".join(d.targets) or "-")
+        table.add_row(d.name, "\n".join((d.cn, *d.sans)), d.key_type, j["validity"] or "CA",
+                      j["renew_before"] or "schedule", ",".join(j.get("issuers") or
+                                                                [d.issuer or "-"]),
+                      "\n".join(d.targets) or "-")
     g.out.print(table)
 
 
@@ -145,6 +192,12 @@ def definitions_edit(
         "--add-target", metavar="[HOST/]SLOT-ID")] = None,
     remove_target: Annotated[list[str] | None, typer.Option(
         "--remove-target", metavar="[HOST/]SLOT-ID")] = None,
+    challenge: Annotated[str | None, _CHALLENGE] = None,
+    webroot: Annotated[str | None, _WEBROOT] = None,
+    standalone_port: Annotated[str | None, _STANDALONE] = None,
+    dns_server: Annotated[str | None, _DNS_SERVER] = None,
+    tsig_key: Annotated[Path | None, _TSIG] = None,
+    profile: Annotated[str | None, _PROFILE] = None,
 ) -> None:
     """Change a definition; the next `issue` uses the new values."""
     from certmgr.app.definitions import edit
@@ -155,7 +208,9 @@ def definitions_edit(
                  renew_before=(parse_duration(renew_before, "--renew-before") if renew_before
                                else None),
                  issuer=issuer, targets=target, add_targets=add_target or (),
-                 remove_targets=remove_target or ())
+                 remove_targets=remove_target or (),
+                 acme=_acme_options(challenge, webroot, standalone_port, dns_server, tsig_key,
+                                    profile))
     _warn(g, saved.warnings)
     _print_one(g, saved.definition, saved.status)
 

@@ -68,9 +68,9 @@ def issuer_add(
 @command(issuer, "list")
 def issuer_list(g: Globals) -> None:
     """Every issuer: name, kind, directory."""
-    from certmgr.app.issuers import list_issuers
+    from certmgr.app.issuers import issuer_views
 
-    views = list_issuers(g.repository())
+    views = issuer_views(g.repository())
     if g.json:
         g.emit_json({"issuers": [v.to_json() for v in views]})
         return

@@ -18,7 +18,7 @@ from certmgr.issuers import EXPORT_FORMATS
 from certmgr.repository.records import CertificateRecord
 
 if TYPE_CHECKING:
-    from certmgr.app.results import Batch
+    from certmgr.app.results import Batch, ItemResult
 
 # Each command imports what it needs itself (rich tables and progress bars, the issuer
 # modules): `certmgr list --json` runs against a 1 s budget and needs none of them.
@@ -41,6 +41,9 @@ def issue(
     names: Annotated[list[str] | None, typer.Argument(metavar="NAME...", show_default=False)
                      ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Issue every definition.")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="ACME: order from the issuer's staging directory, store nothing.")
+                       ] = False,
 ) -> int:
     """Make a key and CSR for each definition, get it signed by its issuer, store it.
 
@@ -64,7 +67,7 @@ def issue(
             tick = stack.enter_context(_progress(g, total))
 
         batch = issue_many(repo, None if all_ else list(names or []), on_start=start,
-                           on_item=lambda name: tick(name))
+                           on_item=lambda name: tick(name), dry_run=dry_run, root=g.root)
     if g.json:
         g.emit_json({"results": batch.to_json()})
     else:
@@ -95,12 +98,22 @@ def _progress(g: Globals, total: int) -> Iterator[Callable[[str | None], None]]:
         yield tick
 
 
+def _outcome_line(r: ItemResult) -> str:
+    if r.status == "issued":
+        line = (f"issued {r.item} version {r.detail['version']} (serial {r.detail['serial']}, "
+                f"not after {r.detail['not_after'][:10]})")
+        if r.detail.get("explanation_url"):  # the CA explains its renewal window
+            line += f"; renewal window explained at {r.detail['explanation_url']}"
+        return line
+    if r.status == "dry-run":
+        return f"dry run {r.item}: staging issued serial {r.detail['serial']} (not stored)"
+    return f"pending {r.item}: {r.reason}"
+
+
 def _print_outcomes(g: Globals, batch: Batch) -> None:
     # One print for all lines, and none under -q: rich renders each call (about 1 ms),
     # as much as issuing a certificate costs.
-    lines = [f"issued {r.item} version {r.detail['version']} (serial {r.detail['serial']}, "
-             f"not after {r.detail['not_after'][:10]})" if r.status == "issued"
-             else f"pending {r.item}: {r.reason}" for r in batch if r.ok]
+    lines = [_outcome_line(r) for r in batch if r.ok]
     if lines and not g.quiet:
         g.out.print("\n".join(lines), highlight=False, markup=False)
     for r in batch.failed:

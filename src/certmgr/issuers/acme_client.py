@@ -113,6 +113,17 @@ class AcmeConnection:
             directory_url, self.net))
         self.client = acme_client.ClientV2(directory, self.net)
 
+    def fork(self) -> AcmeConnection:
+        """A connection of its own (nonces, HTTP session) for another thread; the
+        directory and account are shared, nothing is fetched."""
+        twin = object.__new__(AcmeConnection)
+        twin.name, twin.url, twin._key = self.name, self.url, self._key
+        twin.net = acme_client.ClientNetwork(self._key, alg=ES256, user_agent=USER_AGENT,
+                                             verify_ssl=self.net.verify_ssl)
+        twin.net.account = self.net.account
+        twin.client = acme_client.ClientV2(self.client.directory, twin.net)
+        return twin
+
     @property
     def key(self) -> JWKEC:
         """The account key (signs challenge responses' key authorizations)."""

@@ -38,7 +38,8 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+)\s*([smhd])")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._@+-]{0,127}$")
 _TARGET = re.compile(r"^[^\s]+$")
-_TOML_KEYS = {"cn", "sans", "key", "validity", "renew_before", "issuer", "targets"}
+_ACME_KEYS = {"challenge", "webroot", "standalone_port", "dns_server", "tsig_key", "profile"}
+_TOML_KEYS = {"cn", "sans", "key", "validity", "renew_before", "issuer", "targets", *_ACME_KEYS}
 
 
 def parse_duration(text: str, what: str = "duration") -> dt.timedelta:
@@ -206,9 +207,22 @@ def _from_fields(name: str, fields: Mapping[str, Any]) -> DefinitionRecord:
             raise InputError(f"definition {name}: {key} must be a list of strings")
         return value
 
+    # The ACME keys are carried raw in data["acme_input"] for the application layer,
+    # which checks them and stores the TSIG key; an ACME definition has no default
+    # validity or renew_before (the CA and the renewal schedule decide).
+    acme = {k: fields[k] for k in sorted(_ACME_KEYS) if k in fields}
+    for key, value in acme.items():
+        if not isinstance(value, (str, int)) or isinstance(value, bool):
+            raise InputError(f"definition {name}: {key} must be a string")
+    issuer = text("issuer", "builtin")
+    is_acme = bool(acme) or "," in issuer
+    data = {"acme_input": {**{k: str(v) for k, v in acme.items()}, "issuer": issuer,
+                           "validity_set": "validity" in fields,
+                           "renew_before_set": "renew_before" in fields}} if is_acme else {}
     return make_definition(
         name, text("cn", name), strings("sans"), key=text("key", "ec256"),
         validity=parse_duration(text("validity", "397d"), f"definition {name}: validity"),
-        renew_before=parse_duration(text("renew_before", "30d"),
-                                    f"definition {name}: renew_before"),
-        issuer=text("issuer", "builtin"), targets=strings("targets"))
+        renew_before=parse_duration(text("renew_before", "0s" if is_acme else "30d"),
+                                    f"definition {name}: renew_before") if (
+            "renew_before" in fields or not is_acme) else dt.timedelta(0),
+        issuer=issuer.split(",")[0].strip(), targets=strings("targets"), data=data)

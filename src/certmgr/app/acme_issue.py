@@ -1,0 +1,138 @@
+"""Issuing ACME definitions: orders run concurrently, failures come back as results.
+
+The repository is used from this (the calling) thread only: plans are made here
+(account keys decrypted once per issuer, audited), orders run in a thread pool
+(network and challenges only), and each certificate is stored here as its order
+ends. One order failing never stops the others.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from certmgr.app.results import ItemResult
+from certmgr.errors import CertmgrError, InputError
+from certmgr.repository.records import DefinitionRecord, IssuerKind
+
+if TYPE_CHECKING:
+    from certmgr.issuers.acme import Order, Outcome
+    from certmgr.issuers.acme_client import AcmeConnection
+    from certmgr.repository import Repository
+
+__all__ = ["is_acme_definition", "issue_acme"]
+
+MAX_CONCURRENT = 10
+
+
+def is_acme_definition(repo: Repository, definition: DefinitionRecord) -> bool:
+    if isinstance(definition.data.get("acme"), dict):
+        return True
+    try:
+        return repo.get_issuer(definition.issuer or "builtin").kind is IssuerKind.ACME
+    except CertmgrError:
+        return False
+
+
+def _host_name(definition: DefinitionRecord) -> str:
+    if not definition.targets:
+        return "local"
+    host, sep, _slot = definition.targets[0].rpartition("/")
+    return host if sep and host else "local"
+
+
+def issue_acme(repo: Repository, definitions: Sequence[DefinitionRecord], *,
+               root: Path | None = None, dry_run: bool = False,
+               tick: Callable[[str | None], None] = lambda _n: None) -> dict[str, ItemResult]:
+    """Order a certificate for each definition; return one result per definition name.
+
+    With ``dry_run`` the orders go to each issuer's staging directory and nothing is stored.
+
+    Raises:
+        InputError: ``dry_run`` and an issuer has no staging directory (before any order).
+    """
+    from certmgr.issuers import acme
+
+    results: dict[str, ItemResult] = {}
+    connections: dict[str, AcmeConnection] = {}
+    orders: list[Order] = []
+    for definition in definitions:
+        try:
+            orders.append(_plan(repo, definition, connections, root=root, dry_run=dry_run))
+        except CertmgrError as exc:
+            if isinstance(exc, InputError) and (dry_run or len(definitions) == 1):
+                raise  # bad input for the one definition asked: exit 2, nothing ordered
+            results[definition.name] = _failed(definition.name, exc.message)
+    if not orders:
+        return results
+    workers = min(MAX_CONCURRENT, len(orders))
+    with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="acme") as pool:
+        futures = {}
+        for order in orders:
+            tick(order.definition.name)
+            futures[pool.submit(acme.run, order)] = order
+        for future in concurrent.futures.as_completed(futures):
+            outcome: Outcome = future.result()
+            results[outcome.order.definition.name] = _stored(repo, outcome, dry_run)
+            tick(None)
+    return results
+
+
+def _plan(repo: Repository, definition: DefinitionRecord,
+          connections: dict[str, AcmeConnection], *, root: Path | None,
+          dry_run: bool) -> Order:
+    from certmgr.issuers import acme
+
+    settings = acme.acme_settings(definition) or {}
+    name = (settings.get("issuers") or [definition.issuer])[0]
+    record = repo.get_issuer(name)
+    if record.kind is not IssuerKind.ACME:
+        raise InputError(f"definition {definition.name}: issuer {name} is not an ACME issuer")
+    if dry_run and not record.config.get("staging_directory"):
+        raise InputError(f"issue --dry-run: issuer {name} has no staging directory (add it "
+                         "again with --staging-directory URL)")
+    key = f"{name}{'#staging' if dry_run else ''}"
+    if key not in connections:
+        connections[key] = acme.connect(repo, record, staging=dry_run,
+                                        reason=f"ACME orders from {name}")
+    host = None
+    if settings.get("webroot"):
+        from certmgr.deploy.sources import open_host
+
+        host = open_host(repo, _host_name(definition), root=root)
+    return acme.plan(repo, definition, record, connections[key].fork(), host=host,
+                     dry_run=dry_run)
+
+
+def _failed(name: str, message: str) -> ItemResult:
+    return ItemResult(name, "failed", ok=False, reason=message,
+                      detail={"definition": name, "message": message})
+
+
+def _stored(repo: Repository, outcome: Outcome, dry_run: bool) -> ItemResult:
+    from certmgr.issuers import acme
+
+    name = outcome.order.definition.name
+    if outcome.error is not None or outcome.certificate is None:
+        return _failed(name, outcome.error or "no certificate")
+    detail: dict[str, Any] = {"definition": name, "issuer": outcome.order.issuer.name,
+                              "profile": outcome.order.profile,
+                              "replaces": outcome.replaced}
+    if dry_run:
+        detail.update(serial=format(outcome.certificate.serial_number, "x"),
+                      not_after=outcome.certificate.not_valid_after_utc.isoformat())
+        return ItemResult(name, "dry-run", reason="staging certificate not stored",
+                          detail=detail)
+    try:
+        record = acme.store(repo, outcome)
+    except CertmgrError as exc:
+        return _failed(name, exc.message)
+    detail.update(version=record.version, serial=record.serial,
+                  not_after=record.not_after.isoformat())
+    if outcome.window is not None:
+        detail.update(ari_window=[outcome.window.start.isoformat(),
+                                  outcome.window.end.isoformat()],
+                      explanation_url=outcome.window.explanation)
+    return ItemResult(name, "issued", detail=detail)
