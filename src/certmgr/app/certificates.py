@@ -203,13 +203,17 @@ class CertificateRow:
     days_left: int | None
     state: RenewalState
     targets: tuple[str, ...]
+    acme: dict[str, Any] | None = None  # ACME: profile, ARI window, next renewal time
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "domains": list(self.domains), "issuer": self.issuer,
-                "version": self.version, "serial": self.serial, "sha256": self.sha256,
-                "not_after": self.not_after.isoformat() if self.not_after else None,
-                "days_left": self.days_left, "status": self.state.value,
-                "targets": list(self.targets)}
+        out = {"name": self.name, "domains": list(self.domains), "issuer": self.issuer,
+               "version": self.version, "serial": self.serial, "sha256": self.sha256,
+               "not_after": self.not_after.isoformat() if self.not_after else None,
+               "days_left": self.days_left, "status": self.state.value,
+               "targets": list(self.targets)}
+        if self.acme is not None:
+            out.update(self.acme)
+        return out
 
 
 def certificate_row(record: CertificateRecord, definition: DefinitionRecord | None,
@@ -219,7 +223,24 @@ def certificate_row(record: CertificateRecord, definition: DefinitionRecord | No
         record.definition, tuple(record.sans), record.issuer, record.version, record.serial,
         record.sha256, record.not_after, (record.not_after - now) // dt.timedelta(days=1),
         renewal_state(record, definition, now),
-        tuple(definition.targets) if definition else ())
+        tuple(definition.targets) if definition else (), _acme_columns(record, definition))
+
+
+def _acme_columns(record: CertificateRecord,
+                  definition: DefinitionRecord | None) -> dict[str, Any] | None:
+    """Profile, ARI window and next renewal time of an ACME certificate (None otherwise)."""
+    if definition is None or not isinstance(definition.data.get("acme"), dict):
+        return None
+    from certmgr.issuers.schedule import renew_at
+
+    state = definition.data.get("acme_state")
+    state = state if isinstance(state, dict) and state.get("sha256") == record.sha256 else {}
+    window = ({"start": state["window_start"], "end": state["window_end"]}
+              if state.get("window_start") else None)
+    return {"profile": state.get("profile") or definition.data["acme"].get("profile"),
+            "ari_window": window, "ari_next_check": state.get("next_check"),
+            "explanation_url": state.get("explanation_url"),
+            "next_renewal": renew_at(record, definition).isoformat()}
 
 
 def list_certificates(repo: Repository, *, expiring_within: dt.timedelta | None = None,

@@ -182,6 +182,7 @@ def plan(repo: CARepository, definition: DefinitionRecord, record: IssuerRecord,
     names = definition_names(definition)
     csr = build_csr(key, names, definition.cn)
     profile = settings.get("profile") or record.config.get("profile")
+    check_profile(conn.directory(), profile, f"definition {definition.name}")
     replaces = None
     current = repo.current_certificate(definition.name)
     if current is not None and not dry_run and record.config.get("ari", True):

@@ -11,9 +11,10 @@ import base64
 import datetime as dt
 import random
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
+if TYPE_CHECKING:  # the schedule imports this module for `certmgr list`: stay light
+    from cryptography import x509
 
 __all__ = ["ari_cert_id", "fallback_renew_at", "pick_in_window", "stored_renew_at"]
 
@@ -26,6 +27,8 @@ def _b64(data: bytes) -> str:
 
 def ari_cert_id(cert: x509.Certificate) -> str:
     """RFC 9773 section 4.1: base64url(AKI keyIdentifier) "." base64url(serial DER bytes)."""
+    from cryptography import x509
+
     aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
     if aki.key_identifier is None:
         raise ValueError("the certificate's Authority Key Identifier has no keyIdentifier")

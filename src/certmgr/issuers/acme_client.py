@@ -43,6 +43,23 @@ class NewOrderReplacing(messages.NewOrder):
     replaces: str | None = jose_field("replaces", omitempty=True)
 
 
+class _Network(acme_client.ClientNetwork):
+    """The library's network, except that a 409 carrying a problem document (RFC 9773's
+    ``alreadyReplaced``) raises that problem instead of a bare ConflictError."""
+
+    @classmethod
+    def _check_response(cls, response: requests.Response,
+                        content_type: str | None = None) -> requests.Response:
+        if response.status_code == 409:
+            try:
+                problem = response.json()
+            except ValueError:
+                problem = None
+            if isinstance(problem, dict) and "type" in problem:
+                raise messages.Error.from_json(problem)
+        return super()._check_response(response, content_type)
+
+
 def account_jwk(key: ec.EllipticCurvePrivateKey) -> JWKEC:
     return JWKEC(key=key)
 
@@ -104,7 +121,7 @@ class AcmeConnection:
         self.name = name
         self.url = directory_url
         self._key = key
-        self.net = acme_client.ClientNetwork(key, alg=ES256, user_agent=USER_AGENT,
+        self.net = _Network(key, alg=ES256, user_agent=USER_AGENT,
                                              verify_ssl=ca_bundle or True)  # type: ignore[arg-type]
         if account_url:
             self.net.account = messages.RegistrationResource(uri=account_url,
@@ -118,7 +135,7 @@ class AcmeConnection:
         directory and account are shared, nothing is fetched."""
         twin = object.__new__(AcmeConnection)
         twin.name, twin.url, twin._key = self.name, self.url, self._key
-        twin.net = acme_client.ClientNetwork(self._key, alg=ES256, user_agent=USER_AGENT,
+        twin.net = _Network(self._key, alg=ES256, user_agent=USER_AGENT,
                                              verify_ssl=self.net.verify_ssl)
         twin.net.account = self.net.account
         twin.client = acme_client.ClientV2(self.client.directory, twin.net)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import Enum
 
+from certmgr.issuers.acme_ari import fallback_renew_at, stored_renew_at
 from certmgr.issuers.definitions import DEFAULT_RENEW_BEFORE
 from certmgr.repository.records import CertificateRecord, CertificateState, DefinitionRecord
 
@@ -34,8 +35,22 @@ class RenewalState(str, Enum):
 
 def renew_at(certificate: CertificateRecord,
              definition: DefinitionRecord | None) -> dt.datetime:
-    """When the renewal window of ``certificate`` opens (its definition's ``renew_before``
-    ahead of expiry; 30 days for a certificate whose definition is gone)."""
+    """When the renewal window of ``certificate`` opens.
+
+    Built-in and external CAs: the definition's ``renew_before`` ahead of expiry (30
+    days for a certificate whose definition is gone). ACME, unless ``--renew-before``
+    was given: the time picked inside the CA's ARI window (RFC 9773), else one third of
+    the lifetime left (one half for lifetimes under 10 days).
+    """
+    acme = definition.data.get("acme") if definition is not None else None
+    if isinstance(acme, dict) and not acme.get("renew_before_set"):
+        assert definition is not None
+        state = definition.data.get("acme_state")
+        picked = (stored_renew_at(state, certificate.sha256) if isinstance(state, dict)
+                  else None)
+        if picked is not None:
+            return picked
+        return fallback_renew_at(certificate.not_before, certificate.not_after)
     before = definition.renew_before if definition is not None else DEFAULT_RENEW_BEFORE
     return certificate.not_after - before
 
