@@ -11,7 +11,7 @@ from certmgr.app.trust import trust_for
 from certmgr.monitor.metrics import MonitorMetrics
 from certmgr.monitor.notify import Delivery, NoticeBoard, build_notifiers
 from certmgr.monitor.notify_worker import NoticeWorker
-from certmgr.monitor.renewal import Renewer, RetryPolicy, issue_with_issuer
+from certmgr.monitor.renewal import RenewalResult, Renewer, RetryPolicy, issue_with_issuer
 from certmgr.monitor.scheduler import Monitor, PassReport
 from certmgr.monitor.settings import MonitorSettings
 from certmgr.monitor.state import StateFile
@@ -38,11 +38,25 @@ def make_monitor(ctx: Context, settings: MonitorSettings, *, ca_files: Iterable[
     board = NoticeBoard(build_notifiers(settings), state, settings.repeat)
     renewer = None
     if settings.renew:
-        renewer = Renewer(repo, issue_with_issuer(repo), EngineDeployer(repo, ctx.home), state,
-                          RetryPolicy(settings.retry))
+        from certmgr.app.acme_renewal import acme_aware_issue
+
+        renewer = _AcmeRenewer(repo, acme_aware_issue(repo, issue_with_issuer(repo)),
+                               EngineDeployer(repo, ctx.home), state,
+                               RetryPolicy(settings.retry))
     worker = NoticeWorker(board, *notices) if notices is not None else None
     return Monitor(repo, settings, state, board=board, renewer=renewer, metrics=metrics,
                    trust=trust_for(repo, ca_files=ca_files), notices=worker)
+
+
+class _AcmeRenewer(Renewer):
+    """The renewer, with ACME renewal information refreshed before each pass (only the
+    certificates whose next check time has come cost a request)."""
+
+    def run(self) -> list[RenewalResult]:
+        from certmgr.app.acme_renewal import refresh_renewal_info
+
+        refresh_renewal_info(self.repo, self.clock())  # type: ignore[arg-type]
+        return super().run()
 
 
 def monitor_once(ctx: Context, settings: MonitorSettings, *,

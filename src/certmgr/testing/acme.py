@@ -141,6 +141,7 @@ class Pebble:
     ca_bundle: Path
     http_port: int
     management: str
+    log: Path | None = None
 
     def _get(self, path: str) -> bytes:
         context = ssl.create_default_context(cafile=str(self.ca_bundle))
@@ -152,19 +153,21 @@ class Pebble:
         """The root of the chains pebble issues (new at every start)."""
         return self._get("/roots/0")
 
-    def set_renewal_window(self, cert_pem: bytes, start: str, end: str) -> None:
-        """Move a certificate's ARI window (pebble's management API ``/set-renewal-info``)."""
-        from cryptography import x509
-
-        from certmgr.issuers.acme_ari import ari_cert_id
-
-        body = json.dumps({"certID": ari_cert_id(x509.load_pem_x509_certificate(cert_pem)),
-                           "suggestedWindow": {"start": start, "end": end}}).encode()
+    def set_renewal_window(self, cert_pem: str, start: str, end: str,
+                           explanation: str | None = None) -> None:
+        """Override the ARI answer for a certificate (management ``/set-renewal-info/``)."""
+        answer: dict[str, object] = {"suggestedWindow": {"start": start, "end": end}}
+        if explanation:
+            answer["explanationURL"] = explanation
+        body = json.dumps({"Certificate": cert_pem, "ARIResponse": json.dumps(answer)}).encode()
         context = ssl.create_default_context(cafile=str(self.ca_bundle))
         request = urllib.request.Request(  # noqa: S310 - our https test server
-            self.management + "/set-renewal-info", data=body, method="POST")
+            self.management + "/set-renewal-info/", data=body, method="POST")
         with urllib.request.urlopen(request, context=context, timeout=10):  # noqa: S310
             pass
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log else ""
 
 
 @contextlib.contextmanager
@@ -200,7 +203,7 @@ def run_pebble(workdir: Path, dns_server: str) -> Iterator[Pebble]:
                              "-dnsserver", dns_server, "-strict=false"],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
     pebble = Pebble(f"https://127.0.0.1:{listen}/dir", workdir / "ca.pem", http_port,
-                    f"https://127.0.0.1:{manage}")
+                    f"https://127.0.0.1:{manage}", workdir / "pebble.log")
     try:
         _wait_https(pebble, proc, workdir / "pebble.log")
         yield pebble

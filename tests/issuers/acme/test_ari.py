@@ -49,6 +49,7 @@ def test_renewal_sends_replaces_and_pebble_accepts_it(cli: CliRunner, home: Path
     assert code == 0, err
     assert second[0]["status"] == "issued" and second[0]["version"] == 2
     assert second[0]["replaces"] == v1_id
+    assert "is a replacement of" in pebble.log_text()  # pebble's own record of `replaces`
     # pebble recorded the replacement: replacing v1 once more is refused as alreadyReplaced
     with open_repository(None, home) as repo:
         conn = connect(repo, repo.get_issuer("pebble"))
