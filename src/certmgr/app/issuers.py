@@ -18,8 +18,17 @@ from certmgr.repository.records import IssuerKind, IssuerRecord
 if TYPE_CHECKING:
     from certmgr.repository import Repository
 
-__all__ = ["IssuerView", "add_acme", "check_url", "issuer_view", "issuer_views", "remove",
-           "show"]
+__all__ = [
+    "REASONS",
+    "IssuerView",
+    "add_acme",
+    "check_url",
+    "issuer_view",
+    "issuer_views",
+    "remove",
+    "revoke",
+    "show",
+]
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._@+-]{0,127}")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
@@ -164,3 +173,47 @@ def remove(repo: Repository, name: str) -> None:
         raise InputError(f"issuer {name} is used by definition(s) {', '.join(users[:5])}: "
                          "change them first (`certmgr definitions edit NAME --issuer ...`)")
     repo.delete_issuer(name)
+
+
+#: RFC 5280 reason codes an ACME CA accepts (RFC 8555 7.6).
+REASONS = {"unspecified": 0, "keyCompromise": 1, "affiliationChanged": 3, "superseded": 4,
+           "cessationOfOperation": 5}
+
+
+def revoke(repo: Repository, name: str, reason: str = "unspecified") -> dict[str, Any]:
+    """Revoke the current certificate of ACME definition ``name`` at its CA and mark it
+    revoked. ``keyCompromise`` signs with the certificate's own key (audited read), any
+    other reason with the account.
+
+    Raises:
+        InputError: unknown reason, no certificate, or not issued by an ACME issuer.
+        IssuanceError: the CA refused (its problem document in one line).
+    """
+    if reason not in REASONS:
+        raise InputError(f"--reason {reason!r}: use one of {', '.join(REASONS)}")
+    repo.get_definition(name)
+    cert = repo.current_certificate(name)
+    if cert is None:
+        raise InputError(f"definition {name} has no certificate to revoke")
+    record = repo.get_issuer(cert.issuer) if cert.issuer else None
+    if record is None or record.kind is not IssuerKind.ACME:
+        raise InputError(f"the certificate of {name} is from issuer {cert.issuer}, not an ACME "
+                         "issuer (the built-in CA revokes with `certmgr ca revoke SERIAL`)")
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from certmgr.issuers.acme import connect
+
+    leaf = x509.load_pem_x509_certificate(cert.cert_pem.encode())
+    conn = connect(repo, record, reason=f"revoke {name}")
+    if reason == "keyCompromise" and cert.key_ref:
+        key = serialization.load_der_private_key(
+            repo.load_private_key(cert.key_ref, reason=f"revoke {name} (keyCompromise)"), None)
+        conn.revoke_with_key(leaf, REASONS[reason], key)
+        how = "certificate key"
+    else:
+        conn.revoke(leaf, REASONS[reason])
+        how = "account"
+    repo.revoke_certificate(name, cert.version, reason=reason)
+    return {"definition": name, "version": cert.version, "serial": cert.serial,
+            "issuer": record.name, "reason": reason, "signed_by": how}

@@ -126,6 +126,7 @@ COMMAND_INDEX = {
     "list": "certmgr.cli.pki_commands",
     "ca": "certmgr.cli.ca_commands",
     "issuer": "certmgr.cli.issuer_commands",
+    "revoke": "certmgr.cli.issuer_commands",
     "scan": "certmgr.cli.scan_commands",
     "monitor": "certmgr.cli.monitor_commands",
     "notify": "certmgr.cli.monitor_commands",
@@ -161,6 +162,7 @@ COMMAND_SUMMARIES = {
     "import": "Take an existing certificate under management: a definition and its first version.",
     "export": "Write the current certificate in a server program's format; keys are 0600.",
     "list": "Certificates: name, domains, issuer, not-after, days left, status, where deployed.",
+    "revoke": "Revoke a definition's current certificate at its ACME CA, and mark it revoked.",
     "scan": "Probe endpoints over TLS or STARTTLS, and check the certificates they serve.",
     "monitor": "Probe every endpoint in the repository, renew what is due, notify, export metrics.",
     "deploy": (

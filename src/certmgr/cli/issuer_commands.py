@@ -1,4 +1,4 @@
-"""``certmgr issuer add|list|show|remove``: ACME CAs and their accounts."""
+"""``certmgr issuer add|list|show|remove`` and ``certmgr revoke``: ACME CAs, accounts."""
 
 from __future__ import annotations
 
@@ -90,6 +90,26 @@ def issuer_show(g: Globals, name: Annotated[str, typer.Argument()]) -> None:
         return
     g.out.print(name, highlight=False, markup=False)
     _print(g, {k: v for k, v in view.to_json().items() if k != "name"})
+
+
+@command(app, "revoke")
+def revoke(
+    g: Globals,
+    name: Annotated[str, typer.Argument(help="The definition whose certificate to revoke.")],
+    reason: Annotated[str, typer.Option(
+        "--reason", metavar="REASON",
+        help="unspecified, keyCompromise (signed with the certificate's key), "
+             "affiliationChanged, superseded, cessationOfOperation.")] = "unspecified",
+) -> None:
+    """Revoke a definition's current certificate at its ACME CA, and mark it revoked."""
+    from certmgr.app.issuers import revoke as revoke_certificate
+
+    done = revoke_certificate(g.repository(), name, reason)
+    if g.json:
+        g.emit_json(done)
+    else:
+        g.out.print(f"revoked {name} version {done['version']} (serial {done['serial']}) at "
+                    f"{done['issuer']}: {reason}", highlight=False, markup=False)
 
 
 @command(issuer, "remove")

@@ -284,4 +284,24 @@ class AcmeConnection:
                       info.get("explanationURL"))
 
     def revoke(self, cert: x509.Certificate, reason: int) -> None:
+        """Revoke by the account that ordered the certificate."""
         self._call("revokeCert", lambda: self.client.revoke(cert, reason))
+
+    def revoke_with_key(self, cert: x509.Certificate, reason: int, key: Any) -> None:
+        """Revoke by the certificate's own key (RFC 8555 7.6: the JWS carries its jwk)."""
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from josepy.jwa import ES384, ES512, RS256
+        from josepy.jwk import JWKRSA
+
+        if isinstance(key, rsa.RSAPrivateKey):
+            jwk: Any = JWKRSA(key=key)
+            alg = RS256
+        elif isinstance(key, ec.EllipticCurvePrivateKey):
+            jwk = JWKEC(key=key)
+            alg = {256: ES256, 384: ES384, 521: ES512}[key.curve.key_size]
+        else:
+            raise IssuanceError(f"{self.name} revokeCert: the certificate's key type cannot "
+                                "sign an ACME request; revoke by account (another --reason)")
+        net = _Network(jwk, alg=alg, user_agent=USER_AGENT, verify_ssl=self.net.verify_ssl)
+        client = acme_client.ClientV2(self.client.directory, net)
+        self._call("revokeCert", lambda: client.revoke(cert, reason))
