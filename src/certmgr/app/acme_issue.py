@@ -56,37 +56,72 @@ def issue_acme(repo: Repository, definitions: Sequence[DefinitionRecord], *,
     from certmgr.issuers import acme
 
     results: dict[str, ItemResult] = {}
-    connections: dict[str, AcmeConnection] = {}
-    orders: list[Order] = []
-    for definition in definitions:
-        try:
-            orders.append(_plan(repo, definition, connections, root=root, dry_run=dry_run))
-        except CertmgrError as exc:
-            if isinstance(exc, InputError) and (dry_run or len(definitions) == 1):
-                raise  # bad input for the one definition asked: exit 2, nothing ordered
-            results[definition.name] = _failed(definition.name, exc.message)
-    if not orders:
-        return results
-    workers = min(MAX_CONCURRENT, len(orders))
-    with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="acme") as pool:
-        futures = {}
-        for order in orders:
-            tick(order.definition.name)
-            futures[pool.submit(acme.run, order)] = order
-        for future in concurrent.futures.as_completed(futures):
-            outcome: Outcome = future.result()
-            results[outcome.order.definition.name] = _stored(repo, outcome, dry_run)
-            tick(None)
+    connections: dict[str, AcmeConnection | CertmgrError] = {}
+    errors: dict[str, list[str]] = {d.name: [] for d in definitions}
+    pending = [(d, 0) for d in definitions]
+    while pending:  # one round per issuer position: the next issuer after a failure
+        orders: list[tuple[int, Order]] = []
+        retry: list[tuple[DefinitionRecord, int]] = []
+        for definition, index in pending:
+            try:
+                orders.append((index, _plan(repo, definition, _issuers(definition)[index],
+                                            connections, root=root, dry_run=dry_run)))
+            except CertmgrError as exc:
+                if isinstance(exc, InputError) and (dry_run or len(definitions) == 1):
+                    raise  # bad input for the one definition asked: exit 2, nothing ordered
+                _next(repo, definition, index, exc.message, errors, retry, results)
+        with concurrent.futures.ThreadPoolExecutor(max(1, min(MAX_CONCURRENT, len(orders))),
+                                                   thread_name_prefix="acme") as pool:
+            futures = {}
+            for index, order in orders:
+                if index == 0:
+                    tick(order.definition.name)
+                futures[pool.submit(acme.run, order)] = index
+            for future in concurrent.futures.as_completed(futures):
+                outcome: Outcome = future.result()
+                definition = outcome.order.definition
+                if outcome.error is not None:
+                    if _next(repo, definition, futures[future], outcome.error, errors, retry,
+                             results):
+                        continue
+                else:
+                    results[definition.name] = _stored(repo, outcome, dry_run,
+                                                       errors[definition.name])
+                tick(None)
+        pending = retry
     return results
 
 
-def _plan(repo: Repository, definition: DefinitionRecord,
-          connections: dict[str, AcmeConnection], *, root: Path | None,
+def _issuers(definition: DefinitionRecord) -> list[str]:
+    from certmgr.issuers import acme
+
+    settings = acme.acme_settings(definition) or {}
+    return list(settings.get("issuers") or [definition.issuer or "builtin"])
+
+
+def _next(repo: Repository, definition: DefinitionRecord, index: int, error: str,
+          errors: dict[str, list[str]], retry: list[tuple[DefinitionRecord, int]],
+          results: dict[str, ItemResult]) -> bool:
+    """Record a failure; queue the next issuer if there is one (True), else the result."""
+    issuers = _issuers(definition)
+    errors[definition.name].append(error)
+    if index + 1 < len(issuers):
+        repo.record_event("acme.failover", f"definition:{definition.name}",
+                          {"from": issuers[index], "to": issuers[index + 1], "error": error})
+        retry.append((definition, index + 1))
+        return True
+    message = error if len(errors[definition.name]) == 1 else \
+        "; ".join(errors[definition.name])
+    results[definition.name] = _failed(definition.name, message)
+    return False
+
+
+def _plan(repo: Repository, definition: DefinitionRecord, name: str,
+          connections: dict[str, AcmeConnection | CertmgrError], *, root: Path | None,
           dry_run: bool) -> Order:
     from certmgr.issuers import acme
 
     settings = acme.acme_settings(definition) or {}
-    name = (settings.get("issuers") or [definition.issuer])[0]
     record = repo.get_issuer(name)
     if record.kind is not IssuerKind.ACME:
         raise InputError(f"definition {definition.name}: issuer {name} is not an ACME issuer")
@@ -94,16 +129,21 @@ def _plan(repo: Repository, definition: DefinitionRecord,
         raise InputError(f"issue --dry-run: issuer {name} has no staging directory (add it "
                          "again with --staging-directory URL)")
     key = f"{name}{'#staging' if dry_run else ''}"
-    if key not in connections:
-        connections[key] = acme.connect(repo, record, staging=dry_run,
-                                        reason=f"ACME orders from {name}")
+    if key not in connections:  # a CA that cannot be reached is tried once per run
+        try:
+            connections[key] = acme.connect(repo, record, staging=dry_run,
+                                            reason=f"ACME orders from {name}")
+        except CertmgrError as exc:
+            connections[key] = exc
+    conn = connections[key]
+    if isinstance(conn, CertmgrError):
+        raise conn
     host = None
     if settings.get("webroot"):
         from certmgr.deploy.sources import open_host
 
         host = open_host(repo, _host_name(definition), root=root)
-    return acme.plan(repo, definition, record, connections[key].fork(), host=host,
-                     dry_run=dry_run)
+    return acme.plan(repo, definition, record, conn.fork(), host=host, dry_run=dry_run)
 
 
 def _failed(name: str, message: str) -> ItemResult:
@@ -111,7 +151,8 @@ def _failed(name: str, message: str) -> ItemResult:
                       detail={"definition": name, "message": message})
 
 
-def _stored(repo: Repository, outcome: Outcome, dry_run: bool) -> ItemResult:
+def _stored(repo: Repository, outcome: Outcome, dry_run: bool,
+            failovers: list[str]) -> ItemResult:
     from certmgr.issuers import acme
 
     name = outcome.order.definition.name
@@ -120,6 +161,8 @@ def _stored(repo: Repository, outcome: Outcome, dry_run: bool) -> ItemResult:
     detail: dict[str, Any] = {"definition": name, "issuer": outcome.order.issuer.name,
                               "profile": outcome.order.profile,
                               "replaces": outcome.replaced}
+    if failovers:  # earlier issuers failed: the event is kept in the result and the audit
+        detail["failover"] = list(failovers)
     if dry_run:
         detail.update(serial=format(outcome.certificate.serial_number, "x"),
                       not_after=outcome.certificate.not_valid_after_utc.isoformat())
