@@ -9,7 +9,10 @@ ends. One order failing never stops the others.
 from __future__ import annotations
 
 import concurrent.futures
+import datetime as dt
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["is_acme_definition", "issue_acme"]
 
 MAX_CONCURRENT = 10
+RATE_WAIT = dt.timedelta(seconds=30)  # a rate limit this short is waited out in the same run
 
 
 def is_acme_definition(repo: Repository, definition: DefinitionRecord) -> bool:
@@ -80,6 +84,8 @@ def issue_acme(repo: Repository, definitions: Sequence[DefinitionRecord], *,
             for future in concurrent.futures.as_completed(futures):
                 outcome: Outcome = future.result()
                 definition = outcome.order.definition
+                if outcome.retry_at is not None:
+                    outcome = _rate_limited(repo, outcome)
                 if outcome.error is not None:
                     if _next(repo, definition, futures[future], outcome.error, errors, retry,
                              results):
@@ -90,6 +96,28 @@ def issue_acme(repo: Repository, definitions: Sequence[DefinitionRecord], *,
                 tick(None)
         pending = retry
     return results
+
+
+def _rate_limited(repo: Repository, outcome: Outcome) -> Outcome:
+    """A short rate limit is waited out and the order placed again (once); a long one is
+    recorded in the definition, and no order goes to that issuer before its time."""
+    from certmgr.issuers import acme
+
+    assert outcome.retry_at is not None
+    wait = outcome.retry_at - dt.datetime.now(dt.UTC)
+    if wait <= RATE_WAIT:
+        time.sleep(max(0.0, wait.total_seconds()))
+        again = acme.run(outcome.order)
+        if again.retry_at is None:
+            return again
+        outcome = again
+    order = outcome.order
+    fresh = repo.get_definition(order.definition.name)
+    limits = dict(fresh.data.get("acme_limits") or {})
+    assert outcome.retry_at is not None
+    limits[order.issuer.name] = outcome.retry_at.isoformat()
+    repo.save_definition(replace(fresh, data={**fresh.data, "acme_limits": limits}))
+    return outcome
 
 
 def _issuers(definition: DefinitionRecord) -> list[str]:

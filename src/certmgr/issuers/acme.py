@@ -32,7 +32,13 @@ from certmgr.issuers.acme_challenges import (
     challenge_of,
     parse_tsig_key,
 )
-from certmgr.issuers.acme_client import AcmeConnection, Directory, Window, account_jwk
+from certmgr.issuers.acme_client import (
+    AcmeConnection,
+    Directory,
+    RateLimited,
+    Window,
+    account_jwk,
+)
 from certmgr.issuers.definitions import definition_names
 from certmgr.issuers.store import CARepository
 from certmgr.pki import KeyType, build_csr, certificate_pem, csr_pem, generate_key, load_bundle
@@ -143,6 +149,7 @@ class Outcome:
     chain: tuple[x509.Certificate, ...] = ()
     window: Window | None = None
     error: str | None = None
+    retry_at: dt.datetime | None = None  # rateLimited: not before this time
     replaced: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -177,6 +184,10 @@ def plan(repo: CARepository, definition: DefinitionRecord, record: IssuerRecord,
          conn: AcmeConnection, *, host: Any = None, dry_run: bool = False) -> Order:
     """Key, CSR, solver and the certificate replaced (its ARI id) for one definition."""
     settings = acme_settings(definition) or {}
+    limited = (definition.data.get("acme_limits") or {}).get(record.name)
+    if isinstance(limited, str) and dt.datetime.fromisoformat(limited) > dt.datetime.now(dt.UTC):
+        raise IssuanceError(f"issuer {record.name} rate-limited {definition.name} until "
+                            f"{limited}; not asked again before then")
     solver = _solver(repo, definition, settings, host)
     key = generate_key(KeyType.parse(definition.key_type))
     names = definition_names(definition)
@@ -200,6 +211,8 @@ def run(order: Order) -> Outcome:
     """
     try:
         return _run(order)
+    except RateLimited as exc:
+        return Outcome(order, error=exc.message, retry_at=exc.retry_at)
     except CertmgrError as exc:
         return Outcome(order, error=exc.message)
 

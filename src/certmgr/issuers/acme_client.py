@@ -21,13 +21,15 @@ from acme import errors as acme_errors
 from acme import messages
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
+from josepy import errors as jose_errors
 from josepy.json_util import field as jose_field
 from josepy.jwa import ES256
 from josepy.jwk import JWKEC
 
 from certmgr.errors import IssuanceError
 
-__all__ = ["AcmeConnection", "Directory", "Window", "account_jwk", "problem_text"]
+__all__ = ["AcmeConnection", "Directory", "RateLimited", "Window", "account_jwk",
+           "problem_text"]
 
 T = TypeVar("T")
 USER_AGENT = "certmgr (acme)"
@@ -41,6 +43,21 @@ class NewOrderReplacing(messages.NewOrder):
     """newOrder with RFC 9773's ``replaces`` (the ARI id of the certificate renewed)."""
 
     replaces: str | None = jose_field("replaces", omitempty=True)
+
+
+class RateLimited(IssuanceError):
+    """The CA answered ``rateLimited``: not to be asked again before ``retry_at``."""
+
+    def __init__(self, message: str, retry_at: dt.datetime) -> None:
+        super().__init__(message)
+        self.retry_at = retry_at
+
+
+class _RateLimitedProblem(Exception):
+    def __init__(self, problem: messages.Error, seconds: float) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+        self.seconds = seconds
 
 
 class _Network(acme_client.ClientNetwork):
@@ -57,6 +74,14 @@ class _Network(acme_client.ClientNetwork):
                 problem = None
             if isinstance(problem, dict) and "type" in problem:
                 raise messages.Error.from_json(problem)
+        if response.status_code == 429 or (not response.ok and "rateLimited" in response.text):
+            try:
+                problem = messages.Error.from_json(response.json())
+            except (ValueError, jose_errors.DeserializationError):
+                problem = None
+            if problem is not None and problem.code == "rateLimited":
+                # RFC 8555 6.6: the problem's Retry-After says when to ask again
+                raise _RateLimitedProblem(problem, _retry_after(response, 3600))
         return super()._check_response(response, content_type)
 
 
@@ -153,6 +178,11 @@ class AcmeConnection:
         for attempt in range(NONCE_RETRIES):
             try:
                 return fn()
+            except _RateLimitedProblem as exc:
+                retry_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=exc.seconds)
+                raise RateLimited(problem_text(exc.problem, f"{self.name} {what}")
+                                  + f" (retry after {retry_at:%Y-%m-%d %H:%M:%S} UTC)",
+                                  retry_at) from None
             except messages.Error as exc:
                 if exc.code == "badNonce" and attempt + 1 < NONCE_RETRIES:
                     continue

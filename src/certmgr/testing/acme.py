@@ -11,6 +11,7 @@ into :data:`PEBBLE_DIR`.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import shutil
@@ -18,14 +19,16 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-__all__ = ["PEBBLE_DIR", "Named", "Pebble", "find_named", "find_pebble", "free_port",
-           "run_named", "run_pebble"]
+__all__ = ["PEBBLE_DIR", "Named", "Pebble", "RateLimitProxy", "find_named", "find_pebble",
+           "free_port", "run_named", "run_pebble", "run_rate_limit_proxy"]
 
 PEBBLE_DIR = Path(os.environ.get("CERTMGR_TEST_PEBBLE_DIR", "/var/cache/certmgr-test/pebble"))
 ZONE = "example.test"
@@ -225,3 +228,88 @@ def _wait_https(pebble: Pebble, proc: subprocess.Popen[bytes], log: Path) -> Non
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"pebble did not answer at {pebble.directory}: {log.read_text()[-2000:]}")
+
+
+class _ProxyHandler(BaseHTTPRequestHandler):
+    server: _ProxyServer
+
+    def _forward(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        proxy = self.server
+        if self.command == "POST" and self.path == proxy.limited_path:
+            proxy.new_orders.append(time.monotonic())
+            if len(proxy.new_orders) <= proxy.limit_count:
+                problem = json.dumps({"type": "urn:ietf:params:acme:error:rateLimited",
+                                      "detail": "too many new orders (test proxy)",
+                                      "status": 429}).encode()
+                self.send_response(429)
+                self.send_header("Content-Type", "application/problem+json")
+                self.send_header("Retry-After", str(proxy.retry_after))
+                self.send_header("Content-Length", str(len(problem)))
+                self.end_headers()
+                self.wfile.write(problem)
+                return
+        upstream = http.client.HTTPSConnection("127.0.0.1", proxy.upstream_port,
+                                               context=proxy.client_context, timeout=30)
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
+        upstream.request(self.command, self.path, body=body, headers=headers)
+        response = upstream.getresponse()
+        data = response.read()
+        self.send_response(response.status)
+        for key, value in response.getheaders():
+            if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        upstream.close()
+
+    do_GET = do_POST = do_HEAD = _forward  # noqa: N815 - http.server's naming
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _ProxyServer(ThreadingHTTPServer):
+    daemon_threads = True
+    upstream_port: int
+    client_context: ssl.SSLContext
+    limited_path: str
+    limit_count: int
+    retry_after: int
+    new_orders: list[float]
+
+
+@dataclass
+class RateLimitProxy:
+    """A TLS proxy in front of pebble (pebble cannot answer ``rateLimited``): the first
+    ``limit_count`` newOrder requests get RFC 8555's rateLimited problem with
+    ``Retry-After``; everything else goes through unchanged (Host kept, so pebble's URLs
+    point at the proxy)."""
+
+    directory: str
+    new_orders: list[float]
+
+
+@contextlib.contextmanager
+def run_rate_limit_proxy(pebble: Pebble, workdir: Path, *, limit_count: int,
+                         retry_after: int) -> Iterator[RateLimitProxy]:
+    port = free_port()
+    server = _ProxyServer(("127.0.0.1", port), _ProxyHandler)
+    server.upstream_port = int(pebble.directory.split(":")[2].split("/")[0])
+    server.client_context = ssl.create_default_context(cafile=str(pebble.ca_bundle))
+    server.limited_path = "/order-plz"
+    server.limit_count, server.retry_after, server.new_orders = limit_count, retry_after, []
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    pebble_dir = pebble.ca_bundle.parent
+    tls.load_cert_chain(str(pebble_dir / "cert.pem"), str(pebble_dir / "key.pem"))
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield RateLimitProxy(f"https://127.0.0.1:{port}/dir", server.new_orders)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
