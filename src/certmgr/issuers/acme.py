@@ -34,6 +34,7 @@ from certmgr.issuers.acme_challenges import (
 )
 from certmgr.issuers.acme_client import (
     AcmeConnection,
+    AlreadyReplaced,
     Directory,
     RateLimited,
     Window,
@@ -220,8 +221,15 @@ def run(order: Order) -> Outcome:
 def _run(order: Order) -> Outcome:
     conn = order.conn
     identifiers = [("ip" if _is_ip(n) else "dns", n) for n in order.names]
-    placed = conn.new_order(csr_pem(order.csr), identifiers, profile=order.profile,
-                            replaces=order.replaces)
+    try:
+        placed = conn.new_order(csr_pem(order.csr), identifiers, profile=order.profile,
+                                replaces=order.replaces)
+    except AlreadyReplaced:
+        # Another order replaced that certificate already (RFC 9773 section 5): this one
+        # is a plain new order, without the renewal exemption.
+        order.replaces = None
+        placed = conn.new_order(csr_pem(order.csr), identifiers, profile=order.profile,
+                                replaces=None)
     try:
         pending = []
         for authz in placed.authorizations:

@@ -28,7 +28,7 @@ from josepy.jwk import JWKEC
 
 from certmgr.errors import IssuanceError
 
-__all__ = ["AcmeConnection", "Directory", "RateLimited", "Window", "account_jwk",
+__all__ = ["AcmeConnection", "AlreadyReplaced", "Directory", "RateLimited", "Window", "account_jwk",
            "problem_text"]
 
 T = TypeVar("T")
@@ -51,6 +51,10 @@ class RateLimited(IssuanceError):
     def __init__(self, message: str, retry_at: dt.datetime) -> None:
         super().__init__(message)
         self.retry_at = retry_at
+
+
+class AlreadyReplaced(IssuanceError):
+    """RFC 9773: the certificate named in ``replaces`` was replaced already."""
 
 
 class _RateLimitedProblem(Exception):
@@ -186,7 +190,8 @@ class AcmeConnection:
             except messages.Error as exc:
                 if exc.code == "badNonce" and attempt + 1 < NONCE_RETRIES:
                     continue
-                raise IssuanceError(problem_text(exc, f"{self.name} {what}")) from None
+                kind = AlreadyReplaced if exc.code == "alreadyReplaced" else IssuanceError
+                raise kind(problem_text(exc, f"{self.name} {what}")) from None
             except (acme_errors.Error, requests.RequestException, ValueError) as exc:
                 raise IssuanceError(problem_text(exc, f"{self.name} {what}")) from None
         raise AssertionError("unreachable")

@@ -174,9 +174,10 @@ class Pebble:
 
 
 @contextlib.contextmanager
-def run_pebble(workdir: Path, dns_server: str) -> Iterator[Pebble]:
+def run_pebble(workdir: Path, dns_server: str, *, nonce_reject: int = 0) -> Iterator[Pebble]:
     """Start pebble 2.10 on free loopback ports with its own TLS certificate (made here),
-    no validation sleeps, no nonce rejection, retry waits 0; stop it by pid at the end."""
+    no validation sleeps, no nonce rejection (unless ``nonce_reject`` percent), retry waits
+    0; stop it by pid at the end."""
     import trustme
 
     binary = find_pebble()
@@ -199,7 +200,7 @@ def run_pebble(workdir: Path, dns_server: str) -> Iterator[Pebble]:
             "default": {"description": "90 days", "validityPeriod": 7776000},
             "shortlived": {"description": "6 days", "validityPeriod": 518400}}}}
     (workdir / "pebble.json").write_text(json.dumps(config))
-    env = {**os.environ, "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0",
+    env = {**os.environ, "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": str(nonce_reject),
            "PEBBLE_VA_ALWAYS_VALID": "0"}
     log = (workdir / "pebble.log").open("wb")
     proc = subprocess.Popen([str(binary), "-config", str(workdir / "pebble.json"),

@@ -135,3 +135,16 @@ def test_account_key_never_printed(cli: CliRunner, home: Path, pebble: Pebble) -
                  ("--json", "issuer", "list")):
         code, out, err = run_cli(cli, *args)
         assert code == 0 and body not in out + err
+
+
+def test_already_replaced_orders_again_without_replaces(cli: CliRunner, home: Path,
+                                                        pebble: Pebble) -> None:
+    add_issuer(cli, pebble)
+    _define(cli, pebble, "twice", "--profile", "default")
+    assert issue(cli, "twice")[0] == 0
+    assert issue(cli, "twice")[0] == 0  # v2 replaces v1
+    with open_repository(None, home) as repo:
+        repo.revoke_certificate("twice", 2, reason="test: v1 is current again")
+    code, results, err = issue(cli, "twice")  # replaces v1 again: pebble says alreadyReplaced
+    assert code == 0, err
+    assert results[0]["status"] == "issued" and results[0]["replaces"] is None
