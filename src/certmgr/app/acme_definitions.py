@@ -40,11 +40,13 @@ class AcmeOptions:
     dns_server: str | None = None
     tsig_key: Path | None = None
     profile: str | None = None
+    dns_hook: str | None = None
 
     @property
     def given(self) -> bool:
         return any(v is not None for v in (self.challenge, self.webroot, self.standalone_port,
-                                           self.dns_server, self.tsig_key, self.profile))
+                                           self.dns_server, self.tsig_key, self.profile,
+                                           self.dns_hook))
 
 
 def split_issuers(text: str) -> list[str]:
@@ -112,6 +114,21 @@ def _webroot(text: str) -> str:
     return text.rstrip("/") or "/"
 
 
+def _hook(text: str) -> str:
+    """A hook command line: split like a shell would, run without one."""
+    import shlex
+
+    if not text.strip() or len(text) > 1024 or any(c in text for c in "\x00\n\r"):
+        raise InputError("--dns-hook: give one command line of at most 1024 characters")
+    try:
+        argv = shlex.split(text)
+    except ValueError as exc:
+        raise InputError(f"--dns-hook {text!r}: {exc}") from None
+    if not argv[0].startswith("/"):
+        raise InputError(f"--dns-hook {text!r}: give the program's absolute path")
+    return text
+
+
 def _tsig(repo: Repository, path: Path, stored: str | None) -> str:
     from certmgr.issuers.acme_challenges import parse_tsig_key
 
@@ -146,7 +163,7 @@ def acme_data(repo: Repository, name: str, issuers: Sequence[str], options: Acme
             raise InputError(f"--challenge {options.challenge!r}: use http-01 or dns-01")
         if options.challenge != data.get("challenge"):
             for key in ("webroot", "standalone_port", "standalone_address", "dns_server",
-                        "tsig_key_ref"):
+                        "tsig_key_ref", "dns_hook"):
                 data.pop(key, None)
         data["challenge"] = options.challenge
     data.setdefault("challenge", "http-01")
@@ -159,16 +176,24 @@ def acme_data(repo: Repository, name: str, issuers: Sequence[str], options: Acme
     if options.standalone_port is not None:
         data["standalone_address"], data["standalone_port"] = _standalone(options.standalone_port)
         data.pop("webroot", None)
+    if options.dns_server is not None and options.dns_hook is not None:
+        raise InputError("--dns-server and --dns-hook exclude each other: give one")
     if options.dns_server is not None:
         data["dns_server"] = _dns_server(options.dns_server)
+        data.pop("dns_hook", None)
+    if options.dns_hook is not None:
+        data["dns_hook"] = _hook(options.dns_hook)
+        for key in ("dns_server", "tsig_key_ref"):
+            data.pop(key, None)
     if options.profile is not None:
         if not _PROFILE.fullmatch(options.profile):
             raise InputError(f"--profile {options.profile!r}: a profile name is 1-64 letters, "
                              "digits, . _ -")
         data["profile"] = options.profile
     if data["challenge"] == "http-01":
-        if options.dns_server is not None or options.tsig_key is not None:
-            raise InputError("--dns-server and --tsig-key are for --challenge dns-01")
+        if (options.dns_server is not None or options.tsig_key is not None
+                or options.dns_hook is not None):
+            raise InputError("--dns-server, --tsig-key and --dns-hook are for --challenge dns-01")
         wild = [n for n in names if n.startswith("*.")]
         if wild:
             raise InputError(f"definition {name}: wildcard names ({', '.join(wild)}) can only be "
@@ -176,10 +201,13 @@ def acme_data(repo: Repository, name: str, issuers: Sequence[str], options: Acme
     else:
         if options.webroot is not None or options.standalone_port is not None:
             raise InputError("--webroot and --standalone-port are for --challenge http-01")
-        if options.tsig_key is None and "tsig_key_ref" not in data:
-            raise InputError(f"definition {name}: dns-01 needs --tsig-key FILE (and "
-                             "--dns-server HOST:PORT)")
-        if "dns_server" not in data:
+        if "dns_hook" in data:
+            if options.tsig_key is not None:
+                raise InputError("--tsig-key is for --dns-server, not --dns-hook")
+        elif options.tsig_key is None and "tsig_key_ref" not in data:
+            raise InputError(f"definition {name}: dns-01 needs --dns-server HOST:PORT with "
+                             "--tsig-key FILE, or --dns-hook CMD")
+        elif "dns_server" not in data:
             raise InputError(f"definition {name}: dns-01 needs --dns-server HOST:PORT")
     if options.tsig_key is not None:
         data["tsig_key_ref"] = _tsig(repo, options.tsig_key, data.get("tsig_key_ref"))

@@ -206,7 +206,7 @@ def _acme_from_toml(repo: Repository, d: DefinitionRecord,
     options = AcmeOptions(raw.get("challenge"), raw.get("webroot"), raw.get("standalone_port"),
                           raw.get("dns_server"),
                           Path(raw["tsig_key"]) if raw.get("tsig_key") else None,
-                          raw.get("profile"))
+                          raw.get("profile"), raw.get("dns_hook"))
     if not raw and not is_acme(repo, issuers, options):
         return replace(d, data=data)
     old_acme = old.data.get("acme") if old is not None else None

@@ -45,6 +45,8 @@ _DNS_SERVER = typer.Option("--dns-server", metavar="HOST:PORT",
 _TSIG = typer.Option("--tsig-key", metavar="FILE",
                      help="ACME dns-01: TSIG key file (tsig-keygen); stored encrypted.")
 _PROFILE = typer.Option("--profile", metavar="NAME", help="ACME: the certificate profile.")
+_HOOK = typer.Option("--dns-hook", metavar="CMD",
+                     help="ACME dns-01: run `CMD set|clear FQDN VALUE` (exit 0: done).")
 _TARGET = typer.Option("--target", metavar="[HOST/]SLOT-ID",
                        help="Where it is deployed, as `certmgr discover` prints slots "
                             "(repeatable).")
@@ -65,14 +67,16 @@ def definition_json(d: DefinitionRecord) -> dict[str, Any]:
         out["acme"] = {"challenge": acme.get("challenge"), "webroot": acme.get("webroot"),
                        "standalone_port": standalone, "dns_server": acme.get("dns_server"),
                        "tsig_key": "stored" if acme.get("tsig_key_ref") else None,
+                       "dns_hook": acme.get("dns_hook"),
                        "profile": acme.get("profile")}
     return out
 
 
 def _acme_options(challenge: str | None, webroot: str | None, standalone_port: str | None,
                   dns_server: str | None, tsig_key: Path | None,
-                  profile: str | None) -> AcmeOptions:
-    return AcmeOptions(challenge, webroot, standalone_port, dns_server, tsig_key, profile)
+                  profile: str | None, dns_hook: str | None) -> AcmeOptions:
+    return AcmeOptions(challenge, webroot, standalone_port, dns_server, tsig_key, profile,
+                       dns_hook)
 
 
 @command(app, "define")
@@ -94,6 +98,7 @@ def define(
     dns_server: Annotated[str | None, _DNS_SERVER] = None,
     tsig_key: Annotated[Path | None, _TSIG] = None,
     profile: Annotated[str | None, _PROFILE] = None,
+    dns_hook: Annotated[str | None, _HOOK] = None,
 ) -> None:
     """Define a certificate: its names, key, lifetime, issuer and where it goes.
 
@@ -108,7 +113,7 @@ def define(
                                if renew_before else None),
                  issuer=issuer, targets=target or [],
                  acme=_acme_options(challenge, webroot, standalone_port, dns_server, tsig_key,
-                                    profile))
+                                    profile, dns_hook))
     _warn(g, saved.warnings)
     _print_one(g, saved.definition, saved.status)
 
@@ -198,6 +203,7 @@ def definitions_edit(
     dns_server: Annotated[str | None, _DNS_SERVER] = None,
     tsig_key: Annotated[Path | None, _TSIG] = None,
     profile: Annotated[str | None, _PROFILE] = None,
+    dns_hook: Annotated[str | None, _HOOK] = None,
 ) -> None:
     """Change a definition; the next `issue` uses the new values."""
     from certmgr.app.definitions import edit
@@ -210,7 +216,7 @@ def definitions_edit(
                  issuer=issuer, targets=target, add_targets=add_target or (),
                  remove_targets=remove_target or (),
                  acme=_acme_options(challenge, webroot, standalone_port, dns_server, tsig_key,
-                                    profile))
+                                    profile, dns_hook))
     _warn(g, saved.warnings)
     _print_one(g, saved.definition, saved.status)
 

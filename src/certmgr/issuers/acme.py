@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from certmgr.errors import CertmgrError, InputError, IssuanceError
 from certmgr.issuers.acme_ari import ari_cert_id, pick_in_window
 from certmgr.issuers.acme_challenges import (
+    DnsHook,
     DnsUpdate,
     Solver,
     Standalone,
@@ -168,6 +169,8 @@ def _solver(repo: CARepository, definition: DefinitionRecord, settings: Mapping[
             return Webroot(host, str(settings["webroot"]))
         return Standalone(str(settings.get("standalone_address", "")),
                           int(settings.get("standalone_port", 80)))
+    if challenge == "dns-01" and settings.get("dns_hook"):
+        return DnsHook(str(settings["dns_hook"]))
     if challenge == "dns-01":
         ref = settings.get("tsig_key_ref")
         server = settings.get("dns_server")

@@ -21,7 +21,8 @@ from josepy.jwk import JWK
 
 from certmgr.errors import HostError, InputError, IssuanceError
 
-__all__ = ["DnsUpdate", "Solver", "Standalone", "Webroot", "parse_tsig_key", "standalone"]
+__all__ = ["DnsHook", "DnsUpdate", "Solver", "Standalone", "Webroot", "parse_tsig_key",
+           "standalone"]
 
 CHALLENGE_DIR = ".well-known/acme-challenge"
 
@@ -321,3 +322,44 @@ def challenge_of(authz_challenges: Any, kind: str) -> Any:
     """The challenge body of ``kind`` among an authorization's, or None."""
     wanted = challenges.HTTP01 if kind == "http-01" else challenges.DNS01
     return next((c for c in authz_challenges if isinstance(c.chall, wanted)), None)
+
+
+@dataclass
+class DnsHook:
+    """dns-01 answered by an admin's command: ``CMD set FQDN VALUE`` before validation and
+    ``CMD clear FQDN VALUE`` afterwards (also on failure); exit 0 means done."""
+
+    command: str
+    kind: str = "dns-01"
+    timeout: float = 300.0
+    _records: list[tuple[str, str]] = field(default_factory=list)
+
+    def _run(self, action: str, fqdn: str, value: str) -> None:
+        import shlex
+        import subprocess
+
+        argv = [*shlex.split(self.command), action, fqdn, value]
+        try:
+            done = subprocess.run(argv, capture_output=True, timeout=self.timeout, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise IssuanceError(f"dns-01 hook {argv[0]} {action} {fqdn}: {exc}") from None
+        if done.returncode != 0:
+            tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+            raise IssuanceError(f"dns-01 hook {argv[0]} {action} {fqdn}: exit "
+                                f"{done.returncode} {tail[0][:200]}".rstrip())
+
+    def publish(self, name: str, challenge: Any, key: JWK) -> Any:
+        response, validation = challenge.response_and_validation(key)
+        fqdn = challenge.validation_domain_name(name.removeprefix("*."))
+        self._run("set", fqdn, validation)
+        self._records.append((fqdn, validation))
+        return response
+
+    def ready(self) -> None:
+        pass  # the hook's exit 0 means the record is served
+
+    def cleanup(self) -> None:
+        for fqdn, value in self._records:
+            with contextlib.suppress(IssuanceError):
+                self._run("clear", fqdn, value)
+        self._records = []

@@ -38,7 +38,8 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+)\s*([smhd])")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._@+-]{0,127}$")
 _TARGET = re.compile(r"^[^\s]+$")
-_ACME_KEYS = {"challenge", "webroot", "standalone_port", "dns_server", "tsig_key", "profile"}
+_ACME_KEYS = {"challenge", "webroot", "standalone_port", "dns_server", "tsig_key", "profile",
+              "dns_hook"}
 _TOML_KEYS = {"cn", "sans", "key", "validity", "renew_before", "issuer", "targets", *_ACME_KEYS}
 
 

@@ -156,3 +156,42 @@ def test_dry_run_against_staging_stores_nothing(cli: CliRunner, home: Path,
     assert results[0]["status"] == "dry-run"
     with open_repository(None, home) as repo:
         assert repo.current_certificate("d") is None
+
+
+def test_dns01_by_hook_command(cli: CliRunner, home: Path, pebble: Pebble, named: Named,
+                               pebble_root: Path, tmp_path: Path) -> None:
+    """The hook is an admin's script: here it calls nsupdate against the test's BIND."""
+    calls = tmp_path / "calls.log"
+    hook = tmp_path / "hook.sh"
+    hook.write_text(f"""#!/bin/sh
+set -e
+echo "$1 $2" >> {calls}
+if [ "$1" = set ]; then op=add; else op=delete; fi
+printf 'server 127.0.0.1 {named.port}\\nupdate %s %s. 1 TXT "%s"\\nsend\\n' "$op" "$2" "$3" \\
+  | nsupdate -k {named.tsig_key_file}
+""")
+    hook.chmod(0o700)
+    add_issuer(cli, pebble)
+    code, _, err = run_cli(cli, "define", "hooked", "--cn", "hook.example.test", "--issuer",
+                           "pebble", "--challenge", "dns-01", "--dns-hook", str(hook))
+    assert code == 0, err
+    code, results, err = issue(cli, "hooked")
+    assert code == 0, err
+    assert results[0]["status"] == "issued"
+    export_and_verify(cli, "hooked", pebble_root, tmp_path / "out")
+    assert calls.read_text().splitlines() == ["set _acme-challenge.hook.example.test",
+                                              "clear _acme-challenge.hook.example.test"]
+
+
+def test_dns_hook_failing_is_one_line(cli: CliRunner, home: Path, pebble: Pebble,
+                                      tmp_path: Path) -> None:
+    hook = tmp_path / "fail.sh"
+    hook.write_text("#!/bin/sh\necho 'provider said no' >&2\nexit 3\n")
+    hook.chmod(0o700)
+    add_issuer(cli, pebble)
+    code, _, err = run_cli(cli, "define", "hf", "--cn", "hf.example.test", "--issuer",
+                           "pebble", "--challenge", "dns-01", "--dns-hook", str(hook))
+    assert code == 0, err
+    code, _, err = run_cli(cli, "issue", "hf")
+    assert code == 1
+    assert "exit 3 provider said no" in err and len(err.strip().splitlines()) == 1
