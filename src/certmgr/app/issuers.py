@@ -34,6 +34,7 @@ _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._@+-]{0,127}")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
 _KID = re.compile(r"[\x21-\x7e]{1,256}")
 _PROFILE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_ROOT_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
 _HMAC = re.compile(r"[A-Za-z0-9_=+/-]{16,512}")
 RESERVED = {"builtin", "external"}
 
@@ -66,7 +67,7 @@ def add_acme(repo: Repository, name: str, directory: str, *, contacts: Sequence[
              agree_tos: bool = False, eab_kid: str | None = None,
              eab_hmac_key_file: Path | None = None, profile: str | None = None,
              ca_bundle: Path | None = None, staging_directory: str | None = None,
-             ari: bool = True) -> IssuerView:
+             ari: bool = True, preferred_chain: str | None = None) -> IssuerView:
     """Register an ACME account and store it as issuer ``name``.
 
     Raises:
@@ -82,6 +83,9 @@ def add_acme(repo: Repository, name: str, directory: str, *, contacts: Sequence[
             raise InputError(f"--contact {contact!r} is not an e-mail address")
     if profile is not None:
         check_profile_name(profile)
+    if preferred_chain is not None and not _ROOT_NAME.fullmatch(preferred_chain):
+        raise InputError(f"--preferred-chain {preferred_chain!r}: give a root's common name "
+                         "(1-200 printable characters)")
     if (eab_kid is None) != (eab_hmac_key_file is None):
         raise InputError("--eab-kid and --eab-hmac-key-file go together: give both")
     eab = None
@@ -104,7 +108,8 @@ def add_acme(repo: Repository, name: str, directory: str, *, contacts: Sequence[
 
     record, info = create_issuer(repo, name, directory, contacts=contacts,
                                  agree_tos=agree_tos, eab=eab, profile=profile,
-                                 ca_bundle=bundle, staging_directory=staging_directory, ari=ari)
+                                 ca_bundle=bundle, staging_directory=staging_directory, ari=ari,
+                                 preferred_chain=preferred_chain)
     return issuer_view(record, profiles=info.profiles)
 
 
@@ -133,7 +138,8 @@ class IssuerView:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "kind": self.kind}
         keep = ("directory", "account_url", "contacts", "tos_agreed", "tos_url",
-                "tos_agreed_at", "profile", "ca_bundle", "staging_directory", "ari", "eab_kid")
+                "tos_agreed_at", "profile", "ca_bundle", "staging_directory", "ari", "eab_kid",
+                "preferred_chain")
         out.update({k: self.config.get(k) for k in keep} if self.kind == "acme" else {})
         if self.profiles is not None:
             out["profiles"] = self.profiles

@@ -51,13 +51,18 @@ def issuer_add(
         "--staging-directory", metavar="URL", help="Directory for `issue --dry-run`.")] = None,
     no_ari: Annotated[bool, typer.Option(
         "--no-ari", help="Do not ask the CA's renewal information (ARI).")] = False,
+    preferred_chain: Annotated[str | None, typer.Option(
+        "--preferred-chain", metavar="ROOT_NAME",
+        help="Take the chain (default or alternate) ending at this root's common name.")
+                               ] = None,
 ) -> None:
     """Create an ACME account (key made here, stored encrypted) and keep it as an issuer."""
     from certmgr.app.issuers import add_acme
 
     view = add_acme(g.repository(), name, acme, contacts=contact or [], agree_tos=agree_tos,
                     eab_kid=eab_kid, eab_hmac_key_file=eab_hmac_key_file, profile=profile,
-                    ca_bundle=ca_bundle, staging_directory=staging_directory, ari=not no_ari)
+                    ca_bundle=ca_bundle, staging_directory=staging_directory, ari=not no_ari,
+                    preferred_chain=preferred_chain)
     if g.json:
         g.emit_json(view.to_json())
         return

@@ -87,7 +87,8 @@ def create_issuer(repo: CARepository, name: str, directory_url: str, *,
                   contacts: Sequence[str] = (), agree_tos: bool = False,
                   eab: tuple[str, str] | None = None, profile: str | None = None,
                   ca_bundle: str | None = None, staging_directory: str | None = None,
-                  ari: bool = True) -> tuple[IssuerRecord, Directory]:
+                  ari: bool = True, preferred_chain: str | None = None
+                  ) -> tuple[IssuerRecord, Directory]:
     """Make an account key, register it with the CA, store the issuer (key encrypted).
 
     Raises:
@@ -112,7 +113,7 @@ def create_issuer(repo: CARepository, name: str, directory_url: str, *,
         "tos_agreed": agree_tos, "tos_url": directory.terms_of_service,
         "tos_agreed_at": now if agree_tos else None, "profile": profile,
         "ca_bundle": ca_bundle, "staging_directory": staging_directory, "ari": ari,
-        "eab_kid": eab[0] if eab else None}
+        "eab_kid": eab[0] if eab else None, "preferred_chain": preferred_chain}
     record = repo.save_issuer(name, IssuerKind.ACME, config=config, keys={"account": key})
     return record, directory
 
@@ -252,13 +253,29 @@ def _run(order: Order) -> Outcome:
             conn.wait_authorization(authz)
     finally:
         order.solver.cleanup()
-    fullchain, _alternates = conn.finalize(placed)
-    certs = load_bundle(fullchain.encode(), source=f"{conn.name} certificate").certificates
+    fullchain, alternates = conn.finalize(placed)
+    chosen = choose_chain([fullchain, *alternates], order.issuer.config.get("preferred_chain"))
+    certs = load_bundle(chosen.encode(), source=f"{conn.name} certificate").certificates
     leaf, chain = certs[0], tuple(certs[1:])
     window = None
     if order.issuer.config.get("ari", True) and not order.dry_run:
         window = conn.renewal_info(ari_cert_id(leaf))
     return Outcome(order, leaf, chain, window, replaced=order.replaces)
+
+
+def choose_chain(chains: Sequence[str], preferred: str | None) -> str:
+    """The default chain, or the first (default, then ``Link: rel="alternate"``) whose
+    topmost certificate is issued by (or is) the root named ``preferred``."""
+    if not preferred:
+        return chains[0]
+    for pem in chains:
+        certs = load_bundle(pem.encode(), source="ACME chain").certificates
+        top = certs[-1]
+        names = {a.value for cert_name in (top.issuer, top.subject)
+                 for a in cert_name.get_attributes_for_oid(x509.NameOID.COMMON_NAME)}
+        if preferred in names:
+            return pem
+    return chains[0]
 
 
 def _is_ip(name: str) -> bool:

@@ -152,9 +152,9 @@ class Pebble:
                                     timeout=10) as response:
             return bytes(response.read())
 
-    def root_pem(self) -> bytes:
-        """The root of the chains pebble issues (new at every start)."""
-        return self._get("/roots/0")
+    def root_pem(self, index: int = 0) -> bytes:
+        """A root of the chains pebble issues (new at every start; 0: the default chain's)."""
+        return self._get(f"/roots/{index}")
 
     def set_renewal_window(self, cert_pem: str, start: str, end: str,
                            explanation: str | None = None) -> None:
@@ -174,7 +174,8 @@ class Pebble:
 
 
 @contextlib.contextmanager
-def run_pebble(workdir: Path, dns_server: str, *, nonce_reject: int = 0) -> Iterator[Pebble]:
+def run_pebble(workdir: Path, dns_server: str, *, nonce_reject: int = 0,
+               alternate_roots: int = 0) -> Iterator[Pebble]:
     """Start pebble 2.10 on free loopback ports with its own TLS certificate (made here),
     no validation sleeps, no nonce rejection (unless ``nonce_reject`` percent), retry waits
     0; stop it by pid at the end."""
@@ -201,6 +202,7 @@ def run_pebble(workdir: Path, dns_server: str, *, nonce_reject: int = 0) -> Iter
             "shortlived": {"description": "6 days", "validityPeriod": 518400}}}}
     (workdir / "pebble.json").write_text(json.dumps(config))
     env = {**os.environ, "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": str(nonce_reject),
+           "PEBBLE_ALTERNATE_ROOTS": str(alternate_roots),
            "PEBBLE_VA_ALWAYS_VALID": "0"}
     log = (workdir / "pebble.log").open("wb")
     proc = subprocess.Popen([str(binary), "-config", str(workdir / "pebble.json"),
