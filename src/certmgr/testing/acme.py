@@ -175,10 +175,12 @@ class Pebble:
 
 @contextlib.contextmanager
 def run_pebble(workdir: Path, dns_server: str, *, nonce_reject: int = 0,
-               alternate_roots: int = 0) -> Iterator[Pebble]:
+               alternate_roots: int = 0,
+               eab_keys: dict[str, str] | None = None) -> Iterator[Pebble]:
     """Start pebble 2.10 on free loopback ports with its own TLS certificate (made here),
     no validation sleeps, no nonce rejection (unless ``nonce_reject`` percent), retry waits
-    0; stop it by pid at the end."""
+    0 (``eab_keys``: External Account Binding required, kid -> base64url HMAC key); stop it
+    by pid at the end."""
     import trustme
 
     binary = find_pebble()
@@ -195,7 +197,8 @@ def run_pebble(workdir: Path, dns_server: str, *, nonce_reject: int = 0,
         "managementListenAddress": f"127.0.0.1:{manage}",
         "certificate": str(workdir / "cert.pem"), "privateKey": str(workdir / "key.pem"),
         "httpPort": http_port, "tlsPort": free_port(), "ocspResponderURL": "",
-        "externalAccountBindingRequired": False,
+        "externalAccountBindingRequired": eab_keys is not None,
+        "externalAccountMACKeys": eab_keys or {},
         "retryAfter": {"authz": 0, "order": 0}, "keyAlgorithm": "ecdsa",
         "profiles": {
             "default": {"description": "90 days", "validityPeriod": 7776000},

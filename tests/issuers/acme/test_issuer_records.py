@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from certmgr.repository import open_repository
-from certmgr.testing.acme import Pebble
+from certmgr.testing.acme import Named, Pebble, run_pebble
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.acme
@@ -82,3 +82,27 @@ def test_unreachable_ca_is_one_line_not_a_traceback(cli: CliRunner, home: Path,
                            f"https://127.0.0.1:{free_port()}/dir", "--agree-tos")
     assert code == 1, err
     assert "cannot reach the CA" in err and len(err.strip().splitlines()) == 1
+
+
+EAB_KEY = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"
+
+
+def test_external_account_binding(cli: CliRunner, home: Path, named: Named,
+                                  tmp_path: Path) -> None:
+    with run_pebble(tmp_path / "eab", named.server, eab_keys={"kid-1": EAB_KEY}) as ca:
+        base = ("issuer", "add", "eab", "--acme", ca.directory, "--ca-bundle",
+                str(ca.ca_bundle), "--agree-tos")
+        code, _, err = run_cli(cli, *base)
+        assert code == 2 and "External Account Binding" in err
+        key_file = tmp_path / "hmac"
+        key_file.write_text(EAB_KEY + "\n")
+        wrong = tmp_path / "wrong"
+        wrong.write_text("b10lLJs8l1GPIzsLP0s6pMt8O0XVGnfTaCeROxQM0BIt2XrJMDHJZBM5NuQmQJQH")
+        code, _, err = run_cli(cli, *base, "--eab-kid", "kid-1", "--eab-hmac-key-file",
+                               str(wrong))
+        assert code == 1 and "newAccount" in err
+        code, out, err = run_cli(cli, "--json", *base, "--eab-kid", "kid-1",
+                                 "--eab-hmac-key-file", str(key_file))
+        assert code == 0, err
+        assert json.loads(out)["eab_kid"] == "kid-1"
+        assert EAB_KEY not in out and EAB_KEY.encode() not in (home / "certmgr.db").read_bytes()
