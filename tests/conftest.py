@@ -27,6 +27,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.user_properties.append(("markers", ",".join(names)))
 
 
+@pytest.fixture(autouse=True)
+def _no_machine_home(tmp_path_factory: pytest.TempPathFactory,
+                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reaches this machine's own certmgr home (``/var/lib/certmgr`` for root,
+    ``~/.local/share/certmgr`` otherwise): a command run without ``--home`` gets an
+    empty home of its own. Tests of the default itself unset the variable."""
+    monkeypatch.setenv("CERTMGR_HOME", str(tmp_path_factory.mktemp("default-home")))
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An empty certmgr home for one test, with the environment pointing at it."""
