@@ -66,3 +66,22 @@ def engine(tmp_path: Path) -> Engine:
     """An engine with its journal and journal key in the test's own directory."""
     return Engine(FileJournalStore(tmp_path / "journal"), KeyFileCipher(tmp_path / "key"),
                   options=EngineOptions(verify_timeout=60))
+
+
+class SwapAfterLstat(LocalHost):
+    """This machine's files, with an attacker who swaps ``victim`` for a link to
+    ``/etc/shadow`` right after certmgr lstat's it (the race of issue 14, item 1)."""
+
+    def __init__(self, root: Path, victim: str) -> None:
+        super().__init__(root=root)
+        self.victim = victim
+        self.swapped = False
+
+    def stat(self, path: str, *, follow_symlinks: bool = True):  # type: ignore[no-untyped-def]
+        found = super().stat(path, follow_symlinks=follow_symlinks)
+        if path == self.victim and not follow_symlinks and not self.swapped:
+            self.swapped = True
+            real = self.local_path(path)
+            real.unlink()
+            real.symlink_to("/etc/shadow")
+        return found

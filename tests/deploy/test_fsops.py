@@ -18,7 +18,7 @@ from certmgr.deploy.journal import FileJournalStore, JournalState, KeyFileCipher
 from certmgr.errors import HostError, MasterKeyError, RollbackFailed
 from certmgr.hosts.local import LocalHost
 from certmgr.models import FileSpec
-from tests.deploy.conftest import OLD_CERT, OLD_CONF, OLD_KEY
+from tests.deploy.conftest import OLD_CERT, OLD_CONF, OLD_KEY, SwapAfterLstat
 
 NEW_KEY = b"-----BEGIN PRIVATE KEY-----\nNEW\n-----END PRIVATE KEY-----\n"
 
@@ -210,31 +210,12 @@ def test_repository_cipher_keeps_old_keys_under_the_master_key(
         repo.close()
 
 
-class _SwapAfterLstat(LocalHost):
-    """This machine's files, with an attacker who swaps ``victim`` for a link to
-    ``/etc/shadow`` right after certmgr lstat's it (the race of issue 14, item 1)."""
-
-    def __init__(self, root: Path, victim: str) -> None:
-        super().__init__(root=root)
-        self.victim = victim
-        self.swapped = False
-
-    def stat(self, path: str, *, follow_symlinks: bool = True):  # type: ignore[no-untyped-def]
-        found = super().stat(path, follow_symlinks=follow_symlinks)
-        if path == self.victim and not follow_symlinks and not self.swapped:
-            self.swapped = True
-            real = self.local_path(path)
-            real.unlink()
-            real.symlink_to("/etc/shadow")
-        return found
-
-
 def test_a_link_swapped_in_after_the_lstat_never_reaches_journal_or_rollback(
         tree: Path, store: FileJournalStore, cipher: KeyFileCipher) -> None:
     secret = b"root:$6$nobody-may-copy-this$\n"
     (tree / "etc/shadow").write_bytes(secret)
     (tree / "etc/shadow").chmod(0o600)
-    host = _SwapAfterLstat(tree, "/etc/ssl/certs/old.pem")
+    host = SwapAfterLstat(tree, "/etc/ssl/certs/old.pem")
     with pytest.raises(HostError, match="symbolic link"), \
             FileTransaction(host, store, cipher) as txn:
         txn.write(FileSpec("/etc/ssl/certs/old.pem", "svc", "svc", 0o644), b"new\n")

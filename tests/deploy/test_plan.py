@@ -19,6 +19,7 @@ from certmgr.programs import ServiceKind, spec_for
 from certmgr.programs.nginx import STYLE as NGINX_STYLE
 from certmgr.programs.styles import EQUALS, SPACE, LineStyle
 from certmgr.programs.tomcat import STYLE as XML_STYLE
+from tests.deploy.conftest import SwapAfterLstat
 from tests.deploy.material import TestCA
 
 APACHE_SITE = """\
@@ -241,24 +242,6 @@ def test_edit_setting_changes_one_value_of_a_list() -> None:
                      "/new.pem", EQUALS)
 
 
-class _SwapAfterLstat(LocalHost):
-    """An attacker who swaps ``victim`` for a link to /etc/shadow right after its lstat."""
-
-    def __init__(self, root: Path, victim: str) -> None:
-        super().__init__(root=root)
-        self.victim = victim
-        self.swapped = False
-
-    def stat(self, path: str, *, follow_symlinks: bool = True):  # type: ignore[no-untyped-def]
-        found = super().stat(path, follow_symlinks=follow_symlinks)
-        if path == self.victim and not follow_symlinks and not self.swapped:
-            self.swapped = True
-            real = self.local_path(path)
-            real.unlink()
-            real.symlink_to("/etc/shadow")
-        return found
-
-
 def test_a_config_file_swapped_for_a_link_is_never_edited_from_the_link(
         root: Path, ca: TestCA) -> None:
     from certmgr.errors import HostError
@@ -266,7 +249,7 @@ def test_a_config_file_swapped_for_a_link_is_never_edited_from_the_link(
     (root / "etc/shadow").write_text("root:$6$shadow-secret$:19000:0:99999:7:::\n")
     (root / "etc/shadow").chmod(0o600)
     conf = "/etc/apache2/sites-enabled/default-ssl.conf"
-    host = _SwapAfterLstat(root, conf)
+    host = SwapAfterLstat(root, conf)
     with pytest.raises(HostError, match="symbolic link"):
         plan_slot(host, apache_target(), ca.material("www.example.com", ("www.example.com",)),
                   spec_for(ServiceKind.APACHE2), ServiceControl(host))
