@@ -28,6 +28,7 @@ import typer
 
 from certmgr import redact
 from certmgr.errors import CertmgrError, UsageError
+from certmgr.inputs import printable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -329,4 +330,5 @@ def run_guarded(make_globals: Callable[[], Globals], body: Callable[[Globals], A
 def _report(g: Globals | None, line: str, exc: BaseException) -> None:
     if (g is not None and g.debug) or "--debug" in sys.argv:
         traceback.print_exception(exc)
-    sys.stderr.write(redact.text(f"certmgr: {line}") + "\n")
+    # A message may quote what the user gave (a file's line, a name): never raw to a terminal.
+    sys.stderr.write(redact.text(f"certmgr: {printable(line, keep=chr(10))}") + "\n")
