@@ -162,8 +162,7 @@ def bounded_duration(seconds: int | float, rng: Range, name: str) -> dt.timedelt
         high_days = rng.high / _DAY
         low = f"{_number(rng.low)}s"
         high = f"{_number(high_days)}d" if high_days >= 1 else f"{_number(rng.high)}s"
-        raise InputError(f"{name}: {_short(seconds)} seconds is out of range: give "
-                         f"{low} to {high}")
+        raise InputError(f"{name}: out of range: give {low} to {high}")
     return dt.timedelta(seconds=seconds)
 
 
@@ -187,7 +186,7 @@ def refuse_control(text: str, name: str) -> str:
     """
     bad = control_characters(text)
     if bad:
-        raise InputError(f"{name} {printable(text)!r} contains control characters "
+        raise InputError(f"{name} '{printable(text)}' contains control characters "
                          f"({', '.join(bad)}); remove them")
     return text
 
@@ -266,8 +265,6 @@ def _open_error(label: str, path: str | Path, exc: OSError, *, secret: bool) -> 
     if exc.errno == errno.ELOOP and secret:
         return (f"{label}: is a symbolic link; key material is never read through one: "
                 "give the file itself")
-    if exc.errno == errno.ENOENT:
-        return f"{label}: no such file"
     if exc.errno == errno.ENXIO:  # a socket, or a FIFO with no writer on some systems
         return f"{label}: not a regular file; give a file"
     return f"{label}: cannot read: {exc.strerror or exc}"

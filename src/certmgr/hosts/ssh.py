@@ -73,7 +73,7 @@ def parse_ssh_url(url: str) -> SSHAddress:
     """
     # urlsplit drops tabs and newlines silently: a host with one is refused, not "fixed".
     if control_characters(url):
-        raise UsageError(f"{printable(url)!r}: an address must not contain control characters "
+        raise UsageError(f"'{printable(url)}': an address must not contain control characters "
                          f"({', '.join(control_characters(url))})")
     parts = urlsplit(url)
     if parts.scheme != "ssh" or not parts.hostname:

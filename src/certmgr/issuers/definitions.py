@@ -54,7 +54,7 @@ def parse_duration(text: str, what: str = "duration", rng: Range = VALIDITY) -> 
     clean = text.strip().lower().replace(" ", "")
     parts = _DURATION.findall(clean)
     if not clean or len(clean) > 64 or "".join(n + u for n, u in parts) != clean:
-        raise InputError(f"{what} {printable(text)!r} is not a duration: use a number with "
+        raise InputError(f"{what} '{printable(text)}' is not a duration: use a number with "
                          "s, m, h or d (e.g. 397d, 12h)")
     seconds = sum(int(n) * _UNITS[u] for n, u in parts)
     if seconds <= 0:

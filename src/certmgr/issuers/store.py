@@ -176,7 +176,7 @@ def parse_serial(text: str) -> int:
     """
     clean = text.strip().lower().removeprefix("0x").replace(":", "")
     if len(clean) > 64 or not re.fullmatch(r"[0-9a-f]+", clean):
-        raise InputError(f"serial {printable(text)!r} is not a hexadecimal number")
+        raise InputError(f"serial '{printable(text)}' is not a hexadecimal number")
     value = int(clean, 16)
     if value <= 0:
         raise InputError(f"serial {text!r} must be positive")
@@ -233,8 +233,9 @@ def make_crl(repo: CARepository, name: str = BUILTIN, *,
         entry = _revoked_entry(item)
         if entry is None:
             if on_skip is not None:
-                on_skip(f"revocation entry {printable(str(item.get('serial')))!r} of CA "
-                        f"{name} is not a valid serial and is left out of the CRL")
+                serial = item.get("serial") if isinstance(item, dict) else item
+                on_skip(f"revocation entry '{printable(str(serial))}' of CA {name} is not a "
+                        "valid serial and is left out of the CRL")
             continue
         revoked.append(entry)
     crl = issuer.crl(revoked, number)

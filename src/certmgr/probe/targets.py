@@ -192,7 +192,7 @@ def parse_target(text: str, *, sni: str | None = None) -> TargetSpec:
     text = text.strip()
     bad = control_characters(text)
     if bad:
-        raise UsageError(f"target {printable(text)!r} contains control characters "
+        raise UsageError(f"target '{printable(text)}' contains control characters "
                          f"({', '.join(bad)}); remove them")
     body, mode = _split_proto(text)
     host, ports_text = _split_host_ports(text, body)
