@@ -194,7 +194,7 @@ def _certmgr(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     ("import", "{fifo}"), ("import", "{cert}", "--key", "{fifo}"), ("apply", "{fifo}"),
     ("receive", "{fifo}"), ("scan", "--from", "{fifo}"), ("scan", "127.0.0.1:1", "--ca", "{fifo}"),
     ("import", "{cert}", "--password-file", "{fifo}"),
-    ("monitor", "--once", "--config", "{fifo}"),
+    ("monitor", "--once", "--config", "{fifo}"), ("restore", "{fifo}"),
 ])
 def test_a_fifo_as_input_is_refused_at_once(tmp_path: Path, args: tuple[str, ...]) -> None:
     fifo = tmp_path / "fifo"

@@ -27,6 +27,7 @@ import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from certmgr.errors import InputError
 
@@ -48,6 +49,7 @@ __all__ = [
     "Range",
     "bounded_duration",
     "control_characters",
+    "open_user_file",
     "printable",
     "read_user_file",
     "refuse_control",
@@ -233,20 +235,8 @@ def read_user_file(path: str | Path, *, name: str | None = None,
         if len(data) > limit:
             raise InputError(f"{label}: standard input is larger than {_size(limit)}")
         return data
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (os.O_NOFOLLOW if secret else 0)
+    fd = _open_regular(path, label, secret=secret, limit=limit)
     try:
-        fd = os.open(path, flags)
-    except OSError as exc:
-        raise InputError(_open_error(label, path, exc, secret=secret), path=path) from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise InputError(f"{label}: {_kind(info.st_mode)}, not a regular file; give a file",
-                             path=path)
-        if info.st_size > limit:
-            raise InputError(f"{label}: {info.st_size:,} bytes is larger than {_size(limit)}",
-                             path=path)
-        os.set_blocking(fd, True)  # a regular file: reads never wait on a writer
         chunks: list[bytes] = []
         size = 0
         while chunk := os.read(fd, min(1 << 20, limit + 1 - size)):
@@ -259,6 +249,40 @@ def read_user_file(path: str | Path, *, name: str | None = None,
         raise InputError(f"{label}: cannot read: {exc.strerror or exc}", path=path) from None
     finally:
         os.close(fd)
+
+
+def open_user_file(path: str | Path, *, name: str | None = None,
+                   secret: bool = False) -> BinaryIO:
+    """A file the user named, open for reading, checked as :func:`read_user_file` checks
+    it (never waiting on a FIFO) but without a size cap: for large files read in chunks,
+    such as backups.
+
+    Raises:
+        InputError: missing, unreadable, not a regular file, or a symlink (``secret``).
+    """
+    fd = _open_regular(path, name or str(path), secret=secret, limit=None)
+    return os.fdopen(fd, "rb")
+
+
+def _open_regular(path: str | Path, label: str, *, secret: bool, limit: int | None) -> int:
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (os.O_NOFOLLOW if secret else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise InputError(_open_error(label, path, exc, secret=secret), path=path) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(f"{label}: {_kind(info.st_mode)}, not a regular file; give a file",
+                             path=path)
+        if limit is not None and info.st_size > limit:
+            raise InputError(f"{label}: {info.st_size:,} bytes is larger than {_size(limit)}",
+                             path=path)
+        os.set_blocking(fd, True)  # a regular file: reads never wait on a writer
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _open_error(label: str, path: str | Path, exc: OSError, *, secret: bool) -> str:
