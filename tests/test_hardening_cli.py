@@ -242,3 +242,11 @@ def test_ca_cn_is_refused_with_control_characters(with_ca: Path, cli: CliRunner,
 def test_scan_without_host_suggests_a_host(home: Path, cli: CliRunner) -> None:
     line = one_line_exit_2(run_cli(cli, "scan", ":443"), "HOST:PORT")
     assert ":443:443" not in line and "localhost:443" in line
+
+
+def test_backup_over_a_directory_is_refused(home: Path, cli: CliRunner, tmp_path: Path) -> None:
+    # Found by the property-based test: `backup --out DIR --force` was exit 70.
+    (tmp_path / "dir").mkdir()
+    one_line_exit_2(run_cli(cli, "backup", "--out", str(tmp_path / "dir"), "--force"),
+                    "directory")
+    assert list((tmp_path / "dir").iterdir()) == []
