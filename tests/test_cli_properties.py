@@ -42,7 +42,7 @@ from typer.testing import CliRunner
 
 from certmgr.cli import app
 
-EXAMPLES = int(os.environ.get("CERTMGR_PBT_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("CERTMGR_PBT_EXAMPLES", "15"))
 PBT = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -105,7 +105,14 @@ def sandbox(template: Path) -> Iterator[Path]:
         (files / "defs.toml").write_text(
             '[definitions."api.example.com"]\nsans = ["api2.example.com"]\n')
         (files / "monitor.toml").write_text('[monitor]\ninterval = "5m"\n')
-        yield box
+        # Options with a default of "." (export --out) write to the working directory.
+        (box / "cwd").mkdir()
+        cwd = os.getcwd()
+        os.chdir(box / "cwd")
+        try:
+            yield box
+        finally:
+            os.chdir(cwd)
 
 
 def _snapshot(box: Path) -> set[str]:

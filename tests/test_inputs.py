@@ -139,3 +139,13 @@ def test_size_cap(tmp_path: Path) -> None:
 def test_missing_file_names_it(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"--from .*missing: cannot read"):
         read_user_file(tmp_path / "missing", name=f"--from {tmp_path / 'missing'}")
+
+
+def test_a_nul_in_a_file_name_is_input_not_a_crash(tmp_path: Path) -> None:
+    # Found by the property-based test (monitor.toml token_file = "\u0000": exit 70).
+    from certmgr.secretfiles import read_secret_file
+
+    with pytest.raises(InputError, match="NUL"):
+        read_user_file(f"{tmp_path}/a\x00b")
+    with pytest.raises(InputError, match="NUL"):
+        read_secret_file(f"{tmp_path}/a\x00b")

@@ -270,6 +270,8 @@ def _open_regular(path: str | Path, label: str, *, secret: bool, limit: int | No
         fd = os.open(path, flags)
     except OSError as exc:
         raise InputError(_open_error(label, path, exc, secret=secret), path=path) from None
+    except ValueError:  # a NUL in the name: no file can have it
+        raise InputError(f"{printable(label)}: not a file name (it holds a NUL byte)") from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
