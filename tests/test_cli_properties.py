@@ -164,7 +164,7 @@ def _number(param: Any) -> st.SearchStrategy[str]:
     if "float" in kind:
         edges = [x for x in (low, high) if x is not None]
         return st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr),
-                         st.sampled_from([*map(str, edges), "1e300", "-0.0", "abc"]))
+                         st.sampled_from([*map(str, edges), "1e300", "-0.0", "abc", "nan", "inf"]))
     lo = (low if low is not None else -(1 << 70)) - 2
     hi = (high if high is not None else 1 << 70) + 2
     return st.one_of(st.integers(lo, hi).map(str),

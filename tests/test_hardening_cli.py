@@ -90,6 +90,8 @@ def test_a_newline_in_a_name_is_refused(home: Path, cli: CliRunner, tmp_path: Pa
     ("audit", "-n", "99999999999999999999"),
     ("deployments", "--limit", "99999999999999999999"),
     ("deployments", "--to", "99999999999999999999"),
+    ("scan", "127.0.0.1:1", "--timeout", "nan"),
+    ("deploy", "--all", "--dry-run", "--verify-timeout", "nan"),
 ])
 def test_out_of_range_values_exit_2(home: Path, cli: CliRunner, args: tuple[str, ...]) -> None:
     code, _, err = run_cli(cli, *args)

@@ -287,7 +287,7 @@ def command(app: typer.Typer, name: str | None = None, **kwargs: Any) -> Callabl
             common = {k: values.pop(k) for k in _COMMON_NAMES}
             ctx = values.pop(_CTX)
             return run_guarded(lambda: globals_from(ctx, common),
-                               lambda g: func(g, **values))
+                               lambda g: func(g, **_numbers_checked(values)))
 
         ctx_param = inspect.Parameter(_CTX, inspect.Parameter.KEYWORD_ONLY,
                                       annotation=typer.Context)
@@ -299,6 +299,15 @@ def command(app: typer.Typer, name: str | None = None, **kwargs: Any) -> Callabl
         return func
 
     return decorator
+
+
+def _numbers_checked(values: dict[str, Any]) -> dict[str, Any]:
+    # click's FloatRange lets NaN through (every comparison with it is false).
+    for name, value in values.items():
+        if isinstance(value, float) and value != value:
+            option = "--" + name.rstrip("_").replace("_", "-")
+            raise UsageError(f"{option} nan: give a number")
+    return values
 
 
 def run_guarded(make_globals: Callable[[], Globals], body: Callable[[Globals], Any]) -> Any:
