@@ -252,3 +252,11 @@ def test_backup_over_a_directory_is_refused(home: Path, cli: CliRunner, tmp_path
     one_line_exit_2(run_cli(cli, "backup", "--out", str(tmp_path / "dir"), "--force"),
                     "directory")
     assert list((tmp_path / "dir").iterdir()) == []
+
+
+def test_a_webhook_url_with_a_newline_is_refused(home: Path, tmp_path: Path) -> None:
+    # Item 5's class: URLs are checked whole (re.match only anchors the start).
+    config = tmp_path / "monitor.toml"
+    config.write_text('[[notify.webhook]]\nurl = "http://127.0.0.1/hook\\nX-Injected: 1"\n')
+    with pytest.raises(InputError, match="control characters"):
+        load_settings(home, config)

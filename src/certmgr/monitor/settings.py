@@ -39,6 +39,7 @@ from certmgr.inputs import (
     TIMEOUT,
     Range,
     bounded_duration,
+    control_characters,
     read_user_file,
     refuse_control,
 )
@@ -182,9 +183,9 @@ class WebhookChannel:
 
     def __post_init__(self) -> None:
         _check_timeout(self.timeout)
-        if not re.match(r"https?://[^/\s]+", self.url):
+        if not re.match(r"https?://[^/\s]+", self.url) or control_characters(self.url):
             raise ValueError(f"url {redact.url(self.url)!r} must be http://HOST/... or "
-                             "https://HOST/...")
+                             "https://HOST/..., without control characters")
 
 
 @dataclass(frozen=True)
