@@ -27,7 +27,6 @@ import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from certmgr.errors import InputError
 
@@ -49,7 +48,6 @@ __all__ = [
     "Range",
     "bounded_duration",
     "control_characters",
-    "open_user_file",
     "printable",
     "read_user_file",
     "refuse_control",
@@ -249,19 +247,6 @@ def read_user_file(path: str | Path, *, name: str | None = None,
         raise InputError(f"{label}: cannot read: {exc.strerror or exc}", path=path) from None
     finally:
         os.close(fd)
-
-
-def open_user_file(path: str | Path, *, name: str | None = None,
-                   secret: bool = False) -> BinaryIO:
-    """A file the user named, open for reading, checked as :func:`read_user_file` checks
-    it (never waiting on a FIFO) but without a size cap: for large files read in chunks,
-    such as backups.
-
-    Raises:
-        InputError: missing, unreadable, not a regular file, or a symlink (``secret``).
-    """
-    fd = _open_regular(path, name or str(path), secret=secret, limit=None)
-    return os.fdopen(fd, "rb")
 
 
 def _open_regular(path: str | Path, label: str, *, secret: bool, limit: int | None) -> int:
