@@ -37,6 +37,8 @@ def read_secret_file(path: str | os.PathLike[str], *, what: str = "secret") -> s
     except OSError as exc:
         raise InputError(f"{path}: cannot read the {what} file: {exc.strerror}",
                          path=path) from None
+    except ValueError:  # a NUL in the name: no file can have it
+        raise InputError(f"{str(path)!r}: not a file name (it holds a NUL byte)") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -83,10 +84,13 @@ def test_deploy_usage(cli: CliRunner, home: Path) -> None:
 
 
 def test_host_add_list_remove(cli: CliRunner, home: Path, tmp_path: Path) -> None:
+    # --no-check does not connect, but the key and known_hosts files are still checked.
     key = tmp_path / "id"
-    key.write_text("not checked with --no-check\n")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    known = tmp_path / "known_hosts"
+    known.write_text("[198.18.0.9]:2222 " + (tmp_path / "id.pub").read_text())
     code, _out, err = run_cli(cli, "host", "add", "ssh://deploy@198.18.0.9:2222", "--key",
-                              str(key), "--known-hosts", str(key), "--no-check")
+                              str(key), "--known-hosts", str(known), "--no-check")
     assert code == 0, err
     code, out, _err = run_cli(cli, "host", "list", "--json")
     (record,) = json.loads(out)["hosts"]

@@ -78,7 +78,7 @@ def test_absent_file_means_defaults(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("text", "needle"), [
     ("[monitor]\ninterval = \"soon\"\n", "monitor.interval: monitor.interval 'soon' is not"),
-    ("[monitor]\nhistory = 0\n", "monitor.history: 0 is not a positive whole number"),
+    ("[monitor]\nhistory = 0\n", "monitor.history: 0 is not a whole number from 1 to"),
     ("[monitor]\nmetrics_listen = \"0.0.0.0:9464\"\n", "only loopback"),
     ("[monitor]\nintervall = \"5m\"\n", "monitor.intervall: unknown key"),
     ("[alerts]\n", "alerts: unknown section"),

@@ -95,6 +95,14 @@ def issue(repo: Repository, names: Sequence[str] | None, *,
             items.append(ItemResult(definition.name, "failed", ok=False, reason=exc.message,
                                     detail={"definition": definition.name,
                                             "message": exc.message}))
+        except Exception as exc:  # a bug in one item is data, not the end of the batch
+            if raise_single and len(todo) == 1:
+                raise
+            message = (f"internal error: {type(exc).__name__}: {exc} (this is a bug in "
+                       "certmgr)")
+            items.append(ItemResult(definition.name, "failed", ok=False, reason=message,
+                                    detail={"definition": definition.name,
+                                            "message": message}))
         tick(None)
     return Batch(tuple(items))
 

@@ -125,5 +125,6 @@ def ca_crl(
     name: Annotated[str, _NAME] = BUILTIN,
 ) -> None:
     """A new CRL signed by the intermediate, in PEM."""
-    crl = make_crl(g.repository(), name)
+    crl = make_crl(g.repository(), name,
+                   on_skip=lambda why: g.err.print(f"warning: {why}", markup=False))
     _output(g, crl_pem(crl), out, {"name": name, "revoked": len(list(crl))})

@@ -28,6 +28,7 @@ import typer
 
 from certmgr import redact
 from certmgr.errors import CertmgrError, UsageError
+from certmgr.inputs import printable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -286,7 +287,7 @@ def command(app: typer.Typer, name: str | None = None, **kwargs: Any) -> Callabl
             common = {k: values.pop(k) for k in _COMMON_NAMES}
             ctx = values.pop(_CTX)
             return run_guarded(lambda: globals_from(ctx, common),
-                               lambda g: func(g, **values))
+                               lambda g: func(g, **_numbers_checked(values)))
 
         ctx_param = inspect.Parameter(_CTX, inspect.Parameter.KEYWORD_ONLY,
                                       annotation=typer.Context)
@@ -298,6 +299,15 @@ def command(app: typer.Typer, name: str | None = None, **kwargs: Any) -> Callabl
         return func
 
     return decorator
+
+
+def _numbers_checked(values: dict[str, Any]) -> dict[str, Any]:
+    # click's FloatRange lets NaN through (every comparison with it is false).
+    for name, value in values.items():
+        if isinstance(value, float) and value != value:
+            option = "--" + name.rstrip("_").replace("_", "-")
+            raise UsageError(f"{option} nan: give a number")
+    return values
 
 
 def run_guarded(make_globals: Callable[[], Globals], body: Callable[[Globals], Any]) -> Any:
@@ -329,4 +339,5 @@ def run_guarded(make_globals: Callable[[], Globals], body: Callable[[Globals], A
 def _report(g: Globals | None, line: str, exc: BaseException) -> None:
     if (g is not None and g.debug) or "--debug" in sys.argv:
         traceback.print_exception(exc)
-    sys.stderr.write(redact.text(f"certmgr: {line}") + "\n")
+    # A message may quote what the user gave (a file's line, a name): never raw to a terminal.
+    sys.stderr.write(redact.text(f"certmgr: {printable(line, keep=chr(10))}") + "\n")

@@ -15,6 +15,7 @@ from rich.table import Table
 from certmgr.cli.app import app
 from certmgr.cli.common import Globals, command
 from certmgr.errors import UsageError
+from certmgr.inputs import COUNT, ROW_ID, TIMEOUT
 
 if TYPE_CHECKING:
     from certmgr.app.deploy import DeployReport
@@ -24,7 +25,8 @@ HostOption = Annotated[str | None, typer.Option(
     "--host", metavar="HOST",
     help="Only the targets on this host (local, lab:NAME, ssh://user@host:port).")]
 TimeoutOption = Annotated[float, typer.Option(
-    "--verify-timeout", min=1, help="Seconds each endpoint may take to serve the new "
+    "--verify-timeout", min=1, max=TIMEOUT.high,
+    help="Seconds each endpoint may take to serve the new "
                                     "certificate before the deployment is rolled back.")]
 ConcurrencyOption = Annotated[int, typer.Option(
     "--concurrency", min=1, max=256, help="Programs deployed at the same time.")]
@@ -68,7 +70,7 @@ def rollback(
     g: Globals,
     slot: Annotated[str, typer.Argument(help="[HOST/]SLOT-ID to take back.")],
     to: Annotated[int | None, typer.Option(
-        "--to", metavar="ID",
+        "--to", metavar="ID", min=ROW_ID.low, max=ROW_ID.high,
         help="The deployment (id from certmgr deployments) whose certificate to "
                      "go back to; default: the one verified before the current one.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only print the plan.")] = False,
@@ -94,7 +96,8 @@ def rollback(
 def deployments(
     g: Globals,
     slot: Annotated[str | None, typer.Argument(help="Only this [HOST/]SLOT-ID.")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="Newest N per slot.")] = 20,
+    limit: Annotated[int, typer.Option("--limit", min=COUNT.low, max=COUNT.high,
+                                       help="Newest N per slot.")] = 20,
 ) -> None:
     """The history of deployments: which certificate version went where, when, and how.
 

@@ -10,6 +10,7 @@ from certmgr.app.inventory import LOCAL_HOST
 from certmgr.cli.app import app
 from certmgr.cli.common import Globals, command
 from certmgr.errors import UsageError
+from certmgr.inputs import WARN_DAYS
 from certmgr.models import Finding, Severity
 
 if TYPE_CHECKING:
@@ -102,7 +103,8 @@ def _where(finding: Finding) -> str:
 @command(app, "check")
 def check(g: Globals, service: ServiceOpt = None, host: HostOpt = LOCAL_HOST,
           warn_days: Annotated[int, typer.Option(
-              "--warn-days", min=0, help="EXPIRING_SOON within this many days.")] = 30,
+              "--warn-days", min=WARN_DAYS.low, max=WARN_DAYS.high,
+              help="EXPIRING_SOON within this many days.")] = 30,
           ) -> int:
     """Run every check on every slot: files, keys, permissions, AppArmor, certificates."""
     from certmgr.app.inventory import check as run_check

@@ -12,7 +12,7 @@ from rich.table import Table
 from certmgr.cli.app import app
 from certmgr.cli.common import Globals, command
 from certmgr.errors import NotFound, UsageError
-from certmgr.hosts.ssh import SSHHost, parse_ssh_url
+from certmgr.hosts.ssh import SSHHost, check_login_files, parse_ssh_url
 
 host_app = typer.Typer(help="Hosts certmgr deploys to and discovers on.", no_args_is_help=True)
 app.add_typer(host_app, name="host")
@@ -21,7 +21,7 @@ app.add_typer(host_app, name="host")
 @command(host_app, "add")
 def add(
     g: Globals,
-    url: Annotated[str, typer.Argument(help="ssh://[user@]host[:port]")],
+    url: Annotated[str, typer.Argument(help="ssh://\\[user@]host\\[:port]")],
     key: Annotated[Path, typer.Option("--key", metavar="FILE",
                                       help="The private key to log in with.",
                                       exists=True, dir_okay=False, resolve_path=True)],
@@ -36,6 +36,7 @@ def add(
     address = parse_ssh_url(url)
     name = address.url
     known = known_hosts or Path("~/.ssh/known_hosts").expanduser()
+    check_login_files(key, known)
     if check:
         with SSHHost(name, key=key, known_hosts=known) as host:
             host.run(["true"], timeout=30)

@@ -180,7 +180,7 @@ def import_command(
 ) -> None:
     """Take an existing certificate under management: a definition and its first version."""
     inputs = [(read_input(f), str(f)) for f in files]
-    key_input = (read_input(key), str(key)) if key is not None else None
+    key_input = (read_input(key, secret=True), str(key)) if key is not None else None
     from certmgr.app.certificates import certificate_row, import_files
 
     definition, record = import_files(

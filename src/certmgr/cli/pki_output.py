@@ -10,25 +10,19 @@ import typer
 from certmgr import redact
 from certmgr.app.files import write_file
 from certmgr.errors import InputError
+from certmgr.inputs import read_user_file
 from certmgr.secretfiles import read_secret_file
 
 __all__ = ["PASSWORD_ENV", "read_input", "read_password", "write_file"]
 
 
-def read_input(path: Path) -> bytes:
-    """The bytes of a file the user named (``-`` is stdin).
+def read_input(path: Path, *, secret: bool = False) -> bytes:
+    """The bytes of a file the user named (``-`` is stdin), never blocking on a FIFO.
 
     Raises:
-        InputError: the file cannot be read.
+        InputError: the file cannot be read, is not a regular file or is too large.
     """
-    if str(path) == "-":
-        import sys
-
-        return sys.stdin.buffer.read()
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror}", path=path) from None
+    return read_user_file(path, secret=secret, stdin=True)
 
 
 PASSWORD_ENV = "CERTMGR_PASSWORD"  # noqa: S105 - the name of a variable, not a password

@@ -12,6 +12,7 @@ from rich.table import Table
 from certmgr.cli.app import app
 from certmgr.cli.common import Globals, command
 from certmgr.errors import UsageError
+from certmgr.inputs import COUNT
 from certmgr.repository import PASSPHRASE_ENV, open_repository
 from certmgr.repository.backup import BackupSummary, restore_backup, write_backup
 
@@ -84,7 +85,7 @@ def restore(
 @command(app, "audit")
 def audit(
     g: Globals,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=COUNT.low, max=COUNT.high,
                                        help="How many events, newest first.")] = 50,
     action: Annotated[str | None, typer.Option(
         "--action", metavar="ACTION", help="Only this action, e.g. key.read.")] = None,

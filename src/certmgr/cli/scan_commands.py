@@ -14,11 +14,12 @@ from certmgr import redact
 from certmgr.cli.app import app
 from certmgr.cli.common import Globals, command, json_default
 from certmgr.errors import UsageError
+from certmgr.inputs import CONCURRENCY, SCAN_THREADS, TIMEOUT, WARN_DAYS
 from certmgr.models import Severity
 from certmgr.monitor.scan import ScanPolicy, ScanResult
 from certmgr.probe.prober import ProbeOptions
 from certmgr.probe.result import ProbeResult, Reason
-from certmgr.probe.targets import TargetSpec, parse_target, read_target_file
+from certmgr.probe.targets import TargetSpec, parse_targets, read_target_file
 
 if TYPE_CHECKING:
     from certmgr.app.results import Batch
@@ -29,7 +30,8 @@ __all__ = ["scan_command"]
 # what scripts and the monitor's users run, never loads it.
 
 _QUIET_REASONS = (Reason.CONNECTION_REFUSED, Reason.TIMEOUT, Reason.UNREACHABLE)
-_TARGET_HELP = ("HOST:PORT[/PROTO] (PROTO: tls, smtp, pop3, imap, ftp, ldap), or a CIDR block "
+# Help text is rich markup: a literal "[" is written "\\[" ("[/PROTO]" is a closing tag).
+_TARGET_HELP = ("HOST:PORT\\[/PROTO] (PROTO: tls, smtp, pop3, imap, ftp, ldap), or a CIDR block "
                 "and port list for discovery: 198.18.0.0/30:443,8443-8445.")
 
 
@@ -45,14 +47,17 @@ def scan_command(
         "--sni", help="Server name to send (default: the target's host name, none for an IP).")
     ] = None,
     timeout: Annotated[float, typer.Option(
-        "--timeout", min=0.05, help="Seconds allowed for each step of a probe.")] = 5.0,
+        "--timeout", min=TIMEOUT.low, max=TIMEOUT.high,
+        help="Seconds allowed for each step of a probe.")] = 5.0,
     concurrency: Annotated[int, typer.Option(
-        "--concurrency", min=1, max=4096, help="Most probes in flight at once.")] = 256,
+        "--concurrency", min=CONCURRENCY.low, max=CONCURRENCY.high,
+        help="Most probes in flight at once.")] = 256,
     threads: Annotated[int, typer.Option(
-        "--threads", min=0, max=64,
+        "--threads", min=SCAN_THREADS.low, max=SCAN_THREADS.high,
         help="Event loops in threads for big scans (0: one per CPU, up to 4).")] = 0,
     warn_days: Annotated[int, typer.Option(
-        "--warn-days", min=0, help="EXPIRING_SOON when a certificate expires within N days.")
+        "--warn-days", min=WARN_DAYS.low, max=WARN_DAYS.high,
+        help="EXPIRING_SOON when a certificate expires within N days.")
     ] = 30,
     ca: Annotated[list[Path] | None, typer.Option(
         "--ca", metavar="FILE", help="Also trust the CA certificates in FILE (repeatable).")
@@ -110,7 +115,7 @@ def _specs(words: list[str], from_file: Path | None, sni: str | None) -> list[Ta
                            else read_target_file(from_file))]
     if not words:
         raise UsageError("no target: give HOST:PORT[/PROTO] arguments or --from FILE")
-    return [parse_target(word, sni=sni) for word in words]
+    return parse_targets(words, sni=sni)
 
 
 def _stdin_targets() -> list[str]:

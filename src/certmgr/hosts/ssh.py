@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import asyncssh
 
-from certmgr.errors import CommandFailed, HostError, UsageError
+from certmgr.errors import CommandFailed, HostError, InputError, UsageError
 from certmgr.hosts import sshio
 from certmgr.hosts.base import (
     Accounts,
@@ -40,8 +40,9 @@ from certmgr.hosts.base import (
     normalize,
     prefixes,
 )
+from certmgr.inputs import PORT, control_characters, printable, read_user_file
 
-__all__ = ["SSHAddress", "SSHHost", "parse_ssh_url"]
+__all__ = ["SSHAddress", "SSHHost", "check_login_files", "parse_ssh_url"]
 
 T = TypeVar("T")
 
@@ -70,6 +71,10 @@ def parse_ssh_url(url: str) -> SSHAddress:
     Raises:
         UsageError: not an ssh:// URL, or it has a path, password or bad port.
     """
+    # urlsplit drops tabs and newlines silently: a host with one is refused, not "fixed".
+    if control_characters(url):
+        raise UsageError(f"'{printable(url)}': an address must not contain control characters "
+                         f"({', '.join(control_characters(url))})")
     parts = urlsplit(url)
     if parts.scheme != "ssh" or not parts.hostname:
         raise UsageError(f"{url!r} is not an ssh://[user@]host[:port] address")
@@ -77,10 +82,38 @@ def parse_ssh_url(url: str) -> SSHAddress:
         raise UsageError(f"{url!r}: give only ssh://user@host:port (no password or path); "
                          "authenticate with --key")
     try:
-        port = parts.port or 22
+        port = parts.port if parts.port is not None else 22
     except ValueError:
-        raise UsageError(f"{url!r}: the port must be a number 1-65535") from None
+        port = 0
+    if port not in PORT:
+        raise UsageError(f"{url!r}: the port must be a number {PORT.describe()}")
     return SSHAddress(parts.username or "root", parts.hostname, port)
+
+
+def check_login_files(key: Path | None, known_hosts: Path) -> None:
+    """Refuse, before anything is saved or dialled, a private key asyncssh cannot use
+    (read without following a symlink) or a known_hosts file that is not text.
+
+    Raises:
+        UsageError: the message names the file and what to give instead.
+    """
+    try:
+        if key is not None:
+            data = read_user_file(key, name=f"--key {key}", secret=True, limit=1024 * 1024)
+            try:
+                asyncssh.import_private_key(data)
+            except (asyncssh.KeyImportError, ValueError) as exc:
+                raise UsageError(f"--key {key}: not a private key certmgr can log in with "
+                                 f"({exc}); give an unencrypted OpenSSH or PEM key file"
+                                 ) from None
+        text = read_user_file(known_hosts, name=f"--known-hosts {known_hosts}")
+        try:
+            asyncssh.import_known_hosts(text.decode("utf-8"))
+        except ValueError:
+            raise UsageError(f"--known-hosts {known_hosts}: not a known_hosts file (lines of "
+                             "'HOST KEYTYPE KEY', as ssh-keyscan prints)") from None
+    except InputError as exc:
+        raise UsageError(exc.message) from None
 
 
 # AES-GCM first: asyncssh does it in one cryptography AEAD call per packet, where its

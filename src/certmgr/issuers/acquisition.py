@@ -14,6 +14,7 @@ from typing import Any
 from cryptography import x509
 
 from certmgr.errors import InputError, PKIError
+from certmgr.inputs import VALIDITY, bounded_duration
 from certmgr.issuers.base import Issuer, IssueRequest, Pending
 from certmgr.issuers.definitions import definition_names
 from certmgr.issuers.store import EXTERNAL, CARepository, load_issuer
@@ -60,6 +61,10 @@ class IssueOutcome:
 
 
 def _request_for(definition: DefinitionRecord) -> tuple[Any, IssueRequest]:
+    # Stored before validities were bounded at the edge: refuse it as input, not as a crash.
+    bounded_duration(definition.validity.total_seconds(), VALIDITY,
+                     f"definition {definition.name}: validity (change it with "
+                     f"`certmgr definitions edit {definition.name} --validity`)")
     key = generate_key(KeyType.parse(definition.key_type))
     names = definition_names(definition)
     csr = build_csr(key, names, definition.cn)

@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from certmgr.errors import InputError, PKIError
+from certmgr.inputs import VALIDITY, Range, bounded_duration, printable
 from certmgr.pki import KeyType, normalize_san
 from certmgr.repository.records import DefinitionRecord
 
@@ -36,28 +37,29 @@ DEFAULT_RENEW_BEFORE = dt.timedelta(days=30)
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+)\s*([smhd])")
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._@+-]{0,127}$")
-_TARGET = re.compile(r"^[^\s]+$")
+# fullmatch, never match with ^...$: "$" also matches before a final newline.
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._@+-]{0,127}")
+_TARGET = re.compile(r"[^\s\x00-\x1f\x7f]+")
 _ACME_KEYS = {"challenge", "webroot", "standalone_port", "dns_server", "tsig_key", "profile",
               "dns_hook"}
 _TOML_KEYS = {"cn", "sans", "key", "validity", "renew_before", "issuer", "targets", *_ACME_KEYS}
 
 
-def parse_duration(text: str, what: str = "duration") -> dt.timedelta:
+def parse_duration(text: str, what: str = "duration", rng: Range = VALIDITY) -> dt.timedelta:
     """``397d``, ``12h``, ``90m``, ``30s`` or a sum like ``1d12h`` -> timedelta.
 
     Raises:
-        InputError: not such a duration, or zero.
+        InputError: not such a duration, zero, or outside ``rng`` (a century at most).
     """
     clean = text.strip().lower().replace(" ", "")
     parts = _DURATION.findall(clean)
-    if not clean or "".join(n + u for n, u in parts) != clean:
-        raise InputError(f"{what} {text!r} is not a duration: use a number with s, m, h or d "
-                         "(e.g. 397d, 12h)")
+    if not clean or len(clean) > 64 or "".join(n + u for n, u in parts) != clean:
+        raise InputError(f"{what} '{printable(text)}' is not a duration: use a number with "
+                         "s, m, h or d (e.g. 397d, 12h)")
     seconds = sum(int(n) * _UNITS[u] for n, u in parts)
     if seconds <= 0:
         raise InputError(f"{what} {text!r} must be longer than zero")
-    return dt.timedelta(seconds=seconds)
+    return bounded_duration(seconds, rng, f"{what} {text}")
 
 
 def format_duration(value: dt.timedelta) -> str:
@@ -77,7 +79,7 @@ def check_name(name: str) -> str:
     """
     if "/" in name or "\\" in name or ".." in name:
         raise InputError(f"definition name {name!r} must not contain '/', '\\' or '..'")
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise InputError(f"definition name {name!r}: use 1-128 letters, digits and . _ @ + - "
                          "(not starting with . or -)")
     return name
@@ -88,7 +90,7 @@ def _check_target(target: str) -> str:
     # the last one, as the repository splits it.
     text = target.strip()
     host, sep, slot = text.rpartition("/")
-    if (not _TARGET.match(text) or ".." in text or not slot
+    if (not _TARGET.fullmatch(text) or ".." in text or not slot
             or (sep and not host.strip("/"))):
         raise InputError(f"target {target!r} must be [HOST/]SLOT-ID as `certmgr discover` "
                          "prints it")
@@ -125,7 +127,7 @@ def make_definition(name: str, cn: str, sans: Sequence[str] = (), *, key: str = 
     if renew_before >= validity:
         raise InputError(f"definition {name}: renew-before ({format_duration(renew_before)}) "
                          f"must be shorter than the validity ({format_duration(validity)})")
-    if issuer is not None and not _NAME.match(issuer):
+    if issuer is not None and not _NAME.fullmatch(issuer):
         raise InputError(f"definition {name}: issuer name {issuer!r} is not valid")
     checked_targets = tuple(dict.fromkeys(_check_target(t) for t in targets))
     return DefinitionRecord(name=name, cn=cn_norm, sans=sans_norm, key_type=key_type.value,

@@ -9,7 +9,8 @@ and the CRL number live in ``IssuerRecord.config``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from cryptography import x509
@@ -17,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from certmgr.errors import InputError, IssuanceError, NotFound, PKIError
+from certmgr.inputs import SERIAL, printable, refuse_control
 from certmgr.issuers.base import Issuer
 from certmgr.issuers.builtin import BuiltinIssuer, create_ca
 from certmgr.issuers.external import ExternalIssuer
@@ -84,8 +86,16 @@ def init_builtin_ca(repo: CARepository, name: str = BUILTIN, *,
 
     Raises:
         InputError: the CA exists already and ``force`` is not set (replacing a CA
-            breaks trust in every certificate it issued).
+            breaks trust in every certificate it issued); a name with control
+            characters, or not 1-64 characters long (X.509's bound on CN and O).
     """
+    for label, value in (("--cn", common_name), ("--org", organization), ("--name", name)):
+        if value is None:
+            continue
+        refuse_control(value, label)
+        if not 1 <= len(value) <= 64 or value != value.strip():
+            raise InputError(f"{label} {value!r}: give 1-64 characters, without leading or "
+                             "trailing spaces")
     if not force and _find(repo, name) is not None:
         raise InputError(f"the built-in CA {name!r} exists already; `certmgr ca show` prints "
                          "it (replacing it needs --force and re-issuing every certificate)")
@@ -161,15 +171,18 @@ def parse_serial(text: str) -> int:
     """A serial as printed (hex, colons allowed; ``0x`` prefix allowed).
 
     Raises:
-        InputError: not a hexadecimal number.
+        InputError: not a hexadecimal number, not positive, or longer than the
+            20 octets RFC 5280 allows (no CRL could list it).
     """
     clean = text.strip().lower().removeprefix("0x").replace(":", "")
-    try:
-        value = int(clean, 16)
-    except ValueError:
-        raise InputError(f"serial {text!r} is not a hexadecimal number") from None
+    if len(clean) > 64 or not re.fullmatch(r"[0-9a-f]+", clean):
+        raise InputError(f"serial '{printable(text)}' is not a hexadecimal number")
+    value = int(clean, 16)
     if value <= 0:
         raise InputError(f"serial {text!r} must be positive")
+    if value not in SERIAL:
+        raise InputError(f"serial {text!r} is longer than a certificate serial can be "
+                         "(at most 20 octets, below 2**159: RFC 5280); check the number")
     return value
 
 
@@ -202,16 +215,39 @@ def revoke_serial(repo: CARepository, serial: str, *, name: str = BUILTIN,
     return cert
 
 
-def make_crl(repo: CARepository, name: str = BUILTIN) -> x509.CertificateRevocationList:
-    """A new CRL of every revoked serial, signed by the intermediate (CRL number + 1)."""
+def make_crl(repo: CARepository, name: str = BUILTIN, *,
+             on_skip: Callable[[str], None] | None = None) -> x509.CertificateRevocationList:
+    """A new CRL of every revoked serial, signed by the intermediate (CRL number + 1).
+
+    A stored entry no CRL can hold (a serial over 20 octets, revoked before
+    serials were bounded) is left out and reported to ``on_skip``: one bad
+    entry must not stop every later CRL.
+    """
     record = repo.get_issuer(name)
     if record.kind is not IssuerKind.BUILTIN:
         raise InputError(f"issuer {name!r} is not the built-in CA")
     issuer = _builtin(repo, record)
     number = int(record.config.get("crl_number", 0)) + 1
-    revoked = [Revoked(int(item["serial"], 16), dt.datetime.fromisoformat(item["at"]))
-               for item in record.config.get("revoked", [])]
+    revoked: list[Revoked] = []
+    for item in record.config.get("revoked", []):
+        entry = _revoked_entry(item)
+        if entry is None:
+            if on_skip is not None:
+                serial = item.get("serial") if isinstance(item, dict) else item
+                on_skip(f"revocation entry '{printable(str(serial))}' of CA {name} is not a "
+                        "valid serial and is left out of the CRL")
+            continue
+        revoked.append(entry)
     crl = issuer.crl(revoked, number)
     repo.save_issuer(name, record.kind, config={**record.config, "crl_number": number},
                      certificates_pem=record.certificates_pem)
     return crl
+
+
+def _revoked_entry(item: Any) -> Revoked | None:
+    try:
+        serial = int(str(item["serial"]), 16)
+        at = dt.datetime.fromisoformat(str(item["at"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return Revoked(serial, at) if serial in SERIAL else None

@@ -56,7 +56,7 @@ class Watched:
         return f"{self.host} {self.target}"
 
 
-_SSH = re.compile(r"^(?:ssh://)?(?:[^@/]+@)?(\[[^\]]+\]|[^:/]+)(?::\d+)?/?$")
+_SSH = re.compile(r"(?:ssh://)?(?:[^@/]+@)?(\[[^\]]+\]|[^:/]+)(?::\d+)?/?")
 
 
 def probe_address(host: HostRecord | None) -> str | None:
@@ -69,7 +69,7 @@ def probe_address(host: HostRecord | None) -> str | None:
         return None
     address = host.address.strip()
     if host.kind is HostKind.SSH:
-        match = _SSH.match(address)
+        match = _SSH.fullmatch(address)
         return match.group(1).strip("[]") if match else None
     return address.strip("[]")
 

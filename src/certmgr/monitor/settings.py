@@ -30,6 +30,19 @@ from typing import Any, TypeVar
 
 from certmgr import redact
 from certmgr.errors import InputError, UsageError
+from certmgr.inputs import (
+    CONCURRENCY,
+    EXPIRY_WINDOW,
+    HISTORY,
+    MONITOR_PERIOD,
+    PORT,
+    TIMEOUT,
+    Range,
+    bounded_duration,
+    control_characters,
+    read_user_file,
+    refuse_control,
+)
 from certmgr.secretfiles import read_secret_file
 
 __all__ = [
@@ -53,11 +66,12 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 
 
-def parse_duration(text: str | int | float, *, what: str = "duration") -> timedelta:
+def parse_duration(text: str | int | float, *, what: str = "duration",
+                   rng: Range = MONITOR_PERIOD) -> timedelta:
     """``"90s"``, ``"5m"``, ``"1h30m"``, ``"30d"``, or a number of seconds -> timedelta.
 
     Raises:
-        UsageError: the text is not a positive duration.
+        UsageError: the text is not a positive duration, or it is outside ``rng``.
     """
     if isinstance(text, bool):
         raise UsageError(f"{what} {text!r} is not a duration: use e.g. 90s, 5m, 12h, 30d")
@@ -65,6 +79,8 @@ def parse_duration(text: str | int | float, *, what: str = "duration") -> timede
         seconds = float(text)
     else:
         spec = text.strip().lower()
+        if len(spec) > 64:
+            raise UsageError(f"{what} {text[:40]!r}...: too long for a duration")
         if re.fullmatch(r"\d+(?:\.\d+)?", spec):
             seconds = float(spec)
         elif spec and _DURATION.sub("", spec) == "":
@@ -73,7 +89,10 @@ def parse_duration(text: str | int | float, *, what: str = "duration") -> timede
             raise UsageError(f"{what} {text!r} is not a duration: use e.g. 90s, 5m, 12h, 30d")
     if seconds <= 0:
         raise UsageError(f"{what} {text!r} must be longer than zero")
-    return timedelta(seconds=seconds)
+    try:
+        return bounded_duration(seconds, rng, f"{what} {text!r}")
+    except InputError as exc:  # this module's callers expect UsageError
+        raise UsageError(exc.message) from None
 
 
 def format_duration(value: timedelta) -> str:
@@ -115,6 +134,13 @@ def parse_listen(text: str) -> tuple[str, int]:
     return address, port
 
 
+def _check_timeout(value: float) -> None:
+    # NaN and inf are floats too, and neither bounds anything.
+    if value not in TIMEOUT:
+        raise ValueError(f"timeout {value!r} must be from {TIMEOUT.describe()} "
+                         "(seconds for the whole delivery)")
+
+
 @dataclass(frozen=True)
 class EmailChannel:
     """Email over SMTP: ``security`` is ``starttls`` (default), ``tls`` or ``none``."""
@@ -131,6 +157,9 @@ class EmailChannel:
     timeout: float = 30.0
 
     def __post_init__(self) -> None:
+        _check_timeout(self.timeout)
+        if self.port not in PORT:
+            raise ValueError(f"port {self.port!r} must be from {PORT.describe()}")
         if self.security not in ("starttls", "tls", "none"):
             raise ValueError(f"security must be starttls, tls or none, not {self.security!r}")
         if self.username and self.security == "none":
@@ -153,9 +182,10 @@ class WebhookChannel:
     timeout: float = 15.0
 
     def __post_init__(self) -> None:
-        if not re.match(r"https?://[^/\s]+", self.url):
+        _check_timeout(self.timeout)
+        if not re.match(r"https?://[^/\s]+", self.url) or control_characters(self.url):
             raise ValueError(f"url {redact.url(self.url)!r} must be http://HOST/... or "
-                             "https://HOST/...")
+                             "https://HOST/..., without control characters")
 
 
 @dataclass(frozen=True)
@@ -207,13 +237,14 @@ def load_settings(home: Path, path: Path | None = None,
     env = os.environ if environ is None else environ
     explicit = path is not None
     file = path if path is not None else home / CONFIG_NAME
-    if not file.exists():
+    if not file.exists() and not file.is_symlink():
         if explicit:
             raise InputError(f"{file}: no such monitor configuration file", path=file)
         return MonitorSettings()
+    raw = read_user_file(file, limit=1024 * 1024)
     try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
         raise InputError(f"{file}: cannot read: {exc}", path=file) from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{file}: not valid TOML: {exc}", path=file) from None
@@ -241,6 +272,7 @@ class _Reader:
                                     "history", "probe_timeout", "concurrency"})
         self.known(ren, "renewal", {"enabled", "notify", "retry_base", "retry_max", "jitter"})
         self.known(notify, "notify", {"email", "webhook"})
+        window = EXPIRY_WINDOW
         defaults = MonitorSettings()
         listen = mon.get("metrics_listen")
         if listen is not None:
@@ -251,12 +283,15 @@ class _Reader:
             jitter=float(ren.get("jitter", defaults.retry.jitter))))
         return MonitorSettings(
             interval=self.duration(mon, "monitor.interval", defaults.interval),
-            expiry_warning=self.duration(mon, "monitor.expiry_warning", defaults.expiry_warning),
+            expiry_warning=self.duration(mon, "monitor.expiry_warning", defaults.expiry_warning,
+                                         window),
             repeat=self.duration(mon, "monitor.repeat", defaults.repeat),
             metrics_listen=str(listen) if listen is not None else None,
-            history=self.positive(mon, "monitor.history", defaults.history),
-            probe_timeout=self.duration(mon, "monitor.probe_timeout", defaults.probe_timeout),
-            concurrency=self.positive(mon, "monitor.concurrency", defaults.concurrency),
+            history=self.positive(mon, "monitor.history", defaults.history, HISTORY),
+            probe_timeout=self.duration(mon, "monitor.probe_timeout", defaults.probe_timeout,
+                                        TIMEOUT),
+            concurrency=self.positive(mon, "monitor.concurrency", defaults.concurrency,
+                                      CONCURRENCY),
             renew=bool(ren.get("enabled", True)),
             announce_renewals=bool(ren.get("notify", True)),
             retry=retry,
@@ -274,13 +309,14 @@ class _Reader:
             if required not in t:
                 raise self.fail(f"{key}.{required}", "missing")
         security = str(t.get("security", "starttls"))
-        port = t.get("port", 465 if security == "tls" else 587)
+        port = self.positive(t, f"{key}.port", 465 if security == "tls" else 587, PORT)
         to = t["to"] if isinstance(t["to"], list) else [t["to"]]
         return self.guard(key, lambda: EmailChannel(
-            name=str(t.get("name", f"email-{index + 1}")), host=str(t["host"]), port=int(port),
+            name=str(t.get("name", f"email-{index + 1}")), host=self.text(t, f"{key}.host"),
+            port=port,
             sender=str(t["from"]), recipients=tuple(str(r) for r in to), security=security,
             username=t.get("username"), password=self.secret(t, key, "password"),
-            ca_file=t.get("ca_file"), timeout=float(t.get("timeout", 30))))
+            ca_file=t.get("ca_file"), timeout=self.number(t, f"{key}.timeout", 30)))
 
     def webhook(self, index: int, t: dict[str, Any]) -> WebhookChannel:
         key = f"notify.webhook[{index}]"
@@ -301,7 +337,7 @@ class _Reader:
         return self.guard(key, lambda: WebhookChannel(
             name=str(t.get("name", f"webhook-{index + 1}")), url=url,
             headers=tuple(sorted(headers.items())), ca_file=t.get("ca_file"),
-            timeout=float(t.get("timeout", 15))))
+            timeout=self.number(t, f"{key}.timeout", 15)))
 
     def webhook_url(self, t: dict[str, Any], key: str) -> str:
         """``url`` (``${NAME}`` expanded), or the secret ``url_env``/``url_file``."""
@@ -365,17 +401,33 @@ class _Reader:
                 raise self.fail(f"{key}.{what}_file", exc.message) from None
         return None
 
-    def duration(self, t: dict[str, Any], key: str, default: timedelta) -> timedelta:
+    def duration(self, t: dict[str, Any], key: str, default: timedelta,
+                 rng: Range = MONITOR_PERIOD) -> timedelta:
         name = key.rsplit(".", 1)[-1]
         if name not in t:
             return default
-        return self.guard(key, lambda: parse_duration(t[name], what=key))
+        return self.guard(key, lambda: parse_duration(t[name], what=key, rng=rng))
 
-    def positive(self, t: dict[str, Any], key: str, default: int) -> int:
+    def positive(self, t: dict[str, Any], key: str, default: int, rng: Range) -> int:
         value = t.get(key.rsplit(".", 1)[-1], default)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise self.fail(key, f"{value!r} is not a positive whole number")
+        if not isinstance(value, int) or isinstance(value, bool) or value not in rng:
+            raise self.fail(key, f"{value!r} is not a whole number from {rng.describe()}")
         return value
+
+    def number(self, t: dict[str, Any], key: str, default: float) -> float:
+        value = t.get(key.rsplit(".", 1)[-1], default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(key, f"{value!r} is not a number of seconds")
+        return float(value)
+
+    def text(self, t: dict[str, Any], key: str) -> str:
+        value = t.get(key.rsplit(".", 1)[-1])
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(key, f"{value!r} is not a non-empty string")
+        try:
+            return refuse_control(value, "the value")
+        except InputError as exc:
+            raise self.fail(key, exc.message) from None
 
     def table(self, t: dict[str, Any], name: str) -> dict[str, Any]:
         value = t.get(name, {})

@@ -25,7 +25,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from certmgr.errors import PKIError, WrongPassword
+from certmgr.errors import InputError, PKIError, WrongPassword
+from certmgr.inputs import read_user_file
 from certmgr.pki.keys import PrivateKey, keys_match, signing_key
 
 __all__ = ["Bundle", "load_bundle", "load_csr", "load_file"]
@@ -98,9 +99,9 @@ def load_file(path: str | Path, password: Password = None, *,
         WrongPassword: the password does not open it.
     """
     try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise PKIError(f"{path}: cannot read: {exc.strerror or exc}", path=path) from None
+        data = read_user_file(path)
+    except InputError as exc:  # missing, a FIFO or device, too large...
+        raise PKIError(exc.message, path=path) from None
     return load_bundle(data, password, source=str(path), alias=alias)
 
 

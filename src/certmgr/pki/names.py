@@ -28,7 +28,8 @@ __all__ = [
     "san_entries",
 ]
 
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# fullmatch, never match with ^...$: "$" also matches before a final newline.
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 
 
 def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -65,7 +66,7 @@ def normalize_san(text: str) -> str:
     if (
         not labels
         or len(name) > 253
-        or not all(_LABEL.match(label) for label in labels)
+        or not all(_LABEL.fullmatch(label) for label in labels)
         or labels[-1].isdigit()
     ):
         raise PKIError(f"SAN {text!r} is not a valid DNS name or IP address")

@@ -22,7 +22,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from certmgr.errors import UsageError
+from certmgr.errors import InputError, UsageError
+from certmgr.inputs import SCAN_ENDPOINTS, control_characters, printable, read_user_file
 from certmgr.models import Endpoint, TlsMode
 
 __all__ = [
@@ -33,11 +34,13 @@ __all__ = [
     "expand_all",
     "parse_port_list",
     "parse_target",
+    "parse_targets",
     "read_target_file",
 ]
 
-#: Largest number of endpoints one scan may expand to: a /16 times 16 ports.
-MAX_TARGETS = 1 << 20
+#: Largest number of endpoints one scan may expand to (all its targets together): a /16
+#: times 16 ports.
+MAX_TARGETS = int(SCAN_ENDPOINTS.high)
 
 #: Ports whose protocol starts TLS with a command, probed that way unless told otherwise.
 WELL_KNOWN_STARTTLS: dict[int, TlsMode] = {
@@ -174,8 +177,11 @@ def _split_host_ports(text: str, body: str) -> tuple[str, str]:
             raise UsageError(f"target {text!r}: write an IPv6 target as [ADDRESS]:PORT")
         return host, rest[1:]
     host, sep, ports = body.rpartition(":")
-    if not sep or not host:
+    if not sep:
         raise UsageError(f"target {text!r}: give a port, as HOST:PORT (e.g. {body}:443)")
+    if not host:
+        raise UsageError(f"target {text!r}: give a host before the port, as HOST:PORT "
+                         f"(e.g. localhost{body})")
     if ":" in host:
         raise UsageError(f"target {text!r}: put an IPv6 address in brackets: [ADDRESS]:PORT")
     return host, ports
@@ -184,6 +190,10 @@ def _split_host_ports(text: str, body: str) -> tuple[str, str]:
 def parse_target(text: str, *, sni: str | None = None) -> TargetSpec:
     """Parse one TARGET argument (see the module docstring). Raises UsageError."""
     text = text.strip()
+    bad = control_characters(text)
+    if bad:
+        raise UsageError(f"target '{printable(text)}' contains control characters "
+                         f"({', '.join(bad)}); remove them")
     body, mode = _split_proto(text)
     host, ports_text = _split_host_ports(text, body)
     ports = parse_port_list(ports_text, where=f"target {text!r}")
@@ -205,12 +215,32 @@ def parse_target(text: str, *, sni: str | None = None) -> TargetSpec:
     return spec
 
 
+def parse_targets(words: Iterable[str], *, sni: str | None = None) -> list[TargetSpec]:
+    """Parse TARGET arguments (and ``--from`` lines) for one scan, refusing the scan
+    before it starts when all of them together expand past :data:`MAX_TARGETS`.
+
+    Raises:
+        UsageError: a bad target, or too many endpoints in all.
+    """
+    specs: list[TargetSpec] = []
+    total = 0
+    for word in words:
+        spec = parse_target(word, sni=sni)
+        total += spec.count()
+        if total > MAX_TARGETS:
+            raise UsageError(f"the scan expands to more than {MAX_TARGETS:,} endpoints "
+                             f"(reached at target {word!r}); scan smaller blocks, fewer "
+                             "ports or fewer targets at a time")
+        specs.append(spec)
+    return specs
+
+
 def read_target_file(path: Path) -> list[str]:
     """Target arguments from a file (``-`` not handled here): one per line, ``#`` comments."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"--from {path}: cannot read it: {exc.strerror}") from None
+        text = read_user_file(path, name=f"--from {path}").decode("utf-8")
+    except InputError as exc:
+        raise UsageError(exc.message) from None
     except UnicodeDecodeError:
         raise UsageError(f"--from {path}: not a text file of targets") from None
     out = []

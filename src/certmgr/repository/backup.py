@@ -110,6 +110,8 @@ def write_backup(repo: Repository, out: Path, *, overwrite: bool = False) -> Bac
     out = Path(out)
     if out.exists() and not overwrite:
         raise InputError(f"{out} exists; choose another --out or remove it first", path=out)
+    if out.is_dir() and not out.is_symlink():  # --force replaces a file, never a directory
+        raise InputError(f"{out} is a directory; give a file name for the backup", path=out)
     if not out.parent.is_dir():
         raise InputError(f"directory {out.parent} does not exist; create it or choose another "
                          "--out", path=out)
