@@ -21,15 +21,13 @@ import posixpath
 import shlex
 import threading
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import asyncssh
 
-from certmgr.errors import CommandFailed, HostError, InputError, UsageError
+from certmgr.errors import CommandFailed, HostError
 from certmgr.hosts import sshio
 from certmgr.hosts.base import (
     Accounts,
@@ -40,7 +38,7 @@ from certmgr.hosts.base import (
     normalize,
     prefixes,
 )
-from certmgr.inputs import PORT, control_characters, printable, read_user_file
+from certmgr.hosts.sshaddress import SSHAddress, check_login_files, parse_ssh_url
 
 __all__ = ["SSHAddress", "SSHHost", "check_login_files", "parse_ssh_url"]
 
@@ -48,72 +46,6 @@ T = TypeVar("T")
 
 _CONNECT_TIMEOUT = 20.0
 _FILE_TIMEOUT = 120.0
-
-
-@dataclass(frozen=True)
-class SSHAddress:
-    """``ssh://user@host:port`` taken apart."""
-
-    user: str
-    host: str
-    port: int = 22
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        port = "" if self.port == 22 else f":{self.port}"
-        return f"ssh://{self.user}@{host}{port}"
-
-
-def parse_ssh_url(url: str) -> SSHAddress:
-    """Parse ``ssh://[user@]host[:port]`` (user defaults to root).
-
-    Raises:
-        UsageError: not an ssh:// URL, or it has a path, password or bad port.
-    """
-    # urlsplit drops tabs and newlines silently: a host with one is refused, not "fixed".
-    if control_characters(url):
-        raise UsageError(f"'{printable(url)}': an address must not contain control characters "
-                         f"({', '.join(control_characters(url))})")
-    parts = urlsplit(url)
-    if parts.scheme != "ssh" or not parts.hostname:
-        raise UsageError(f"{url!r} is not an ssh://[user@]host[:port] address")
-    if parts.password is not None or parts.path not in ("", "/") or parts.query:
-        raise UsageError(f"{url!r}: give only ssh://user@host:port (no password or path); "
-                         "authenticate with --key")
-    try:
-        port = parts.port if parts.port is not None else 22
-    except ValueError:
-        port = 0
-    if port not in PORT:
-        raise UsageError(f"{url!r}: the port must be a number {PORT.describe()}")
-    return SSHAddress(parts.username or "root", parts.hostname, port)
-
-
-def check_login_files(key: Path | None, known_hosts: Path) -> None:
-    """Refuse, before anything is saved or dialled, a private key asyncssh cannot use
-    (read without following a symlink) or a known_hosts file that is not text.
-
-    Raises:
-        UsageError: the message names the file and what to give instead.
-    """
-    try:
-        if key is not None:
-            data = read_user_file(key, name=f"--key {key}", secret=True, limit=1024 * 1024)
-            try:
-                asyncssh.import_private_key(data)
-            except (asyncssh.KeyImportError, ValueError) as exc:
-                raise UsageError(f"--key {key}: not a private key certmgr can log in with "
-                                 f"({exc}); give an unencrypted OpenSSH or PEM key file"
-                                 ) from None
-        text = read_user_file(known_hosts, name=f"--known-hosts {known_hosts}")
-        try:
-            asyncssh.import_known_hosts(text.decode("utf-8"))
-        except ValueError:
-            raise UsageError(f"--known-hosts {known_hosts}: not a known_hosts file (lines of "
-                             "'HOST KEYTYPE KEY', as ssh-keyscan prints)") from None
-    except InputError as exc:
-        raise UsageError(exc.message) from None
 
 
 # AES-GCM first: asyncssh does it in one cryptography AEAD call per packet, where its
