@@ -97,3 +97,18 @@ def test_root_help_from_summaries_is_the_modules_own() -> None:
     assert "certmgr.cli.pki_commands" in full_loaded
     if COMMAND_SUMMARIES.keys() == COMMAND_INDEX.keys():
         assert lazy_loaded == ["certmgr.cli.app", "certmgr.cli.common"]
+
+
+def test_home_before_the_subcommand_wins_over_the_environment(tmp_path: Path) -> None:
+    # CERTMGR_HOME names one home, --home before the subcommand another: the command line
+    # wins, as it does after the subcommand (the variable filled the subcommand's option too).
+    given, other = tmp_path / "given", tmp_path / "other"
+    certmgr = [sys.executable, "-m", "certmgr"]
+    env = {"CERTMGR_HOME": str(other), "PATH": "/usr/bin:/bin"}
+    for argv in ([*certmgr, "--home", str(given), "init", "--json"],
+                 [*certmgr, "init", "--home", str(given), "--json"]):
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False,
+                              timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["home"] == str(given)
+    assert not other.exists()

@@ -221,9 +221,9 @@ def globals_from(ctx: typer.Context | None, values: dict[str, Any]) -> Globals:
             break
         node = node.parent
     changes: dict[str, Any] = {}
-    if values.get("db"):
+    if values.get("db") and not _from_environment(ctx, "db"):
         changes["db"] = values["db"]
-    if values.get("home"):
+    if values.get("home") and not _from_environment(ctx, "home"):
         changes["home"] = Path(values["home"])
     if values.get("json_"):
         changes["json"] = True
@@ -241,6 +241,16 @@ def globals_from(ctx: typer.Context | None, values: dict[str, Any]) -> Globals:
         raise UsageError(f"--root {g.root}: not a directory; give the directory that stands "
                          "for the host's /")
     return g
+
+
+def _from_environment(ctx: typer.Context | None, name: str) -> bool:
+    """True when the subcommand's value came from ``CERTMGR_DB``/``CERTMGR_HOME``: the root
+    callback read the same variable, so the value given before the subcommand
+    (``certmgr --home DIR list``) stays, where the variable would have replaced it."""
+    if ctx is None:
+        return False
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "ENVIRONMENT"
 
 
 def _redacting_records() -> None:
