@@ -158,7 +158,7 @@ class Outcome:
 
 
 def _solver(repo: CARepository, definition: DefinitionRecord, settings: Mapping[str, Any],
-            host: Any) -> Solver:
+            host: Any, webroots: Mapping[str, str] | None = None) -> Solver:
     challenge = settings.get("challenge", "http-01")
     names = definition_names(definition)
     if challenge == "http-01":
@@ -168,6 +168,8 @@ def _solver(repo: CARepository, definition: DefinitionRecord, settings: Mapping[
                              "need --challenge dns-01")
         if settings.get("webroot"):
             return Webroot(host, str(settings["webroot"]))
+        if webroots and "standalone_port" not in settings and set(names) <= set(webroots):
+            return Webroot(host, "", roots=dict(webroots))  # the servers answering the names
         return Standalone(str(settings.get("standalone_address", "")),
                           int(settings.get("standalone_port", 80)))
     if challenge == "dns-01" and settings.get("dns_hook"):
@@ -186,14 +188,20 @@ def _solver(repo: CARepository, definition: DefinitionRecord, settings: Mapping[
 
 
 def plan(repo: CARepository, definition: DefinitionRecord, record: IssuerRecord,
-         conn: AcmeConnection, *, host: Any = None, dry_run: bool = False) -> Order:
-    """Key, CSR, solver and the certificate replaced (its ARI id) for one definition."""
+         conn: AcmeConnection, *, host: Any = None, dry_run: bool = False,
+         webroots: Mapping[str, str] | None = None) -> Order:
+    """Key, CSR, solver and the certificate replaced (its ARI id) for one definition.
+
+    ``webroots`` (name -> document root on ``host``, from discovery) answers http-01
+    through the web server already serving the names when the definition gives neither
+    ``webroot`` nor ``standalone_port``.
+    """
     settings = acme_settings(definition) or {}
     limited = (definition.data.get("acme_limits") or {}).get(record.name)
     if isinstance(limited, str) and dt.datetime.fromisoformat(limited) > dt.datetime.now(dt.UTC):
         raise IssuanceError(f"issuer {record.name} rate-limited {definition.name} until "
                             f"{limited}; not asked again before then")
-    solver = _solver(repo, definition, settings, host)
+    solver = _solver(repo, definition, settings, host, webroots)
     key = generate_key(KeyType.parse(definition.key_type))
     names = definition_names(definition)
     csr = build_csr(key, names, definition.cn)

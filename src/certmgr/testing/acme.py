@@ -84,6 +84,22 @@ class Named:
     def server(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    def set_address(self, fqdn: str, address: str) -> None:
+        """Point ``fqdn`` (in the zone) at ``address`` by an RFC 2136 update (A record)."""
+        import dns.query
+        import dns.rcode
+        import dns.tsigkeyring
+        import dns.update
+
+        from certmgr.issuers.acme_challenges import parse_tsig_key
+
+        name, algorithm, secret = parse_tsig_key(self.tsig_key_file.read_text(), "test key")
+        update = dns.update.UpdateMessage(self.zone, keyring=dns.tsigkeyring.from_text(
+            {name: secret}), keyalgorithm=algorithm)
+        update.replace(fqdn.rstrip(".") + ".", 1, "A", address)
+        reply = dns.query.tcp(update, "127.0.0.1", port=self.port, timeout=10)
+        assert reply.rcode() == dns.rcode.NOERROR, dns.rcode.to_text(reply.rcode())
+
 
 @contextlib.contextmanager
 def run_named(workdir: Path) -> Iterator[Named]:
@@ -175,12 +191,13 @@ class Pebble:
 
 @contextlib.contextmanager
 def run_pebble(workdir: Path, dns_server: str, *, nonce_reject: int = 0,
-               alternate_roots: int = 0,
+               alternate_roots: int = 0, http_port: int | None = None,
                eab_keys: dict[str, str] | None = None) -> Iterator[Pebble]:
     """Start pebble 2.10 on free loopback ports with its own TLS certificate (made here),
     no validation sleeps, no nonce rejection (unless ``nonce_reject`` percent), retry waits
     0 (``eab_keys``: External Account Binding required, kid -> base64url HMAC key); stop it
-    by pid at the end."""
+    by pid at the end. ``http_port``: the port its validator fetches http-01 tokens from
+    (80 for a real web server; a free loopback port by default)."""
     import trustme
 
     binary = find_pebble()
@@ -191,7 +208,8 @@ def run_pebble(workdir: Path, dns_server: str, *, nonce_reject: int = 0,
     server.cert_chain_pems[0].write_to_path(str(workdir / "cert.pem"))
     server.private_key_pem.write_to_path(str(workdir / "key.pem"))
     ca.cert_pem.write_to_path(str(workdir / "ca.pem"))
-    listen, manage, http_port = free_port(), free_port(), free_port()
+    listen, manage = free_port(), free_port()
+    http_port = http_port or free_port()
     config = {"pebble": {
         "listenAddress": f"127.0.0.1:{listen}",
         "managementListenAddress": f"127.0.0.1:{manage}",
