@@ -79,6 +79,7 @@ class Named:
     port: int
     tsig_key_file: Path
     zone: str = ZONE
+    zones: tuple[str, ...] = (ZONE,)
 
     @property
     def server(self) -> str:
@@ -94,16 +95,19 @@ class Named:
         from certmgr.issuers.acme_challenges import parse_tsig_key
 
         name, algorithm, secret = parse_tsig_key(self.tsig_key_file.read_text(), "test key")
-        update = dns.update.UpdateMessage(self.zone, keyring=dns.tsigkeyring.from_text(
+        fqdn = fqdn.rstrip(".")
+        zone = max((z for z in self.zones if fqdn == z or fqdn.endswith("." + z)), key=len)
+        update = dns.update.UpdateMessage(zone, keyring=dns.tsigkeyring.from_text(
             {name: secret}), keyalgorithm=algorithm)
-        update.replace(fqdn.rstrip(".") + ".", 1, "A", address)
+        update.replace(fqdn + ".", 1, "A", address)
         reply = dns.query.tcp(update, "127.0.0.1", port=self.port, timeout=10)
         assert reply.rcode() == dns.rcode.NOERROR, dns.rcode.to_text(reply.rcode())
 
 
 @contextlib.contextmanager
-def run_named(workdir: Path) -> Iterator[Named]:
-    """Start ``named`` in the foreground on a free loopback port; stop it by pid at the end."""
+def run_named(workdir: Path, zones: tuple[str, ...] = (ZONE,)) -> Iterator[Named]:
+    """Start ``named`` in the foreground on a free loopback port, primary for ``zones``
+    (every name 127.0.0.1 until updated); stop it by pid at the end."""
     binary = find_named()
     assert binary is not None, "named is not installed (apt-get install bind9)"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -112,23 +116,24 @@ def run_named(workdir: Path) -> Iterator[Named]:
                               capture_output=True, text=True).stdout
     key_file.write_text(key_text)
     key_file.chmod(0o600)
-    (workdir / f"{ZONE}.zone").write_text(
-        f"$TTL 1\n@ IN SOA ns.{ZONE}. admin.{ZONE}. 1 60 60 600 1\n"
-        f"@ IN NS ns.{ZONE}.\nns IN A 127.0.0.1\n@ IN A 127.0.0.1\n* IN A 127.0.0.1\n")
+    for zone in zones:
+        (workdir / f"{zone}.zone").write_text(
+            f"$TTL 1\n@ IN SOA ns.{zone}. admin.{zone}. 1 60 60 600 1\n"
+            f"@ IN NS ns.{zone}.\nns IN A 127.0.0.1\n@ IN A 127.0.0.1\n* IN A 127.0.0.1\n")
     port = free_port()
     (workdir / "named.conf").write_text(
         f'include "{key_file}";\ncontrols {{ }};\n'
         f'options {{ directory "{workdir}"; listen-on port {port} {{ 127.0.0.1; }}; '
         f'listen-on-v6 {{ none; }}; pid-file "{workdir}/named.pid"; recursion no; '
         'dnssec-validation no; };\n'
-        f'zone "{ZONE}" {{ type primary; file "{workdir}/{ZONE}.zone"; '
-        f'allow-update {{ key "{TSIG_NAME}"; }}; }};\n')
+        + "".join(f'zone "{zone}" {{ type primary; file "{workdir}/{zone}.zone"; '
+                  f'allow-update {{ key "{TSIG_NAME}"; }}; }};\n' for zone in zones))
     log = (workdir / "named.log").open("wb")
     proc = subprocess.Popen([str(binary), "-c", str(workdir / "named.conf"), "-g"],
                             stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_dns(port, proc, workdir / "named.log")
-        yield Named(port, key_file)
+        yield Named(port, key_file, zones[0], zones)
     finally:
         _stop(proc)
         log.close()

@@ -32,7 +32,7 @@ def pebble80(tmp_path_factory: pytest.TempPathFactory, named: Named) -> Iterator
         yield p
 
 
-def _lab(cli: CliRunner, home: Path, program: str) -> Iterator[Path]:
+def lab_with(cli: CliRunner, home: Path, program: str) -> Iterator[Path]:
     reason = lab_missing()
     if reason is not None:
         skip_or_fail(reason)
@@ -47,12 +47,12 @@ def _lab(cli: CliRunner, home: Path, program: str) -> Iterator[Path]:
 
 @pytest.fixture
 def apache_lab(cli: CliRunner, home: Path) -> Iterator[Path]:
-    yield from _lab(cli, home, "apache2")
+    yield from lab_with(cli, home, "apache2")
 
 
 @pytest.fixture
 def nginx_lab(cli: CliRunner, home: Path) -> Iterator[Path]:
-    yield from _lab(cli, home, "nginx")
+    yield from lab_with(cli, home, "nginx")
 
 
 def _issue_through(cli: CliRunner, lab_dir: Path, named: Named, pebble: Pebble,
