@@ -176,7 +176,7 @@ def _plan(repo: Repository, definition: DefinitionRecord, name: str,
         host = open_host(repo, _host_name(definition), root=root)
         if not settings.get("webroot"):
             webroots = served_by(host, definition_names(definition))
-    return acme.plan(repo, definition, record, conn.fork(), host=host, dry_run=dry_run,
+    return acme.plan(repo, definition, record, conn.take(), host=host, dry_run=dry_run,
                      webroots=webroots)
 
 

@@ -85,7 +85,7 @@ def standalone(address: str, port: int) -> Iterator[_Responder]:
                                     f"{address or '*'}:{port}: {exc.strerror}") from None
             server.tokens, server.users = {}, 0
             threading.Thread(target=server.serve_forever, daemon=True,
-                             kwargs={"poll_interval": 0.05}).start()
+                             kwargs={"poll_interval": 0.01}).start()  # stops within 10 ms
             _RESPONDERS[(address, port)] = server
         server.users += 1
     try:
