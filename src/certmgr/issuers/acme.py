@@ -174,6 +174,8 @@ def _solver(repo: CARepository, definition: DefinitionRecord, settings: Mapping[
                           int(settings.get("standalone_port", 80)))
     if challenge == "dns-01" and settings.get("dns_hook"):
         return DnsHook(str(settings["dns_hook"]))
+    if challenge == "dns-01" and settings.get("dns_provider"):
+        return _lexicon(repo, definition, settings)
     if challenge == "dns-01":
         ref = settings.get("tsig_key_ref")
         server = settings.get("dns_server")
@@ -185,6 +187,22 @@ def _solver(repo: CARepository, definition: DefinitionRecord, settings: Mapping[
         return DnsUpdate(hostname, int(port), parse_tsig_key(text.decode(), "stored key"))
     raise InputError(f"definition {definition.name}: challenge {challenge!r} is not http-01 or "
                      "dns-01")
+
+
+def _lexicon(repo: CARepository, definition: DefinitionRecord,
+             settings: Mapping[str, Any]) -> Solver:
+    from certmgr.issuers.acme_lexicon import LexiconDns, parse_credentials
+
+    options: dict[str, str] = {}
+    ref = settings.get("dns_credentials_ref")
+    if ref:
+        text = repo.load_private_key(str(ref), reason=f"dns-01 for {definition.name}")
+        options = parse_credentials(text.decode("utf-8", "replace"), "stored credentials")
+    server = None
+    if settings.get("dns_server"):
+        hostname, _, port = str(settings["dns_server"]).rpartition(":")
+        server = (hostname, int(port))
+    return LexiconDns(str(settings["dns_provider"]), options, server)
 
 
 def plan(repo: CARepository, definition: DefinitionRecord, record: IssuerRecord,

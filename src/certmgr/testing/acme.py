@@ -23,7 +23,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -80,6 +80,17 @@ class Named:
     tsig_key_file: Path
     zone: str = ZONE
     zones: tuple[str, ...] = (ZONE,)
+    workdir: Path | None = None
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def zone_file(self, zone: str) -> Path:
+        assert self.workdir is not None
+        return self.workdir / f"{zone}.zone"
+
+    def reload(self) -> None:
+        """Have named read its zone files again (SIGHUP to the one we started)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGHUP)
 
     @property
     def server(self) -> str:
@@ -105,9 +116,11 @@ class Named:
 
 
 @contextlib.contextmanager
-def run_named(workdir: Path, zones: tuple[str, ...] = (ZONE,)) -> Iterator[Named]:
+def run_named(workdir: Path, zones: tuple[str, ...] = (ZONE,),
+              static_zones: tuple[str, ...] = ()) -> Iterator[Named]:
     """Start ``named`` in the foreground on a free loopback port, primary for ``zones``
-    (every name 127.0.0.1 until updated); stop it by pid at the end."""
+    (every name 127.0.0.1 until updated by RFC 2136) and for ``static_zones`` (zone files
+    edited in place, read again on :meth:`Named.reload`); stop it by pid at the end."""
     binary = find_named()
     assert binary is not None, "named is not installed (apt-get install bind9)"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -116,7 +129,7 @@ def run_named(workdir: Path, zones: tuple[str, ...] = (ZONE,)) -> Iterator[Named
                               capture_output=True, text=True).stdout
     key_file.write_text(key_text)
     key_file.chmod(0o600)
-    for zone in zones:
+    for zone in (*zones, *static_zones):
         (workdir / f"{zone}.zone").write_text(
             f"$TTL 1\n@ IN SOA ns.{zone}. admin.{zone}. 1 60 60 600 1\n"
             f"@ IN NS ns.{zone}.\nns IN A 127.0.0.1\n@ IN A 127.0.0.1\n* IN A 127.0.0.1\n")
@@ -127,13 +140,15 @@ def run_named(workdir: Path, zones: tuple[str, ...] = (ZONE,)) -> Iterator[Named
         f'listen-on-v6 {{ none; }}; pid-file "{workdir}/named.pid"; recursion no; '
         'dnssec-validation no; };\n'
         + "".join(f'zone "{zone}" {{ type primary; file "{workdir}/{zone}.zone"; '
-                  f'allow-update {{ key "{TSIG_NAME}"; }}; }};\n' for zone in zones))
+                  f'allow-update {{ key "{TSIG_NAME}"; }}; }};\n' for zone in zones)
+        + "".join(f'zone "{zone}" {{ type primary; file "{workdir}/{zone}.zone"; }};\n'
+                  for zone in static_zones))
     log = (workdir / "named.log").open("wb")
     proc = subprocess.Popen([str(binary), "-c", str(workdir / "named.conf"), "-g"],
                             stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_dns(port, proc, workdir / "named.log")
-        yield Named(port, key_file, zones[0], zones)
+        yield Named(port, key_file, zones[0], zones, workdir, proc)
     finally:
         _stop(proc)
         log.close()
