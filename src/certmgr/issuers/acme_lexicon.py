@@ -16,6 +16,7 @@ import importlib.util
 import re
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from josepy.jwk import JWK
@@ -38,14 +39,29 @@ def check_provider(name: str) -> str:
     if not _PROVIDER.fullmatch(name):
         raise InputError(f"--dns-provider {name!r}: a provider name is lower-case letters, "
                          "digits and _ (cloudflare, route53, ovh...)")
-    try:
-        found = importlib.util.find_spec(f"lexicon._private.providers.{name}")
-    except ModuleNotFoundError:
-        raise InputError("--dns-provider needs dns-lexicon: pip install dns-lexicon") from None
-    if found is None or name == "auto":
+    # Looked up without importing lexicon (see _import_lexicon): its providers are files.
+    spec = importlib.util.find_spec("lexicon")
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError("--dns-provider needs dns-lexicon: pip install dns-lexicon")
+    found = any((Path(d) / "_private" / "providers" / f"{name}.py").is_file()
+                for d in spec.submodule_search_locations)
+    if not found or name == "auto":
         raise InputError(f"--dns-provider {name!r}: dns-lexicon has no such provider (see "
                          "`lexicon --help` for the list)")
     return name
+
+
+def _import_lexicon() -> None:
+    """Import lexicon, without the deprecated alias modules it puts in ``sys.modules``
+    (``lexicon.cli``, ``.parser``, ``.discovery``): certmgr uses none of them, and each
+    warns on any attribute read, as by anything that walks ``sys.modules``."""
+    import sys
+
+    import lexicon
+
+    for alias in ("lexicon.cli", "lexicon.parser", "lexicon.discovery"):
+        if isinstance(sys.modules.get(alias), lexicon.DeprecatedModule):
+            del sys.modules[alias]
 
 
 def parse_credentials(text: str, source: str) -> dict[str, str]:
@@ -80,6 +96,7 @@ class LexiconDns:
     _records: list[tuple[str, str, str]] = field(default_factory=list)  # zone, fqdn, value
 
     def _client(self, zone: str) -> Any:
+        _import_lexicon()
         from lexicon.config import ConfigResolver
 
         config = ConfigResolver().with_dict(  # type: ignore[no-untyped-call]
