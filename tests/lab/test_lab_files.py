@@ -151,6 +151,13 @@ def test_two_programs_on_one_port_are_refused_before_anything_is_built(
     assert not (tmp_path / "c").exists()
 
 
+def test_two_web_servers_on_port_80_are_refused(tmp_path: Path) -> None:
+    # Apache's default site and nginx's plain server both answer http-01 on port 80.
+    with pytest.raises(LabError, match="apache2 and nginx both listen on port 80"):
+        lab_up(tmp_path / "d", programs=["apache2", "nginx"], files_only=True)
+    assert not (tmp_path / "d").exists()
+
+
 def test_without_root_up_offers_the_files_only_lab(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lab_netns.os, "geteuid", lambda: 1000)
     with pytest.raises(LabError, match="--files-only"):

@@ -41,12 +41,15 @@ class AcmeOptions:
     tsig_key: Path | None = None
     profile: str | None = None
     dns_hook: str | None = None
+    dns_provider: str | None = None
+    dns_credentials: Path | None = None
 
     @property
     def given(self) -> bool:
         return any(v is not None for v in (self.challenge, self.webroot, self.standalone_port,
                                            self.dns_server, self.tsig_key, self.profile,
-                                           self.dns_hook))
+                                           self.dns_hook, self.dns_provider,
+                                           self.dns_credentials))
 
 
 def split_issuers(text: str) -> list[str]:
@@ -148,6 +151,36 @@ def _tsig(repo: Repository, path: Path, stored: str | None) -> str:
     return repo.store_private_key(data, kind="tsig")
 
 
+def _credentials(repo: Repository, path: Path, stored: str | None) -> str:
+    from certmgr.inputs import read_user_file
+    from certmgr.issuers.acme_lexicon import CREDENTIALS_MAX, parse_credentials
+
+    data = read_user_file(path, name=f"--dns-credentials {path}", limit=CREDENTIALS_MAX,
+                          secret=True)
+    parse_credentials(data.decode("utf-8", "replace"), str(path))
+    if stored is not None and repo.load_private_key(
+            stored, reason="compare with --dns-credentials") == data:
+        return stored  # the same file again (apply run twice): nothing changes
+    return repo.store_private_key(data, kind="dnscred")
+
+
+def _dns_provider(data: dict[str, Any], options: AcmeOptions) -> None:
+    """``--dns-provider`` (lexicon): excludes RFC 2136's TSIG key and the hook."""
+    from certmgr.issuers.acme_lexicon import check_provider
+
+    if options.dns_provider is not None:
+        if options.dns_hook is not None or options.tsig_key is not None:
+            raise InputError("--dns-provider excludes --dns-hook and --tsig-key: give one way")
+        data["dns_provider"] = check_provider(options.dns_provider)
+        for key in ("dns_hook", "tsig_key_ref"):
+            data.pop(key, None)
+    elif options.dns_hook is not None or options.tsig_key is not None:
+        for key in ("dns_provider", "dns_credentials_ref"):
+            data.pop(key, None)
+    if options.dns_credentials is not None and "dns_provider" not in data:
+        raise InputError("--dns-credentials is for --dns-provider NAME")
+
+
 def acme_data(repo: Repository, name: str, issuers: Sequence[str], options: AcmeOptions,
               *, old: Mapping[str, Any] | None = None, names: Sequence[str] = (),
               validity_set: bool, renew_before_set: bool) -> dict[str, Any]:
@@ -163,7 +196,7 @@ def acme_data(repo: Repository, name: str, issuers: Sequence[str], options: Acme
             raise InputError(f"--challenge {options.challenge!r}: use http-01 or dns-01")
         if options.challenge != data.get("challenge"):
             for key in ("webroot", "standalone_port", "standalone_address", "dns_server",
-                        "tsig_key_ref", "dns_hook"):
+                        "tsig_key_ref", "dns_hook", "dns_provider", "dns_credentials_ref"):
                 data.pop(key, None)
         data["challenge"] = options.challenge
     data.setdefault("challenge", "http-01")
@@ -181,6 +214,7 @@ def acme_data(repo: Repository, name: str, issuers: Sequence[str], options: Acme
     if options.dns_server is not None:
         data["dns_server"] = _dns_server(options.dns_server)
         data.pop("dns_hook", None)
+    _dns_provider(data, options)
     if options.dns_hook is not None:
         data["dns_hook"] = _hook(options.dns_hook)
         for key in ("dns_server", "tsig_key_ref"):
@@ -192,8 +226,10 @@ def acme_data(repo: Repository, name: str, issuers: Sequence[str], options: Acme
         data["profile"] = options.profile
     if data["challenge"] == "http-01":
         if (options.dns_server is not None or options.tsig_key is not None
-                or options.dns_hook is not None):
-            raise InputError("--dns-server, --tsig-key and --dns-hook are for --challenge dns-01")
+                or options.dns_hook is not None or options.dns_provider is not None
+                or options.dns_credentials is not None):
+            raise InputError("--dns-server, --tsig-key, --dns-hook, --dns-provider and "
+                             "--dns-credentials are for --challenge dns-01")
         wild = [n for n in names if n.startswith("*.")]
         if wild:
             raise InputError(f"definition {name}: wildcard names ({', '.join(wild)}) can only be "
@@ -204,6 +240,8 @@ def acme_data(repo: Repository, name: str, issuers: Sequence[str], options: Acme
         if "dns_hook" in data:
             if options.tsig_key is not None:
                 raise InputError("--tsig-key is for --dns-server, not --dns-hook")
+        elif "dns_provider" in data:
+            pass  # its credentials come from --dns-credentials or lexicon's environment
         elif options.tsig_key is None and "tsig_key_ref" not in data:
             raise InputError(f"definition {name}: dns-01 needs --dns-server HOST:PORT with "
                              "--tsig-key FILE, or --dns-hook CMD")
@@ -211,6 +249,9 @@ def acme_data(repo: Repository, name: str, issuers: Sequence[str], options: Acme
             raise InputError(f"definition {name}: dns-01 needs --dns-server HOST:PORT")
     if options.tsig_key is not None:
         data["tsig_key_ref"] = _tsig(repo, options.tsig_key, data.get("tsig_key_ref"))
+    if options.dns_credentials is not None:
+        data["dns_credentials_ref"] = _credentials(repo, options.dns_credentials,
+                                                   data.get("dns_credentials_ref"))
     data["validity_set"] = validity_set or bool(data.get("validity_set"))
     data["renew_before_set"] = renew_before_set or bool(data.get("renew_before_set"))
     return data

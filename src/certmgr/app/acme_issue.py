@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from certmgr.app.results import ItemResult
-from certmgr.errors import CertmgrError, InputError
+from certmgr.errors import CertmgrError, HostError, InputError
 from certmgr.repository.records import DefinitionRecord, IssuerKind
 
 if TYPE_CHECKING:
@@ -148,6 +148,7 @@ def _plan(repo: Repository, definition: DefinitionRecord, name: str,
           connections: dict[str, AcmeConnection | CertmgrError], *, root: Path | None,
           dry_run: bool) -> Order:
     from certmgr.issuers import acme
+    from certmgr.issuers.definitions import definition_names
 
     settings = acme.acme_settings(definition) or {}
     record = repo.get_issuer(name)
@@ -166,12 +167,46 @@ def _plan(repo: Repository, definition: DefinitionRecord, name: str,
     conn = connections[key]
     if isinstance(conn, CertmgrError):
         raise conn
-    host = None
-    if settings.get("webroot"):
+    host, webroots = None, None
+    discover = (settings.get("challenge", "http-01") == "http-01" and bool(definition.targets)
+                and "standalone_port" not in settings)
+    if settings.get("webroot") or discover:
         from certmgr.deploy.sources import open_host
 
         host = open_host(repo, _host_name(definition), root=root)
-    return acme.plan(repo, definition, record, conn.fork(), host=host, dry_run=dry_run)
+        if not settings.get("webroot"):
+            webroots = served_by(host, definition_names(definition))
+    return acme.plan(repo, definition, record, conn.take(), host=host, dry_run=dry_run,
+                     webroots=webroots)
+
+
+def served_by(host: Any, names: Sequence[str]) -> dict[str, str]:
+    """Name -> document root of the web server (Apache, nginx) answering it on port 80 of
+    ``host``, from a fresh discovery; names no web server answers are left out.
+
+    A server naming the name wins over a port's default; where the host has a service
+    table (hosts without systemd, lab hosts), only the programs it runs count, as a
+    program's configuration can be installed without the program running.
+    """
+    from certmgr.hosts.servicetable import load_service_table
+    from certmgr.programs import discover_host
+    from certmgr.programs.base import web_root_for
+    from certmgr.programs.registry import ServiceKind
+
+    found = discover_host(host, kinds=[ServiceKind.APACHE2, ServiceKind.NGINX])
+    try:
+        table = load_service_table(host)
+    except (HostError, ValueError):
+        table = None
+    running = {entry.name for entry in table} if table is not None else None
+    roots = [r for service in found.services for r in service.webroots
+             if running is None or service.kind.value in running]
+    out: dict[str, str] = {}
+    for name in names:
+        root = web_root_for(roots, name)
+        if root is not None:
+            out[name] = root.root
+    return out
 
 
 def _failed(name: str, message: str) -> ItemResult:

@@ -86,9 +86,11 @@ def refresh_renewal_info(repo: Repository, now: dt.datetime | None = None) -> li
     return problems
 
 
-def acme_aware_issue(repo: Repository, fallback: Issue) -> Issue:
+def acme_aware_issue(repo: Repository, fallback: Issue,
+                     failovers: dict[str, tuple[str, ...]] | None = None) -> Issue:
     """The monitor's :data:`~certmgr.monitor.renewal.Issue`: ACME definitions through the
-    ACME orders (``replaces`` sent), the others through ``fallback``."""
+    ACME orders (``replaces`` sent), the others through ``fallback``. ``failovers`` gets,
+    per definition renewed by a later issuer, why the earlier ones failed."""
     from certmgr.app.acme_issue import is_acme_definition, issue_acme
 
     def issue(definition: DefinitionRecord) -> CertificateRecord:
@@ -97,6 +99,9 @@ def acme_aware_issue(repo: Repository, fallback: Issue) -> Issue:
         result = issue_acme(repo, [definition])[definition.name]
         if not result.ok:
             raise IssuanceError(result.reason)
+        failed = result.detail.get("failover")
+        if failovers is not None and failed:
+            failovers[definition.name] = tuple(str(f) for f in failed)
         cert = repo.current_certificate(definition.name)
         assert cert is not None
         return cert

@@ -206,7 +206,8 @@ def _acme_from_toml(repo: Repository, d: DefinitionRecord,
     options = AcmeOptions(raw.get("challenge"), raw.get("webroot"), raw.get("standalone_port"),
                           raw.get("dns_server"),
                           Path(raw["tsig_key"]) if raw.get("tsig_key") else None,
-                          raw.get("profile"), raw.get("dns_hook"))
+                          raw.get("profile"), raw.get("dns_hook"), raw.get("dns_provider"),
+                          Path(raw["dns_credentials"]) if raw.get("dns_credentials") else None)
     if not raw and not is_acme(repo, issuers, options):
         return replace(d, data=data)
     old_acme = old.data.get("acme") if old is not None else None

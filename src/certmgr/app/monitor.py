@@ -40,9 +40,11 @@ def make_monitor(ctx: Context, settings: MonitorSettings, *, ca_files: Iterable[
     if settings.renew:
         from certmgr.app.acme_renewal import acme_aware_issue
 
-        renewer = _AcmeRenewer(repo, acme_aware_issue(repo, issue_with_issuer(repo)),
+        failovers: dict[str, tuple[str, ...]] = {}
+        renewer = _AcmeRenewer(repo, acme_aware_issue(repo, issue_with_issuer(repo), failovers),
                                EngineDeployer(repo, ctx.home), state,
                                RetryPolicy(settings.retry))
+        renewer.failovers = failovers
     worker = NoticeWorker(board, *notices) if notices is not None else None
     return Monitor(repo, settings, state, board=board, renewer=renewer, metrics=metrics,
                    trust=trust_for(repo, ca_files=ca_files), notices=worker)
@@ -50,13 +52,21 @@ def make_monitor(ctx: Context, settings: MonitorSettings, *, ca_files: Iterable[
 
 class _AcmeRenewer(Renewer):
     """The renewer, with ACME renewal information refreshed before each pass (only the
-    certificates whose next check time has come cost a request)."""
+    certificates whose next check time has come cost a request), and each renewal that
+    needed a later issuer carrying why the earlier ones failed (announced as an
+    ``issuer-failover`` notice)."""
+
+    failovers: dict[str, tuple[str, ...]]
 
     def run(self) -> list[RenewalResult]:
+        from dataclasses import replace
+
         from certmgr.app.acme_renewal import refresh_renewal_info
 
         refresh_renewal_info(self.repo, self.clock())  # type: ignore[arg-type]
-        return super().run()
+        self.failovers.clear()
+        return [replace(r, failover=self.failovers[r.definition])
+                if r.definition in self.failovers else r for r in super().run()]
 
 
 def monitor_once(ctx: Context, settings: MonitorSettings, *,

@@ -47,6 +47,11 @@ _TSIG = typer.Option("--tsig-key", metavar="FILE",
 _PROFILE = typer.Option("--profile", metavar="NAME", help="ACME: the certificate profile.")
 _HOOK = typer.Option("--dns-hook", metavar="CMD",
                      help="ACME dns-01: run `CMD set|clear FQDN VALUE` (exit 0: done).")
+_PROVIDER = typer.Option("--dns-provider", metavar="NAME",
+                         help="ACME dns-01: a dns-lexicon provider (cloudflare, route53...).")
+_CREDENTIALS = typer.Option("--dns-credentials", metavar="FILE",
+                            help="ACME dns-01: the provider's `option = value` lines; "
+                                 "stored encrypted.")
 _TARGET = typer.Option("--target", metavar="[HOST/]SLOT-ID",
                        help="Where it is deployed, as `certmgr discover` prints slots "
                             "(repeatable).")
@@ -68,15 +73,18 @@ def definition_json(d: DefinitionRecord) -> dict[str, Any]:
                        "standalone_port": standalone, "dns_server": acme.get("dns_server"),
                        "tsig_key": "stored" if acme.get("tsig_key_ref") else None,
                        "dns_hook": acme.get("dns_hook"),
+                       "dns_provider": acme.get("dns_provider"),
+                       "dns_credentials": "stored" if acme.get("dns_credentials_ref") else None,
                        "profile": acme.get("profile")}
     return out
 
 
 def _acme_options(challenge: str | None, webroot: str | None, standalone_port: str | None,
                   dns_server: str | None, tsig_key: Path | None,
-                  profile: str | None, dns_hook: str | None) -> AcmeOptions:
+                  profile: str | None, dns_hook: str | None, dns_provider: str | None = None,
+                  dns_credentials: Path | None = None) -> AcmeOptions:
     return AcmeOptions(challenge, webroot, standalone_port, dns_server, tsig_key, profile,
-                       dns_hook)
+                       dns_hook, dns_provider, dns_credentials)
 
 
 @command(app, "define")
@@ -99,6 +107,8 @@ def define(
     tsig_key: Annotated[Path | None, _TSIG] = None,
     profile: Annotated[str | None, _PROFILE] = None,
     dns_hook: Annotated[str | None, _HOOK] = None,
+    dns_provider: Annotated[str | None, _PROVIDER] = None,
+    dns_credentials: Annotated[Path | None, _CREDENTIALS] = None,
 ) -> None:
     """Define a certificate: its names, key, lifetime, issuer and where it goes.
 
@@ -113,7 +123,7 @@ def define(
                                if renew_before else None),
                  issuer=issuer, targets=target or [],
                  acme=_acme_options(challenge, webroot, standalone_port, dns_server, tsig_key,
-                                    profile, dns_hook))
+                                    profile, dns_hook, dns_provider, dns_credentials))
     _warn(g, saved.warnings)
     _print_one(g, saved.definition, saved.status)
 
@@ -204,6 +214,8 @@ def definitions_edit(
     tsig_key: Annotated[Path | None, _TSIG] = None,
     profile: Annotated[str | None, _PROFILE] = None,
     dns_hook: Annotated[str | None, _HOOK] = None,
+    dns_provider: Annotated[str | None, _PROVIDER] = None,
+    dns_credentials: Annotated[Path | None, _CREDENTIALS] = None,
 ) -> None:
     """Change a definition; the next `issue` uses the new values."""
     from certmgr.app.definitions import edit
@@ -216,7 +228,7 @@ def definitions_edit(
                  issuer=issuer, targets=target, add_targets=add_target or (),
                  remove_targets=remove_target or (),
                  acme=_acme_options(challenge, webroot, standalone_port, dns_server, tsig_key,
-                                    profile, dns_hook))
+                                    profile, dns_hook, dns_provider, dns_credentials))
     _warn(g, saved.warnings)
     _print_one(g, saved.definition, saved.status)
 

@@ -12,8 +12,9 @@ from certmgr.errors import CertmgrError, DeployError, HostError, NotFound, Usage
 from certmgr.hosts.base import WritableHost
 from certmgr.hosts.local import LocalHost
 from certmgr.pki import load_bundle
-from certmgr.pki.trust import anchors, intermediates
+from certmgr.pki.trust import anchors, intermediates, system_anchors
 from certmgr.pki.write import key_pem
+from certmgr.repository.records import IssuerKind
 
 __all__ = ["material_from_repository", "open_host"]
 
@@ -95,4 +96,7 @@ def _issuer_roots(repository: Any, issuer: str | None) -> tuple[x509.Certificate
         record = repository.get_issuer(issuer)
     except CertmgrError:
         return ()
+    if not record.certificates_pem.strip() and record.kind is IssuerKind.ACME:
+        # An ACME CA sends no root: a public CA's is in the system store.
+        return anchors(system_anchors())
     return anchors(_certs(record.certificates_pem))

@@ -158,7 +158,7 @@ class Outcome:
 
 
 def _solver(repo: CARepository, definition: DefinitionRecord, settings: Mapping[str, Any],
-            host: Any) -> Solver:
+            host: Any, webroots: Mapping[str, str] | None = None) -> Solver:
     challenge = settings.get("challenge", "http-01")
     names = definition_names(definition)
     if challenge == "http-01":
@@ -168,10 +168,14 @@ def _solver(repo: CARepository, definition: DefinitionRecord, settings: Mapping[
                              "need --challenge dns-01")
         if settings.get("webroot"):
             return Webroot(host, str(settings["webroot"]))
+        if webroots and "standalone_port" not in settings and set(names) <= set(webroots):
+            return Webroot(host, "", roots=dict(webroots))  # the servers answering the names
         return Standalone(str(settings.get("standalone_address", "")),
                           int(settings.get("standalone_port", 80)))
     if challenge == "dns-01" and settings.get("dns_hook"):
         return DnsHook(str(settings["dns_hook"]))
+    if challenge == "dns-01" and settings.get("dns_provider"):
+        return _lexicon(repo, definition, settings)
     if challenge == "dns-01":
         ref = settings.get("tsig_key_ref")
         server = settings.get("dns_server")
@@ -185,15 +189,37 @@ def _solver(repo: CARepository, definition: DefinitionRecord, settings: Mapping[
                      "dns-01")
 
 
+def _lexicon(repo: CARepository, definition: DefinitionRecord,
+             settings: Mapping[str, Any]) -> Solver:
+    from certmgr.issuers.acme_lexicon import LexiconDns, parse_credentials
+
+    options: dict[str, str] = {}
+    ref = settings.get("dns_credentials_ref")
+    if ref:
+        text = repo.load_private_key(str(ref), reason=f"dns-01 for {definition.name}")
+        options = parse_credentials(text.decode("utf-8", "replace"), "stored credentials")
+    server = None
+    if settings.get("dns_server"):
+        hostname, _, port = str(settings["dns_server"]).rpartition(":")
+        server = (hostname, int(port))
+    return LexiconDns(str(settings["dns_provider"]), options, server)
+
+
 def plan(repo: CARepository, definition: DefinitionRecord, record: IssuerRecord,
-         conn: AcmeConnection, *, host: Any = None, dry_run: bool = False) -> Order:
-    """Key, CSR, solver and the certificate replaced (its ARI id) for one definition."""
+         conn: AcmeConnection, *, host: Any = None, dry_run: bool = False,
+         webroots: Mapping[str, str] | None = None) -> Order:
+    """Key, CSR, solver and the certificate replaced (its ARI id) for one definition.
+
+    ``webroots`` (name -> document root on ``host``, from discovery) answers http-01
+    through the web server already serving the names when the definition gives neither
+    ``webroot`` nor ``standalone_port``.
+    """
     settings = acme_settings(definition) or {}
     limited = (definition.data.get("acme_limits") or {}).get(record.name)
     if isinstance(limited, str) and dt.datetime.fromisoformat(limited) > dt.datetime.now(dt.UTC):
         raise IssuanceError(f"issuer {record.name} rate-limited {definition.name} until "
                             f"{limited}; not asked again before then")
-    solver = _solver(repo, definition, settings, host)
+    solver = _solver(repo, definition, settings, host, webroots)
     key = generate_key(KeyType.parse(definition.key_type))
     names = definition_names(definition)
     csr = build_csr(key, names, definition.cn)

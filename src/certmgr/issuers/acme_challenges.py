@@ -85,7 +85,7 @@ def standalone(address: str, port: int) -> Iterator[_Responder]:
                                     f"{address or '*'}:{port}: {exc.strerror}") from None
             server.tokens, server.users = {}, 0
             threading.Thread(target=server.serve_forever, daemon=True,
-                             kwargs={"poll_interval": 0.05}).start()
+                             kwargs={"poll_interval": 0.01}).start()  # stops within 10 ms
             _RESPONDERS[(address, port)] = server
         server.users += 1
     try:
@@ -135,20 +135,23 @@ class Standalone:
 class Webroot:
     """http-01 answered by files under ``webroot/.well-known/acme-challenge/`` on ``host``
     (a :class:`certmgr.hosts.base.WritableHost`), readable by the web server's user and
-    removed afterwards."""
+    removed afterwards; ``roots`` gives a name its own web root (the one of the server
+    discovery found answering it)."""
 
     host: Any
     webroot: str
     kind: str = "http-01"
+    roots: dict[str, str] = field(default_factory=dict)  # name -> its server's web root
     _files: list[str] = field(default_factory=list)
     _dirs: list[str] = field(default_factory=list)
 
     def publish(self, name: str, challenge: Any, key: JWK) -> Any:
         response, validation = challenge.response_and_validation(key)
-        root = self.webroot.rstrip("/") or "/"
+        root = (self.roots.get(name) or self.webroot).rstrip("/") or "/"
         top = self.host.stat(root)
         if top is None:
-            raise IssuanceError(f"--webroot {root}: no such directory on {self._where}")
+            source = "--webroot" if name not in self.roots else f"web root of {name}"
+            raise IssuanceError(f"{source} {root}: no such directory on {self._where}")
         uid, gid = top.uid, top.gid
         path = root
         for part in CHALLENGE_DIR.split("/"):

@@ -33,7 +33,7 @@ __all__ = ["AcmeConnection", "AlreadyReplaced", "Directory", "RateLimited", "Win
 
 T = TypeVar("T")
 USER_AGENT = "certmgr (acme)"
-POLL_FIRST = 0.02   # without Retry-After: first poll after 20 ms, doubling up to 2 s
+POLL_FIRST = 0.005  # without Retry-After: first poll after 5 ms, doubling up to 2 s
 POLL_MAX = 2.0
 DEADLINE = 120.0    # seconds an order may take before it counts as failed
 NONCE_RETRIES = 4
@@ -145,6 +145,8 @@ def _retry_after(response: requests.Response, default: float) -> float:
 class AcmeConnection:
     """A client bound to one directory and (once registered) one account."""
 
+    _taken: bool = False  # handed to an order by take()
+
     def __init__(self, directory_url: str, key: JWKEC, *, account_url: str | None = None,
                  ca_bundle: str | None = None, name: str = "ACME CA") -> None:
         self.name = name
@@ -158,6 +160,14 @@ class AcmeConnection:
         directory = self._call("directory", lambda: acme_client.ClientV2.get_directory(
             directory_url, self.net))
         self.client = acme_client.ClientV2(directory, self.net)
+
+    def take(self) -> AcmeConnection:
+        """This connection for the first order (its HTTP session and nonce are warm from
+        the directory fetch), a :meth:`fork` for every later one. Call from one thread."""
+        if not self._taken:
+            self._taken = True
+            return self
+        return self.fork()
 
     def fork(self) -> AcmeConnection:
         """A connection of its own (nonces, HTTP session) for another thread; the

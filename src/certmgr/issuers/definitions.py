@@ -41,7 +41,7 @@ _DURATION = re.compile(r"(\d+)\s*([smhd])")
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._@+-]{0,127}")
 _TARGET = re.compile(r"[^\s\x00-\x1f\x7f]+")
 _ACME_KEYS = {"challenge", "webroot", "standalone_port", "dns_server", "tsig_key", "profile",
-              "dns_hook"}
+              "dns_hook", "dns_provider", "dns_credentials"}
 _TOML_KEYS = {"cn", "sans", "key", "validity", "renew_before", "issuer", "targets", *_ACME_KEYS}
 
 

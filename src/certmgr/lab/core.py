@@ -177,7 +177,7 @@ def _refuse_shared_ports(names: tuple[str, ...]) -> None:
     for prog in PROGRAMS:
         if prog.name not in names:
             continue
-        for port, _tls in prog.ports:
+        for port in [p for p, _tls in prog.ports] + list(prog.http_ports):
             if port in owner:
                 raise LabError(f"--programs: {owner[port]} and {prog.name} both listen on "
                                f"port {port}; a lab host runs one of them, choose one")

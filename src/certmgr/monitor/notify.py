@@ -68,6 +68,7 @@ class EventKind(str, Enum):
     RENEWAL_FAILED = "renewal-failed"
     DEPLOY_FAILED = "deploy-failed"
     RENEWED = "renewed"
+    ISSUER_FAILOVER = "issuer-failover"  # an issuer failed and the next one was asked
     TEST = "test"
 
 

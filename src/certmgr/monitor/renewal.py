@@ -149,6 +149,7 @@ class RenewalResult:
     failures: int = 0
     next_attempt: datetime | None = None
     deployed: tuple[DeployOutcome, ...] = field(default=())
+    failover: tuple[str, ...] = ()  # why earlier issuers of the definition failed (ACME)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -158,6 +159,7 @@ class RenewalResult:
             "next_attempt": self.next_attempt.isoformat() if self.next_attempt else None,
             "deployed": [{"target": d.target, "ok": d.ok, "error": d.error}
                          for d in self.deployed],
+            "failover": list(self.failover),
         }
 
 

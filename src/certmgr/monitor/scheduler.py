@@ -159,6 +159,10 @@ class Monitor:
         problems = self._problems(endpoints, certificates, started)
         events = [_renewed(r) for r in renewals if r.status is RenewalStatus.RENEWED
                   ] if self.settings.announce_renewals else []
+        # An issuer that failed (down, rate-limited, refusing the name) is announced even
+        # when the next one issued: the admin learns of it before the last one fails too.
+        events += [_failover(r) for r in renewals
+                   if r.failover and r.status is RenewalStatus.RENEWED]
         deliveries: tuple[Delivery, ...] = ()
         if self.notices is not None:
             self.notices.submit(problems, events)
@@ -331,6 +335,14 @@ def _renewed(result: RenewalResult) -> Problem:
                    f"{result.serial}, {where}", Severity.INFO,
                    {"version": result.version, "serial": result.serial,
                     "targets": ", ".join(targets)})
+
+
+def _failover(result: RenewalResult) -> Problem:
+    return Problem(EventKind.ISSUER_FAILOVER, f"definition {result.definition}",
+                   f"{result.definition} renewed by a later issuer: "
+                   f"{'; '.join(result.failover)}", Severity.WARNING,
+                   {"failed_issuers": " | ".join(result.failover),
+                    "version": result.version, "serial": result.serial})
 
 
 def _humane(left: timedelta) -> str:

@@ -12,6 +12,7 @@ discovery goes on with the rest.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
@@ -33,6 +34,8 @@ __all__ = [
     "ServiceAdapter",
     "Setting",
     "Slot",
+    "WebRoot",
+    "web_root_for",
 ]
 
 # A real configuration file is a few kB; anything larger than this is not one,
@@ -121,6 +124,40 @@ class Slot:
 
 
 @dataclass(frozen=True)
+class WebRoot:
+    """Where a web server answers plain HTTP for some names: the document root of the
+    Apache vhost or nginx server on ``port`` (ACME http-01 puts its tokens under it).
+
+    ``names`` empty: the server answers only as the default of its port; ``default``:
+    it is the one that answers names no other server on the port claims.
+    """
+
+    root: str
+    names: tuple[str, ...] = ()
+    port: int = 80
+    default: bool = False
+
+
+def _name_matches(pattern: str, name: str) -> bool:
+    pattern, name = pattern.lower().rstrip("."), name.lower().rstrip(".")
+    if pattern.startswith("*."):
+        return name.endswith(pattern[1:]) and "." not in name[: -len(pattern) + 1]
+    return pattern == name
+
+
+def web_root_for(roots: Sequence[WebRoot], name: str, port: int = 80) -> WebRoot | None:
+    """The web root that answers ``http://name:port/``, as the server picks it: the one
+    naming it (exactly, then by a ``*.`` wildcard), else the port's default."""
+    on_port = [r for r in roots if r.port == port]
+    for exact in (True, False):
+        for root in on_port:
+            if any((n.lower().rstrip(".") == name.lower().rstrip(".")) if exact
+                   else _name_matches(n, name) for n in root.names):
+                return root
+    return next((r for r in on_port if r.default), None)
+
+
+@dataclass(frozen=True)
 class Service:
     """One server program instance on a host and the TLS slots it reads.
 
@@ -134,6 +171,7 @@ class Service:
     slots: tuple[Slot, ...]
     group: str | None = None
     version: str | None = None
+    webroots: tuple[WebRoot, ...] = field(default=(), compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {

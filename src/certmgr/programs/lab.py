@@ -101,6 +101,8 @@ class LabProgram:
         start_timeout: seconds it may take until its TLS endpoints answer.
         var_lib_copies: directories of the machine's /var/lib every lab host gets a
             copy of (Tomcat's CATALINA_BASE), when the machine has them.
+        http_ports: its plain-HTTP ports (a web server's port 80, where ACME http-01
+            tokens are fetched); no two programs of a host share one.
     """
 
     name: ClassVar[str]
@@ -110,6 +112,7 @@ class LabProgram:
     seed_dir: ClassVar[str | None] = None
     start_timeout: ClassVar[float] = 45.0
     var_lib_copies: ClassVar[tuple[str, ...]] = ()
+    http_ports: ClassVar[tuple[int, ...]] = ()
 
     def install(self, ctx: LabContext) -> None:
         """Write the program's configuration and TLS files into the host tree."""

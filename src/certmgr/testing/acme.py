@@ -23,7 +23,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -79,15 +79,48 @@ class Named:
     port: int
     tsig_key_file: Path
     zone: str = ZONE
+    zones: tuple[str, ...] = (ZONE,)
+    workdir: Path | None = None
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def zone_file(self, zone: str) -> Path:
+        assert self.workdir is not None
+        return self.workdir / f"{zone}.zone"
+
+    def reload(self) -> None:
+        """Have named read its zone files again (SIGHUP to the one we started)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGHUP)
 
     @property
     def server(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    def set_address(self, fqdn: str, address: str) -> None:
+        """Point ``fqdn`` (in the zone) at ``address`` by an RFC 2136 update (A record)."""
+        import dns.query
+        import dns.rcode
+        import dns.tsigkeyring
+        import dns.update
+
+        from certmgr.issuers.acme_challenges import parse_tsig_key
+
+        name, algorithm, secret = parse_tsig_key(self.tsig_key_file.read_text(), "test key")
+        fqdn = fqdn.rstrip(".")
+        zone = max((z for z in self.zones if fqdn == z or fqdn.endswith("." + z)), key=len)
+        update = dns.update.UpdateMessage(zone, keyring=dns.tsigkeyring.from_text(
+            {name: secret}), keyalgorithm=algorithm)
+        update.replace(fqdn + ".", 1, "A", address)
+        reply = dns.query.tcp(update, "127.0.0.1", port=self.port, timeout=10)
+        assert reply.rcode() == dns.rcode.NOERROR, dns.rcode.to_text(reply.rcode())
+
 
 @contextlib.contextmanager
-def run_named(workdir: Path) -> Iterator[Named]:
-    """Start ``named`` in the foreground on a free loopback port; stop it by pid at the end."""
+def run_named(workdir: Path, zones: tuple[str, ...] = (ZONE,),
+              static_zones: tuple[str, ...] = ()) -> Iterator[Named]:
+    """Start ``named`` in the foreground on a free loopback port, primary for ``zones``
+    (every name 127.0.0.1 until updated by RFC 2136) and for ``static_zones`` (zone files
+    edited in place, read again on :meth:`Named.reload`); stop it by pid at the end."""
     binary = find_named()
     assert binary is not None, "named is not installed (apt-get install bind9)"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -96,23 +129,26 @@ def run_named(workdir: Path) -> Iterator[Named]:
                               capture_output=True, text=True).stdout
     key_file.write_text(key_text)
     key_file.chmod(0o600)
-    (workdir / f"{ZONE}.zone").write_text(
-        f"$TTL 1\n@ IN SOA ns.{ZONE}. admin.{ZONE}. 1 60 60 600 1\n"
-        f"@ IN NS ns.{ZONE}.\nns IN A 127.0.0.1\n@ IN A 127.0.0.1\n* IN A 127.0.0.1\n")
+    for zone in (*zones, *static_zones):
+        (workdir / f"{zone}.zone").write_text(
+            f"$TTL 1\n@ IN SOA ns.{zone}. admin.{zone}. 1 60 60 600 1\n"
+            f"@ IN NS ns.{zone}.\nns IN A 127.0.0.1\n@ IN A 127.0.0.1\n* IN A 127.0.0.1\n")
     port = free_port()
     (workdir / "named.conf").write_text(
         f'include "{key_file}";\ncontrols {{ }};\n'
         f'options {{ directory "{workdir}"; listen-on port {port} {{ 127.0.0.1; }}; '
         f'listen-on-v6 {{ none; }}; pid-file "{workdir}/named.pid"; recursion no; '
         'dnssec-validation no; };\n'
-        f'zone "{ZONE}" {{ type primary; file "{workdir}/{ZONE}.zone"; '
-        f'allow-update {{ key "{TSIG_NAME}"; }}; }};\n')
+        + "".join(f'zone "{zone}" {{ type primary; file "{workdir}/{zone}.zone"; '
+                  f'allow-update {{ key "{TSIG_NAME}"; }}; }};\n' for zone in zones)
+        + "".join(f'zone "{zone}" {{ type primary; file "{workdir}/{zone}.zone"; }};\n'
+                  for zone in static_zones))
     log = (workdir / "named.log").open("wb")
     proc = subprocess.Popen([str(binary), "-c", str(workdir / "named.conf"), "-g"],
                             stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_dns(port, proc, workdir / "named.log")
-        yield Named(port, key_file)
+        yield Named(port, key_file, zones[0], zones, workdir, proc)
     finally:
         _stop(proc)
         log.close()
@@ -175,12 +211,13 @@ class Pebble:
 
 @contextlib.contextmanager
 def run_pebble(workdir: Path, dns_server: str, *, nonce_reject: int = 0,
-               alternate_roots: int = 0,
+               alternate_roots: int = 0, http_port: int | None = None,
                eab_keys: dict[str, str] | None = None) -> Iterator[Pebble]:
     """Start pebble 2.10 on free loopback ports with its own TLS certificate (made here),
     no validation sleeps, no nonce rejection (unless ``nonce_reject`` percent), retry waits
     0 (``eab_keys``: External Account Binding required, kid -> base64url HMAC key); stop it
-    by pid at the end."""
+    by pid at the end. ``http_port``: the port its validator fetches http-01 tokens from
+    (80 for a real web server; a free loopback port by default)."""
     import trustme
 
     binary = find_pebble()
@@ -191,7 +228,8 @@ def run_pebble(workdir: Path, dns_server: str, *, nonce_reject: int = 0,
     server.cert_chain_pems[0].write_to_path(str(workdir / "cert.pem"))
     server.private_key_pem.write_to_path(str(workdir / "key.pem"))
     ca.cert_pem.write_to_path(str(workdir / "ca.pem"))
-    listen, manage, http_port = free_port(), free_port(), free_port()
+    listen, manage = free_port(), free_port()
+    http_port = http_port or free_port()
     config = {"pebble": {
         "listenAddress": f"127.0.0.1:{listen}",
         "managementListenAddress": f"127.0.0.1:{manage}",

@@ -330,7 +330,10 @@ class Apache2Adapter(FindsConfigFile):
             for scope in walker.vhosts:
                 slots.extend(self._pairs(ctx, walker, scope, default_port))
             slots[:0] = self._pairs(ctx, walker, walker.main, default_port)
-        return Service(self.kind, config, "root", tuple(unique_ids(slots)))
+        from certmgr.programs.apache2.webroot import web_roots
+
+        return Service(self.kind, config, "root", tuple(unique_ids(slots)),
+                       webroots=web_roots(walker) if walker is not None else ())
 
     def read(self, ctx: DiscoveryContext, config: str) -> ApacheWalker | None:
         """The semantic model of the tree, or None (with a CONFIG_ERROR) if unreadable."""

@@ -1,4 +1,5 @@
-"""Apache on a lab host: Debian's default-ssl site on 443, started with ``apache2ctl``."""
+"""Apache on a lab host: Debian's default-ssl site on 443 and its default site on 80 (web
+root /var/lib/certmgr-lab/www), started with ``apache2ctl``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ __all__ = ["LAB", "Apache2Lab"]
 class Apache2Lab(LabProgram):
     name: ClassVar[str] = "apache2"
     ports: ClassVar[Ports] = ((443, TlsMode.DIRECT),)
+    http_ports: ClassVar[tuple[int, ...]] = (80,)
     default: ClassVar[bool] = True
 
     def install(self, ctx: LabContext) -> None:
@@ -28,6 +30,12 @@ class Apache2Lab(LabProgram):
             t.symlink(f"/etc/apache2/mods-enabled/{name}", f"../mods-available/{name}")
         t.symlink("/etc/apache2/sites-enabled/default-ssl.conf",
                   "../sites-available/default-ssl.conf")
+        # Debian's default site on port 80, where ACME http-01 tokens are fetched.
+        t.write("/etc/apache2/sites-available/000-default.conf",
+                ctx.template("apache2/000-default.conf"))
+        t.symlink("/etc/apache2/sites-enabled/000-default.conf",
+                  "../sites-available/000-default.conf")
+        t.mkdir("/var/lib/certmgr-lab/www")
         t.mkdir("/var/log/apache2", mode=0o750, group="adm")
         t.mkdir("/var/cache/apache2")
 

@@ -163,7 +163,10 @@ class NginxAdapter(FindsConfigFile):
                     found = [replace(slot, id=f"nginx:stream:{slot.endpoints[0].port}")
                              for slot in found]
                 slots.extend(found)
-        return Service(self.kind, config, "root", tuple(unique_ids(slots)))
+        from certmgr.programs.nginx.webroot import web_roots
+
+        return Service(self.kind, config, "root", tuple(unique_ids(slots)),
+                       webroots=web_roots(top, prefix))
 
 
 def _server_slots(ctx: DiscoveryContext, prefix: str, server: Statement,

@@ -1,8 +1,10 @@
 """nginx on a lab host, as Debian runs it: the master as root (it reads the key), workers as
 www-data.
 
-Debian's own nginx.conf is kept; its default site (port 80) is replaced by
-one TLS server on port 4431 of the host's address. It runs only when asked for.
+Debian's own nginx.conf is kept; its default site is replaced by one TLS server on
+port 4431 of the host's address and a plain one on port 80 (web root /var/lib/certmgr-lab/www, where
+ACME http-01 tokens are fetched), so it shares no host with Apache. It runs only when
+asked for.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ __all__ = ["LAB", "NginxLab"]
 class NginxLab(LabProgram):
     name: ClassVar[str] = "nginx"
     ports: ClassVar[Ports] = ((4431, TlsMode.DIRECT),)
+    http_ports: ClassVar[tuple[int, ...]] = (80,)
 
     def install(self, ctx: LabContext) -> None:
         t = ctx.tree
@@ -29,6 +32,7 @@ class NginxLab(LabProgram):
         # Relative, so that the link resolves inside the host tree from outside it too.
         t.symlink("/etc/nginx/sites-enabled/certmgr-lab-ssl",
                   "../sites-available/certmgr-lab-ssl")
+        t.mkdir("/var/lib/certmgr-lab/www")
         t.mkdir("/var/log/nginx", mode=0o755, group="adm")
         t.mkdir("/var/lib/nginx")  # nginx makes its temp directories (body...) in it
 
