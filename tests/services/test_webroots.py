@@ -71,3 +71,54 @@ def test_nginx_servers_listening_without_tls(tmp_path: Path) -> None:
     assert web_root_for(found, "a.example.org").root == "/srv/www"  # type: ignore[union-attr]
     assert web_root_for(found, "x.example.net").root == "/usr/share/nginx/html"  # type: ignore[union-attr]
     assert web_root_for(found, "acme.example.com", 8080).root == "/var/lib/acme"  # type: ignore[union-attr]
+
+
+TOMCAT = """<?xml version="1.0"?>
+<Server port="8005" shutdown="SHUTDOWN">
+  <Service name="Catalina">
+    <Connector port="8080" protocol="HTTP/1.1" />
+    <Connector port="8009" protocol="AJP/1.3" />
+    <Connector port="8443" SSLEnabled="true" scheme="https">
+      <SSLHostConfig><Certificate certificateFile="conf/a.pem" /></SSLHostConfig>
+    </Connector>
+    <Engine name="Catalina" defaultHost="localhost">
+      <Host name="localhost" appBase="webapps" />
+      <Host name="shop.example.com" appBase="/srv/shop">
+        <Alias>www.shop.example.com</Alias>
+        <Context path="" docBase="store" />
+      </Host>
+      <Host name="api.example.com" appBase="${catalina.base}/api-apps" />
+    </Engine>
+  </Service>
+</Server>
+"""
+
+
+def test_tomcat_root_webapp_per_host_on_plain_connectors(tmp_path: Path) -> None:
+    found = roots(tmp_path, {"/etc/tomcat10/server.xml": TOMCAT}, ServiceKind.TOMCAT)
+    assert [(r.root, r.names, r.port, r.default) for r in found] == [
+        ("/var/lib/tomcat10/webapps/ROOT", ("localhost",), 8080, True),
+        ("/srv/shop/store", ("shop.example.com", "www.shop.example.com"), 8080, False),
+        ("/var/lib/tomcat10/api-apps/ROOT", ("api.example.com",), 8080, False)]
+    assert web_root_for(found, "www.shop.example.com", 8080).root == "/srv/shop/store"  # type: ignore[union-attr]
+    # a name no Host claims goes to the Engine's defaultHost
+    default = web_root_for(found, "other.example.com", 8080)
+    assert default is not None and default.root == "/var/lib/tomcat10/webapps/ROOT"
+    # neither the AJP nor the TLS connector is a web root
+    assert web_root_for(found, "shop.example.com", 8443) is None
+    assert web_root_for(found, "shop.example.com", 8009) is None
+
+
+def test_tomcat_catalina_base_from_default_file(tmp_path: Path) -> None:
+    conf = TOMCAT.replace('port="8080"', 'port="80"')
+    found = roots(tmp_path, {"/etc/tomcat9/server.xml": conf,
+                             "/etc/default/tomcat9": "CATALINA_BASE=/opt/tc\n"},
+                  ServiceKind.TOMCAT)
+    assert web_root_for(found, "localhost").root == "/opt/tc/webapps/ROOT"  # type: ignore[union-attr]
+    assert web_root_for(found, "api.example.com").root == "/opt/tc/api-apps/ROOT"  # type: ignore[union-attr]
+
+
+def test_tomcat_with_only_tls_connectors_has_no_web_root(tmp_path: Path) -> None:
+    conf = TOMCAT.replace('<Connector port="8080" protocol="HTTP/1.1" />', "")
+    conf = conf.replace('<Connector port="8009" protocol="AJP/1.3" />', "")
+    assert roots(tmp_path, {"/etc/tomcat10/server.xml": conf}, ServiceKind.TOMCAT) == []

@@ -28,6 +28,7 @@ from certmgr.programs.base import (
     unique_ids,
 )
 from certmgr.programs.slapd.discovery import read_default_file
+from certmgr.programs.tomcat.webroot import web_roots
 
 __all__ = ["Element", "TomcatAdapter", "parse_xml"]
 
@@ -44,6 +45,7 @@ class Element:
     attrib: dict[str, str]
     line: int
     children: list[Element] = field(default_factory=list)
+    text: str = ""
 
     def iter(self, tag: str) -> list[Element]:
         out = [self] if self.tag == tag else []
@@ -66,12 +68,17 @@ def parse_xml(text: str, path: str) -> Element:
     def end(_tag: str) -> None:
         stack.pop()
 
+    def data(text: str) -> None:
+        if stack:
+            stack[-1].text += text
+
     def entity(*_args: object) -> None:
         raise ConfigError(f"{path}:{parser.CurrentLineNumber}: XML entity declarations are "
                           "not accepted in server.xml", path=path, line=parser.CurrentLineNumber)
 
     parser.StartElementHandler = start
     parser.EndElementHandler = end
+    parser.CharacterDataHandler = data
     parser.EntityDeclHandler = entity
     try:
         parser.Parse(text, True)
@@ -112,7 +119,8 @@ class TomcatAdapter(FindsConfigFile):
         for connector in root.iter("Connector"):
             slots.extend(self._connector(ctx, config, base, package, version, connector))
         return Service(self.kind, config, user, tuple(unique_ids(slots)), group=user,
-                       version=str(version) if version else None)
+                       version=str(version) if version else None,
+                       webroots=web_roots(root, _Paths(base, package).resolve))
 
     def _user(self, ctx: DiscoveryContext, package: str, version: int | None,
               defaults: dict[str, str]) -> str:
