@@ -122,3 +122,85 @@ def test_tomcat_with_only_tls_connectors_has_no_web_root(tmp_path: Path) -> None
     conf = TOMCAT.replace('<Connector port="8080" protocol="HTTP/1.1" />', "")
     conf = conf.replace('<Connector port="8009" protocol="AJP/1.3" />', "")
     assert roots(tmp_path, {"/etc/tomcat10/server.xml": conf}, ServiceKind.TOMCAT) == []
+
+
+HAPROXY = """global
+    log /dev/log local0
+defaults
+    mode http
+    default_backend apache
+frontend www
+    bind :80
+    bind :::80 v6only
+    acl is_shop hdr(host) -i shop.example.com www.shop.example.com
+    acl is_api hdr_dom(host) -i api.example.com
+    use_backend tomcat if is_shop
+    use_backend remote if is_api
+    use_backend tomcat if { req.hdr(host) -i inline.example.com }
+    use_backend tomcat unless is_shop
+frontend tls
+    bind :443 ssl crt /etc/haproxy/site.pem
+    default_backend tomcat
+backend apache
+    server a1 127.0.0.1:8081 check
+backend tomcat
+    server t1 10.9.9.9:8080
+    server t2 127.0.0.1:8080 check
+backend remote
+    server r1 192.0.2.7:80
+"""
+
+
+def haproxy_tree() -> dict[str, str | bytes]:
+    return {
+        "/etc/haproxy/haproxy.cfg": HAPROXY,
+        "/etc/tomcat10/server.xml": TOMCAT,
+        "/etc/apache2/apache2.conf":
+            "ServerRoot /etc/apache2\nListen 127.0.0.1:8081\nDocumentRoot /srv/main\n"
+            "<VirtualHost 127.0.0.1:8081>\n  ServerName blog.example.com\n"
+            "  DocumentRoot /srv/blog\n</VirtualHost>\n"}
+
+
+def test_haproxy_routes_port_80_by_host_acl_to_the_local_server_behind(tmp_path: Path) -> None:
+    found = discover(tmp_path, haproxy_tree())
+    proxy = found.service(ServiceKind.HAPROXY)
+    assert proxy is not None, found.findings
+    assert [(r.names, r.port, r.default, r.upstream) for r in proxy.webroots] == [
+        (("shop.example.com", "www.shop.example.com"), 80, False, (("127.0.0.1", 8080),)),
+        (("api.example.com", "*.api.example.com"), 80, False, ()),
+        (("inline.example.com",), 80, False, (("127.0.0.1", 8080),)),
+        ((), 80, True, (("127.0.0.1", 8081),))]
+    every = [r for s in found.services for r in s.webroots]
+
+    def root_of(name: str) -> str | None:
+        root = web_root_for(every, name)
+        return root.root if root is not None else None
+
+    # use_backend by the host ACL: Tomcat behind, its Host for the name
+    assert root_of("www.shop.example.com") == "/srv/shop/store"
+    assert root_of("inline.example.com") == "/var/lib/tomcat10/webapps/ROOT"
+    # default_backend (from defaults): Apache on 127.0.0.1:8081, its vhost for the name
+    assert root_of("blog.example.com") == "/srv/blog"
+    assert root_of("other.example.com") == "/srv/blog"  # the port's first vhost
+    # a backend on another host: haproxy answers, but no web root is on this host
+    assert root_of("x.api.example.com") is None
+
+
+def test_haproxy_listen_section_forwards_to_its_own_servers(tmp_path: Path) -> None:
+    files = haproxy_tree()
+    files["/etc/haproxy/haproxy.cfg"] = ("defaults\n    mode http\n"
+                                         "listen web\n    bind 0.0.0.0:80\n"
+                                         "    server t 127.0.0.1:8080\n")
+    found = discover(tmp_path, files)
+    every = [r for s in found.services for r in s.webroots]
+    root = web_root_for(every, "shop.example.com")
+    assert root is not None and root.root == "/srv/shop/store"
+
+
+def test_haproxy_to_nothing_known_gives_no_web_root(tmp_path: Path) -> None:
+    conf = "defaults\n    mode http\nfrontend f\n    bind :80\n    default_backend b\n" \
+           "backend b\n    server s 127.0.0.1:9000\n"
+    found = discover(tmp_path, {"/etc/haproxy/haproxy.cfg": conf})
+    every = [r for s in found.services for r in s.webroots]
+    assert [r.upstream for r in every] == [(("127.0.0.1", 9000),)]
+    assert web_root_for(every, "www.example.com") is None

@@ -181,8 +181,9 @@ def _plan(repo: Repository, definition: DefinitionRecord, name: str,
 
 
 def served_by(host: Any, names: Sequence[str]) -> dict[str, str]:
-    """Name -> document root of the web server (Apache, nginx) answering it on port 80 of
-    ``host``, from a fresh discovery; names no web server answers are left out.
+    """Name -> document root of the web server (Apache, nginx, Tomcat; through haproxy in
+    front of one) answering it on port 80 of ``host``, from a fresh discovery; names no
+    web server answers are left out.
 
     A server naming the name wins over a port's default; where the host has a service
     table (hosts without systemd, lab hosts), only the programs it runs count, as a
@@ -193,7 +194,8 @@ def served_by(host: Any, names: Sequence[str]) -> dict[str, str]:
     from certmgr.programs.base import web_root_for
     from certmgr.programs.registry import ServiceKind
 
-    found = discover_host(host, kinds=[ServiceKind.APACHE2, ServiceKind.NGINX])
+    found = discover_host(host, kinds=[ServiceKind.APACHE2, ServiceKind.NGINX,
+                                       ServiceKind.TOMCAT, ServiceKind.HAPROXY])
     try:
         table = load_service_table(host)
     except (HostError, ValueError):

@@ -130,12 +130,16 @@ class WebRoot:
 
     ``names`` empty: the server answers only as the default of its port; ``default``:
     it is the one that answers names no other server on the port claims.
+    A proxy (haproxy) has an empty ``root``: it answers by forwarding to the local
+    (address, port) servers in ``upstream`` (none: to other hosts), and the web root is
+    that of the server behind it.
     """
 
     root: str
     names: tuple[str, ...] = ()
     port: int = 80
     default: bool = False
+    upstream: tuple[tuple[str, int], ...] = ()
 
 
 def _name_matches(pattern: str, name: str) -> bool:
@@ -145,9 +149,7 @@ def _name_matches(pattern: str, name: str) -> bool:
     return pattern == name
 
 
-def web_root_for(roots: Sequence[WebRoot], name: str, port: int = 80) -> WebRoot | None:
-    """The web root that answers ``http://name:port/``, as the server picks it: the one
-    naming it (exactly, then by a ``*.`` wildcard), else the port's default."""
+def _answering(roots: Sequence[WebRoot], name: str, port: int) -> WebRoot | None:
     on_port = [r for r in roots if r.port == port]
     for exact in (True, False):
         for root in on_port:
@@ -155,6 +157,22 @@ def web_root_for(roots: Sequence[WebRoot], name: str, port: int = 80) -> WebRoot
                    else _name_matches(n, name) for n in root.names):
                 return root
     return next((r for r in on_port if r.default), None)
+
+
+def web_root_for(roots: Sequence[WebRoot], name: str, port: int = 80) -> WebRoot | None:
+    """The web root that answers ``http://name:port/``, as the server picks it: the one
+    naming it (exactly, then by a ``*.`` wildcard), else the port's default. A proxy's
+    route is followed (once) to the first of its servers whose web root answers the name
+    on that server's port; a proxy forwarding to no known web server answers None."""
+    found = _answering(roots, name, port)
+    if found is None or not found.upstream:
+        return found if found is None or found.root else None
+    servers = [r for r in roots if r.root]
+    for _address, upstream_port in found.upstream:
+        behind = _answering(servers, name, upstream_port)
+        if behind is not None:
+            return behind
+    return None
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from certmgr.programs.base import (
     Slot,
     unique_ids,
 )
+from certmgr.programs.haproxy.webroot import web_roots
 from certmgr.programs.slapd.discovery import read_default_file
 
 __all__ = ["HaproxyAdapter", "parse_haproxy"]
@@ -201,7 +202,8 @@ class HaproxyAdapter(FindsConfigFile):
                 if words[0] == "bind" and "ssl" in words[2:]:
                     slots.extend(self._bind(ctx, config, name, words, number, crt_base,
                                             ca_base))
-        return Service(self.kind, config, "root", tuple(unique_ids(slots)))
+        return Service(self.kind, config, "root", tuple(unique_ids(slots)),
+                       webroots=web_roots(sections, ctx.host.address))
 
     def _bind(self, ctx: DiscoveryContext, config: str, frontend: str, words: list[str],
               number: int, crt_base: str, ca_base: str) -> list[Slot]:
