@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from certmgr.errors import InputError, NotFound
+from certmgr.inputs import printable
 from certmgr.repository.records import IssuerKind, IssuerRecord
 
 if TYPE_CHECKING:
@@ -67,8 +68,13 @@ def add_acme(repo: Repository, name: str, directory: str, *, contacts: Sequence[
              agree_tos: bool = False, eab_kid: str | None = None,
              eab_hmac_key_file: Path | None = None, profile: str | None = None,
              ca_bundle: Path | None = None, staging_directory: str | None = None,
-             ari: bool = True, preferred_chain: str | None = None) -> IssuerView:
+             ari: bool = True, preferred_chain: str | None = None,
+             roots: Sequence[Path] = ()) -> IssuerView:
     """Register an ACME account and store it as issuer ``name``.
+
+    ``roots``: files of the CA's root certificate(s) (PEM, self-signed, CA:TRUE), kept
+    in the issuer record: deploy trusts them for the issuer's chains instead of the
+    system store (a private or test CA such as pebble).
 
     Raises:
         InputError: a value is invalid, the issuer exists, terms not agreed, unknown profile.
@@ -93,6 +99,7 @@ def add_acme(repo: Repository, name: str, directory: str, *, contacts: Sequence[
         if not _KID.fullmatch(eab_kid):
             raise InputError(f"--eab-kid {eab_kid!r}: 1-256 printable characters, no spaces")
         eab = (eab_kid, _read_hmac(eab_hmac_key_file))
+    roots_pem = read_roots(roots)
     bundle = None
     if ca_bundle is not None:
         bundle = str(ca_bundle.resolve())
@@ -109,8 +116,48 @@ def add_acme(repo: Repository, name: str, directory: str, *, contacts: Sequence[
     record, info = create_issuer(repo, name, directory, contacts=contacts,
                                  agree_tos=agree_tos, eab=eab, profile=profile,
                                  ca_bundle=bundle, staging_directory=staging_directory, ari=ari,
-                                 preferred_chain=preferred_chain)
+                                 preferred_chain=preferred_chain, roots_pem=roots_pem)
     return issuer_view(record, profiles=info.profiles)
+
+
+def read_roots(paths: Sequence[Path]) -> str:
+    """The root certificates in ``paths`` as one PEM text (each root once, in order).
+
+    Raises:
+        InputError: a file is not a regular file, holds no PEM certificate, or one of
+            its certificates is not a self-signed CA certificate (CA:TRUE).
+    """
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    from certmgr.inputs import read_user_file
+
+    found: dict[bytes, str] = {}
+    for path in paths:
+        label = f"--root-cert {printable(str(path))}"
+        try:
+            certs = x509.load_pem_x509_certificates(read_user_file(path, name=label))
+        except ValueError:
+            raise InputError(f"{label}: no PEM certificate in it; give the CA's root "
+                             "certificate (-----BEGIN CERTIFICATE-----)") from None
+        for cert in certs:
+            subject = printable(cert.subject.rfc4514_string()) or "(empty subject)"
+            try:
+                ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+            except x509.ExtensionNotFound:
+                ca = False
+            if not ca:
+                raise InputError(f"{label}: {subject} is not a CA certificate (no CA:TRUE); "
+                                 "give the CA's root")
+            try:
+                cert.verify_directly_issued_by(cert)
+            except (ValueError, TypeError, InvalidSignature):
+                raise InputError(f"{label}: {subject} is not self-signed (an intermediate?); "
+                                 "give the root its chain ends at") from None
+            found.setdefault(cert.fingerprint(hashes.SHA256()),
+                             cert.public_bytes(serialization.Encoding.PEM).decode())
+    return "".join(found.values())
 
 
 def _read_hmac(path: Path) -> str:
@@ -134,6 +181,7 @@ class IssuerView:
     kind: str
     config: dict[str, Any]
     profiles: dict[str, str] | None = None
+    roots: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "kind": self.kind}
@@ -141,13 +189,28 @@ class IssuerView:
                 "tos_agreed_at", "profile", "ca_bundle", "staging_directory", "ari", "eab_kid",
                 "preferred_chain")
         out.update({k: self.config.get(k) for k in keep} if self.kind == "acme" else {})
+        if self.kind == "acme":
+            out["roots"] = list(self.roots)
         if self.profiles is not None:
             out["profiles"] = self.profiles
         return out
 
 
 def issuer_view(record: IssuerRecord, profiles: dict[str, str] | None = None) -> IssuerView:
-    return IssuerView(record.name, record.kind.value, dict(record.config), profiles)
+    roots: tuple[str, ...] = ()
+    if record.kind is IssuerKind.ACME and record.certificates_pem.strip():
+        roots = _describe(record.certificates_pem)
+    return IssuerView(record.name, record.kind.value, dict(record.config), profiles, roots)
+
+
+def _describe(pem: str) -> tuple[str, ...]:
+    """``SUBJECT sha256:FINGERPRINT`` per stored root."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    return tuple(f"{printable(c.subject.rfc4514_string())} "
+                 f"sha256:{c.fingerprint(hashes.SHA256()).hex()}"
+                 for c in x509.load_pem_x509_certificates(pem.encode()))
 
 
 def issuer_views(repo: Repository) -> tuple[IssuerView, ...]:

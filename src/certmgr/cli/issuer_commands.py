@@ -55,6 +55,10 @@ def issuer_add(
         "--preferred-chain", metavar="ROOT_NAME",
         help="Take the chain (default or alternate) ending at this root's common name.")
                                ] = None,
+    root_files: Annotated[list[Path] | None, typer.Option(
+        "--root-cert", metavar="FILE",
+        help="The CA's root certificate(s), PEM (repeatable): deploy trusts them for this "
+             "issuer's chains instead of the system store.")] = None,
 ) -> None:
     """Create an ACME account (key made here, stored encrypted) and keep it as an issuer."""
     from certmgr.app.issuers import add_acme
@@ -62,7 +66,7 @@ def issuer_add(
     view = add_acme(g.repository(), name, acme, contacts=contact or [], agree_tos=agree_tos,
                     eab_kid=eab_kid, eab_hmac_key_file=eab_hmac_key_file, profile=profile,
                     ca_bundle=ca_bundle, staging_directory=staging_directory, ari=not no_ari,
-                    preferred_chain=preferred_chain)
+                    preferred_chain=preferred_chain, roots=root_files or [])
     if g.json:
         g.emit_json(view.to_json())
         return

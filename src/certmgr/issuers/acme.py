@@ -87,9 +87,10 @@ def create_issuer(repo: CARepository, name: str, directory_url: str, *,
                   contacts: Sequence[str] = (), agree_tos: bool = False,
                   eab: tuple[str, str] | None = None, profile: str | None = None,
                   ca_bundle: str | None = None, staging_directory: str | None = None,
-                  ari: bool = True, preferred_chain: str | None = None
-                  ) -> tuple[IssuerRecord, Directory]:
-    """Make an account key, register it with the CA, store the issuer (key encrypted).
+                  ari: bool = True, preferred_chain: str | None = None,
+                  roots_pem: str = "") -> tuple[IssuerRecord, Directory]:
+    """Make an account key, register it with the CA, store the issuer (key encrypted)
+    with the CA's root certificates ``roots_pem`` (checked by the caller), if given.
 
     Raises:
         InputError: terms of service not agreed, EAB required but missing, unknown profile.
@@ -114,7 +115,8 @@ def create_issuer(repo: CARepository, name: str, directory_url: str, *,
         "tos_agreed_at": now if agree_tos else None, "profile": profile,
         "ca_bundle": ca_bundle, "staging_directory": staging_directory, "ari": ari,
         "eab_kid": eab[0] if eab else None, "preferred_chain": preferred_chain}
-    record = repo.save_issuer(name, IssuerKind.ACME, config=config, keys={"account": key})
+    record = repo.save_issuer(name, IssuerKind.ACME, config=config, keys={"account": key},
+                              certificates_pem=roots_pem)
     return record, directory
 
 

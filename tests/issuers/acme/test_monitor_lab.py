@@ -19,7 +19,6 @@ from certmgr.hosts.lab import open_lab_host
 from certmgr.lab import load_state
 from certmgr.programs import ServiceKind
 from certmgr.repository import open_repository
-from certmgr.repository.records import IssuerKind
 from certmgr.testing.acme import Named, Pebble, run_named, run_pebble
 from tests.conftest import run_cli
 from tests.deploy.lab_support import served
@@ -55,17 +54,16 @@ def _iso(t: dt.datetime) -> str:
 
 
 def test_monitor_renews_and_redeploys_when_the_ca_moves_the_window(
-        cli: CliRunner, home: Path, apache_lab: Path, named2: Named, pebble80: Pebble) -> None:
+        cli: CliRunner, home: Path, apache_lab: Path, named2: Named, pebble80: Pebble,
+        tmp_path: Path) -> None:
     pebble = pebble80
     host = open_lab_host(apache_lab, "lab1")
     state = load_state(apache_lab)
     assert state is not None
     named2.set_address("www.example.com", state.hosts[0].address)
-    add_issuer(cli, pebble)
-    with open_repository(None, home) as repo:  # pebble's root: the one the chain ends at
-        record = repo.get_issuer("pebble")
-        repo.save_issuer("pebble", IssuerKind.ACME, config=record.config,
-                         certificates_pem=pebble.root_pem().decode())
+    root = tmp_path / "pebble-root.pem"  # pebble's root: the one the chain ends at
+    root.write_bytes(pebble.root_pem())
+    add_issuer(cli, pebble, "pebble", "--root-cert", str(root))
     code, _, err = run_cli(cli, "define", "web", "--cn", "www.example.com", "--issuer",
                            "pebble", "--challenge", "http-01", "--target", SLOT)
     assert code == 0, err
