@@ -17,12 +17,14 @@ hosts are left out (their document root is not on this host).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from certmgr.programs.base import WebRoot
 
-__all__ = ["web_roots"]
+if TYPE_CHECKING:
+    from certmgr.programs.haproxy.discovery import Section
 
-Section = tuple[str, str, int, list[tuple[list[str], int]]]
+__all__ = ["web_roots"]
 
 _HOST_FETCHES = ("hdr(host)", "req.hdr(host)", "hdr_dom(host)", "req.hdr_dom(host)",
                  "hdr_end(host)", "req.hdr_end(host)")
