@@ -125,7 +125,8 @@ def run_named(workdir: Path, zones: tuple[str, ...] = (ZONE,),
     assert binary is not None, "named is not installed (apt-get install bind9)"
     workdir.mkdir(parents=True, exist_ok=True)
     key_file = workdir / "tsig.key"
-    key_text = subprocess.run(["tsig-keygen", "-a", "hmac-sha256", TSIG_NAME], check=True,
+    keygen = shutil.which("tsig-keygen") or str(binary.parent / "tsig-keygen")  # /usr/sbin
+    key_text = subprocess.run([keygen, "-a", "hmac-sha256", TSIG_NAME], check=True,
                               capture_output=True, text=True).stdout
     key_file.write_text(key_text)
     key_file.chmod(0o600)
