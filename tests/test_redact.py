@@ -67,3 +67,13 @@ def test_log_records_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
         logging.getLogger("certmgr.test").warning("connecting to %s with %s",
                                                   "http://u:pw-2@h/", "logged-secret-42")
     assert caplog.messages == ["connecting to http://u:***@h/ with ***"]
+
+
+def test_a_large_document_is_redacted_where_a_secret_hides_among_lookalikes() -> None:
+    # The patterns run only where their keyword and separator occur: words like
+    # "authority" or "tokens" (no "=" or ":" after them) must not hide a real pair.
+    filler = "the certificate authority signs tokens of many kinds; " * 2000
+    value = filler + "db_password = hunter22 and https://u:pw@h/x " + filler
+    out = redact.text(value)
+    assert "hunter22" not in out and "u:pw@" not in out
+    assert out.count("authority") == value.count("authority")

@@ -76,15 +76,42 @@ def forget_all() -> None:
         _pattern = None
 
 
+# What each pattern needs somewhere in the text (case-folded) before it can match: a
+# keyword followed by optional spaces and "=" or ":". Checking that first keeps a large
+# document with nothing to redact (a scan's --json over thousands of endpoints) at a few
+# milliseconds, where the patterns themselves take a tenth of a second per megabyte.
+_KEY_VALUE_WORDS = ("password", "passwd", "passphrase", "secret", "token", "apikey",
+                    "api_key", "api-key", "accesskey", "access_key", "access-key", "auth")
+_AUTH_HEADER_WORDS = ("authorization", "cookie", "x-api-key")
+
+
+def _keyword_then_separator(folded: str, words: tuple[str, ...]) -> bool:
+    for word in words:
+        at = folded.find(word)
+        while at >= 0:
+            end = at + len(word)
+            while end < len(folded) and folded[end].isspace():
+                end += 1
+            if end < len(folded) and folded[end] in "=:":
+                return True
+            at = folded.find(word, at + 1)
+    return False
+
+
 def text(value: str) -> str:
     """``value`` with URL user information, credential-like ``key=value`` pairs and every
     remembered secret replaced by ``***``."""
     pattern = _pattern
     if pattern is not None:
         value = pattern.sub(MASK, value)
-    value = _USERINFO.sub(rf"\1:{MASK}@", value)
-    value = _AUTH_HEADER.sub(rf"\1\2{MASK}", value)
-    return _KEY_VALUE.sub(rf"\1{MASK}", value)
+    if "@" in value and "://" in value:
+        value = _USERINFO.sub(rf"\1:{MASK}@", value)
+    folded = value.casefold()
+    if _keyword_then_separator(folded, _AUTH_HEADER_WORDS):
+        value = _AUTH_HEADER.sub(rf"\1\2{MASK}", value)
+    if _keyword_then_separator(folded, _KEY_VALUE_WORDS):
+        value = _KEY_VALUE.sub(rf"\1{MASK}", value)
+    return value
 
 
 def data(value: Any) -> Any:
