@@ -7,24 +7,28 @@ from __future__ import annotations
 import datetime as dt
 import socket
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from certmgr.app.context import Context
-from certmgr.errors import NotFound, UsageError
+from certmgr.errors import InputError, NotFound, UsageError
 
-__all__ = ["CONSOLE_DEFINITION", "ConsoleCertificate", "console_certificate"]
+if TYPE_CHECKING:
+    from certmgr.repository import Repository
+
+__all__ = ["CONSOLE_DEFINITION", "ConsoleCertificate", "certificate_key", "console_certificate"]
 
 CONSOLE_DEFINITION = "certmgr-web"
 
 
 @dataclass(frozen=True)
 class ConsoleCertificate:
-    """What the console serves: the definition, its version, the chain (leaf first) and
-    the key (PEM; kept in memory only)."""
+    """What the console serves: the definition, its version, the chain (leaf first, PEM)
+    and the key (as the repository stores it, DER or PEM; kept in memory only)."""
 
     definition: str
     version: int
     chain_pem: bytes
-    key_pem: bytes = b""
+    key: bytes = b""
     issued: bool = False  # issued or renewed just now
 
     def __repr__(self) -> str:  # never the key
@@ -79,3 +83,28 @@ def console_certificate(ctx: Context, name: str | None = None, *,
     key = repo.load_private_key(current.key_ref, reason="web console TLS")
     chain = (current.cert_pem.strip() + "\n" + current.chain_pem.strip() + "\n").encode()
     return ConsoleCertificate(name, current.version, chain, key, issued)
+
+
+def certificate_key(repo: Repository, name: str, *, user: str, password: str) -> bytes:
+    """The current private key of ``name`` as PKCS#8 PEM, for an admin who has just
+    entered their password again; the read is an audit event naming them.
+
+    Raises:
+        InputError: the password is not the user's. NotFound: no such definition or no
+        stored key.
+    """
+    from cryptography.hazmat.primitives import serialization
+
+    if repo.check_password(user, password) is None:
+        repo.record_event("key.download_refused", f"certificate:{name}", {"user": user},
+                          actor=user)
+        raise InputError("the password is not right: a key download needs your password")
+    current = repo.current_certificate(name)
+    if current is None or current.key_ref is None:
+        raise NotFound(f"definition {name} has no certificate with a stored key")
+    raw = repo.load_private_key(current.key_ref, reason="web console key download",
+                                actor=user)
+    key = (serialization.load_pem_private_key(raw, password=None) if raw.startswith(b"-----")
+           else serialization.load_der_private_key(raw, password=None))
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())

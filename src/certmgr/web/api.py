@@ -12,6 +12,7 @@ from fastapi import APIRouter, Body, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from certmgr.app import users as uc
+from certmgr.errors import InputError
 from certmgr.web.console import Console
 from certmgr.web.security import ApiError, require_hosts
 
@@ -136,6 +137,29 @@ def certificate(request: Request, name: Name) -> dict[str, Any]:
     """A definition's current certificate with its chain described, and its versions."""
     detail: dict[str, Any] = _console(request).certificate(name).to_json()
     return detail
+
+
+class KeyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class KeyOut(BaseModel):
+    definition: str
+    key_pem: str
+
+
+@router.post("/certificates/{name}/key", response_model=KeyOut)
+def certificate_key(request: Request, name: Name, body: KeyRequest) -> KeyOut:
+    """The current private key (admins only, with their password entered again; audited)."""
+    from certmgr.app.console import certificate_key as key_of
+
+    try:
+        pem = key_of(_console(request).repository(), name, user=_user(request).name,
+                     password=body.password)
+    except InputError as exc:
+        raise ApiError(403, "forbidden", exc.message) from None
+    return KeyOut(definition=name, key_pem=pem.decode())
 
 
 @router.get("/definitions", response_model=ListOut)

@@ -74,7 +74,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", f"{API}/status"): _api(V),
     ("GET", f"{API}/certificates"): _api(V),
     ("GET", f"{API}/certificates/{{name}}"): _api(V),
-    ("GET", f"{API}/certificates/{{name}}/key"): _api(A),
+    ("POST", f"{API}/certificates/{{name}}/key"): _api(A),
     ("GET", f"{API}/definitions"): _api(V),
     ("GET", f"{API}/definitions/{{name}}"): _api(V),
     ("POST", f"{API}/definitions"): _api(OP),

@@ -52,7 +52,9 @@ def tls_context(cert: ConsoleCertificate) -> ssl.SSLContext:
     """A server context with TLS 1.2+ serving ``cert``."""
     from cryptography.hazmat.primitives import serialization
 
-    key = serialization.load_pem_private_key(cert.key_pem, password=None)
+    key = (serialization.load_pem_private_key(cert.key, password=None)
+           if cert.key.startswith(b"-----") else
+           serialization.load_der_private_key(cert.key, password=None))
     once = secrets.token_bytes(32)
     sealed = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                serialization.BestAvailableEncryption(once))
@@ -72,14 +74,17 @@ def make_server(app: Any, listen: Listen, context: ssl.SSLContext) -> Any:
     import uvicorn
 
     class _Config(uvicorn.Config):
+        # uvicorn builds its context from files; ours is built already (the key never
+        # sits in a file in the clear). The certfile name only says "https".
         def load(self) -> None:
+            shown, self.ssl_certfile = self.ssl_certfile, None
             super().load()
-            self.ssl = context
+            self.ssl, self.ssl_certfile = context, shown
 
     config = _Config(app, host=listen.host, port=listen.port, log_level="warning",
                      proxy_headers=False, server_header=False, date_header=True,
                      timeout_graceful_shutdown=5)
-    config.ssl_certfile = "(in memory)"  # is_ssl: uvicorn says https://
+    config.ssl_certfile = "(in memory)"
     return uvicorn.Server(config)
 
 
