@@ -1,0 +1,115 @@
+"""Sign-in over real HTTPS: the login form's CSRF token, cookie flags, session rotation,
+first-login password change, sign-out, idle timeout, throttling, security headers."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from certmgr.app import users as uc
+from certmgr.web.security import LOGIN_COOKIE, SESSION_COOKIE
+from tests.web.conftest import PASSWORD, Running
+
+
+def _csrf(html: str) -> str:
+    m = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert m, html[:500]
+    return m.group(1)
+
+
+def _login(client: httpx.Client, user: str, password: str) -> httpx.Response:
+    page = client.get("/login")
+    assert page.status_code == 200
+    return client.post("/login", data={"username": user, "password": password,
+                                       "csrf": _csrf(page.text)})
+
+
+def test_first_sign_in_changes_the_one_time_password_then_signs_out(web: Running) -> None:
+    one_time = uc.add_user(web.console.repository(), "newbie", "operator").one_time_password
+    assert one_time
+    with web.client(follow_redirects=False) as c:
+        page = c.get("/login")
+        login_cookie = page.headers["set-cookie"]
+        assert login_cookie.startswith(f"{LOGIN_COOKIE}=")
+        for flag in ("HttpOnly", "Secure", "SameSite=strict", "Path=/"):
+            assert flag in login_cookie
+        c.cookies.set(SESSION_COOKIE, "an-old-fixated-id", domain="localhost.local")
+        r = c.post("/login", data={"username": "newbie", "password": one_time,
+                                   "csrf": _csrf(page.text)})
+        assert r.status_code == 303 and r.headers["location"] == "/password"
+        cookie = next(v for v in r.headers.get_list("set-cookie")
+                      if v.startswith(SESSION_COOKIE))
+        for flag in ("HttpOnly", "Secure", "SameSite=strict", "Path=/"):
+            assert flag in cookie
+        sid = c.cookies[SESSION_COOKIE]
+        assert sid != "an-old-fixated-id" and len(sid) >= 40
+        # everything but the password page waits for the change
+        assert c.get("/").headers["location"] == "/password"
+        form = c.get("/password")
+        assert "one-time password" in form.text
+        token = _csrf(form.text)
+        r = c.post("/password", data={"current": one_time, "new": "my own long secret",
+                                      "confirm": "my own long secret", "csrf": token})
+        assert r.status_code == 303 and r.headers["location"] == "/"
+        assert c.cookies[SESSION_COOKIE] != sid  # rotated again
+        home = c.get("/")
+        assert home.status_code == 200 and "Dashboard" in home.text
+        r = c.post("/logout", data={"csrf": _csrf(home.text)})
+        assert r.status_code == 303 and r.headers["location"] == "/login"
+        assert c.get("/").headers["location"] == "/login"
+    events = [(e.action, e.actor) for e in web.console.repository().list_audit(limit=20)]
+    assert ("login.ok", "newbie") in events and ("logout", "newbie") in events
+    assert ("user.save", "newbie") in events  # the password change names the user
+
+
+def test_a_wrong_password_is_refused_and_audited(web: Running) -> None:
+    with web.client(follow_redirects=False) as c:
+        r = _login(c, "viewer", "not the password at all")
+        assert r.status_code == 401 and "not right" in r.text
+        assert SESSION_COOKIE not in c.cookies
+        r = _login(c, "nobody", "not the password at all")
+        assert r.status_code == 401
+    failed = web.console.repository().list_audit(limit=5, action="login.failed")
+    assert {e.object for e in failed} >= {"user:viewer", "user:nobody"}
+
+
+def test_security_headers_on_pages_and_api(web: Running) -> None:
+    with web.client(follow_redirects=False) as c:
+        for path in ("/login", "/api/v1/openapi.json", "/static/app.css"):
+            h = c.get(path).headers
+            csp = h["content-security-policy"]
+            assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
+            assert "unsafe-inline" not in csp
+            assert h["strict-transport-security"].startswith("max-age=")
+            assert h["referrer-policy"] == "no-referrer"
+            assert h["x-content-type-options"] == "nosniff"
+        assert "<script>" not in c.get("/login").text  # no inline script
+
+
+def test_an_idle_session_ends(web: Running) -> None:
+    session = web.security.new_session("viewer")
+    session.seen -= web.security.idle_timeout + 1
+    with web.client(cookies={SESSION_COOKIE: session.sid}, follow_redirects=False) as c:
+        assert c.get("/").headers["location"] == "/login"
+
+
+def test_failed_sign_ins_are_throttled_from_the_tenth(web: Running) -> None:
+    uc.add_user(web.console.repository(), "target", "viewer", password=PASSWORD)
+    web.security.throttle.clear("address:127.0.0.1")  # failures of the other tests
+    with web.client(follow_redirects=False) as c:
+        codes = [_login(c, "target", f"wrong password {i}").status_code for i in range(10)]
+        assert codes[:9] == [401] * 9 and codes[9] == 429
+        r = _login(c, "target", PASSWORD)  # even the right password waits now
+        assert r.status_code == 429
+        assert 0 < int(r.headers["retry-after"]) <= 15 * 60
+    throttled = web.console.repository().list_audit(limit=5, action="login.throttled")
+    assert throttled and throttled[0].object == "user:target"
+
+
+def test_failures_from_one_address_are_throttled_across_user_names(web: Running) -> None:
+    web.security.throttle.clear("address:127.0.0.1")
+    with web.client(follow_redirects=False) as c:
+        codes = [_login(c, f"guess{i}", "wrong password").status_code for i in range(10)]
+        assert codes[9] == 429 and set(codes[:9]) == {401}
+    web.security.throttle.clear("address:127.0.0.1")
