@@ -21,7 +21,7 @@ __all__ = ["router"]
 Name = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.*:@-]+$")]
 DnsName = Annotated[str, Field(min_length=1, max_length=253)]
 Target = Annotated[str, Field(min_length=1, max_length=512)]
-Duration = Annotated[str, Field(min_length=2, max_length=16, pattern=r"^[0-9]+[smhd]$")]
+Duration = Annotated[str, Field(min_length=2, max_length=8, pattern=r"^[0-9]{1,7}[smhd]$")]
 KeyType = Literal["ec256", "ec384", "rsa2048", "rsa3072", "rsa4096", "ed25519"]
 
 
