@@ -4,6 +4,7 @@ users of each role with API tokens."""
 
 from __future__ import annotations
 
+import shutil
 import ssl
 import threading
 import time
@@ -26,6 +27,7 @@ from certmgr.web.security import Security
 from certmgr.web.server import Listen, make_server, tls_context
 
 PASSWORD = "correct horse battery staple"
+TREE = Path(__file__).resolve().parents[1] / "fixtures" / "trees" / "debian12"
 
 
 @dataclass
@@ -46,8 +48,13 @@ class Running:
 
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    home = tmp_path_factory.mktemp("web") / "home"
-    console = Console(home)
+    base = tmp_path_factory.mktemp("web")
+    home = base / "home"
+    # "local" is a copy of the Debian 12 configuration tree (discovery reads it, a dry
+    # run plans on it), never this machine's /
+    root = base / "root"
+    shutil.copytree(TREE, root, symlinks=True)
+    console = Console(home, root=root)
     repo = console.repository()
     init_builtin_ca(repo)
     tokens: dict[str, str] = {}

@@ -121,3 +121,24 @@ def test_users_and_tokens_for_admins(web: Running) -> None:
         assert tokens and all("sha256" not in t for t in tokens)
         assert c.delete("/api/v1/users/api-user").status_code == 204
         assert c.delete("/api/v1/users/api-user").status_code == 404
+
+
+def test_discover_then_plan_a_deployment_on_the_local_tree(web: Running) -> None:
+    with web.client("fullop") as c:
+        r = c.post("/api/v1/hosts/local/discover")
+        assert r.status_code == 202
+        job = _wait(c, r.json())
+        assert job["state"] == "succeeded", job
+        slots = {i["item"] for i in job["items"]}
+        assert "local/nginx:_default_" in slots, slots
+        hosts = {h["name"]: h for h in c.get("/api/v1/hosts").json()["items"]}
+        assert any(s["id"] == "nginx:_default_" for s in hosts["local"]["slots"])
+        c.post("/api/v1/definitions", json={"name": "plan-one", "cn": "plan.example",
+                                            "targets": ["local/nginx:_default_"]})
+        assert _wait(c, c.post("/api/v1/definitions/plan-one/issue").json())["state"] \
+            == "succeeded"
+        r = c.post("/api/v1/deployments", json={"definition": "plan-one", "dry_run": True})
+        job = _wait(c, r.json())
+    assert job["state"] == "succeeded", job
+    [item] = job["items"]
+    assert item["item"] == "local/nginx:_default_" and item["status"] == "planned", item

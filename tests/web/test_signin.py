@@ -113,3 +113,23 @@ def test_failures_from_one_address_are_throttled_across_user_names(web: Running)
         codes = [_login(c, f"guess{i}", "wrong password").status_code for i in range(10)]
         assert codes[9] == 429 and set(codes[:9]) == {401}
     web.security.throttle.clear("address:127.0.0.1")
+
+
+def test_admin_screens_add_a_user_and_a_restricted_operator_sees_only_its_hosts(
+        web: Running) -> None:
+    admin = web.security.new_session("admin")
+    with web.client(cookies={SESSION_COOKIE: admin.sid}, follow_redirects=False) as c:
+        r = c.post("/users", data={"name": "screen-op", "role": "operator",
+                                   "hosts": "lab:web*", "csrf": admin.csrf})
+        assert r.status_code == 201 and "One-time password" in r.text
+        r = c.post("/users", data={"name": "Bad Name", "role": "viewer", "csrf": admin.csrf})
+        assert r.status_code == 422 and "not valid" in r.text
+    op = web.security.new_session("op")  # restricted to lab:web*
+    with web.client(cookies={SESSION_COOKIE: op.sid}, follow_redirects=False) as c:
+        hosts = c.get("/hosts").text
+        assert "Discover on local" not in hosts
+        r = c.post("/hosts/local/discover", data={"csrf": op.csrf})
+        assert r.status_code == 403 and "may not act on host local" in r.text
+        assert c.get("/users").status_code == 403
+    denied = web.console.repository().list_audit(limit=5, action="access.denied")
+    assert any(e.actor == "op" and "local" in e.detail["reason"] for e in denied)

@@ -163,12 +163,13 @@ class Console:
 
     # -- jobs ------------------------------------------------------------------------
 
-    def _submit(self, kind: str, subject: str, user: str, work: Any) -> Job:
+    def _submit(self, kind: str, subject: str, user: str, work: Any,
+                params: dict[str, Any] | None = None) -> Job:
         def run(reporter: Reporter) -> Any:
             with acting_as(user):
                 return work(reporter)
 
-        job = self.jobs.submit(kind, subject, user, run)
+        job = self.jobs.submit(kind, subject, user, run, params)
         self.repository().record_event(f"job.{kind}", subject[:1000],
                                        {"job": job.id, "user": user})
         return job
@@ -212,4 +213,6 @@ class Console:
                                     on_done=lambda o: reporter.item(item_of(o)))
             return report.items
 
-        return self._submit("deploy", f"definition:{definition}", user, work)
+        return self._submit("deploy", f"definition:{definition}", user, work,
+                            {"definition": definition, "targets": list(targets),
+                             "dry_run": dry_run})

@@ -36,6 +36,7 @@ class Job:
     items: list[dict[str, Any]] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
     error: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)  # what a screen may run again
 
     @property
     def done(self) -> bool:
@@ -77,8 +78,9 @@ class JobRunner:
         self._jobs: dict[str, Job] = {}
         self.changed = threading.Condition()
 
-    def submit(self, kind: str, subject: str, user: str, work: Work) -> Job:
-        job = Job(uuid.uuid4().hex, kind, subject, user)
+    def submit(self, kind: str, subject: str, user: str, work: Work,
+               params: dict[str, Any] | None = None) -> Job:
+        job = Job(uuid.uuid4().hex, kind, subject, user, params=dict(params or {}))
         with self.changed:
             self._jobs[job.id] = job
             while len(self._jobs) > MAX_JOBS_KEPT:

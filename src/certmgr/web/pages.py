@@ -26,6 +26,7 @@ from certmgr.web.security import (
     ApiError,
     Security,
     Session,
+    require_hosts,
 )
 
 __all__ = ["render_error", "router"]
@@ -227,7 +228,9 @@ def delete(request: Request, name: str) -> Response:
 
 @router.get("/hosts")
 def hosts(request: Request) -> Response:
-    return _render(request, "hosts.html", hosts=_console(request).hosts())
+    user = request.state.user
+    found = [{**h, "allowed": uc.host_allowed(user, h["name"])} for h in _console(request).hosts()]
+    return _render(request, "hosts.html", hosts=found)
 
 
 @router.get("/audit")
@@ -268,3 +271,85 @@ async def job_events(request: Request, job_id: str) -> Response:
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"cache-control": "no-store"})
+
+
+# -- hosts, deploy ---------------------------------------------------------------------------
+
+@router.post("/hosts/{host}/discover")
+def discover(request: Request, host: str) -> Response:
+    job = _console(request).discover_job(host[:255], request.state.user.name)
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
+@router.get("/deploy")
+def deploy_form(request: Request) -> Response:
+    user = request.state.user
+    definitions = [(d, [(t, uc.host_allowed(user, host)) for t, host in
+                        _console(request).deployment_targets(d.name, None)])
+                   for d in _console(request).definitions()]
+    return _render(request, "deploy.html", definitions=definitions)
+
+
+def _deploy(request: Request, definition: str, targets: list[str], *, dry_run: bool
+            ) -> Response:
+    console = _console(request)
+    chosen = console.deployment_targets(definition[:255], [t[:512] for t in targets[:200]])
+    require_hosts(request, [host for _, host in chosen])
+    if not chosen:
+        raise ApiError(422, "invalid", "choose at least one target to deploy to")
+    job = console.deploy_job(definition, [t for t, _ in chosen], request.state.user.name,
+                             dry_run=dry_run)
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
+@router.post("/deploy/plan")
+def deploy_plan(request: Request, definition: ShortField,
+                targets: Annotated[list[str], Form(max_length=200)]) -> Response:
+    """The dry run: the plan of every slot (files, owners, modes), nothing changed."""
+    return _deploy(request, definition, targets, dry_run=True)
+
+
+@router.post("/deploy/run")
+def deploy_run(request: Request, definition: ShortField,
+               targets: Annotated[list[str], Form(max_length=200)]) -> Response:
+    """The deployment itself, once its plan was seen."""
+    return _deploy(request, definition, targets, dry_run=False)
+
+
+# -- users and tokens (admin) -------------------------------------------------------------
+
+@router.get("/users")
+def users(request: Request) -> Response:
+    console = _console(request)
+    return _render(request, "users.html", users=console.users(), tokens=console.tokens(),
+                   created=None, error="")
+
+
+@router.post("/users")
+def add_user(request: Request, name: ShortField,
+             role: Annotated[str, Form(max_length=16)],
+             hosts: Annotated[str, Form(max_length=8192)] = "") -> Response:
+    console = _console(request)
+    try:
+        created = console.add_user(name.strip(), role, hosts.split())
+    except (CertmgrError, ApiError) as exc:
+        return _render(request, "users.html", 422, users=console.users(),
+                       tokens=console.tokens(), created=None,
+                       error=getattr(exc, "message", str(exc)))
+    return _render(request, "users.html", 201, users=console.users(), tokens=console.tokens(),
+                   created=created, error="")
+
+
+@router.post("/users/{name}/delete")
+def remove_user(request: Request, name: str) -> Response:
+    _console(request).remove_user(name[:64])
+    _security(request).end_user(name[:64])
+    return RedirectResponse("/users", status_code=303)
+
+
+@router.post("/tokens/{token_id}/revoke")
+def revoke_token(request: Request, token_id: int) -> Response:
+    if not 1 <= token_id <= 2**31 - 1:
+        raise ApiError(404, "not_found", f"no API token {token_id}")
+    _console(request).revoke_token(token_id)
+    return RedirectResponse("/users", status_code=303)

@@ -62,8 +62,8 @@ def _api(role: str | None, hosts: str | None = None) -> Rule:
     return Rule(role, hosts)
 
 
-def _page(role: str | None) -> Rule:
-    return Rule(role, page=True)
+def _page(role: str | None, hosts: str | None = None) -> Rule:
+    return Rule(role, hosts, page=True)
 
 
 V, OP, A = "viewer", "operator", "admin"
@@ -106,6 +106,14 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/definitions/{name}/issue"): _page(OP),
     ("POST", "/definitions/{name}/delete"): _page(OP),
     ("GET", "/hosts"): _page(V),
+    ("POST", "/hosts/{host}/discover"): _page(OP, "path"),
+    ("GET", "/deploy"): _page(V),
+    ("POST", "/deploy/plan"): _page(OP, "body"),
+    ("POST", "/deploy/run"): _page(OP, "body"),
+    ("GET", "/users"): _page(A),
+    ("POST", "/users"): _page(A),
+    ("POST", "/users/{name}/delete"): _page(A),
+    ("POST", "/tokens/{token_id}/revoke"): _page(A),
     ("GET", "/audit"): _page(V),
     ("GET", "/jobs/{job_id}"): _page(V),
     ("GET", "/jobs/{job_id}/events"): _page(V),

@@ -8,7 +8,7 @@ document.addEventListener("submit", function (event) {
 document.addEventListener("DOMContentLoaded", function () {
   var state = document.getElementById("job-state");
   var list = document.getElementById("job-events");
-  if (!state || !list || !window.EventSource) { return; }
+  if (!state || !list || !window.EventSource || !state.hasAttribute("data-events")) { return; }
   var source = new EventSource(state.getAttribute("data-events"));
   list.textContent = "";
   source.onmessage = function (message) {
@@ -19,5 +19,6 @@ document.addEventListener("DOMContentLoaded", function () {
   source.addEventListener("done", function (message) {
     state.textContent = JSON.parse(message.data);
     source.close();
+    window.location.reload();  // the results, and a dry run's confirmation, come with the page
   });
 });
