@@ -54,6 +54,10 @@ class Console:
                 self._repo = open_repository(self._db, self._home, actor="certmgr-web")
             return self._repo
 
+    def existing_repository(self) -> Repository | None:
+        # the console opens (and creates) its repository at start: there always is one
+        return self.repository()
+
     def close(self) -> None:
         self.jobs.shutdown()
         if self._repo is not None:
