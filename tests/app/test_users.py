@@ -128,3 +128,41 @@ def test_user_and_token_commands(cli: CliRunner, home: object) -> None:
     assert code == 0
     code, _, err = run_cli(cli, "user", "remove", "op")
     assert code == 2 and "no user op" in err
+
+
+def test_a_totp_second_factor_is_sealed_and_required_once_enrolled(repo: Repository) -> None:
+    import base64
+    import urllib.parse
+
+    import pyotp
+
+    uc.add_user(repo, "sec", "admin", password="correct horse battery")
+    uri = uc.enrol_totp(repo, "sec")
+    secret = urllib.parse.parse_qs(urllib.parse.urlparse(uri).query)["secret"][0]
+    assert uri.startswith("otpauth://totp/certmgr:sec?")
+    stored = str(repo._db.read().scalar("SELECT totp_secret FROM users WHERE name = 'sec'"))
+    assert secret not in stored and base64.b32decode(secret) not in base64.b64decode(stored)
+    assert repo.get_user("sec").totp
+    ok = {"address": "127.0.0.1"}
+    assert uc.authenticate(repo, "sec", "correct horse battery", **ok) is None
+    assert uc.authenticate(repo, "sec", "correct horse battery", code="000000x", **ok) is None
+    code = pyotp.TOTP(secret).now()
+    assert uc.authenticate(repo, "sec", "correct horse battery", code=code, **ok)
+    assert uc.authenticate(repo, "sec", "wrong password here", code=code, **ok) is None
+    failed = repo.list_audit(limit=5, action="login.failed")
+    assert failed[-1].detail["failed"] == "totp"
+    uc.remove_totp(repo, "sec")
+    assert uc.authenticate(repo, "sec", "correct horse battery", **ok)
+
+
+def test_user_totp_command_prints_the_uri_once(cli: CliRunner, home: object) -> None:
+    run_cli(cli, "user", "add", "sec", "--role", "viewer", "--password-stdin",
+            input="correct horse battery\n")
+    code, out, err = run_cli(cli, "user", "totp", "sec")
+    assert code == 0 and out.startswith("otpauth uri: otpauth://totp/certmgr:sec?"), err
+    code, out, _ = run_cli(cli, "--json", "user", "list")
+    assert '"totp": true' in out and "otpauth" not in out
+    code, _, err = run_cli(cli, "user", "totp", "nobody")
+    assert code == 2 and "no user nobody" in err
+    code, out, _ = run_cli(cli, "user", "totp", "sec", "--remove")
+    assert code == 0 and "removed" in out

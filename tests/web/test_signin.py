@@ -133,3 +133,22 @@ def test_admin_screens_add_a_user_and_a_restricted_operator_sees_only_its_hosts(
         assert c.get("/users").status_code == 403
     denied = web.console.repository().list_audit(limit=5, action="access.denied")
     assert any(e.actor == "op" and "local" in e.detail["reason"] for e in denied)
+
+
+def test_sign_in_with_a_totp_code(web: Running) -> None:
+    import urllib.parse
+
+    import pyotp
+
+    repo = web.console.repository()
+    uc.add_user(repo, "twofa", "viewer", password=PASSWORD)
+    uri = uc.enrol_totp(repo, "twofa")
+    totp = pyotp.TOTP(urllib.parse.parse_qs(urllib.parse.urlparse(uri).query)["secret"][0])
+    web.security.throttle.clear("address:127.0.0.1")
+    with web.client(follow_redirects=False) as c:
+        assert _login(c, "twofa", PASSWORD).status_code == 401  # the code is missing
+        page = c.get("/login")
+        r = c.post("/login", data={"username": "twofa", "password": PASSWORD,
+                                   "code": totp.now(), "csrf": _csrf(page.text)})
+        assert r.status_code == 303 and r.headers["location"] == "/"
+    web.security.throttle.clear("address:127.0.0.1")

@@ -24,11 +24,29 @@ from certmgr.repository.records import TokenRecord, UserRecord
 if TYPE_CHECKING:
     from certmgr.repository import Repository
 
-__all__ = ["ROLES", "NewToken", "NewUser", "TokenRecord", "UserRecord", "add_user",
-           "authenticate", "change_password", "check_password_value", "create_token",
-           "host_allowed", "list_tokens",
-           "list_users", "may", "parse_expiry", "remove_user", "revoke_token",
-           "set_password", "user_for_token"]
+__all__ = [
+    "ROLES",
+    "NewToken",
+    "NewUser",
+    "TokenRecord",
+    "UserRecord",
+    "add_user",
+    "authenticate",
+    "change_password",
+    "check_password_value",
+    "create_token",
+    "enrol_totp",
+    "host_allowed",
+    "list_tokens",
+    "list_users",
+    "may",
+    "parse_expiry",
+    "remove_totp",
+    "remove_user",
+    "revoke_token",
+    "set_password",
+    "user_for_token",
+]
 
 ROLES = ("viewer", "operator", "admin")
 _NAME = re.compile(r"[a-z_][a-z0-9_.-]{0,63}")
@@ -156,16 +174,56 @@ def change_password(repo: Repository, name: str, current: str, new: str) -> User
     return repo.save_user(name, user.role, new, disabled=user.disabled, must_change=False)
 
 
-def authenticate(repo: Repository, name: str, password: str, *,
-                 address: str) -> UserRecord | None:
-    """The user if the password is theirs; every attempt is an audit event."""
+def authenticate(repo: Repository, name: str, password: str, *, address: str,
+                 code: str = "") -> UserRecord | None:
+    """The user if the password is theirs (and ``code`` is their current TOTP code when
+    they enrolled one); every attempt is an audit event."""
     if not _NAME.fullmatch(name) or len(password) > PASSWORD_MAX:
         user = None
     else:
         user = repo.check_password(name, password)
+    why = "password"
+    if user is not None and user.totp:
+        why = "totp"
+        if not _totp_ok(repo, user.name, code):
+            user = None
+    detail = {"address": address} if user else {"address": address, "failed": why}
     repo.record_event("login.ok" if user else "login.failed", f"user:{name[:64]}",
-                      {"address": address}, actor=name[:64] if user else "anonymous")
+                      detail, actor=name[:64] if user else "anonymous")
     return user
+
+
+TOTP_ISSUER = "certmgr"
+
+
+def enrol_totp(repo: Repository, name: str) -> str:
+    """Enrol a new TOTP second factor for ``name`` (replacing any); returns the
+    ``otpauth://`` URI to show once (as text or a QR code) to the user's authenticator."""
+    import base64
+
+    import pyotp
+
+    raw = secrets.token_bytes(20)  # 160 bits, RFC 4226's recommendation
+    repo.set_totp(_check_name(name), raw)
+    secret = base64.b32encode(raw).decode()
+    return pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name=TOTP_ISSUER)
+
+
+def remove_totp(repo: Repository, name: str) -> UserRecord:
+    return repo.set_totp(_check_name(name), None)
+
+
+def _totp_ok(repo: Repository, name: str, code: str) -> bool:
+    import base64
+
+    import pyotp
+
+    if not re.fullmatch(r"[0-9]{6}", code):
+        return False
+    raw = repo.totp_secret(name)
+    if raw is None:
+        return False
+    return bool(pyotp.TOTP(base64.b32encode(raw).decode()).verify(code, valid_window=1))
 
 
 def parse_expiry(text: str) -> dt.timedelta:

@@ -110,6 +110,28 @@ def passwd(
         g.out.print(f"password of {escape(name)} changed")
 
 
+@command(user_app, "totp")
+def totp(
+    g: Globals,
+    name: Annotated[str, typer.Argument(help="The user's name.")],
+    remove: Annotated[bool, typer.Option("--remove",
+                                         help="Remove the user's second factor.")] = False,
+) -> None:
+    """Enrol a TOTP second factor: the otpauth:// URI for an authenticator app is printed
+    once; from then on signing in to the console asks for the current code."""
+    try:
+        if remove:
+            uc.remove_totp(g.repository(), name)
+            g.out.print(f"second factor of {escape(name)} removed")
+            return
+        uri = uc.enrol_totp(g.repository(), name)
+    except NotFound:
+        raise UsageError(f"no user {name} exists; see certmgr user list") from None
+    g.info(f"TOTP enrolled for {escape(name)}: add this URI to an authenticator app now; it is "
+           "shown only once")
+    _show_once(g, "otpauth_uri", uri, {"name": name})
+
+
 @command(token_app, "create")
 def create(
     g: Globals,

@@ -26,8 +26,8 @@ from certmgr.repository.values import utcnow
 
 __all__ = ["Accounts", "hash_password", "token_digest", "verify_password"]
 
-_USER_SELECT = ("SELECT name, role, created, disabled, id, password_hash, hosts, must_change "
-                "FROM users")
+_USER_SELECT = ("SELECT name, role, created, disabled, id, password_hash, hosts, must_change, "
+                "totp_secret IS NOT NULL FROM users")
 _TOKEN_SELECT = ("SELECT t.id, u.name, t.name, t.created, t.expires, t.last_used "  # noqa: S105
                  "FROM api_tokens AS t JOIN users AS u ON t.user_id = u.id")
 _HASHER = PasswordHasher()  # argon2id, RFC 9106's second recommended parameters
@@ -100,6 +100,30 @@ class Accounts(Operations):
                 raise NotFound(f"no user {name!r} in the repository")
             tx.execute("DELETE FROM users WHERE id = ?", (user_id,))
             self._audit(tx, "user.delete", f"user:{name}", {})
+
+    def set_totp(self, name: str, secret: bytes | None) -> UserRecord:
+        """Enrol (``secret``: the raw TOTP key) or remove a user's second factor; the key is
+        sealed under the master key, like private keys."""
+        sealed = None
+        if secret is not None:
+            sealed = base64.b64encode(self.master_key().seal(secret, f"totp:{name}")).decode()
+        with self._db.tx(write=True) as tx:
+            user_id = tx.scalar("SELECT id FROM users WHERE name = ?", (name,))
+            if user_id is None:
+                raise NotFound(f"no user {name!r} in the repository")
+            tx.execute("UPDATE users SET totp_secret = ?, updated = ? WHERE id = ?",
+                       (sealed, self._db.time(utcnow()), user_id))
+            self._audit(tx, "user.totp", f"user:{name}", {"enrolled": secret is not None})
+            row = tx.one(_USER_SELECT + " WHERE id = ?", (user_id,))
+        assert row is not None
+        return _user(row)
+
+    def totp_secret(self, name: str) -> bytes | None:
+        """The raw TOTP key of a user, or None without a second factor."""
+        sealed = self._db.read().scalar("SELECT totp_secret FROM users WHERE name = ?", (name,))
+        if sealed is None:
+            return None
+        return self.master_key().open(base64.b64decode(str(sealed)), f"totp:{name}")
 
     # -- API tokens ------------------------------------------------------------------
 
@@ -188,7 +212,7 @@ def token_digest(token: str) -> str:
 
 def _user(r: Row) -> UserRecord:
     return UserRecord(r[0], r[1], decode_utc(r[2]), bool(r[3]), r[4],
-                      tuple(decode_json(r[6])), bool(r[7]))
+                      tuple(decode_json(r[6])), bool(r[7]), bool(r[8]))
 
 
 def _token(r: Row) -> TokenRecord:

@@ -306,6 +306,7 @@ class UserRecord(_Record):
     id: int | None = None
     hosts: tuple[str, ...] = ()  # shell-style patterns over host names; empty: every host
     must_change: bool = False  # a one-time password: changed at the first sign-in
+    totp: bool = False  # a TOTP second factor is enrolled
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,8 @@ def _login_page(request: Request, status: int = 200, error: str = "",
 
 @router.post("/login")
 def login(request: Request, username: ShortField, password: Field,
-          csrf: Annotated[str, Form(max_length=128)] = "") -> Response:
+          csrf: Annotated[str, Form(max_length=128)] = "",
+          code: Annotated[str, Form(max_length=16)] = "") -> Response:
     security = _security(request)
     if not security.check_login_token(request.cookies.get(LOGIN_COOKIE), csrf):
         raise ApiError(403, "csrf", "the sign-in form's CSRF token is missing or wrong: "
@@ -107,13 +108,15 @@ def login(request: Request, username: ShortField, password: Field,
         repo.record_event("login.throttled", f"user:{username[:64]}",
                           {"address": _client(request)}, actor="anonymous")
         return _throttled(request, wait)
-    user = uc.authenticate(repo, username, password, address=_client(request))
+    user = uc.authenticate(repo, username, password, address=_client(request),
+                           code=code.strip())
     if user is None:
         security.throttle.fail(keys)
         wait = security.throttle.retry_after(keys)
         if wait is not None:
             return _throttled(request, wait)
-        return _login_page(request, 401, "The user name or the password is not right.")
+        return _login_page(request, 401, "The user name, the password or the one-time code "
+                                         "is not right.")
     security.throttle.clear(keys[0])
     session = security.new_session(user.name, request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse("/password" if user.must_change else "/", status_code=303)
