@@ -152,3 +152,28 @@ def test_sign_in_with_a_totp_code(web: Running) -> None:
                                    "code": totp.now(), "csrf": _csrf(page.text)})
         assert r.status_code == 303 and r.headers["location"] == "/"
     web.security.throttle.clear("address:127.0.0.1")
+
+
+def test_definition_screens_edit_and_apply_with_the_cli_validation(web: Running) -> None:
+    s = web.security.new_session("fullop")
+    with web.client(cookies={SESSION_COOKIE: s.sid}, follow_redirects=False) as c:
+        toml = ('[definitions."applied.example"]\nsans = ["www.applied.example"]\n'
+                '[definitions."second.example"]\n')
+        r = c.post("/definitions/apply", data={"toml": toml, "csrf": s.csrf})
+        assert r.status_code == 200 and "applied.example: created" in r.text
+        r = c.post("/definitions/apply", data={"toml": toml, "csrf": s.csrf})
+        assert "applied.example: unchanged" in r.text
+        r = c.post("/definitions/apply", data={"toml": "[oops", "csrf": s.csrf})
+        assert r.status_code == 422 and "not valid TOML" in r.text
+        form = c.get("/definitions/applied.example/edit")
+        assert form.status_code == 200 and "www.applied.example" in form.text
+        r = c.post("/definitions/applied.example/edit",
+                   data={"cn": "applied.example", "sans": "new.applied.example",
+                         "key": "ec384", "issuer": "builtin", "targets": "", "csrf": s.csrf})
+        assert r.status_code == 303
+        r = c.post("/definitions/applied.example/edit",
+                   data={"cn": "bad..name", "key": "ec384", "csrf": s.csrf})
+        assert r.status_code == 422 and "bad..name" in r.text
+    d = web.console.definition("applied.example")
+    assert d.sans == ("new.applied.example",) or list(d.sans) == ["new.applied.example"]
+    assert d.key_type == "ec384"

@@ -135,6 +135,11 @@ class Console:
                 changes[field] = parse_duration(changes[field], field)
         return edit(self.repository(), name, **changes)
 
+    def apply(self, text: str, source: str) -> tuple[Any, tuple[str, ...]]:
+        from certmgr.app.definitions import apply
+
+        return apply(self.repository(), text, source)
+
     def delete(self, name: str, *, with_certificates: bool = False) -> None:
         from certmgr.app.definitions import delete
 

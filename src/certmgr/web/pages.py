@@ -217,6 +217,44 @@ def define(request: Request, name: ShortField, cn: ShortField,
     return RedirectResponse(f"/definitions#def-{name}", status_code=303)
 
 
+@router.post("/definitions/apply")
+def apply(request: Request, toml: Annotated[str, Form(max_length=1_000_000)]) -> Response:
+    """Create or update definitions from a TOML document (``certmgr apply``)."""
+    console = _console(request)
+    try:
+        batch, warnings = console.apply(toml, "the uploaded TOML")
+    except CertmgrError as exc:
+        return _render(request, "definitions.html", 422, definitions=console.definitions(),
+                       form={}, error=exc.message)
+    return _render(request, "definitions.html", definitions=console.definitions(), form={},
+                   error="", applied=list(batch), warnings=warnings)
+
+
+@router.get("/definitions/{name}/edit")
+def edit_form(request: Request, name: str) -> Response:
+    d = _console(request).definition(name[:255])
+    return _render(request, "definition_edit.html", d=d, error="",
+                   form={"cn": d.cn, "sans": " ".join(d.sans), "key": d.key_type,
+                         "issuer": d.issuer or "", "targets": " ".join(d.targets)})
+
+
+@router.post("/definitions/{name}/edit")
+def edit(request: Request, name: str, cn: ShortField,
+         sans: Annotated[str, Form(max_length=8192)] = "",
+         key: Annotated[str, Form(max_length=16)] = "ec256",
+         issuer: ShortField = "builtin",
+         targets: Annotated[str, Form(max_length=8192)] = "") -> Response:
+    console = _console(request)
+    form = {"cn": cn, "sans": sans, "key": key, "issuer": issuer, "targets": targets}
+    try:
+        console.edit(name[:255], cn=cn.strip(), sans=sans.split(), key=key,
+                     issuer=issuer.strip(), targets=targets.split())
+    except CertmgrError as exc:
+        return _render(request, "definition_edit.html", 422, d=console.definition(name[:255]),
+                       form=form, error=exc.message)
+    return RedirectResponse(f"/definitions#def-{name[:255]}", status_code=303)
+
+
 @router.post("/definitions/{name}/issue")
 def issue(request: Request, name: str) -> Response:
     job = _console(request).issue_job(name[:255], request.state.user.name)
