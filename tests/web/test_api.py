@@ -142,3 +142,15 @@ def test_discover_then_plan_a_deployment_on_the_local_tree(web: Running) -> None
     assert job["state"] == "succeeded", job
     [item] = job["items"]
     assert item["item"] == "local/nginx:_default_" and item["status"] == "planned", item
+
+
+def test_a_rollback_needs_an_earlier_deployment_and_the_slots_host(web: Running) -> None:
+    with web.client("fullop") as c:
+        r = c.post("/api/v1/rollbacks", json={"target": "local/nginx:_default_"})
+        assert r.status_code == 422
+        assert "no earlier verified deployment" in r.json()["error"]["message"]
+        r = c.post("/api/v1/rollbacks", json={"target": "local/nginx:_default_", "to": 99})
+        assert r.status_code == 422 and "is not a deployment" in r.json()["error"]["message"]
+    with web.client("op") as op:  # restricted to lab:web*
+        r = op.post("/api/v1/rollbacks", json={"target": "local/nginx:_default_"})
+        assert r.status_code == 403 and "host local" in r.json()["error"]["message"]

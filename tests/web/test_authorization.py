@@ -21,6 +21,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/definitions"): {"name": "walk-def", "cn": "walk.example"},
     ("PUT", "/api/v1/definitions/{name}"): {"sans": ["walk2.example"]},
     ("POST", "/api/v1/deployments"): {"definition": "certmgr-web", "targets": []},
+    ("POST", "/api/v1/rollbacks"): {"target": "lab:web1/apache2"},
     ("POST", "/api/v1/users"): {"name": "walk-user", "role": "viewer"},
     ("POST", "/api/v1/certificates/{name}/key"): {"password": PASSWORD},
 }

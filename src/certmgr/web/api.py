@@ -226,6 +226,22 @@ def deploy(request: Request, body: Annotated[DeploymentIn, Body()]) -> dict[str,
                               dry_run=body.dry_run).to_json()
 
 
+class RollbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    target: Target
+    to: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    dry_run: bool = False
+
+
+@router.post("/rollbacks", status_code=202, response_model=JobOut)
+def rollback(request: Request, body: RollbackIn) -> dict[str, Any]:
+    """Go back on purpose to the certificate of an earlier deployment of a slot (``to``,
+    or the verified one before the current), as a new deployment, as a job."""
+    return _console(request).rollback_job(
+        body.target, body.to, _user(request).name,
+        lambda hosts: require_hosts(request, hosts), dry_run=body.dry_run).to_json()
+
+
 @router.get("/jobs/{job_id}", response_model=JobOut)
 def job(request: Request,
         job_id: Annotated[str, Field(min_length=32, max_length=32, pattern=r"^[0-9a-f]+$")]

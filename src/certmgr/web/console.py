@@ -225,3 +225,26 @@ class Console:
         return self._submit("deploy", f"definition:{definition}", user, work,
                             {"definition": definition, "targets": list(targets),
                              "dry_run": dry_run})
+
+    def rollback_job(self, target: str, to: int | None, user: str,
+                     allowed: Any, *, dry_run: bool = False) -> Job:
+        """Go back to the certificate of an earlier deployment of ``target`` (``to``, or
+        the verified one before the current); ``allowed(hosts)`` raises when the user
+        may not act on the slot's host."""
+        from certmgr.app.deploy import item_of, rollback, rollback_choice
+
+        allowed([target.rpartition("/")[0] or "local"])  # refused before anything is read
+        choice = rollback_choice(self.repository(), target, to)
+        allowed([choice.deployment.host])
+
+        def work(reporter: Reporter) -> Any:
+            reporter.event(f"rolling {choice.target} back to {choice.definition} version "
+                           f"{choice.version} (deployment {choice.deployment.id})"
+                           + (" (dry run)" if dry_run else ""))
+            report = rollback(self, choice, dry_run=dry_run,
+                              on_done=lambda o: reporter.item(item_of(o)))
+            return report.items
+
+        return self._submit("rollback", f"slot:{choice.target}", user, work,
+                            {"target": choice.target, "to": choice.deployment.id,
+                             "dry_run": dry_run})

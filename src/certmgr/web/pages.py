@@ -328,7 +328,8 @@ def deploy_form(request: Request) -> Response:
     definitions = [(d, [(t, uc.host_allowed(user, host)) for t, host in
                         _console(request).deployment_targets(d.name, None)])
                    for d in _console(request).definitions()]
-    return _render(request, "deploy.html", definitions=definitions)
+    history = _console(request).deployments(50)
+    return _render(request, "deploy.html", definitions=definitions, history=history)
 
 
 def _deploy(request: Request, definition: str, targets: list[str], *, dry_run: bool
@@ -355,6 +356,15 @@ def deploy_run(request: Request, definition: ShortField,
                targets: Annotated[list[str], Form(max_length=200)]) -> Response:
     """The deployment itself, once its plan was seen."""
     return _deploy(request, definition, targets, dry_run=False)
+
+
+@router.post("/deploy/rollback")
+def deploy_rollback(request: Request, target: Annotated[str, Form(max_length=512)],
+                    to: Annotated[int, Form(ge=1, le=2**31 - 1)]) -> Response:
+    """Go back to the certificate of an earlier deployment of a slot."""
+    job = _console(request).rollback_job(target, to, request.state.user.name,
+                                         lambda hosts: require_hosts(request, hosts))
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
 
 # -- users and tokens (admin) -------------------------------------------------------------
