@@ -38,6 +38,7 @@ class Running:
     cafile: Path
     tokens: dict[str, str]
     app: Any
+    context: ssl.SSLContext
 
     def client(self, role: str | None = None, **kwargs: Any) -> httpx.Client:
         headers = {"authorization": f"Bearer {self.tokens[role]}"} if role else {}
@@ -69,7 +70,8 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
                                 for r in builtin_roots(repo)))
     security = Security()
     app = create_app(console, security=security)
-    server = make_server(app, Listen("127.0.0.1", 0), tls_context(cert))
+    context = tls_context(cert)
+    server = make_server(app, Listen("127.0.0.1", 0), context)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     for _ in range(300):
@@ -78,7 +80,8 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield Running(f"https://localhost:{port}", console, security, cafile, tokens, app)
+        yield Running(f"https://localhost:{port}", console, security, cafile, tokens, app,
+                      context)
     finally:
         server.should_exit = True
         thread.join(10)

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from certmgr.app.trust import builtin_roots
 from certmgr.issuers import init_builtin_ca
 from certmgr.repository import open_repository
+from tests.web.conftest import Running
 
 CERTMGR = Path(sys.executable).with_name("certmgr")
 UNIT = Path(__file__).resolve().parents[2] / "contrib" / "certmgr-web.service"
@@ -118,3 +119,21 @@ def test_systemd_unit_runs_the_console_hardened_like_the_monitor(tmp_path: Path)
     proc = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True,
                           check=False, timeout=60)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+
+
+def test_a_renewed_console_certificate_is_served_without_a_restart(web: Running) -> None:
+    from certmgr.app.certificates import issue
+    from certmgr.app.console import console_certificate
+    from certmgr.web.server import CertificateWatch
+
+    def serial() -> int:
+        pem = ssl.get_server_certificate(("127.0.0.1", int(web.url.rsplit(":", 1)[1])))
+        return x509.load_pem_x509_certificate(pem.encode()).serial_number
+
+    first = console_certificate(web.console)
+    before = serial()
+    watch = CertificateWatch(lambda: console_certificate(web.console), web.context, first)
+    assert not watch.check()  # nothing new
+    issue(web.console.repository(), ["certmgr-web"])  # a renewal, as the monitor does it
+    assert watch.check() and watch.current.version == first.version + 1
+    assert serial() != before

@@ -30,7 +30,7 @@ def web(
     from certmgr.app.console import console_certificate
     from certmgr.web.app import create_app
     from certmgr.web.console import Console
-    from certmgr.web.server import parse_listen, serve, tls_context
+    from certmgr.web.server import CertificateWatch, parse_listen, serve, tls_context
 
     where = parse_listen(listen)
     console = Console(g.home, g.db, g.root)
@@ -43,6 +43,8 @@ def web(
         host = f"[{where.host}]" if ":" in where.host else where.host
         g.info(f"certmgr web: https://{host}:{where.port}/ (certificate {cert.definition} "
                f"version {cert.version}{', issued now' if cert.issued else ''})")
-        serve(create_app(console), where, context)
+        with CertificateWatch(lambda: console_certificate(console, certificate), context,
+                              cert):
+            serve(create_app(console), where, context)
     finally:
         console.close()

@@ -7,10 +7,13 @@ The key is never written in the clear: it is handed to the TLS context through a
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 import secrets
 import ssl
 import tempfile
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from typing import Any
 from certmgr.app.console import ConsoleCertificate
 from certmgr.errors import UsageError
 
-__all__ = ["Listen", "parse_listen", "serve", "tls_context"]
+__all__ = ["CertificateWatch", "Listen", "parse_listen", "serve", "tls_context"]
 
 _LISTEN = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]{2,45})\]|(?P<host>[A-Za-z0-9.-]{1,253})):"
                      r"(?P<port>[0-9]{1,5})")
@@ -48,8 +51,10 @@ def parse_listen(text: str) -> Listen:
     return Listen(m.group("v6") or m.group("host"), port)
 
 
-def tls_context(cert: ConsoleCertificate) -> ssl.SSLContext:
-    """A server context with TLS 1.2+ serving ``cert``."""
+def tls_context(cert: ConsoleCertificate,
+                context: ssl.SSLContext | None = None) -> ssl.SSLContext:
+    """A server context with TLS 1.2+ serving ``cert``; given ``context``, the certificate
+    it serves to new connections is replaced (a renewal, without a restart)."""
     from cryptography.hazmat.primitives import serialization
 
     key = (serialization.load_pem_private_key(cert.key, password=None)
@@ -58,8 +63,9 @@ def tls_context(cert: ConsoleCertificate) -> ssl.SSLContext:
     once = secrets.token_bytes(32)
     sealed = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                serialization.BestAvailableEncryption(once))
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if context is None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
     with tempfile.TemporaryDirectory(prefix="certmgr-web-") as tmp:  # 0700
         chain, keyfile = Path(tmp) / "chain.pem", Path(tmp) / "key.pem"
         chain.write_bytes(cert.chain_pem)
@@ -86,6 +92,46 @@ def make_server(app: Any, listen: Listen, context: ssl.SSLContext) -> Any:
                      timeout_graceful_shutdown=5)
     config.ssl_certfile = "(in memory)"
     return uvicorn.Server(config)
+
+
+class CertificateWatch:
+    """Serves the newest version of the console's certificate: every ``interval`` seconds
+    (and on :meth:`check`) the definition's current version is looked up, and a new one
+    (renewed by ``certmgr monitor``, or issued from the console) replaces the old for new
+    connections."""
+
+    def __init__(self, load: Callable[[], ConsoleCertificate], context: ssl.SSLContext,
+                 current: ConsoleCertificate, interval: float = 3600.0) -> None:
+        self._load, self._context, self.current = load, context, current
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="certmgr-web-cert",
+                                        daemon=True)
+
+    def check(self) -> bool:
+        """Swap in a newer version if there is one; True when it did."""
+        fresh = self._load()
+        if (fresh.definition, fresh.version) == (self.current.definition,
+                                                 self.current.version):
+            return False
+        tls_context(fresh, self._context)
+        self.current = fresh
+        return True
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.check()
+            except Exception:
+                logging.getLogger("certmgr.web").exception("certificate check failed")
+
+    def __enter__(self) -> CertificateWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
 
 
 def serve(app: Any, listen: Listen, context: ssl.SSLContext) -> None:
