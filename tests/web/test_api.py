@@ -4,6 +4,7 @@ issue and deploy as jobs, pagination, the error shape."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -154,3 +155,17 @@ def test_a_rollback_needs_an_earlier_deployment_and_the_slots_host(web: Running)
     with web.client("op") as op:  # restricted to lab:web*
         r = op.post("/api/v1/rollbacks", json={"target": "local/nginx:_default_"})
         assert r.status_code == 403 and "host local" in r.json()["error"]["message"]
+
+
+def test_a_body_over_the_limit_is_refused_unread(web: Running) -> None:
+    with web.client("fullop") as c:
+        r = c.post("/api/v1/definitions", content=b"{" + b" " * (3 * 1024 * 1024) + b"}",
+                   headers={"content-type": "application/json"})
+        assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+
+        def chunks() -> Iterator[bytes]:
+            yield b'{"name": "chunked", "cn": "c.example"}'
+
+        r = c.post("/api/v1/definitions", content=chunks(),
+                   headers={"content-type": "application/json"})
+        assert r.status_code == 411

@@ -20,6 +20,7 @@ from certmgr.web.security import HEADERS, ApiError, LoginRedirect, Security, aut
 __all__ = ["create_app"]
 
 STATIC = Path(__file__).parent / "static"
+MAX_BODY = 2 * 1024 * 1024  # the largest form is a TOML file of definitions
 
 
 def create_app(console: Console, *, security: Security | None = None) -> FastAPI:
@@ -36,7 +37,15 @@ def create_app(console: Console, *, security: Security | None = None) -> FastAPI
     @app.middleware("http")
     async def _headers(request: Request,
                        call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
+        length = request.headers.get("content-length", "0")
+        if not length.isdigit() or int(length) > MAX_BODY:
+            response: Response = _error(request, 413, "too_large",
+                                        f"the request body is over {MAX_BODY} bytes")
+        elif request.headers.get("transfer-encoding", "").lower() == "chunked":
+            response = _error(request, 411, "length_required",
+                              "send the body with a Content-Length")
+        else:
+            response = await call_next(request)
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
         if request.url.path.startswith(("/api/", "/login", "/password")) or \
