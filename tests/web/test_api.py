@@ -38,6 +38,10 @@ def test_define_issue_edit_delete(web: Running) -> None:
         assert detail["current"]["version"] == 1
         assert detail["chain"][0]["dns_names"] == ["one.example", "www.one.example"]
         assert len(detail["chain"]) >= 2 and detail["chain"][1]["is_ca"]  # leaf, then CA
+        pem = c.get("/api/v1/certificates/api-one/chain.pem")
+        assert pem.headers["content-type"] == "application/pem-certificate-chain"
+        assert pem.text.count("BEGIN CERTIFICATE") == len(detail["chain"])
+        assert "PRIVATE" not in pem.text
         r = c.put("/api/v1/definitions/api-one", json={"sans": ["two.example"]})
         assert r.status_code == 200 and r.json()["status"] == "updated"
         r = c.delete("/api/v1/definitions/api-one")

@@ -14,7 +14,8 @@ from certmgr.errors import NotFound
 if TYPE_CHECKING:
     from certmgr.repository import Repository
 
-__all__ = ["CertificateDetail", "Page", "certificate_detail", "hosts_overview", "page"]
+__all__ = ["CertificateDetail", "Page", "certificate_chain_pem", "certificate_detail",
+           "hosts_overview", "page"]
 
 T = TypeVar("T")
 MAX_PAGE = 500
@@ -72,6 +73,19 @@ def certificate_detail(repo: Repository, name: str) -> CertificateDetail:
                "sans": list(current.sans), "not_before": current.not_before.isoformat(),
                "not_after": current.not_after.isoformat(), "state": current.state.value}
     return CertificateDetail(name, definition.to_json(), cur, tuple(chain), tuple(versions))
+
+
+def certificate_chain_pem(repo: Repository, name: str) -> bytes:
+    """The current certificate and its chain (leaf first) in PEM: public material only.
+
+    Raises:
+        NotFound: no such definition, or no certificate yet.
+    """
+    current = repo.current_certificate(name)
+    if current is None:
+        repo.get_definition(name)
+        raise NotFound(f"definition {name} has no certificate yet")
+    return (current.cert_pem.strip() + "\n" + current.chain_pem.strip() + "\n").lstrip().encode()
 
 
 def hosts_overview(repo: Repository) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from certmgr.app import users as uc
@@ -137,6 +137,18 @@ def certificate(request: Request, name: Name) -> dict[str, Any]:
     """A definition's current certificate with its chain described, and its versions."""
     detail: dict[str, Any] = _console(request).certificate(name).to_json()
     return detail
+
+
+PEM_CHAIN = "application/pem-certificate-chain"  # RFC 8555's media type
+
+
+@router.get("/certificates/{name}/chain.pem", response_class=Response,
+            responses={200: {"content": {PEM_CHAIN: {"schema": {"type": "string"}}},
+                             "description": "The certificate, then its chain, in PEM"}})
+def certificate_chain(request: Request, name: Name) -> Response:
+    """The current certificate and its chain in PEM (public material only)."""
+    return Response(_console(request).chain_pem(name), media_type=PEM_CHAIN, headers={
+        "content-disposition": f'attachment; filename="{name}.pem"'})
 
 
 class KeyRequest(BaseModel):

@@ -82,6 +82,11 @@ class Console:
 
         return certificate_detail(self.repository(), name)
 
+    def chain_pem(self, name: str) -> bytes:
+        from certmgr.app.views import certificate_chain_pem
+
+        return certificate_chain_pem(self.repository(), name)
+
     def definitions(self) -> list[DefinitionRecord]:
         return list(self.repository().list_definitions())
 

@@ -191,6 +191,13 @@ def certificate(request: Request, name: str) -> Response:
     return _render(request, "certificate.html", detail=_console(request).certificate(name[:255]))
 
 
+@router.get("/certificates/{name}/chain.pem")
+def certificate_chain(request: Request, name: str) -> Response:
+    return Response(_console(request).chain_pem(name[:255]),
+                    media_type="application/pem-certificate-chain",
+                    headers={"content-disposition": "attachment; filename=\"chain.pem\""})
+
+
 @router.get("/definitions")
 def definitions(request: Request) -> Response:
     return _render(request, "definitions.html", definitions=_console(request).definitions(),
