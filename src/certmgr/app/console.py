@@ -7,15 +7,18 @@ from __future__ import annotations
 import datetime as dt
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from certmgr.app.context import Context
 from certmgr.errors import InputError, NotFound, UsageError
 
 if TYPE_CHECKING:
-    from certmgr.repository import Repository
+    from certmgr.repository import DefinitionRecord as DefinitionRecord
+    from certmgr.repository import Repository as Repository
 
-__all__ = ["CONSOLE_DEFINITION", "ConsoleCertificate", "certificate_key", "console_certificate"]
+__all__ = ["CONSOLE_DEFINITION", "ConsoleCertificate", "certificate_key", "console_certificate",
+           "open_console_repository"]
 
 CONSOLE_DEFINITION = "certmgr-web"
 
@@ -33,6 +36,14 @@ class ConsoleCertificate:
 
     def __repr__(self) -> str:  # never the key
         return f"ConsoleCertificate({self.definition!r}, version {self.version})"
+
+
+def open_console_repository(db: str | None, home: Path) -> Repository:
+    """The repository the console runs on (created on first use), its own audit actor
+    ``certmgr-web`` for what no signed-in user does (the console's certificate)."""
+    from certmgr.repository import open_repository
+
+    return open_repository(db, home, actor="certmgr-web")
 
 
 def console_certificate(ctx: Context, name: str | None = None, *,

@@ -17,10 +17,10 @@ from certmgr.web.security import ApiError
 
 if TYPE_CHECKING:
     from certmgr.app.certificates import CertificateRow
+    from certmgr.app.console import DefinitionRecord, Repository
     from certmgr.app.definitions import Saved
     from certmgr.app.status import StatusReport
     from certmgr.app.views import CertificateDetail, Page
-    from certmgr.repository import DefinitionRecord, Repository
 
 __all__ = ["Console"]
 
@@ -49,9 +49,9 @@ class Console:
     def repository(self) -> Repository:
         with self._lock:
             if self._repo is None:
-                from certmgr.repository import open_repository
+                from certmgr.app.console import open_console_repository
 
-                self._repo = open_repository(self._db, self._home, actor="certmgr-web")
+                self._repo = open_console_repository(self._db, self._home)
             return self._repo
 
     def existing_repository(self) -> Repository | None:
@@ -116,8 +116,7 @@ class Console:
 
     def define(self, *, name: str, cn: str, sans: Sequence[str], key: str, validity: str,
                renew_before: str, issuer: str, targets: Sequence[str]) -> Saved:
-        from certmgr.app.definitions import define
-        from certmgr.issuers import parse_duration
+        from certmgr.app.definitions import define, parse_duration
 
         try:
             self.repository().get_definition(name)
@@ -132,8 +131,7 @@ class Console:
                       issuer=issuer, targets=list(targets))
 
     def edit(self, name: str, **changes: Any) -> Saved:
-        from certmgr.app.definitions import edit
-        from certmgr.issuers import parse_duration
+        from certmgr.app.definitions import edit, parse_duration
 
         for field in ("validity", "renew_before"):
             if changes.get(field) is not None:

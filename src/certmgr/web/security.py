@@ -22,7 +22,7 @@ from fastapi import Request
 
 from certmgr.app import users as uc
 from certmgr.app.audit import act_for, acting_as
-from certmgr.repository.records import UserRecord
+from certmgr.app.users import UserRecord
 
 __all__ = ["POLICY", "ApiError", "LoginRedirect", "Rule", "Security", "Session",
            "authorize", "require_hosts"]
