@@ -210,6 +210,9 @@ class Security:
         with self._lock:
             if old_sid:
                 self._sessions.pop(old_sid, None)
+            for sid in [k for k, v in self._sessions.items()  # ended ones go (bounded memory)
+                        if now - v.seen > self.idle_timeout or now - v.created > ABSOLUTE_TIMEOUT]:
+                del self._sessions[sid]
             self._sessions[s.sid] = s
         return s
 
