@@ -3,6 +3,7 @@ chain described, the hosts with their slots, pages of a long list."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from certmgr.repository import Repository
 
 __all__ = ["CertificateDetail", "Page", "certificate_chain_pem", "certificate_detail",
+           "certificates_page",
            "hosts_overview", "page"]
 
 T = TypeVar("T")
@@ -29,6 +31,28 @@ class Page:
     total: int
     offset: int
     limit: int
+
+
+def certificates_page(repo: Repository, offset: int = 0, limit: int = 50, *,
+                      now: dt.datetime | None = None) -> Page:
+    """One page of ``certmgr list`` (current certificates by expiry, then definitions
+    without one), read page by page from the repository: the first page of 100,000
+    certificates costs what the first page of 100 does."""
+    from certmgr.app.certificates import CertificateRow, certificate_row
+    from certmgr.issuers.schedule import renewal_state
+
+    limit = max(1, min(limit, MAX_PAGE))
+    offset = max(0, offset)
+    now = now or dt.datetime.now(dt.UTC)
+    certs, bare, total = repo.certificate_page(offset, limit)
+    defs = repo.get_definitions({c.definition for c in certs})
+    rows = [certificate_row(c, defs.get(c.definition), now) for c in certs]
+    if bare:
+        waiting = {r.definition for r in repo.list_requests()}
+        rows += [CertificateRow(d.name, (d.cn, *d.sans), d.issuer, None, None, None, None,
+                                None, renewal_state(None, d, now, requested=d.name in waiting),
+                                tuple(d.targets)) for d in bare]
+    return Page(tuple(rows), total, offset, limit)
 
 
 def page(items: Sequence[T], offset: int, limit: int) -> Page:

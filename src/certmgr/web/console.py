@@ -16,7 +16,6 @@ from certmgr.web.jobs import Job, JobRunner, Reporter
 from certmgr.web.security import ApiError
 
 if TYPE_CHECKING:
-    from certmgr.app.certificates import CertificateRow
     from certmgr.app.console import DefinitionRecord, Repository
     from certmgr.app.definitions import Saved
     from certmgr.app.status import StatusReport
@@ -71,11 +70,9 @@ class Console:
         return build_status(self.repository())
 
     def certificates(self, offset: int = 0, limit: int = 50) -> Page:
-        from certmgr.app.certificates import list_certificates
-        from certmgr.app.views import page
+        from certmgr.app.views import certificates_page
 
-        rows: tuple[CertificateRow, ...] = list_certificates(self.repository())
-        return page(rows, offset, limit)
+        return certificates_page(self.repository(), offset, limit)
 
     def certificate(self, name: str) -> CertificateDetail:
         from certmgr.app.views import certificate_detail
