@@ -36,7 +36,7 @@ BUDGET_RATIO = 20.0
 
 
 def _p95(samples: list[float]) -> float:
-    return sorted(samples)[max(0, int(round(0.95 * len(samples))) - 1)]
+    return sorted(samples)[max(0, round(0.95 * len(samples)) - 1)]
 
 
 def main(argv: list[str]) -> int:
