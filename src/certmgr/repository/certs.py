@@ -347,8 +347,9 @@ class Certs(Inventory):
         """One page of what ``list`` shows: current certificates by expiry, then the
         definitions that have none (by name); and how many there are in all."""
         current = CertificateState.CURRENT.value
-        none = ("NOT EXISTS (SELECT 1 FROM certificates AS c WHERE c.definition_id = "
-                "definitions.id AND c.state = ?)")
+        # NOT IN over the subquery, computed once: a correlated NOT EXISTS let SQLite pick
+        # the (state, not_after) index per definition, quadratic over 100,000 rows
+        none = "id NOT IN (SELECT definition_id FROM certificates WHERE state = ?)"
         with self._db.tx() as tx:
             n_current = int(tx.scalar("SELECT count(*) FROM certificates WHERE state = ?",
                                       (current,)) or 0)
