@@ -15,9 +15,10 @@ Each example runs in-process (typer's runner) on a fresh copy of a small home
 (a CA, one issued certificate) with ``--root`` an empty directory, so nothing
 outside the example's temporary directory is read or written. Commands that
 reach beyond it are left out or held in: ``lab`` and ``demo`` (they start server
-programs), ``monitor --watch`` (runs until stopped), ``--metrics-listen`` (binds a
-port), ``host add --check`` (dials out); scan targets are loopback addresses and
-refused shapes only, never names to resolve.
+programs), ``web`` (serves until stopped), ``monitor --watch`` (runs until
+stopped), ``--metrics-listen`` (binds a port), ``host add --check`` (dials
+out); scan targets are loopback addresses and refused shapes only, never names
+to resolve.
 
 Sized for a 2-core CI: a few examples per command (``CERTMGR_PBT_EXAMPLES``
 raises it for a longer hunt), no deadline.
@@ -47,7 +48,8 @@ PBT = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 _COMMON = {"db", "home", "json_", "root", "verbose", "quiet", "debug"}
-_LEFT_OUT = {("lab",), ("demo",)}  # start real server programs: the lab tests' job
+_LEFT_OUT = {("lab",), ("demo",),  # start real server programs: the lab tests' job
+             ("web",)}  # serves until stopped: tests/web/test_web_cli.py drives it
 _HELD = {"watch", "metrics_listen", "check"}  # never drawn: see the module docstring
 _REPOSITORY_FILES = ("certmgr.db", "master.key")
 

@@ -22,6 +22,7 @@ from certmgr.issuers.definitions import (
     DEFAULT_VALIDITY,
     definitions_from_toml,
     make_definition,
+    parse_duration,
     same_definition,
 )
 from certmgr.repository.records import DefinitionRecord
@@ -29,7 +30,8 @@ from certmgr.repository.records import DefinitionRecord
 if TYPE_CHECKING:
     from certmgr.repository import Repository
 
-__all__ = ["Saved", "apply", "define", "delete", "edit", "unknown_references"]
+__all__ = ["Saved", "apply", "define", "delete", "edit", "parse_duration",
+           "unknown_references"]
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from certmgr.deploy.run import Wanted
     from certmgr.repository import DeploymentRecord, Repository
 
-__all__ = ["DeployReport", "Rollback", "deploy", "deployments", "item_of", "rollback_choice"]
+__all__ = ["DeployReport", "Rollback", "deploy", "deploy_targets", "deployment_targets",
+           "deployments", "item_of", "rollback_choice"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,37 @@ def deploy(ctx: Context, definitions: Sequence[str] | None, *, host: str | None 
     return _run(ctx, [Wanted(n) for n in names], host, dry_run=dry_run,
                 verify_timeout=verify_timeout, concurrency=concurrency, on_jobs=on_jobs,
                 on_done=on_done)
+
+
+def deployment_targets(repo: Repository, definition: str,
+                       targets: Sequence[str] | None = None) -> tuple[tuple[str, str], ...]:
+    """``(target, host)`` of each target to deploy ``definition`` to: ``targets`` (each
+    one of the definition's own) or, None, all of its own.
+
+    Raises:
+        NotFound: no such definition. UsageError: a target is not one of its own.
+    """
+    own = list(repo.get_definition(definition).targets)
+    wanted = own if targets is None else list(dict.fromkeys(targets))
+    foreign = [t for t in wanted if t not in own]
+    if foreign:
+        raise UsageError(f"{', '.join(foreign)}: not a target of {definition} (add it to "
+                         "the definition first)")
+    return tuple((t, split_target(t)[0]) for t in wanted)
+
+
+def deploy_targets(ctx: Context, definition: str, targets: Sequence[str] | None = None, *,
+                   dry_run: bool = False, verify_timeout: float = 60.0,
+                   on_done: Callable[[SlotOutcome], None] | None = None) -> DeployReport:
+    """Deploy one definition to some of its targets (None: all of them)."""
+    from certmgr.deploy.run import Wanted
+
+    chosen = deployment_targets(ctx.repository(), definition, targets)
+    wanted = [Wanted(definition, only_target=t) for t, _ in chosen]
+    if not wanted:
+        return DeployReport((), ())
+    return _run(ctx, wanted, None, dry_run=dry_run, verify_timeout=verify_timeout,
+                concurrency=4, on_jobs=None, on_done=on_done)
 
 
 @dataclass(frozen=True)

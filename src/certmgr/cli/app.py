@@ -102,6 +102,8 @@ COMMAND_MODULES = [
     "certmgr.cli.deploy_commands",
     "certmgr.cli.status_commands",
     "certmgr.cli.demo_commands",
+    "certmgr.cli.user_commands",
+    "certmgr.cli.web_commands",
 ]
 
 # Which module defines each command or command group. A command line that names one
@@ -137,6 +139,9 @@ COMMAND_INDEX = {
     "deployments": "certmgr.cli.deploy_commands",
     "status": "certmgr.cli.status_commands",
     "demo": "certmgr.cli.demo_commands",
+    "user": "certmgr.cli.user_commands",
+    "token": "certmgr.cli.user_commands",
+    "web": "certmgr.cli.web_commands",
 }
 
 # What `certmgr` and `certmgr --help` list for each command: the first paragraph of its
@@ -181,6 +186,7 @@ COMMAND_SUMMARIES = {
         "Run the seed's whole evaluation on a lab host: lab, discover, check, "
         "CA and\ndefinitions, issue, deploy with verification, scan of every "
         "port, status."),
+    "web": "Serve the web console and its REST API over HTTPS (default: loopback).",
     "definitions": "List, show, edit and delete certificate definitions.",
     "ca": "The built-in private CA: a root and an intermediate that issues.",
     "issuer": "ACME issuers: the CA's directory, the account, profiles, ARI.",
@@ -188,9 +194,11 @@ COMMAND_SUMMARIES = {
     # {programs}: filled in by _register_summaries (see _root_help for why not here).
     "lab": "A lab of test hosts running {programs} for real (needs root).",
     "host": "Hosts certmgr deploys to and discovers on.",
+    "user": "Users of the web console and the API.",
+    "token": "API bearer tokens (shown once, stored hashed).",
 }
 # sub-apps, not commands
-COMMAND_GROUPS = {"definitions", "ca", "issuer", "notify", "lab", "host"}
+COMMAND_GROUPS = {"definitions", "ca", "issuer", "notify", "lab", "host", "user", "token"}
 
 # Options of the root command that take a value (their value is not a command name).
 _VALUED_ROOT_OPTIONS = {"--db", "--home", "--root"}

@@ -35,6 +35,7 @@ from certmgr.repository.records import (
     ServiceRecord,
     SlotRecord,
     StoredKey,
+    TokenRecord,
     UserRecord,
 )
 
@@ -77,6 +78,7 @@ __all__ = [
     "ServiceRecord",
     "SlotRecord",
     "StoredKey",
+    "TokenRecord",
     "UserRecord",
     "open_repository",
 ]

@@ -32,7 +32,7 @@ __all__ = ["check_row"]
 
 _TEXT_MAX = 16 * 1024 * 1024
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1  # INTEGER on PostgreSQL
-_LIST_COLUMNS = {"sans", "targets", "names", "chain_sha256", "findings"}
+_LIST_COLUMNS = {"sans", "targets", "names", "chain_sha256", "findings", "hosts"}
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _ENUMS: dict[tuple[str, str], set[str]] = {
     ("hosts", "kind"): {k.value for k in HostKind},

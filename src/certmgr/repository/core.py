@@ -7,8 +7,11 @@ never leaves the package.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
+from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,27 @@ from certmgr.repository.decode import decode_json, decode_utc
 from certmgr.repository.records import AuditEvent, StoredKey
 from certmgr.repository.values import default_actor, describe_key, key_bytes, key_identity, utcnow
 
-__all__ = ["INSERT_AUDIT", "MASTER_META", "RepositoryCore", "default_actor"]
+__all__ = ["INSERT_AUDIT", "MASTER_META", "RepositoryCore", "act_for", "acting_as",
+           "default_actor"]
+
+# Who audit events name while a face acts for one of its users (the web console's
+# requests and jobs); unset, the repository's own actor (the local user).
+_ACTING_AS: ContextVar[str | None] = ContextVar("certmgr_acting_as", default=None)
+
+
+def act_for(name: str) -> None:
+    """From now on in this task's context (an HTTP request's), audit events name ``name``."""
+    _ACTING_AS.set(name)
+
+
+@contextlib.contextmanager
+def acting_as(name: str) -> Iterator[None]:
+    """Audit events recorded inside the block (this thread or task) name ``name``."""
+    token = _ACTING_AS.set(name)
+    try:
+        yield
+    finally:
+        _ACTING_AS.reset(token)
 
 MASTER_META = "master_key"
 _INSERT_KEY = ("INSERT INTO private_keys (id, kind, algorithm, public_sha256, ciphertext, "
@@ -287,4 +310,5 @@ class RepositoryCore:
 
     def _audit_row(self, action: str, obj: str, detail: dict[str, Any], *,
                    actor: str | None = None) -> AuditRow:
-        return (self._db.time(utcnow()), actor or self.actor, action, obj, json.dumps(detail))
+        return (self._db.time(utcnow()), actor or _ACTING_AS.get() or self.actor, action, obj,
+                json.dumps(detail))

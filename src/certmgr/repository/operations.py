@@ -1,16 +1,12 @@
-"""Deployments (with the backups they can return to), observations and users."""
+"""Deployments (with the backups they can return to) and observations."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from certmgr.errors import InputError, NotFound
+from certmgr.errors import NotFound
 from certmgr.repository.certs import Certs
 from certmgr.repository.db import Row, Tx
 from certmgr.repository.decode import decode_json, decode_utc
@@ -20,14 +16,12 @@ from certmgr.repository.records import (
     DeploymentRecord,
     DeploymentState,
     ObservationRecord,
-    UserRecord,
 )
 from certmgr.repository.values import utcnow
 
 __all__ = ["OBSERVATIONS_KEPT", "Operations"]
 
 OBSERVATIONS_KEPT = 100  # per endpoint: monitoring history is bounded
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 _DEPLOYMENT_SELECT = (
     "SELECT p.id, d.name, c.version, p.host, p.slot_id, p.state, p.reason, p.started, "
     "p.finished, p.data FROM deployments AS p JOIN certificates AS c "
@@ -37,11 +31,10 @@ _OBSERVATION_SELECT = (
     "not_after, findings FROM observations")
 _SAME_ENDPOINT = "address = ? AND port = ? AND tls = ? AND sni = ?"
 _SAME_ENDPOINT_NULL = "address = ? AND port = ? AND tls = ? AND sni IS NULL"
-_USER_SELECT = "SELECT name, role, created, disabled, id, password_hash FROM users"
 
 
 class Operations(Certs):
-    """Deployments, observations, users."""
+    """Deployments, observations."""
 
     # -- deployments -----------------------------------------------------------------
 
@@ -198,78 +191,6 @@ class Operations(Certs):
             "GROUP BY address, port, tls, sni) ORDER BY address, port")
         return [_observation(r) for r in rows]
 
-    # -- users -----------------------------------------------------------------------
-
-    def save_user(self, name: str, role: str, password: str | None = None, *,
-                  disabled: bool = False) -> UserRecord:
-        """Create or update a user; ``password`` (required for a new user) is scrypt-hashed."""
-        with self._db.tx(write=True) as tx:
-            user_id = tx.scalar("SELECT id FROM users WHERE name = ?", (name,))
-            now = self._db.time(utcnow())
-            if user_id is None:
-                if not password:
-                    raise InputError(f"new user {name!r} needs a password")
-                user_id = tx.insert("INSERT INTO users (name, role, password_hash, disabled, "
-                                    "created, updated) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                                    (name, role, hash_password(password), bool(disabled),
-                                     now, now))
-            else:
-                tx.execute("UPDATE users SET role = ?, disabled = ?, updated = ? WHERE id = ?",
-                           (role, bool(disabled), now, user_id))
-                if password:
-                    tx.execute("UPDATE users SET password_hash = ? WHERE id = ?",
-                               (hash_password(password), user_id))
-            self._audit(tx, "user.save", f"user:{name}", {"role": role, "disabled": disabled,
-                                                          "password_changed": bool(password)})
-            row = tx.one(_USER_SELECT + " WHERE id = ?", (user_id,))
-        assert row is not None
-        return _user(row)
-
-    def get_user(self, name: str) -> UserRecord:
-        row = self._db.read().one(_USER_SELECT + " WHERE name = ?", (name,))
-        if row is None:
-            raise NotFound(f"no user {name!r} in the repository")
-        return _user(row)
-
-    def list_users(self) -> list[UserRecord]:
-        return [_user(r) for r in self._db.read().rows(_USER_SELECT + " ORDER BY name")]
-
-    def check_password(self, name: str, password: str) -> UserRecord | None:
-        """The user if ``password`` is theirs and they are enabled, else None."""
-        row = self._db.read().one(_USER_SELECT + " WHERE name = ?", (name,))
-        if row is None or row[3] or not verify_password(password, row[5]):
-            return None
-        return _user(row)
-
-    def delete_user(self, name: str) -> None:
-        with self._db.tx(write=True) as tx:
-            user_id = tx.scalar("SELECT id FROM users WHERE name = ?", (name,))
-            if user_id is None:
-                raise NotFound(f"no user {name!r} in the repository")
-            tx.execute("DELETE FROM users WHERE id = ?", (user_id,))
-            self._audit(tx, "user.delete", f"user:{name}", {})
-
-
-def hash_password(password: str) -> str:
-    """``scrypt$n$r$p$salt$hash`` (base64), with hashlib.scrypt."""
-    salt = os.urandom(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
-    b64 = base64.b64encode
-    return (f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}$"
-            f"{b64(salt).decode()}${b64(digest).decode()}")
-
-
-def verify_password(password: str, stored: str) -> bool:
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        got = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n),
-                             r=int(r), p=int(p), dklen=32)
-    except ValueError:
-        return False
-    return hmac.compare_digest(got, base64.b64decode(digest))
-
 
 def _same_endpoint(address: str, port: int, tls: str,
                    sni: str | None) -> tuple[str, tuple[object, ...]]:
@@ -318,7 +239,3 @@ def _observation(r: Row) -> ObservationRecord:
         sni=sni, error=error, chain_sha256=tuple(decode_json(chain)), leaf_sha256=leaf,
         not_after=decode_utc(not_after) if not_after is not None else None,
         findings=tuple(decode_json(findings)), id=id_)
-
-
-def _user(r: Row) -> UserRecord:
-    return UserRecord(r[0], r[1], decode_utc(r[2]), bool(r[3]), r[4])

@@ -35,6 +35,7 @@ __all__ = [
     "ServiceRecord",
     "SlotRecord",
     "StoredKey",
+    "TokenRecord",
     "UserRecord",
 ]
 
@@ -303,6 +304,21 @@ class UserRecord(_Record):
     created: datetime
     disabled: bool = False
     id: int | None = None
+    hosts: tuple[str, ...] = ()  # shell-style patterns over host names; empty: every host
+    must_change: bool = False  # a one-time password: changed at the first sign-in
+    totp: bool = False  # a TOTP second factor is enrolled
+
+
+@dataclass(frozen=True)
+class TokenRecord(_Record):
+    """An API bearer token of a user (only its SHA-256 is stored; the token is shown once)."""
+
+    id: int
+    user: str
+    name: str
+    created: datetime
+    expires: datetime | None = None
+    last_used: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,8 @@ from certmgr.repository.db import Database, Tx
 __all__ = ["HEAD_REVISION", "MIGRATIONS", "TABLES", "Column", "Table", "create_sql",
            "ensure_schema"]
 
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 VERSION_TABLE = "alembic_version"
-# revision -> (next revision, the step that gets there). Empty: 0001 is the first.
-MIGRATIONS: dict[str, tuple[str, Callable[[Tx, str], None]]] = {}
 _ADVISORY_LOCK = 0x6365_7274  # PostgreSQL: one certmgr sets a database up at a time
 
 # Column kinds and their types on each backend.
@@ -42,6 +40,7 @@ class Column:
     kind: str
     length: int = 0  # STR: VARCHAR(length)
     null: bool = False
+    default: str = ""  # SQL literal; columns added by a migration to a table with rows
 
 
 @dataclass(frozen=True)
@@ -60,8 +59,9 @@ class Table:
         return next(c for c in self.columns if c.name == name)
 
 
-def _c(name: str, kind: str, length: int = 0, *, null: bool = False) -> Column:
-    return Column(name, kind, length, null)
+def _c(name: str, kind: str, length: int = 0, *, null: bool = False,
+       default: str = "") -> Column:
+    return Column(name, kind, length, null, default)
 
 
 def _id() -> Column:
@@ -77,6 +77,16 @@ def _fk(column: str, table: str, *, cascade: bool = False, name: str = "") -> st
 def _created() -> tuple[Column, Column]:
     return _c("created", TIME), _c("updated", TIME)
 
+
+_WEB_USER_COLUMNS = (_c("hosts", JSON, default="'[]'"),
+                     _c("must_change", BOOL, default="FALSE"),
+                     _c("totp_secret", STR, 64, null=True))
+_API_TOKENS = Table(
+    "api_tokens", (_id(), _c("user_id", INT), _c("name", STR, 64), _c("sha256", STR, 64),
+                   _c("created", TIME), _c("expires", TIME, null=True),
+                   _c("last_used", TIME, null=True)),
+    (_fk("user_id", "users", cascade=True), "CONSTRAINT uq_api_tokens_sha256 UNIQUE (sha256)"),
+    (("ix_api_tokens_user_id", "user_id"),))
 
 TABLES: tuple[Table, ...] = (
     Table("meta", (_c("key", STR, 64), _c("value", JSON)), key="key"),
@@ -165,8 +175,11 @@ TABLES: tuple[Table, ...] = (
                            _c("not_after", TIME, null=True), _c("findings", JSON)),
           (), (("ix_observations_endpoint", "address, port, tls, time"),)),
     Table("users", (_id(), _c("name", STR, 255), _c("role", STR, 32),
-                    _c("password_hash", STR, 255), _c("disabled", BOOL), *_created()),
+                    _c("password_hash", STR, 255), _c("disabled", BOOL), *_created(),
+                    # 0002 (web console): host patterns, first-login change, TOTP
+                    *_WEB_USER_COLUMNS),
           ("CONSTRAINT uq_users_name UNIQUE (name)",)),
+    _API_TOKENS,
     Table("audit_events", (_id(), _c("time", TIME), _c("actor", STR, 255),
                            _c("action", STR, 64), _c("object", TEXT), _c("detail", JSON)),
           (), (("ix_audit_events_action", "action"), ("ix_audit_events_time", "time"))),
@@ -183,30 +196,54 @@ def _quote_list(columns: str) -> str:
     return ", ".join(q(c.strip()) for c in columns.split(","))
 
 
+def _column_sql(table: Table, col: Column, backend: str) -> str:
+    types = _SQLITE if backend == "sqlite" else _PG
+    if col.kind == STR:
+        kind = f"VARCHAR({col.length})"
+    elif backend != "sqlite" and col.name == table.key == "id" and col.kind == INT:
+        kind = "SERIAL"
+    else:
+        kind = types[col.kind]
+    default = f" DEFAULT {col.default}" if col.default else ""
+    return f"{q(col.name)} {kind}{'' if col.null else ' NOT NULL'}{default}"
+
+
+def _table_sql(table: Table, backend: str) -> list[str]:
+    lines = [_column_sql(table, col, backend) for col in table.columns]
+    lines.append(f"CONSTRAINT pk_{table.name} PRIMARY KEY ({q(table.key)})")
+    lines += [c.replace("{t}", table.name) for c in table.constraints]
+    out = [f"CREATE TABLE {table.name} (\n\t" + ",\n\t".join(lines) + "\n)"]
+    out += [f"CREATE INDEX {name} ON {table.name} ({_quote_list(cols)})"
+            for name, cols in table.indexes]
+    return out
+
+
 def create_sql(backend: str) -> list[str]:
     """The statements creating every table and index at HEAD_REVISION on ``backend``."""
-    types = _SQLITE if backend == "sqlite" else _PG
     out: list[str] = []
     for table in TABLES:
-        lines = []
-        for col in table.columns:
-            if col.kind == STR:
-                kind = f"VARCHAR({col.length})"
-            elif backend != "sqlite" and col.name == table.key == "id" and col.kind == INT:
-                kind = "SERIAL"
-            else:
-                kind = types[col.kind]
-            lines.append(f"{q(col.name)} {kind}{'' if col.null else ' NOT NULL'}")
-        lines.append(f"CONSTRAINT pk_{table.name} PRIMARY KEY ({q(table.key)})")
-        lines += [c.replace("{t}", table.name) for c in table.constraints]
-        out.append(f"CREATE TABLE {table.name} (\n\t" + ",\n\t".join(lines) + "\n)")
-        out += [f"CREATE INDEX {name} ON {table.name} ({_quote_list(cols)})"
-                for name, cols in table.indexes]
+        out += _table_sql(table, backend)
     out.append(f"CREATE TABLE {VERSION_TABLE} (version_num VARCHAR(32) NOT NULL, "
                "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))")
     out.append(f"INSERT INTO {VERSION_TABLE} (version_num) "  # noqa: S608 - our constants
                f"VALUES ('{HEAD_REVISION}')")
     return out
+
+
+def _web_console(tx: Tx, backend: str) -> None:
+    """0001 -> 0002, the web console: users' host patterns, first-login password change
+    and TOTP secret; API tokens (stored hashed)."""
+    users = TABLE_BY_NAME["users"]
+    for col in _WEB_USER_COLUMNS:
+        tx.execute(f"ALTER TABLE users ADD COLUMN {_column_sql(users, col, backend)}")
+    for statement in _table_sql(_API_TOKENS, backend):
+        tx.execute(statement)
+
+
+# revision -> (next revision, the step that gets there).
+MIGRATIONS: dict[str, tuple[str, Callable[[Tx, str], None]]] = {
+    "0001": ("0002", _web_console),
+}
 
 
 def ensure_schema(db: Database) -> None:

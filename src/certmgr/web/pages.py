@@ -1,0 +1,413 @@
+"""The server-rendered screens: sign-in, first password, dashboard, certificates,
+definitions, hosts, audit, job progress. Every form carries the session's CSRF token
+(checked by :func:`certmgr.web.security.authorize`); the login form one bound to a
+pre-session cookie."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+from certmgr.app import users as uc
+from certmgr.errors import CertmgrError
+from certmgr.web.console import Console
+from certmgr.web.security import (
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    ApiError,
+    Security,
+    Session,
+    require_hosts,
+)
+
+__all__ = ["render_error", "router"]
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+Field = Annotated[str, Form(max_length=1024)]
+ShortField = Annotated[str, Form(max_length=255)]
+
+
+def _console(request: Request) -> Console:
+    console: Console = request.app.state.console
+    return console
+
+
+def _security(request: Request) -> Security:
+    security: Security = request.app.state.security
+    return security
+
+
+def _render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    session: Session | None = getattr(request.state, "session", None)
+    user = getattr(request.state, "user", None)
+    context.setdefault("csrf", session.csrf if session else "")
+    context.update(user=user, may_act=bool(user and uc.may(user, "operator")),
+                   is_admin=bool(user and uc.may(user, "admin")))
+    return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def render_error(request: Request, status: int, message: str,
+                 headers: dict[str, str] | None = None) -> Response:
+    response = _render(request, "error.html", status, status_code=status, message=message)
+    for k, v in (headers or {}).items():
+        response.headers[k] = v
+    return response
+
+
+def _cookie(response: Response, name: str, value: str, max_age: int | None = None) -> None:
+    response.set_cookie(name, value, max_age=max_age, path="/", secure=True, httponly=True,
+                        samesite="strict")
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+# -- sign-in ----------------------------------------------------------------------------
+
+@router.get("/login")
+def login_form(request: Request) -> Response:
+    if _security(request).session(request.cookies.get(SESSION_COOKIE)):
+        return RedirectResponse("/", status_code=303)
+    return _login_page(request)
+
+
+def _login_page(request: Request, status: int = 200, error: str = "",
+                headers: dict[str, str] | None = None) -> Response:
+    nonce = secrets.token_urlsafe(24)
+    response = _render(request, "login.html", status, csrf=_security(request).login_token(nonce),
+                       error=error)
+    _cookie(response, LOGIN_COOKIE, nonce, max_age=3600)
+    for k, v in (headers or {}).items():
+        response.headers[k] = v
+    return response
+
+
+@router.post("/login")
+def login(request: Request, username: ShortField, password: Field,
+          csrf: Annotated[str, Form(max_length=128)] = "",
+          code: Annotated[str, Form(max_length=16)] = "") -> Response:
+    security = _security(request)
+    if not security.check_login_token(request.cookies.get(LOGIN_COOKIE), csrf):
+        raise ApiError(403, "csrf", "the sign-in form's CSRF token is missing or wrong: "
+                                    "reload the page and try again")
+    keys = [f"user:{username[:64]}", f"address:{_client(request)}"]
+    wait = security.throttle.retry_after(keys)
+    repo = _console(request).repository()
+    if wait is not None:
+        repo.record_event("login.throttled", f"user:{username[:64]}",
+                          {"address": _client(request)}, actor="anonymous")
+        return _throttled(request, wait)
+    user = uc.authenticate(repo, username, password, address=_client(request),
+                           code=code.strip())
+    if user is None:
+        security.throttle.fail(keys)
+        wait = security.throttle.retry_after(keys)
+        if wait is not None:
+            return _throttled(request, wait)
+        return _login_page(request, 401, "The user name, the password or the one-time code "
+                                         "is not right.")
+    security.throttle.clear(keys[0])
+    session = security.new_session(user.name, request.cookies.get(SESSION_COOKIE))
+    response = RedirectResponse("/password" if user.must_change else "/", status_code=303)
+    _cookie(response, SESSION_COOKIE, session.sid)
+    response.delete_cookie(LOGIN_COOKIE, path="/", secure=True, httponly=True,
+                           samesite="strict")
+    return response
+
+
+def _throttled(request: Request, wait: int) -> Response:
+    return _login_page(request, 429, f"Too many failed sign-ins: try again in {wait} s.",
+                       {"retry-after": str(wait)})
+
+
+@router.post("/logout")
+def logout(request: Request) -> Response:
+    session: Session | None = request.state.session
+    _security(request).end(session.sid if session else None)
+    _console(request).repository().record_event("logout", f"user:{request.state.user.name}",
+                                                {"address": _client(request)})
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=True, httponly=True,
+                           samesite="strict")
+    return response
+
+
+@router.get("/password")
+def password_form(request: Request) -> Response:
+    return _render(request, "password.html", first=request.state.user.must_change)
+
+
+@router.post("/password")
+def change_password(request: Request, current: Field, new: Field, confirm: Field) -> Response:
+    user = request.state.user
+    if new != confirm:
+        return _render(request, "password.html", 422, first=user.must_change,
+                       error="The new password and its confirmation differ.")
+    try:
+        uc.change_password(_console(request).repository(), user.name, current, new)
+    except CertmgrError as exc:
+        return _render(request, "password.html", 422, first=user.must_change,
+                       error=exc.message)
+    # a new session id after a password change, as after a sign-in
+    security = _security(request)
+    session = security.new_session(user.name, request.state.session.sid)
+    response = RedirectResponse("/", status_code=303)
+    _cookie(response, SESSION_COOKIE, session.sid)
+    return response
+
+
+# -- screens -----------------------------------------------------------------------------
+
+@router.get("/")
+def dashboard(request: Request) -> Response:
+    report = _console(request).status()
+    counts: dict[str, int] = {}
+    for c in report.certificates:
+        counts[c.state.value] = counts.get(c.state.value, 0) + 1
+    return _render(request, "dashboard.html", report=report, counts=sorted(counts.items()))
+
+
+@router.get("/certificates")
+def certificates(request: Request, offset: int = 0, q: str = "") -> Response:
+    console = _console(request)
+    page = console.certificates(max(0, min(offset, 10_000_000)), 50)
+    rows = [r for r in page.items if q[:255].lower() in r.name.lower()] if q else page.items
+    return _render(request, "certificates.html", page=page, rows=rows, q=q[:255])
+
+
+@router.get("/certificates/{name}")
+def certificate(request: Request, name: str) -> Response:
+    return _render(request, "certificate.html", detail=_console(request).certificate(name[:255]))
+
+
+@router.get("/certificates/{name}/chain.pem")
+def certificate_chain(request: Request, name: str) -> Response:
+    return Response(_console(request).chain_pem(name[:255]),
+                    media_type="application/pem-certificate-chain",
+                    headers={"content-disposition": "attachment; filename=\"chain.pem\""})
+
+
+@router.get("/definitions")
+def definitions(request: Request) -> Response:
+    return _render(request, "definitions.html", definitions=_console(request).definitions(),
+                   form={}, error="")
+
+
+@router.post("/definitions")
+def define(request: Request, name: ShortField, cn: ShortField,
+           sans: Annotated[str, Form(max_length=8192)] = "",
+           key: Annotated[str, Form(max_length=16)] = "ec256",
+           validity: Annotated[str, Form(max_length=16)] = "397d",
+           issuer: ShortField = "builtin",
+           targets: Annotated[str, Form(max_length=8192)] = "") -> Response:
+    console = _console(request)
+    form = {"name": name, "cn": cn, "sans": sans, "key": key, "validity": validity,
+            "issuer": issuer, "targets": targets}
+    try:
+        console.define(name=name.strip(), cn=cn.strip(), sans=sans.split(), key=key,
+                       validity=validity.strip(), renew_before="30d", issuer=issuer.strip(),
+                       targets=targets.split())
+    except (CertmgrError, ApiError) as exc:
+        return _render(request, "definitions.html", 422, definitions=console.definitions(),
+                       form=form, error=getattr(exc, "message", str(exc)))
+    return RedirectResponse(f"/definitions#def-{name}", status_code=303)
+
+
+@router.post("/definitions/apply")
+def apply(request: Request, toml: Annotated[str, Form(max_length=1_000_000)]) -> Response:
+    """Create or update definitions from a TOML document (``certmgr apply``)."""
+    console = _console(request)
+    try:
+        batch, warnings = console.apply(toml, "the uploaded TOML")
+    except CertmgrError as exc:
+        return _render(request, "definitions.html", 422, definitions=console.definitions(),
+                       form={}, error=exc.message)
+    return _render(request, "definitions.html", definitions=console.definitions(), form={},
+                   error="", applied=list(batch), warnings=warnings)
+
+
+@router.get("/definitions/{name}/edit")
+def edit_form(request: Request, name: str) -> Response:
+    d = _console(request).definition(name[:255])
+    return _render(request, "definition_edit.html", d=d, error="",
+                   form={"cn": d.cn, "sans": " ".join(d.sans), "key": d.key_type,
+                         "issuer": d.issuer or "", "targets": " ".join(d.targets)})
+
+
+@router.post("/definitions/{name}/edit")
+def edit(request: Request, name: str, cn: ShortField,
+         sans: Annotated[str, Form(max_length=8192)] = "",
+         key: Annotated[str, Form(max_length=16)] = "ec256",
+         issuer: ShortField = "builtin",
+         targets: Annotated[str, Form(max_length=8192)] = "") -> Response:
+    console = _console(request)
+    form = {"cn": cn, "sans": sans, "key": key, "issuer": issuer, "targets": targets}
+    try:
+        console.edit(name[:255], cn=cn.strip(), sans=sans.split(), key=key,
+                     issuer=issuer.strip(), targets=targets.split())
+    except CertmgrError as exc:
+        return _render(request, "definition_edit.html", 422, d=console.definition(name[:255]),
+                       form=form, error=exc.message)
+    return RedirectResponse(f"/definitions#def-{name[:255]}", status_code=303)
+
+
+@router.post("/definitions/{name}/issue")
+def issue(request: Request, name: str) -> Response:
+    job = _console(request).issue_job(name[:255], request.state.user.name)
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
+@router.post("/definitions/{name}/delete")
+def delete(request: Request, name: str) -> Response:
+    _console(request).delete(name[:255], with_certificates=True)
+    return RedirectResponse("/definitions", status_code=303)
+
+
+@router.get("/hosts")
+def hosts(request: Request) -> Response:
+    user = request.state.user
+    found = [{**h, "allowed": uc.host_allowed(user, h["name"])} for h in _console(request).hosts()]
+    return _render(request, "hosts.html", hosts=found)
+
+
+@router.get("/audit")
+def audit(request: Request, action: str = "") -> Response:
+    events = _console(request).audit(200, action[:64] or None)
+    return _render(request, "audit.html", events=events, action=action[:64])
+
+
+@router.get("/jobs/{job_id}")
+def job(request: Request, job_id: str) -> Response:
+    found = _console(request).jobs.get(job_id[:64])
+    if found is None:
+        raise ApiError(404, "not_found", f"no job {job_id[:64]}")
+    return _render(request, "job.html", job=found)
+
+
+@router.get("/jobs/{job_id}/events")
+async def job_events(request: Request, job_id: str) -> Response:
+    """Server-sent events: one ``data:`` line per progress event, ``event: done`` at the end."""
+    console = _console(request)
+    found = console.jobs.get(job_id[:64])
+    if found is None:
+        raise ApiError(404, "not_found", f"no job {job_id[:64]}")
+
+    async def stream() -> AsyncIterator[str]:
+        seen = 0
+        for _ in range(3600):  # at most an hour of waiting per connection
+            lines = await run_in_threadpool(console.jobs.wait, found, seen, 1.0)
+            for line in lines:
+                yield f"data: {json.dumps(line)}\n\n"
+            seen += len(lines)
+            if found.done and seen >= len(found.events):
+                yield f"event: done\ndata: {json.dumps(found.state)}\n\n"
+                return
+            if await request.is_disconnected():
+                return
+            await asyncio.sleep(0)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"cache-control": "no-store"})
+
+
+# -- hosts, deploy ---------------------------------------------------------------------------
+
+@router.post("/hosts/{host}/discover")
+def discover(request: Request, host: str) -> Response:
+    job = _console(request).discover_job(host[:255], request.state.user.name)
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
+@router.get("/deploy")
+def deploy_form(request: Request) -> Response:
+    user = request.state.user
+    definitions = [(d, [(t, uc.host_allowed(user, host)) for t, host in
+                        _console(request).deployment_targets(d.name, None)])
+                   for d in _console(request).definitions()]
+    history = _console(request).deployments(50)
+    return _render(request, "deploy.html", definitions=definitions, history=history)
+
+
+def _deploy(request: Request, definition: str, targets: list[str], *, dry_run: bool
+            ) -> Response:
+    console = _console(request)
+    chosen = console.deployment_targets(definition[:255], [t[:512] for t in targets[:200]])
+    require_hosts(request, [host for _, host in chosen])
+    if not chosen:
+        raise ApiError(422, "invalid", "choose at least one target to deploy to")
+    job = console.deploy_job(definition, [t for t, _ in chosen], request.state.user.name,
+                             dry_run=dry_run)
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
+@router.post("/deploy/plan")
+def deploy_plan(request: Request, definition: ShortField,
+                targets: Annotated[list[str], Form(max_length=200)]) -> Response:
+    """The dry run: the plan of every slot (files, owners, modes), nothing changed."""
+    return _deploy(request, definition, targets, dry_run=True)
+
+
+@router.post("/deploy/run")
+def deploy_run(request: Request, definition: ShortField,
+               targets: Annotated[list[str], Form(max_length=200)]) -> Response:
+    """The deployment itself, once its plan was seen."""
+    return _deploy(request, definition, targets, dry_run=False)
+
+
+@router.post("/deploy/rollback")
+def deploy_rollback(request: Request, target: Annotated[str, Form(max_length=512)],
+                    to: Annotated[int, Form(ge=1, le=2**31 - 1)]) -> Response:
+    """Go back to the certificate of an earlier deployment of a slot."""
+    job = _console(request).rollback_job(target, to, request.state.user.name,
+                                         lambda hosts: require_hosts(request, hosts))
+    return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+
+# -- users and tokens (admin) -------------------------------------------------------------
+
+@router.get("/users")
+def users(request: Request) -> Response:
+    console = _console(request)
+    return _render(request, "users.html", users=console.users(), tokens=console.tokens(),
+                   created=None, error="")
+
+
+@router.post("/users")
+def add_user(request: Request, name: ShortField,
+             role: Annotated[str, Form(max_length=16)],
+             hosts: Annotated[str, Form(max_length=8192)] = "") -> Response:
+    console = _console(request)
+    try:
+        created = console.add_user(name.strip(), role, hosts.split())
+    except (CertmgrError, ApiError) as exc:
+        return _render(request, "users.html", 422, users=console.users(),
+                       tokens=console.tokens(), created=None,
+                       error=getattr(exc, "message", str(exc)))
+    return _render(request, "users.html", 201, users=console.users(), tokens=console.tokens(),
+                   created=created, error="")
+
+
+@router.post("/users/{name}/delete")
+def remove_user(request: Request, name: str) -> Response:
+    _console(request).remove_user(name[:64])
+    _security(request).end_user(name[:64])
+    return RedirectResponse("/users", status_code=303)
+
+
+@router.post("/tokens/{token_id}/revoke")
+def revoke_token(request: Request, token_id: int) -> Response:
+    if not 1 <= token_id <= 2**31 - 1:
+        raise ApiError(404, "not_found", f"no API token {token_id}")
+    _console(request).revoke_token(token_id)
+    return RedirectResponse("/users", status_code=303)

@@ -1,0 +1,88 @@
+"""A real console over HTTPS on loopback: a repository with the built-in CA, the
+console's own certificate issued through the app layer, uvicorn in a thread, and
+users of each role with API tokens."""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from certmgr.app import users as uc
+from certmgr.app.console import console_certificate
+from certmgr.app.trust import builtin_roots
+from certmgr.issuers import init_builtin_ca
+from certmgr.web.app import create_app
+from certmgr.web.console import Console
+from certmgr.web.security import Security
+from certmgr.web.server import Listen, make_server, tls_context
+
+PASSWORD = "correct horse battery staple"
+TREE = Path(__file__).resolve().parents[1] / "fixtures" / "trees" / "debian12"
+
+
+@dataclass
+class Running:
+    url: str
+    console: Console
+    security: Security
+    cafile: Path
+    tokens: dict[str, str]
+    app: Any
+    context: ssl.SSLContext
+
+    def client(self, role: str | None = None, **kwargs: Any) -> httpx.Client:
+        headers = {"authorization": f"Bearer {self.tokens[role]}"} if role else {}
+        context = ssl.create_default_context(cafile=str(self.cafile))
+        return httpx.Client(base_url=self.url, verify=context, headers=headers, timeout=30,
+                            **kwargs)
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    base = tmp_path_factory.mktemp("web")
+    home = base / "home"
+    # "local" is a copy of the Debian 12 configuration tree (discovery reads it, a dry
+    # run plans on it), never this machine's /
+    root = base / "root"
+    shutil.copytree(TREE, root, symlinks=True)
+    console = Console(home, root=root)
+    repo = console.repository()
+    init_builtin_ca(repo)
+    tokens: dict[str, str] = {}
+    for name, role, hosts in (("admin", "admin", ()), ("viewer", "viewer", ()),
+                              ("op", "operator", ("lab:web*",)),
+                              ("fullop", "operator", ())):
+        uc.add_user(repo, name, role, hosts=hosts, password=PASSWORD)
+        tokens[name] = uc.create_token(repo, name, expires=None).token
+    cert = console_certificate(console, fqdn="certmgr.test")
+    cafile = home.parent / "root.pem"
+    cafile.write_bytes(b"".join(r.public_bytes(serialization.Encoding.PEM)
+                                for r in builtin_roots(repo)))
+    security = Security()
+    app = create_app(console, security=security)
+    context = tls_context(cert)
+    server = make_server(app, Listen("127.0.0.1", 0), context)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(300):
+        if server.started:
+            break
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield Running(f"https://localhost:{port}", console, security, cafile, tokens, app,
+                      context)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        console.close()
