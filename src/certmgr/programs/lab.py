@@ -11,6 +11,7 @@ its layout, and the seed's credentials (Table 1's owners and modes, from
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import ClassVar, Protocol
 
@@ -89,7 +90,7 @@ class LabContext(Protocol):
     def jks_keystore(self, cred: LabCredential, *, alias: str, password: str) -> bytes: ...
 
 
-class LabProgram:
+class LabProgram(ABC):
     """One server program of a lab host.
 
     Attributes:
@@ -114,16 +115,17 @@ class LabProgram:
     var_lib_copies: ClassVar[tuple[str, ...]] = ()
     http_ports: ClassVar[tuple[int, ...]] = ()
 
+    @abstractmethod
     def install(self, ctx: LabContext) -> None:
         """Write the program's configuration and TLS files into the host tree."""
-        raise NotImplementedError
 
+    @abstractmethod
     def service(self, ctx: LabContext) -> ServiceEntry:
         """Its service-table entry: start, reload, stop, pid file, user, logs, endpoints."""
-        raise NotImplementedError
 
     def files_only(self, tree: LabTree) -> None:
         """Complete a files-only host, whose programs never start (nothing by default)."""
+        return None
 
     def usr_layer(self) -> Path | None:
         """A directory whose ``usr/`` a running host sees beneath its ``/usr``, or None.

@@ -25,6 +25,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Protocol
@@ -168,7 +169,7 @@ class ConfigTest:
     read_only: bool = True
 
 
-class ProgramSpec:
+class ProgramSpec(ABC):
     """One server program, whole. Subclasses set the class attributes and override methods.
 
     Attributes:
@@ -256,9 +257,9 @@ class ProgramSpec:
 
     # -- deploy ---------------------------------------------------------------
 
+    @abstractmethod
     def reload_method(self, control: ServiceControlView) -> str:
         """One line for the plan: how the program will be made to load the files."""
-        raise NotImplementedError
 
     def config_test(self, host: WritableHost, plan: PlanView) -> str | None:
         """Test the program's configuration with the new files in place, before reload.
@@ -271,10 +272,10 @@ class ProgramSpec:
             return None
         return run_test(host, test.argv(host, plan.target.config), test.what)
 
+    @abstractmethod
     def reload(self, ctx: ReloadContext) -> str:
         """Make the running program load the files now in place; return what was done.
 
         Raises:
             ReloadFailed: the program refused or died.
         """
-        raise NotImplementedError
