@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from certmgr.app.acme_definitions import AcmeOptions, acme_data, is_acme, split_issuers
 from certmgr.app.context import Context
@@ -21,6 +21,7 @@ from certmgr.issuers.definitions import (
     DEFAULT_RENEW_BEFORE,
     DEFAULT_VALIDITY,
     definitions_from_toml,
+    format_duration,
     make_definition,
     parse_duration,
     same_definition,
@@ -30,7 +31,7 @@ from certmgr.repository.records import DefinitionRecord
 if TYPE_CHECKING:
     from certmgr.repository import Repository
 
-__all__ = ["Saved", "apply", "define", "delete", "edit", "parse_duration",
+__all__ = ["Saved", "apply", "define", "definition_view", "delete", "edit", "parse_duration",
            "unknown_references"]
 
 
@@ -218,3 +219,28 @@ def _acme_from_toml(repo: Repository, d: DefinitionRecord,
                      names=(d.cn, *d.sans), validity_set=validity_set,
                      renew_before_set=renew_before_set)
     return replace(d, data={**data, "acme": acme})
+
+
+def definition_view(d: DefinitionRecord) -> dict[str, Any]:
+    """A definition as every face shows it: for an ACME definition the lifetime and the
+    renewal time are the CA's and the schedule's (null) unless given, and its challenge
+    settings are listed, with stored secrets shown as ``stored``."""
+    acme = d.data.get("acme") if isinstance(d.data.get("acme"), dict) else None
+    out: dict[str, Any] = {
+        "name": d.name, "cn": d.cn, "sans": list(d.sans), "key": d.key_type,
+        "validity": format_duration(d.validity),
+        "renew_before": format_duration(d.renew_before), "issuer": d.issuer,
+        "targets": list(d.targets)}
+    if acme is not None:  # the CA sets the lifetime; the schedule decides when to renew
+        out["validity"] = out["validity"] if acme.get("validity_set") else None
+        out["renew_before"] = out["renew_before"] if acme.get("renew_before_set") else None
+        out["issuers"] = list(acme.get("issuers") or [d.issuer])
+        standalone = acme.get("standalone_port")
+        out["acme"] = {"challenge": acme.get("challenge"), "webroot": acme.get("webroot"),
+                       "standalone_port": standalone, "dns_server": acme.get("dns_server"),
+                       "tsig_key": "stored" if acme.get("tsig_key_ref") else None,
+                       "dns_hook": acme.get("dns_hook"),
+                       "dns_provider": acme.get("dns_provider"),
+                       "dns_credentials": "stored" if acme.get("dns_credentials_ref") else None,
+                       "profile": acme.get("profile")}
+    return out

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from certmgr.app.acme_definitions import AcmeOptions
+from certmgr.app.definitions import definition_view
 from certmgr.cli.app import app
 from certmgr.cli.common import Globals, command
 from certmgr.cli.pki_output import read_input
 from certmgr.issuers import (
-    format_duration,
     parse_duration,
 )
 from certmgr.repository.records import DefinitionRecord
@@ -55,28 +55,6 @@ _CREDENTIALS = typer.Option("--dns-credentials", metavar="FILE",
 _TARGET = typer.Option("--target", metavar="[HOST/]SLOT-ID",
                        help="Where it is deployed, as `certmgr discover` prints slots "
                             "(repeatable).")
-
-
-def definition_json(d: DefinitionRecord) -> dict[str, Any]:
-    acme = d.data.get("acme") if isinstance(d.data.get("acme"), dict) else None
-    out: dict[str, Any] = {
-        "name": d.name, "cn": d.cn, "sans": list(d.sans), "key": d.key_type,
-        "validity": format_duration(d.validity),
-        "renew_before": format_duration(d.renew_before), "issuer": d.issuer,
-        "targets": list(d.targets)}
-    if acme is not None:  # the CA sets the lifetime; the schedule decides when to renew
-        out["validity"] = out["validity"] if acme.get("validity_set") else None
-        out["renew_before"] = out["renew_before"] if acme.get("renew_before_set") else None
-        out["issuers"] = list(acme.get("issuers") or [d.issuer])
-        standalone = acme.get("standalone_port")
-        out["acme"] = {"challenge": acme.get("challenge"), "webroot": acme.get("webroot"),
-                       "standalone_port": standalone, "dns_server": acme.get("dns_server"),
-                       "tsig_key": "stored" if acme.get("tsig_key_ref") else None,
-                       "dns_hook": acme.get("dns_hook"),
-                       "dns_provider": acme.get("dns_provider"),
-                       "dns_credentials": "stored" if acme.get("dns_credentials_ref") else None,
-                       "profile": acme.get("profile")}
-    return out
 
 
 def _acme_options(challenge: str | None, webroot: str | None, standalone_port: str | None,
@@ -135,11 +113,11 @@ def _warn(g: Globals, warnings: tuple[str, ...]) -> None:
 
 def _print_one(g: Globals, d: DefinitionRecord, verb: str | None = None) -> None:
     if g.json:
-        g.emit_json(definition_json(d))
+        g.emit_json(definition_view(d))
         return
     if verb:
         g.out.print(f"{verb} {d.name}", highlight=False)
-    for field, value in definition_json(d).items():
+    for field, value in definition_view(d).items():
         if isinstance(value, list):
             value = ", ".join(value) or "-"
         elif isinstance(value, dict):
@@ -152,13 +130,13 @@ def definitions_list(g: Globals) -> None:
     """Every definition, with its names, key, lifetime, issuer and targets."""
     rows = g.repository().list_definitions()
     if g.json:
-        g.emit_json({"definitions": [definition_json(d) for d in rows]})
+        g.emit_json({"definitions": [definition_view(d) for d in rows]})
         return
     table = Table()
     for column in ("name", "names", "key", "validity", "renew before", "issuer", "targets"):
         table.add_column(column, overflow="fold")
     for d in rows:
-        j = definition_json(d)
+        j = definition_view(d)
         table.add_row(d.name, "\n".join((d.cn, *d.sans)), d.key_type, j["validity"] or "CA",
                       j["renew_before"] or "schedule", ",".join(j.get("issuers") or
                                                                 [d.issuer or "-"]),
@@ -176,7 +154,7 @@ def definitions_show(g: Globals, name: Annotated[str, typer.Argument()]) -> None
         current = None if cert is None else {
             "version": cert.version, "serial": cert.serial, "sha256": cert.sha256,
             "not_after": cert.not_after.isoformat(), "issuer": cert.issuer}
-        g.emit_json({**definition_json(d), "certificate": current})
+        g.emit_json({**definition_view(d), "certificate": current})
         return
     _print_one(g, d)
     if cert is None:
