@@ -9,6 +9,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,18 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     cafile.write_bytes(b"".join(r.public_bytes(serialization.Encoding.PEM)
                                 for r in builtin_roots(repo)))
     security = Security()
+    try:
+        with serving(console, cert, security) as (url, app, context):
+            yield Running(url, console, security, cafile, tokens, app, context)
+    finally:
+        console.close()
+
+
+@contextmanager
+def serving(console: Console, cert: Any, security: Security
+            ) -> Iterator[tuple[str, Any, ssl.SSLContext]]:
+    """The console's app served by uvicorn over HTTPS on a free loopback port, in a thread:
+    (its https://localhost:PORT URL, the app, the server's TLS context)."""
     app = create_app(console, security=security)
     context = tls_context(cert)
     server = make_server(app, Listen("127.0.0.1", 0), context)
@@ -80,9 +93,7 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield Running(f"https://localhost:{port}", console, security, cafile, tokens, app,
-                      context)
+        yield f"https://localhost:{port}", app, context
     finally:
         server.should_exit = True
         thread.join(10)
-        console.close()

@@ -136,8 +136,9 @@ def test_a_form_without_its_csrf_token_is_refused(web: Running) -> None:
     with web.client(cookies=cookies, follow_redirects=False) as client:
         r = client.post("/definitions", data={"name": "x1", "cn": "x1.example"})
         assert r.status_code == 403 and "CSRF" in r.text
+        wrong = csrf[:-1] + ("B" if csrf.endswith("A") else "A")  # always another token
         r = client.post("/definitions", data={"name": "x1", "cn": "x1.example",
-                                              "csrf": csrf[:-1] + "A"})
+                                              "csrf": wrong})
         assert r.status_code == 403
         r = client.post("/definitions", data={"name": "x1", "cn": "x1.example", "csrf": csrf})
         assert r.status_code == 303

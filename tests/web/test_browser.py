@@ -4,59 +4,30 @@ configuration tree), define and issue a certificate while its job's progress str
 in, see the chain, plan its deployment (the dry run with its confirmation), see the
 audit entries, sign out.
 Every page is checked with axe-core (no critical or serious violation) and kept as a
-screenshot under ``reports/web/``."""
+screenshot under ``reports/screenshots/``."""
 
 from __future__ import annotations
 
-import json
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from certmgr.app import users as uc
-from certmgr.testing import skip_or_fail
+from tests.web.browser_support import check, chromium
 from tests.web.conftest import Running
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-AXE = Path(__file__).parent / "data" / "axe.min.js"
-REPORTS = Path(__file__).resolve().parents[2] / "reports" / "web"
-ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
-        skip_or_fail("Debian's chromium is not installed (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        skip_or_fail("Playwright for Python is not installed")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 def _check(page: Any, name: str) -> None:
-    """axe-core on the page (no critical or serious violation), then a screenshot."""
-    # Through the DevTools protocol, not a <script> tag: the page's CSP (no inline
-    # script) stays enforced for everything the console itself runs.
-    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
-        page.evaluate(AXE.read_text() + "\n;undefined")
-    result = page.evaluate("async () => JSON.stringify(await window.axe.run())")
-    bad = [(v["id"], v["impact"], v["help"], [n["target"] for n in v["nodes"]][:3])
-           for v in json.loads(result)["violations"] if v["impact"] in ("critical", "serious")]
-    assert bad == [], f"{name}: {bad}"
-    REPORTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(REPORTS / f"{name}.png"), full_page=True)
+    check(page, name)
 
 
 def test_sign_in_define_issue_audit_sign_out(web: Running, browser: Any) -> None:

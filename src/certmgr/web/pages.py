@@ -335,7 +335,7 @@ def deploy_form(request: Request) -> Response:
     definitions = [(d, [(t, uc.host_allowed(user, host)) for t, host in
                         _console(request).deployment_targets(d.name, None)])
                    for d in _console(request).definitions()]
-    history = _console(request).deployments(50)
+    history = [(d, uc.host_allowed(user, d.host)) for d in _console(request).deployments(50)]
     return _render(request, "deploy.html", definitions=definitions, history=history)
 
 
