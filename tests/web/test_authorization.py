@@ -146,3 +146,73 @@ def test_a_form_without_its_csrf_token_is_refused(web: Running) -> None:
         assert client.get("/login").status_code == 200
         r = client.post("/login", data={"username": "admin", "password": "x"})
         assert r.status_code == 403 and "CSRF" in r.text
+
+
+# What a viewer may not read (the issue: key material and the admin-only collections:
+# users, tokens, issuers' secrets, settings); every other GET under /api/v1 answers it 200.
+VIEWER_REFUSED = re.compile(r"^/api/v1/(users|tokens|issuers|settings|notifications)(/|$)"
+                            r"|/(key|keys|secret|secrets)(/|$)")
+
+
+def test_only_the_sign_in_form_and_the_openapi_document_are_open(web: Running) -> None:
+    open_routes = {route for route in _routes(web) if POLICY[route].role is None}
+    assert open_routes == {("GET", "/api/v1/openapi.json"), ("GET", "/login"),
+                           ("POST", "/login")}
+
+
+def test_a_viewer_token_is_refused_only_key_material_and_admin_collections(
+        web: Running) -> None:
+    gets = [(m, p) for m, p in _routes(web) if p.startswith("/api/v1/") and m == "GET"]
+    refused = []
+    with web.client("viewer") as client:
+        for method, path in gets:
+            r = _api_call(client, method, path)
+            if r.status_code == 403:
+                refused.append(path)
+            elif "{job_id}" not in path:
+                assert r.status_code == 200, f"{path}: {r.status_code} {r.text[:200]}"
+    assert refused, "the walk met no admin-only collection"
+    assert [p for p in refused if not VIEWER_REFUSED.search(p)] == []
+
+
+_INLINE_SCRIPT = re.compile(r"<script(?![^>]*\ssrc=)[^>]*>|\son[a-z]+\s*=|javascript:", re.I)
+
+
+def _secure_headers(r: httpx.Response, where: str) -> None:
+    h = r.headers
+    csp = h.get("content-security-policy", "")
+    directives = {d.split()[0]: d.split()[1:] for d in csp.split(";") if d.strip()}
+    assert directives.get("script-src") == ["'self'"], where  # no inline script, no eval
+    assert directives.get("frame-ancestors") == ["'none'"], where
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp, where
+    assert h.get("strict-transport-security", "").startswith("max-age="), where
+    assert int(h["strict-transport-security"].split(";")[0].split("=")[1]) >= 31536000, where
+    assert h.get("referrer-policy") == "no-referrer", where
+    if "text/html" in h.get("content-type", ""):
+        assert _INLINE_SCRIPT.search(r.text) is None, where
+
+
+def test_every_answer_carries_the_security_headers_and_no_page_inline_script(
+        web: Running) -> None:
+    """Every route, asked anonymously (401s, redirects to /login) and as a viewer (pages,
+    JSON, 403s, 404s): CSP without inline script and with frame-ancestors 'none', HSTS,
+    Referrer-Policy; the HTML has no inline script or event handler attribute."""
+    cookies, csrf = _session(web, "viewer")
+    for role in ("anonymous", "viewer"):
+        for method, path in _routes(web):
+            api = path.startswith("/api/")
+            if api:
+                client = web.client(None if role == "anonymous" else "viewer")
+            else:
+                client = web.client(cookies=cookies if role == "viewer" else {},
+                                    follow_redirects=False)
+            with client:
+                if api:
+                    r = _api_call(client, method, path)
+                elif method == "GET":
+                    r = client.get(_url(method, path))
+                elif path == "/logout":
+                    continue  # would end the session the walk goes on with
+                else:
+                    r = client.post(_url(method, path), data={"csrf": csrf})
+            _secure_headers(r, f"{role} {method} {path}: {r.status_code}")
