@@ -5,7 +5,8 @@ certificate for its apache2 slot, issues it, sees the deployment plan (the dry r
 confirms it and watches the slot's progress stream in, deploys a second version the
 same way, rolls the slot back to the first from the history, reads the audit log,
 adds a restricted operator and signs out. The operator, restricted to other hosts, is
-refused (403, audited) when it deploys to the lab host. After each step the test asks
+refused (403) when it deploys to the lab host, and the admin finds the refusal in the
+audit log. After each step the test asks
 apache2 itself which certificate it serves, not only the page.
 
 Every page is checked with axe-core and kept as ``reports/screenshots/lab-*.png``.
@@ -295,5 +296,26 @@ def test_define_issue_deploy_roll_back_on_a_lab_host_and_refuse_a_restricted_ope
         context.close()
     denied = lc.console.audit(20, "access.denied")
     assert any(e.actor == "op-other" and HOST in e.detail["reason"] for e in denied), denied
+
+    # the admin sees the refusal in the audit log
+    context, page, errors = _new_page(browser, lc.url)
+    try:
+        page.goto("/login")
+        page.get_by_label("User name").fill("root-admin")
+        page.get_by_label("Password").fill(SECRET)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{lc.url}/")
+        _nav(page, "Audit")
+        page.get_by_label("Action").fill("access.denied")
+        page.get_by_role("button", name="Filter").click()
+        page.wait_for_url("**/audit?action=access.denied")
+        row = page.locator("table tbody tr").filter(has_text="op-other").first
+        assert f"op-other may not act on host {HOST}" in row.inner_text()
+        check(page, "lab-15-audit-refusal")
+        page.get_by_role("button", name="Sign out").click()
+        page.wait_for_url("**/login")
+        assert errors == []
+    finally:
+        context.close()
     assert len(lc.console.deployments()) == deployments  # nothing was deployed
     assert lc.served() == first
