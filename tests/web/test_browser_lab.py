@@ -153,13 +153,14 @@ def _job_done(page: Any, state: str = "succeeded") -> str:
 
 def _deploy(page: Any, lc: LabConsole, target: str, shot: str) -> list[str]:
     """Plan the deployment of lab-www, check the plan, confirm; the lines streamed live."""
+    served_before = lc.served()
     _nav(page, "Deploy")
     page.get_by_role("button", name="Plan deployment of lab-www").click()
     plan = _job_done(page)
     assert "/etc/apache2/ssl" in plan and "planned" in plan, plan
     assert f"Plan for {target}" in plan
+    assert lc.served() == served_before  # the dry run changed nothing
     check(page, f"lab-{shot}-plan")
-    served_before = lc.served()
     page.get_by_role("button", name=f"Confirm: deploy lab-www to {target}").click()
     done = _job_done(page)
     assert f"{target}: verified" in done, done
