@@ -168,6 +168,10 @@ def _deploy(page: Any, lc: LabConsole, target: str, shot: str) -> list[str]:
     # the progress came in over server-sent events while the job ran
     assert lines[0] == "deploying lab-www to 1 target(s)", lines
     assert f"{target}: verified" in lines and lines[-1] == "job succeeded", lines
+    # each step of the slot as it happened, in order, before its outcome
+    steps = [line for line in lines if line.startswith(f"{target}: ")]
+    assert steps == [f"{target}: {s}" for s in ("preflight", "applied", "reloaded",
+                                                "verified")], lines
     check(page, f"lab-{shot}-progress")
     assert lc.served() != served_before
     return lines

@@ -19,6 +19,7 @@ from certmgr.repository.inventory import split_target
 
 if TYPE_CHECKING:
     from certmgr.deploy.model import SlotOutcome
+    from certmgr.deploy.record import StepReporter
     from certmgr.deploy.recovery import Recovered
     from certmgr.deploy.run import Wanted
     from certmgr.repository import DeploymentRecord, Repository
@@ -97,8 +98,10 @@ def deployment_targets(repo: Repository, definition: str,
 
 def deploy_targets(ctx: Context, definition: str, targets: Sequence[str] | None = None, *,
                    dry_run: bool = False, verify_timeout: float = 60.0,
-                   on_done: Callable[[SlotOutcome], None] | None = None) -> DeployReport:
-    """Deploy one definition to some of its targets (None: all of them)."""
+                   on_done: Callable[[SlotOutcome], None] | None = None,
+                   on_step: StepReporter | None = None) -> DeployReport:
+    """Deploy one definition to some of its targets (None: all of them); each slot's
+    steps (preflight, applied, reloaded, verified...) told to ``on_step`` live."""
     from certmgr.deploy.run import Wanted
 
     chosen = deployment_targets(ctx.repository(), definition, targets)
@@ -106,7 +109,7 @@ def deploy_targets(ctx: Context, definition: str, targets: Sequence[str] | None 
     if not wanted:
         return DeployReport((), ())
     return _run(ctx, wanted, None, dry_run=dry_run, verify_timeout=verify_timeout,
-                concurrency=4, on_jobs=None, on_done=on_done)
+                concurrency=4, on_jobs=None, on_done=on_done, on_step=on_step)
 
 
 @dataclass(frozen=True)
@@ -150,22 +153,25 @@ def rollback_choice(repo: Repository, slot: str, to: int | None = None) -> Rollb
 def rollback(ctx: Context, choice: Rollback, *, dry_run: bool = False,
              verify_timeout: float = 60.0,
              on_jobs: Callable[[int], None] | None = None,
-             on_done: Callable[[SlotOutcome], None] | None = None) -> DeployReport:
+             on_done: Callable[[SlotOutcome], None] | None = None,
+             on_step: StepReporter | None = None) -> DeployReport:
     """Deploy the certificate ``choice`` names to its slot again, as a new deployment."""
     from certmgr.deploy.run import Wanted
 
     wanted = [Wanted(choice.definition, choice.version, only_target=choice.target)]
     return _run(ctx, wanted, None, dry_run=dry_run, verify_timeout=verify_timeout,
-                concurrency=1, on_jobs=on_jobs, on_done=on_done)
+                concurrency=1, on_jobs=on_jobs, on_done=on_done, on_step=on_step)
 
 
 def _run(ctx: Context, wanted: list[Wanted], host: str | None, *, dry_run: bool,
          verify_timeout: float, concurrency: int, on_jobs: Callable[[int], None] | None,
-         on_done: Callable[[SlotOutcome], None] | None) -> DeployReport:
+         on_done: Callable[[SlotOutcome], None] | None,
+         on_step: StepReporter | None = None) -> DeployReport:
     from certmgr.deploy.run import DeployRun, make_engine
 
     repo = ctx.repository()
-    engine = make_engine(repo, ctx.home, dry_run=dry_run, verify_timeout=verify_timeout)
+    engine = make_engine(repo, ctx.home, dry_run=dry_run, verify_timeout=verify_timeout,
+                         on_step=on_step)
     with DeployRun(repo, engine, root=ctx.root).opened(ctx.home) as run:
         try:
             result = run.run(wanted, host_filter=host, concurrency=concurrency,

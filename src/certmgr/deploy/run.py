@@ -17,7 +17,7 @@ from certmgr.deploy.batch import Job, run_jobs
 from certmgr.deploy.engine import Engine, EngineOptions
 from certmgr.deploy.journal import FileJournalStore, RepositoryCipher
 from certmgr.deploy.model import Material, Outcome, SlotOutcome, SlotTarget
-from certmgr.deploy.record import RepositoryRecorder
+from certmgr.deploy.record import Recorder, RepositoryRecorder, StepRecorder, StepReporter
 from certmgr.deploy.recovery import Recovered, recover
 from certmgr.deploy.sources import material_from_repository, open_host
 from certmgr.deploy.targets import slot_targets
@@ -30,10 +30,14 @@ __all__ = ["DeployRun", "RunResult", "Wanted", "make_engine"]
 
 
 def make_engine(repository: Any, home: Path, *, dry_run: bool = False,
-                verify_timeout: float = 60.0) -> Engine:
-    """The engine: journal under ``home``, secrets and records in the repository."""
+                verify_timeout: float = 60.0, on_step: StepReporter | None = None) -> Engine:
+    """The engine: journal under ``home``, secrets and records in the repository; each
+    slot's steps told to ``on_step`` as they happen."""
+    recorder: Recorder = RepositoryRecorder(repository)
+    if on_step is not None:
+        recorder = StepRecorder(recorder, on_step)
     return Engine(FileJournalStore(home / "deploy-journal"), RepositoryCipher(repository),
-                  RepositoryRecorder(repository),
+                  recorder,
                   EngineOptions(dry_run=dry_run, verify_timeout=verify_timeout))
 
 

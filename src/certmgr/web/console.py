@@ -219,7 +219,8 @@ class Console:
             reporter.event(f"deploying {definition} to {len(targets)} target(s)"
                            + (" (dry run)" if dry_run else ""))
             report = deploy_targets(self, definition, targets, dry_run=dry_run,
-                                    on_done=lambda o: reporter.item(item_of(o)))
+                                    on_done=lambda o: reporter.item(item_of(o)),
+                                    on_step=reporter.step)
             return report.items
 
         return self._submit("deploy", f"definition:{definition}", user, work,
@@ -242,7 +243,8 @@ class Console:
                            f"{choice.version} (deployment {choice.deployment.id})"
                            + (" (dry run)" if dry_run else ""))
             report = rollback(self, choice, dry_run=dry_run,
-                              on_done=lambda o: reporter.item(item_of(o)))
+                              on_done=lambda o: reporter.item(item_of(o)),
+                              on_step=reporter.step)
             return report.items
 
         return self._submit("rollback", f"slot:{choice.target}", user, work,

@@ -61,6 +61,12 @@ class Reporter:
             self._job.events.append(line)
             self._changed.notify_all()
 
+    def step(self, item: str, state: str, reason: str | None = None) -> None:
+        """One step of an item as it happens (a slot ``preflight``, ``applied``,
+        ``reloaded``); where it ends (``verified``, ``failed``...) is its item line."""
+        if state in ("preflight", "applied", "reloaded"):
+            self.event(f"{item}: {state}" + (f" ({reason})" if reason else ""))
+
     def item(self, result: ItemResult) -> None:
         with self._changed:
             self._job.items.append(result.to_json())
