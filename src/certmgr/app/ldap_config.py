@@ -15,7 +15,7 @@ dn = "cn=certmgr-admins,ou=groups,dc=example,dc=com"
 role = "admin"
 ```
 
-See docs/web.md ("LDAP sign-in") for the whole table.
+See docs/web-ldap.md for the whole table.
 """
 
 from __future__ import annotations
