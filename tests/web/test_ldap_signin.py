@@ -137,5 +137,5 @@ def test_certmgr_web_refuses_a_bad_ldap_file_at_start(
         named: str) -> None:
     file = tmp_path / "bad.toml"
     file.write_text(text.replace('"CA"', f'"{directory.ca_file}"'))
-    code, out, err = run_cli(cli, "web", "--ldap", str(file), "--listen", "127.0.0.1:0")
+    code, _out, err = run_cli(cli, "web", "--ldap", str(file), "--listen", "127.0.0.1:0")
     assert code == 2 and named in err and len(err.strip().splitlines()) == 1, err
