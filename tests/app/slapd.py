@@ -83,15 +83,13 @@ def make_tls(where: Path) -> tuple[Path, Path, Path, Path]:
     _, other = _ca("some other CA")
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
-    import ipaddress
-
     leaf = (x509.CertificateBuilder().subject_name(_name("localhost")).issuer_name(ca.subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"),
-                 x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            # localhost only: ldap://127.0.0.1 is a name the certificate does not hold
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]),
+                           critical=False)
             .add_extension(x509.ExtendedKeyUsage([x509.OID_SERVER_AUTH]), critical=False)
             .sign(ca_key, hashes.SHA256()))
     paths = [where / n for n in ("server.pem", "server.key", "ca.pem", "other-ca.pem")]

@@ -171,10 +171,13 @@ def test_an_untrusted_directory_certificate_is_refused_before_any_password(
 
 def test_a_name_the_certificate_does_not_hold_is_refused(
         repo: Repository, directory: Directory, tmp_path: Path) -> None:
-    url = directory.url.replace("localhost", "127.0.0.2")  # slapd listens on .1 only
+    # the right CA, the right server, but reached by an address its certificate lacks
+    url = directory.url.replace("localhost", "127.0.0.1")
     ldap = _config(tmp_path, url, directory.ca_file)
     assert sign_in(repo, "alice", PASSWORD, ldap=ldap, **ADDRESS).outcome is \
         Outcome.UNAVAILABLE
+    reason = str(_events(repo, "login.error")[-1]["reason"])
+    assert "not trusted" in reason and "mismatch" in reason, reason
 
 
 def test_a_directory_that_is_down_is_a_clear_error_within_the_deadline(

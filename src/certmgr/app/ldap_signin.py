@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import math
+import re
 import ssl
 import warnings
 from dataclasses import dataclass
@@ -205,20 +206,25 @@ def _clean(text: str, password: str) -> str:
 
 def _why(ldap: LdapConfig, exc: BaseException, password: str) -> str:
     text = _clean(str(exc), password)
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            # ldap3 re-raises as a class derived from the ssl error, without its fields
-            why = getattr(cause, "verify_message", None) or text
-            return (f"{ldap.url}: the directory's certificate is not trusted: {why} "
-                    f"(checked against ldap.ca_file {ldap.ca_file})")
-        cause = cause.__cause__ or cause.__context__
-    if "certificate verify failed" in text or "CERTIFICATE_VERIFY_FAILED" in text:
-        return (f"{ldap.url}: the directory's certificate is not trusted (checked against "
-                f"ldap.ca_file {ldap.ca_file}): {text}")
+    if "CERTIFICATE_VERIFY_FAILED" in text or _verify_message(exc):
+        # ldap3 re-raises the ssl error as its own (fields lost, message nested in quotes)
+        found = re.search(r"certificate verify failed: ([^(]+)", text)
+        why = _verify_message(exc) or (found.group(1).strip() if found else text)
+        return (f"{ldap.url}: the directory's certificate is not trusted: {why} "
+                f"(checked against ldap.ca_file {ldap.ca_file} and the name {ldap.host})")
     if "socket" in type(exc).__name__.lower() or "connection refused" in text.lower():
         return f"{ldap.url}: cannot connect: {text}"
     return f"{ldap.url}: {type(exc).__name__}: {text}"
+
+
+def _verify_message(exc: BaseException) -> str:
+    cause: BaseException | None = exc
+    while cause is not None:
+        message = getattr(cause, "verify_message", None)
+        if isinstance(cause, ssl.SSLCertVerificationError) and message:
+            return str(message)
+        cause = cause.__cause__ or cause.__context__
+    return ""
 
 
 def _tls_class(lib: Any, ldap: LdapConfig, deadline: Deadline) -> Any:
