@@ -62,7 +62,8 @@ def ldap(directory: Directory, tmp_path: Path) -> LdapConfig:
 
 
 def _events(repo: Repository, action: str) -> list[dict[str, object]]:
-    return [e.detail for e in repo.list_audit(limit=50, action=action)]
+    """The details of ``action`` events, oldest first."""
+    return [e.detail for e in reversed(repo.list_audit(limit=50, action=action))]
 
 
 def test_right_password_and_group_signs_in_with_the_highest_mapped_role(
@@ -229,3 +230,21 @@ def test_group_mapping_rules() -> None:
         ("operator", ("lab:web*", "lab:mx*"))
     # one unrestricted operator group: every host
     assert map_groups(rules, frozenset({"cn=a,dc=x", "cn=c,dc=x"})) == ("operator", ())
+
+
+def test_a_directory_user_with_totp_gives_a_code_once(repo: Repository,
+                                                      ldap: LdapConfig) -> None:
+    import datetime as dt
+    import urllib.parse
+
+    import pyotp
+
+    assert sign_in(repo, "vera", PASSWORD, ldap=ldap, **ADDRESS).outcome is Outcome.OK
+    uri = uc.enrol_totp(repo, "vera")
+    totp = pyotp.TOTP(urllib.parse.parse_qs(urllib.parse.urlparse(uri).query)["secret"][0])
+    assert sign_in(repo, "vera", PASSWORD, ldap=ldap, **ADDRESS).outcome is Outcome.FAILED
+    code = totp.generate_otp(totp.timecode(dt.datetime.now(dt.UTC)))
+    assert sign_in(repo, "vera", PASSWORD, ldap=ldap, code=code, **ADDRESS).user
+    assert sign_in(repo, "vera", PASSWORD, ldap=ldap, code=code, **ADDRESS).outcome is \
+        Outcome.FAILED
+    assert [e["failed"] for e in _events(repo, "login.failed")][-2:] == ["totp", "totp_reused"]

@@ -132,9 +132,10 @@ def directory_sign_in(repo: Repository, ldap: LdapConfig, name: str, password: s
 
 
 def _drop_record(repo: Repository, name: str) -> None:
-    """A directory user in no mapped group any more: its record and tokens go."""
+    """A directory user in no mapped group any more: its record and tokens go (a record an
+    admin disabled stays, so that it stays disabled)."""
     user = _local_user(repo, name)
-    if user is not None and user.origin == "ldap":
+    if user is not None and user.origin == "ldap" and not user.disabled:
         repo.delete_user(name)
 
 
