@@ -3,7 +3,7 @@
 import sys
 import xml.etree.ElementTree as ET
 
-MUST_RUN = ("lab", "postgres", "ssh", "acme", "browser")
+MUST_RUN = ("lab", "postgres", "ssh", "acme", "browser", "ldap")
 
 
 def main(path: str) -> int:

@@ -16,7 +16,7 @@ from certmgr.testing.lab import RunningLab, lab_fixture
 
 _register()
 
-MARKERS_CI_MUST_RUN = ("lab", "postgres", "ssh", "acme", "browser")
+MARKERS_CI_MUST_RUN = ("lab", "postgres", "ssh", "acme", "browser", "ldap")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

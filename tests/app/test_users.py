@@ -166,3 +166,49 @@ def test_user_totp_command_prints_the_uri_once(cli: CliRunner, home: object) -> 
     assert code == 2 and "no user nobody" in err
     code, out, _ = run_cli(cli, "user", "totp", "sec", "--remove")
     assert code == 0 and "removed" in out
+
+
+def test_a_totp_code_signs_in_once(repo: Repository) -> None:
+    # A code seen over a shoulder or in a proxy's log is worthless once used: the time
+    # step of every accepted code is stored, and a code of that step or an older one is
+    # refused, also by another request racing the first.
+    import urllib.parse
+
+    import pyotp
+
+    uc.add_user(repo, "once", "operator", password="correct horse battery")
+    uri = uc.enrol_totp(repo, "once")
+    totp = pyotp.TOTP(urllib.parse.parse_qs(urllib.parse.urlparse(uri).query)["secret"][0])
+    ok = {"address": "127.0.0.1"}
+    step = totp.timecode(dt.datetime.now(dt.UTC))
+    assert uc.authenticate(repo, "once", "correct horse battery",
+                           code=totp.generate_otp(step), **ok)
+    assert uc.authenticate(repo, "once", "correct horse battery",
+                           code=totp.generate_otp(step), **ok) is None
+    # the step before is inside the drift window, but older than the one used: refused
+    assert uc.authenticate(repo, "once", "correct horse battery",
+                           code=totp.generate_otp(step - 1), **ok) is None
+    reasons = [e.detail["failed"] for e in repo.list_audit(limit=10, action="login.failed")]
+    assert reasons.count("totp_reused") == 2
+    # the next step's code (a clock a little ahead) is newer: accepted, once
+    assert uc.authenticate(repo, "once", "correct horse battery",
+                           code=totp.generate_otp(step + 1), **ok)
+    assert repo._db.read().scalar("SELECT totp_step FROM users WHERE name = 'once'") == step + 1
+    # a new enrolment starts afresh: its codes are not refused for the old secret's steps
+    uri = uc.enrol_totp(repo, "once")
+    fresh = pyotp.TOTP(urllib.parse.parse_qs(urllib.parse.urlparse(uri).query)["secret"][0])
+    assert uc.authenticate(repo, "once", "correct horse battery",
+                           code=fresh.generate_otp(fresh.timecode(dt.datetime.now(dt.UTC))),
+                           **ok)
+
+
+def test_a_directory_user_has_no_local_password(repo: Repository) -> None:
+    user = repo.save_directory_user("dana", "operator", ("lab:web*",))
+    assert (user.origin, user.role, user.hosts) == ("ldap", "operator", ("lab:web*",))
+    assert repo.check_password("dana", "!directory") is None
+    with pytest.raises(InputError, match="through the directory"):
+        uc.set_password(repo, "dana", "a long new password")
+    uc.add_user(repo, "root_admin", "admin", password="correct horse battery")
+    with pytest.raises(InputError, match="local user"):
+        repo.save_directory_user("root_admin", "viewer", ())
+    assert repo.get_user("root_admin").origin == "local"

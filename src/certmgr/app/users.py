@@ -44,8 +44,10 @@ __all__ = [
     "remove_totp",
     "remove_user",
     "revoke_token",
+    "second_factor",
     "set_password",
     "user_for_token",
+    "valid_name",
 ]
 
 ROLES = ("viewer", "operator", "admin")
@@ -72,6 +74,11 @@ class NewToken:
 
     record: TokenRecord
     token: str
+
+
+def valid_name(name: str) -> bool:
+    """Whether ``name`` is a user name certmgr accepts (``[a-z_][a-z0-9_.-]{0,63}``)."""
+    return _NAME.fullmatch(name) is not None
 
 
 def _check_name(name: str) -> str:
@@ -151,6 +158,7 @@ def set_password(repo: Repository, name: str, password: str | None = None) -> Ne
     """Set a user's password (an admin's reset); without one a one-time password is made,
     to be changed at the next sign-in. Raises NotFound, InputError."""
     user = repo.get_user(_check_name(name))
+    _local_only(user)
     if password is not None:
         check_password_value(password)
     one_time = None if password is not None else _one_time()
@@ -159,12 +167,19 @@ def set_password(repo: Repository, name: str, password: str | None = None) -> Ne
     return NewUser(saved, one_time)
 
 
+def _local_only(user: UserRecord) -> None:
+    if user.origin != "local":
+        raise InputError(f"user {user.name!r} signs in through the directory ({user.origin}): "
+                         "its password is the directory's, changed there")
+
+
 def change_password(repo: Repository, name: str, current: str, new: str) -> UserRecord:
     """A user's own change (the first sign-in's included): the current password first.
 
     Raises:
         InputError: the current password is wrong, or the new one is invalid or the same.
     """
+    _local_only(repo.get_user(_check_name(name)))
     user = repo.check_password(name, current)
     if user is None:
         raise InputError("the current password is not right")
@@ -177,20 +192,29 @@ def change_password(repo: Repository, name: str, current: str, new: str) -> User
 def authenticate(repo: Repository, name: str, password: str, *, address: str,
                  code: str = "") -> UserRecord | None:
     """The user if the password is theirs (and ``code`` is their current TOTP code when
-    they enrolled one); every attempt is an audit event."""
+    they enrolled one, not used before); every attempt is an audit event."""
     if not _NAME.fullmatch(name) or len(password) > PASSWORD_MAX:
         user = None
     else:
         user = repo.check_password(name, password)
     why = "password"
-    if user is not None and user.totp:
-        why = "totp"
-        if not _totp_ok(repo, user.name, code):
+    if user is not None:
+        why = second_factor(repo, user, code) or ""
+        if why:
             user = None
     detail = {"address": address} if user else {"address": address, "failed": why}
     repo.record_event("login.ok" if user else "login.failed", f"user:{name[:64]}",
                       detail, actor=name[:64] if user else "anonymous")
     return user
+
+
+def second_factor(repo: Repository, user: UserRecord, code: str) -> str | None:
+    """None when ``user`` has no second factor or ``code`` is a right one used for the first
+    time; else why not: ``totp`` (wrong or missing) or ``totp_reused`` (a code whose time
+    step is not newer than the last one accepted: each code signs in once)."""
+    if not user.totp:
+        return None
+    return _totp_check(repo, user.name, code)
 
 
 TOTP_ISSUER = "certmgr"
@@ -213,17 +237,23 @@ def remove_totp(repo: Repository, name: str) -> UserRecord:
     return repo.set_totp(_check_name(name), None)
 
 
-def _totp_ok(repo: Repository, name: str, code: str) -> bool:
+def _totp_check(repo: Repository, name: str, code: str) -> str | None:
     import base64
+    import hmac
 
     import pyotp
 
     if not re.fullmatch(r"[0-9]{6}", code):
-        return False
+        return "totp"
     raw = repo.totp_secret(name)
     if raw is None:
-        return False
-    return bool(pyotp.TOTP(base64.b32encode(raw).decode()).verify(code, valid_window=1))
+        return "totp"
+    totp = pyotp.TOTP(base64.b32encode(raw).decode())
+    now = totp.timecode(dt.datetime.now(dt.UTC))
+    for step in (now + 1, now, now - 1):  # one step of clock drift either way
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            return None if repo.accept_totp_step(name, step) else "totp_reused"
+    return "totp"
 
 
 def parse_expiry(text: str) -> dt.timedelta:

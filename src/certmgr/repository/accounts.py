@@ -27,10 +27,12 @@ from certmgr.repository.values import utcnow
 __all__ = ["Accounts", "hash_password", "token_digest", "verify_password"]
 
 _USER_SELECT = ("SELECT name, role, created, disabled, id, password_hash, hosts, must_change, "
-                "totp_secret IS NOT NULL FROM users")
+                "totp_secret IS NOT NULL, origin FROM users")
 _TOKEN_SELECT = ("SELECT t.id, u.name, t.name, t.created, t.expires, t.last_used "  # noqa: S105
                  "FROM api_tokens AS t JOIN users AS u ON t.user_id = u.id")
 _HASHER = PasswordHasher()  # argon2id, RFC 9106's second recommended parameters
+# A directory user's password_hash: no argon2 hash, so no local password ever matches it.
+NO_LOCAL_PASSWORD = "!directory"  # noqa: S105 - a marker, not a password
 
 
 class Accounts(Operations):
@@ -111,7 +113,8 @@ class Accounts(Operations):
             user_id = tx.scalar("SELECT id FROM users WHERE name = ?", (name,))
             if user_id is None:
                 raise NotFound(f"no user {name!r} in the repository")
-            tx.execute("UPDATE users SET totp_secret = ?, updated = ? WHERE id = ?",
+            tx.execute("UPDATE users SET totp_secret = ?, totp_step = NULL, updated = ? "
+                       "WHERE id = ?",
                        (sealed, self._db.time(utcnow()), user_id))
             self._audit(tx, "user.totp", f"user:{name}", {"enrolled": secret is not None})
             row = tx.one(_USER_SELECT + " WHERE id = ?", (user_id,))
@@ -124,6 +127,46 @@ class Accounts(Operations):
         if sealed is None:
             return None
         return self.master_key().open(base64.b64decode(str(sealed)), f"totp:{name}")
+
+    def accept_totp_step(self, name: str, step: int) -> bool:
+        """Note ``step`` (a TOTP time step whose code was right) as the user's last; False,
+        noting nothing, when it is not newer than the last accepted one (a replayed code)."""
+        with self._db.tx(write=True) as tx:
+            row = tx.one("UPDATE users SET totp_step = ? WHERE name = ? AND "
+                         "(totp_step IS NULL OR totp_step < ?) RETURNING id",
+                         (int(step), name, int(step)))
+        return row is not None
+
+    def save_directory_user(self, name: str, role: str, hosts: Sequence[str]) -> UserRecord:
+        """Create or refresh the local record of a user signed in through the directory
+        (origin ``ldap``, no local password): its role and host patterns are the ones its
+        groups give now; a disabled record stays disabled.
+
+        Raises:
+            InputError: a local user (with its own password) has this name.
+        """
+        with self._db.tx(write=True) as tx:
+            row = tx.one("SELECT id, origin FROM users WHERE name = ?", (name,))
+            now = self._db.time(utcnow())
+            if row is not None and row[1] != "ldap":
+                raise InputError(f"a local user named {name!r} exists: the directory's user "
+                                 "of that name may not sign in as them")
+            if row is None:
+                user_id = tx.insert(
+                    "INSERT INTO users (name, role, password_hash, disabled, created, updated, "
+                    "hosts, must_change, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "RETURNING id",
+                    (name, role, NO_LOCAL_PASSWORD, False, now, now, json.dumps(list(hosts)),
+                     False, "ldap"))
+            else:
+                user_id = row[0]
+                tx.execute("UPDATE users SET role = ?, hosts = ?, updated = ? WHERE id = ?",
+                           (role, json.dumps(list(hosts)), now, user_id))
+            self._audit(tx, "user.save", f"user:{name}",
+                        {"role": role, "hosts": list(hosts), "origin": "ldap"})
+            found = tx.one(_USER_SELECT + " WHERE id = ?", (user_id,))
+        assert found is not None
+        return _user(found)
 
     # -- API tokens ------------------------------------------------------------------
 
@@ -212,7 +255,7 @@ def token_digest(token: str) -> str:
 
 def _user(r: Row) -> UserRecord:
     return UserRecord(r[0], r[1], decode_utc(r[2]), bool(r[3]), r[4],
-                      tuple(decode_json(r[6])), bool(r[7]), bool(r[8]))
+                      tuple(decode_json(r[6])), bool(r[7]), bool(r[8]), str(r[9]))
 
 
 def _token(r: Row) -> TokenRecord:

@@ -307,6 +307,7 @@ class UserRecord(_Record):
     hosts: tuple[str, ...] = ()  # shell-style patterns over host names; empty: every host
     must_change: bool = False  # a one-time password: changed at the first sign-in
     totp: bool = False  # a TOTP second factor is enrolled
+    origin: str = "local"  # 'local': certmgr's own password; 'ldap': signs in via the directory
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from certmgr.repository.db import Database, Tx
 __all__ = ["HEAD_REVISION", "MIGRATIONS", "TABLES", "Column", "Table", "create_sql",
            "ensure_schema"]
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 VERSION_TABLE = "alembic_version"
 _ADVISORY_LOCK = 0x6365_7274  # PostgreSQL: one certmgr sets a database up at a time
 
@@ -81,6 +81,10 @@ def _created() -> tuple[Column, Column]:
 _WEB_USER_COLUMNS = (_c("hosts", JSON, default="'[]'"),
                      _c("must_change", BOOL, default="FALSE"),
                      _c("totp_secret", STR, 64, null=True))
+# 0003 (sign-in): the last TOTP time step accepted (a code is good once), and where the
+# user comes from ('local': certmgr's own password; 'ldap': the directory's)
+_SIGNIN_USER_COLUMNS = (_c("totp_step", INT, null=True),
+                        _c("origin", STR, 16, default="'local'"))
 _API_TOKENS = Table(
     "api_tokens", (_id(), _c("user_id", INT), _c("name", STR, 64), _c("sha256", STR, 64),
                    _c("created", TIME), _c("expires", TIME, null=True),
@@ -177,7 +181,9 @@ TABLES: tuple[Table, ...] = (
     Table("users", (_id(), _c("name", STR, 255), _c("role", STR, 32),
                     _c("password_hash", STR, 255), _c("disabled", BOOL), *_created(),
                     # 0002 (web console): host patterns, first-login change, TOTP
-                    *_WEB_USER_COLUMNS),
+                    *_WEB_USER_COLUMNS,
+                    # 0003 (sign-in): TOTP replay, LDAP users
+                    *_SIGNIN_USER_COLUMNS),
           ("CONSTRAINT uq_users_name UNIQUE (name)",)),
     _API_TOKENS,
     Table("audit_events", (_id(), _c("time", TIME), _c("actor", STR, 255),
@@ -240,9 +246,18 @@ def _web_console(tx: Tx, backend: str) -> None:
         tx.execute(statement)
 
 
+def _signin(tx: Tx, backend: str) -> None:
+    """0002 -> 0003, sign-in: the last accepted TOTP time step (no code twice) and the
+    users' origin (local password or LDAP directory)."""
+    users = TABLE_BY_NAME["users"]
+    for col in _SIGNIN_USER_COLUMNS:
+        tx.execute(f"ALTER TABLE users ADD COLUMN {_column_sql(users, col, backend)}")
+
+
 # revision -> (next revision, the step that gets there).
 MIGRATIONS: dict[str, tuple[str, Callable[[Tx, str], None]]] = {
     "0001": ("0002", _web_console),
+    "0002": ("0003", _signin),
 }
 
 

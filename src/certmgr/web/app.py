@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from certmgr import __version__
+from certmgr.app.ldap_config import LdapConfig
 from certmgr.errors import CertmgrError, InputError, NotFound, UsageError
 from certmgr.web.console import Console
 from certmgr.web.security import HEADERS, ApiError, LoginRedirect, Security, authorize
@@ -23,13 +24,17 @@ STATIC = Path(__file__).parent / "static"
 MAX_BODY = 2 * 1024 * 1024  # the largest form is a TOML file of definitions
 
 
-def create_app(console: Console, *, security: Security | None = None) -> FastAPI:
+def create_app(console: Console, *, security: Security | None = None,
+               ldap: LdapConfig | None = None) -> FastAPI:
+    """The console's app; with ``ldap``, users not known locally sign in through that
+    directory (see :mod:`certmgr.app.ldap_signin`)."""
     from certmgr.web import api, pages
 
     app = FastAPI(title="certmgr", version=__version__, openapi_url="/api/v1/openapi.json",
                   docs_url=None, redoc_url=None, dependencies=[Depends(authorize)])
     app.state.console = console
     app.state.security = security or Security()
+    app.state.ldap = ldap
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

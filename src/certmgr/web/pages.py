@@ -18,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from certmgr.app import users as uc
+from certmgr.app.ldap_signin import Outcome, sign_in
 from certmgr.errors import CertmgrError
 from certmgr.web.console import Console
 from certmgr.web.security import (
@@ -108,15 +109,18 @@ def login(request: Request, username: ShortField, password: Field,
         repo.record_event("login.throttled", f"user:{username[:64]}",
                           {"address": _client(request)}, actor="anonymous")
         return _throttled(request, wait)
-    user = uc.authenticate(repo, username, password, address=_client(request),
-                           code=code.strip())
+    got = sign_in(repo, username, password, address=_client(request), code=code.strip(),
+                  ldap=request.app.state.ldap)
+    user = got.user
     if user is None:
+        if got.outcome is Outcome.UNAVAILABLE:  # the directory's trouble, not the user's
+            return _login_page(request, 503, got.message)
         security.throttle.fail(keys)
         wait = security.throttle.retry_after(keys)
         if wait is not None:
             return _throttled(request, wait)
-        return _login_page(request, 401, "The user name, the password or the one-time code "
-                                         "is not right.")
+        return _login_page(request, 401 if got.outcome is Outcome.FAILED else 403,
+                           got.message)
     security.throttle.clear(keys[0])
     session = security.new_session(user.name, request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse("/password" if user.must_change else "/", status_code=303)
