@@ -19,7 +19,7 @@ from certmgr.errors import InputError, NotFound
 if TYPE_CHECKING:
     from certmgr.repository import Repository
 
-__all__ = ["KEY_FORMATS", "PUBLIC_FORMATS", "Download", "key_download", "public_download"]
+__all__ = ["KEY_FORMATS", "MEDIA_TYPES", "PUBLIC_FORMATS", "Download", "key_download", "public_download"]
 
 #: format -> what it is (no private key in any)
 PUBLIC_FORMATS = {
@@ -38,7 +38,7 @@ KEY_FORMATS = {
     "jks": "Java keystore (JKS)",
 }
 MAX_KEYSTORE_PASSWORD = 128
-_MEDIA = {".crt": "application/x-pem-file", ".pem": "application/x-pem-file",
+MEDIA_TYPES = {".crt": "application/x-pem-file", ".pem": "application/x-pem-file",
           ".der": "application/pkix-cert", ".p7b": "application/pkcs7-mime",
           ".p12": "application/x-pkcs12", ".jks": "application/octet-stream",
           ".zip": "application/zip"}
@@ -57,7 +57,7 @@ class Download:
 
 
 def _media(filename: str) -> str:
-    return _MEDIA[filename[filename.rfind("."):]]
+    return MEDIA_TYPES[filename[filename.rfind("."):]]
 
 
 def public_download(repo: Repository, name: str, fmt: str) -> Download:

@@ -124,6 +124,25 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/audit"): _page(V),
     ("GET", "/jobs/{job_id}"): _page(V),
     ("GET", "/jobs/{job_id}/events"): _page(V),
+    # requests, downloads, hosts, job event stream (issue 17: Requests, Certificates'
+    # downloads, Hosts, API job events): web/api_requests.py, api_hosts.py, pages_requests.py
+    ("GET", f"{API}/requests"): _api(V),
+    ("POST", f"{API}/requests"): _api(OP),
+    ("GET", f"{API}/requests/{{name}}/csr.pem"): _api(V),
+    ("POST", f"{API}/requests/{{name}}/receive"): _api(OP),
+    ("GET", f"{API}/certificates/{{name}}/export/{{fmt}}"): _api(V),
+    ("POST", f"{API}/certificates/{{name}}/export"): _api(A),
+    ("POST", f"{API}/hosts"): _api(A),
+    ("GET", f"{API}/hosts/{{host:path}}"): _api(V),  # SSH host names hold "/"
+    ("GET", f"{API}/jobs/{{job_id}}/events"): _api(V),
+    ("GET", "/requests"): _page(V),
+    ("POST", "/requests"): _page(OP),
+    ("GET", "/requests/{name}/csr.pem"): _page(V),
+    ("POST", "/requests/{name}/receive"): _page(OP),
+    ("GET", "/certificates/{name}/export/{fmt}"): _page(V),
+    ("POST", "/certificates/{name}/export"): _page(A),
+    ("POST", "/hosts"): _page(A),
+    ("GET", "/hosts/{host:path}"): _page(V),
 }
 # Pages a user whose password is a one-time one may see before changing it.
 _FIRST_LOGIN = {"/password", "/logout"}
