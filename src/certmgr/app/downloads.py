@@ -19,7 +19,8 @@ from certmgr.errors import InputError, NotFound
 if TYPE_CHECKING:
     from certmgr.repository import Repository
 
-__all__ = ["KEY_FORMATS", "MEDIA_TYPES", "PUBLIC_FORMATS", "Download", "key_download", "public_download"]
+__all__ = ["KEY_FORMATS", "MEDIA_TYPES", "PUBLIC_FORMATS", "Download", "check_password_again",
+           "key_download", "public_download"]
 
 #: format -> what it is (no private key in any)
 PUBLIC_FORMATS = {

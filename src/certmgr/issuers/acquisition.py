@@ -144,11 +144,11 @@ def receive(repo: CARepository, data: bytes, *, source: str,
     except PKIError as exc:
         raise PKIError(f"{source}: {exc.message}", path=source) from None
     request = pending[public_key_id(leaf)]
-    definition = repo.get_definition(request.definition)
-    _check_names(leaf, definition, source)
+    wanted = repo.get_definition(request.definition)
+    _check_names(leaf, wanted, source)
     return repo.add_certificate(request.definition, certificate_pem(leaf).decode("ascii"),
                                 chain_pem=certificates_pem(chain).decode("ascii"),
-                                key_ref=request.key_ref, issuer=definition.issuer or EXTERNAL,
+                                key_ref=request.key_ref, issuer=wanted.issuer or EXTERNAL,
                                 request_id=request.id)
 
 

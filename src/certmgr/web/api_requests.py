@@ -87,9 +87,10 @@ def _file(found: downloads.Download) -> Response:
         "content-disposition": f'attachment; filename="{found.filename}"'})
 
 
-_FILE: dict[int | str, dict[str, Any]] = {200: {"content": {media: {"schema": {"type": "string", "format": "binary"}}
-                           for media in sorted(set(downloads.MEDIA_TYPES.values()))},
-               "description": "The file"}}
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+_FILE: dict[int | str, dict[str, Any]] = {200: {
+    "content": {media: _BINARY for media in sorted(set(downloads.MEDIA_TYPES.values()))},
+    "description": "The file"}}
 
 
 @router.get("/certificates/{name}/export/{fmt}", response_class=Response, responses=_FILE)
