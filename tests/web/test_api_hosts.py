@@ -88,6 +88,14 @@ def test_an_admin_adds_an_ssh_host_with_its_known_hosts_line(
         assert detail == {"name": url, "kind": "ssh",
                           "address": f"certmgr@127.0.0.1:{server.port}",
                           "services": [], "slots": []}
+        # discovery on it: an SSH host's name holds "/", sent encoded or not
+        for path in (quote(url, safe=""), url):
+            r = op.post(f"/api/v1/hosts/{path}/discover")
+            assert r.status_code == 202, r.text
+            assert _wait(op, r.json())["subject"] == f"host:{url}"
+    with web.client("op") as restricted:  # lab:web* only
+        r = restricted.post(f"/api/v1/hosts/{quote(url, safe='')}/discover")
+        assert r.status_code == 403 and url in r.json()["error"]["message"]
     kept = list((web.console.home / "known_hosts.d").iterdir())
     assert [p.read_text() for p in kept] == [server.known_hosts_line() + "\n"]
     assert kept[0].stat().st_mode & 0o777 == 0o644
