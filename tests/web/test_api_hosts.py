@@ -41,7 +41,7 @@ class SSHServer:
             authorized_client_keys=asyncssh.import_authorized_keys(
                 self._client.export_public_key().decode()),
             process_factory=run,
-            sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=str(self.root)))
+            sftp_factory=lambda chan: asyncssh.SFTPServer(chan, chroot=bytes(self.root)))
 
     def known_hosts_line(self, host: str = "127.0.0.1") -> str:
         return f"[{host}]:{self.port} " + self.host_key.export_public_key().decode().strip()

@@ -31,7 +31,8 @@ def _downloaded(page: Any, click: Any, tmp: Path) -> bytes:
         click()
     target = tmp / info.value.suggested_filename
     info.value.save_as(target)
-    return target.read_bytes()
+    data: bytes = target.read_bytes()
+    return data
 
 
 def test_requests_downloads_and_hosts_screens(web: Running, browser: Any,  # noqa: F811
