@@ -2,10 +2,12 @@
 pending CSR, uploads an outside CA's answer, downloads the certificate in a public
 format and as a PKCS#12 keystore (their password again), is told when the password is
 wrong, adds an SSH host whose known_hosts line is for another host (refused, said on the
-page), and browses a host's slots. axe-core on every page; screenshots under reports/web/."""
+page), and browses a host's slots. axe-core on every page; screenshots under
+reports/screenshots/."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +19,20 @@ from certmgr.app import users as uc
 from certmgr.app.definitions import define
 from certmgr.app.requests import new_request
 from certmgr.issuers import DEFAULT_RENEW_BEFORE
+from tests.web.browser_support import check as _check
+from tests.web.browser_support import chromium
 from tests.web.conftest import Running
 from tests.web.test_api import _wait
 from tests.web.test_api_requests import OutsideCA
-from tests.web.test_browser import _check, browser  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.browser
 SECRET = "bob's long password"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as b:
+        yield b
 
 
 def _downloaded(page: Any, click: Any, tmp: Path) -> bytes:
@@ -35,7 +44,7 @@ def _downloaded(page: Any, click: Any, tmp: Path) -> bytes:
     return data
 
 
-def test_requests_downloads_and_hosts_screens(web: Running, browser: Any,  # noqa: F811
+def test_requests_downloads_and_hosts_screens(web: Running, browser: Any,
                                               tmp_path: Path) -> None:
     import datetime as dt
 
