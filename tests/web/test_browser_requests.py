@@ -71,7 +71,7 @@ def test_requests_downloads_and_hosts_screens(web: Running, browser: Any,
 
         page.get_by_role("link", name="Requests").click()
         assert page.get_by_role("heading", name="Requests for an outside CA").is_visible()
-        _check(page, "11-requests")
+        _check(page, "req-11-requests")
         csr = _downloaded(page, page.get_by_role(
             "link", name="Download the CSR of outside-browser (PEM)").first.click, tmp_path)
         assert csr.decode() == pending.csr_pem
@@ -80,11 +80,11 @@ def test_requests_downloads_and_hosts_screens(web: Running, browser: Any,
         page.get_by_role("button", name="Receive for outside-browser").first.click()
         status = page.get_by_role("status")
         assert "Received outside-browser version 1" in status.inner_text()
-        _check(page, "12-request-received")
+        _check(page, "req-12-request-received")
 
         page.get_by_role("link", name="outside-browser").first.click()
         assert page.get_by_role("heading", name="Certificate outside-browser").is_visible()
-        _check(page, "13-certificate-downloads")
+        _check(page, "req-13-certificate-downloads")
         der = _downloaded(page, page.get_by_role("link", name="Certificate (DER)").click,
                           tmp_path)
         leaf = x509.load_der_x509_certificate(der)
@@ -96,7 +96,7 @@ def test_requests_downloads_and_hosts_screens(web: Running, browser: Any,
         page.get_by_label("Your password", exact=True).fill("not bob's password")
         page.get_by_role("button", name="Download with the key").click()
         assert "password is not right" in page.get_by_role("alert").inner_text()
-        _check(page, "14-key-download-refused")
+        _check(page, "req-14-key-download-refused")
         page.get_by_label("Format", exact=True).select_option("p12")
         page.get_by_label("Keystore password (PKCS#12 and JKS; 128 characters at most)").fill(
             "keystore secret")
@@ -115,13 +115,13 @@ def test_requests_downloads_and_hosts_screens(web: Running, browser: Any,
             "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl")
         page.get_by_role("button", name="Add host").click()
         assert "no line holds a key for web9.example" in page.get_by_role("alert").inner_text()
-        _check(page, "15-hosts-add-refused")
+        _check(page, "req-15-hosts-add-refused")
 
         page.get_by_role("link", name="local", exact=True).click()
         assert page.get_by_role("heading", name="Host local").is_visible()
         main = page.locator("main").inner_text()
         assert "nginx:_default_" in main and "/etc/" in main and "443" in main
-        _check(page, "16-host-local")
+        _check(page, "req-16-host-local")
         # the two refusals above answer 403 and 422 (the browser logs them); nothing else
         # (but Chromium's note that the machine's interfaces changed: other tests' labs)
         assert [e.rpartition("(")[2] for e in errors if "ERR_NETWORK_CHANGED" not in e
