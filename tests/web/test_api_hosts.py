@@ -168,3 +168,24 @@ def test_a_jobs_events_stream_until_it_ends(web: Running) -> None:
         assert viewer.get("/api/v1/jobs/nothex/events").status_code == 422
     with web.client() as anonymous:
         assert anonymous.get(f"/api/v1/jobs/{job['id']}/events").status_code == 401
+
+
+def test_a_stream_ends_after_its_time_while_the_job_runs_on(
+        web: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    from certmgr.web import api_hosts
+
+    monkeypatch.setattr(api_hosts, "STREAM_SECONDS", 0.5)
+    release = threading.Event()
+
+    def work(reporter: Any) -> None:
+        reporter.event("waiting")
+        release.wait(30)
+
+    job = web.console.jobs.submit("test", "stream-timeout", "admin", work)
+    try:
+        with web.client("viewer") as viewer:
+            with viewer.stream("GET", f"/api/v1/jobs/{job.id}/events") as r:
+                lines = [line for line in r.iter_lines() if line]
+            assert lines == ['data: "waiting"', "event: timeout", 'data: "running"']
+    finally:
+        release.set()

@@ -63,10 +63,12 @@ def host(request: Request, host: HostName) -> dict[str, Any]:
 
 
 def job_stream(request: Request, console: Console, job_id: str, *,
-               seconds: float = STREAM_SECONDS) -> StreamingResponse:
+               seconds: float | None = None) -> StreamingResponse:
     """A job's events as ``text/event-stream``: one ``data:`` (a JSON string) per progress
-    line, then ``event: done`` with the job's state; at most ``seconds`` per stream (then
-    ``event: timeout``: reconnect, or read ``GET /api/v1/jobs/ID``)."""
+    line, then ``event: done`` with the job's state; at most ``seconds`` (default
+    :data:`STREAM_SECONDS`) per stream, then ``event: timeout``: reconnect, or read
+    ``GET /api/v1/jobs/ID``."""
+    seconds = STREAM_SECONDS if seconds is None else seconds
     found = console.jobs.get(job_id)
     if found is None:
         raise ApiError(404, "not_found", f"no job {job_id}")
