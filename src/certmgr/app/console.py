@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from certmgr.app.context import Context
-from certmgr.errors import InputError, NotFound, UsageError
+from certmgr.errors import NotFound, UsageError
 
 if TYPE_CHECKING:
     from certmgr.repository import DefinitionRecord as DefinitionRecord
@@ -106,10 +106,9 @@ def certificate_key(repo: Repository, name: str, *, user: str, password: str) ->
     """
     from cryptography.hazmat.primitives import serialization
 
-    if repo.check_password(user, password) is None:
-        repo.record_event("key.download_refused", f"certificate:{name}", {"user": user},
-                          actor=user)
-        raise InputError("the password is not right: a key download needs your password")
+    from certmgr.app.downloads import check_password_again
+
+    check_password_again(repo, name, user=user, password=password)
     current = repo.current_certificate(name)
     if current is None or current.key_ref is None:
         raise NotFound(f"definition {name} has no certificate with a stored key")

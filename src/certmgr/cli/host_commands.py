@@ -12,7 +12,6 @@ from rich.table import Table
 from certmgr.cli.app import app
 from certmgr.cli.common import Globals, command
 from certmgr.errors import NotFound, UsageError
-from certmgr.hosts.ssh import SSHHost, check_login_files, parse_ssh_url
 
 host_app = typer.Typer(help="Hosts certmgr deploys to and discovers on.", no_args_is_help=True)
 app.add_typer(host_app, name="host")
@@ -33,16 +32,11 @@ def add(
         "--check/--no-check", help="Connect once (host key verified) before saving.")] = True,
 ) -> None:
     """Register an SSH host: files over SFTP, commands over exec, its host key verified."""
-    address = parse_ssh_url(url)
-    name = address.url
+    from certmgr.app.hosts import add_ssh_host
+
     known = known_hosts or Path("~/.ssh/known_hosts").expanduser()
-    check_login_files(key, known)
-    if check:
-        with SSHHost(name, key=key, known_hosts=known) as host:
-            host.run(["true"], timeout=30)
-    record = g.repository().upsert_host(
-        name, "ssh", address=f"{address.user}@{address.host}:{address.port}",
-        params={"key": str(key), "known_hosts": str(known)})
+    record = add_ssh_host(g, url, key=key, known_hosts=known, check=check)
+    name = record.name
     if g.json:
         g.emit_json(record.to_json())
     else:

@@ -11,7 +11,8 @@ import asyncssh
 from certmgr.errors import InputError, UsageError
 from certmgr.inputs import PORT, control_characters, printable, read_user_file
 
-__all__ = ["SSHAddress", "check_login_files", "parse_ssh_url"]
+__all__ = ["MAX_KNOWN_HOSTS", "SSHAddress", "check_login_files", "known_hosts_lines",
+           "parse_ssh_url"]
 
 
 @dataclass(frozen=True)
@@ -78,3 +79,37 @@ def check_login_files(key: Path | None, known_hosts: Path) -> None:
                              "'HOST KEYTYPE KEY', as ssh-keyscan prints)") from None
     except InputError as exc:
         raise UsageError(exc.message) from None
+
+
+MAX_KNOWN_HOSTS = 16 * 1024  # a few lines of host keys
+
+
+def known_hosts_lines(lines: str, address: SSHAddress) -> str:
+    """The server's known_hosts line(s) given as text (``ssh-keyscan`` output), checked:
+    bounded, printable, parsed by asyncssh, and holding a key for ``address``.
+
+    Returns:
+        The lines, comments and blanks dropped, one per line.
+
+    Raises:
+        UsageError: the message says what is wrong and what to give instead.
+    """
+    if len(lines) > MAX_KNOWN_HOSTS:
+        raise UsageError(f"known_hosts: {len(lines)} characters, over {MAX_KNOWN_HOSTS}: "
+                         "give the server's lines only")
+    wanted = [ln.strip() for ln in lines.replace("\r\n", "\n").split("\n")
+              if ln.strip() and not ln.strip().startswith("#")]
+    if not wanted or not all(ln.isascii() and ln.isprintable() for ln in wanted):
+        raise UsageError("known_hosts: give the server's line(s) as `ssh-keyscan HOST` prints "
+                         "them (HOST KEYTYPE KEY), printable text only")
+    text = "\n".join(wanted) + "\n"
+    try:
+        known = asyncssh.import_known_hosts(text)
+    except (ValueError, asyncssh.KeyImportError) as exc:
+        raise UsageError(f"known_hosts: not a known_hosts line ({exc}); give HOST KEYTYPE "
+                         "KEY") from None
+    name = address.host if address.port == 22 else f"[{address.host}]:{address.port}"
+    if not known.match(address.host, "", address.port)[0]:
+        raise UsageError(f"known_hosts: no line holds a key for {name}; the line must start "
+                         f"with the host as certmgr dials it ({name})")
+    return text

@@ -118,21 +118,23 @@ def chain_for_storage(leaf: x509.Certificate,
 
 
 def receive(repo: CARepository, data: bytes, *, source: str,
-            password: str | None = None) -> CertificateRecord:
-    """Store a certificate returned by an outside CA under the pending request whose key it has.
+            password: str | None = None, definition: str | None = None) -> CertificateRecord:
+    """Store a certificate returned by an outside CA under the pending request whose key it has
+    (among the requests of ``definition`` only, when given).
 
     Raises:
         PKIError: no certificate in the file, no pending request for its key,
             it is a CA certificate, or its chain does not link.
     """
     bundle = load_bundle(data, password, source=source)
-    pending = {r.public_key_sha256: r for r in repo.list_requests()}
+    pending = {r.public_key_sha256: r for r in repo.list_requests(definition=definition)}
     leaf = next((c for c in bundle.certificates if public_key_id(c) in pending), None)
     if leaf is None:
         if not bundle.certificates:
             raise PKIError(f"{source}: no certificate in it", path=source)
+        whose = f" of {definition}" if definition is not None else ""
         raise PKIError(f"{source}: the certificate {_who(bundle.certificates[0])} matches no "
-                       f"pending request's key ({len(pending)} pending; see "
+                       f"pending request's key{whose} ({len(pending)} pending; see "
                        "`certmgr request`)", path=source)
     if is_ca(leaf):
         raise PKIError(f"{source}: {_who(leaf)} is a CA certificate, not a server certificate",
@@ -142,11 +144,11 @@ def receive(repo: CARepository, data: bytes, *, source: str,
     except PKIError as exc:
         raise PKIError(f"{source}: {exc.message}", path=source) from None
     request = pending[public_key_id(leaf)]
-    definition = repo.get_definition(request.definition)
-    _check_names(leaf, definition, source)
+    wanted = repo.get_definition(request.definition)
+    _check_names(leaf, wanted, source)
     return repo.add_certificate(request.definition, certificate_pem(leaf).decode("ascii"),
                                 chain_pem=certificates_pem(chain).decode("ascii"),
-                                key_ref=request.key_ref, issuer=definition.issuer or EXTERNAL,
+                                key_ref=request.key_ref, issuer=wanted.issuer or EXTERNAL,
                                 request_id=request.id)
 
 

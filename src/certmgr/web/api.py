@@ -216,7 +216,8 @@ def hosts(request: Request) -> ListOut:
     return ListOut(items=_console(request).hosts())
 
 
-@router.post("/hosts/{host}/discover", status_code=202, response_model=JobOut)
+@router.post("/hosts/{host:path}/discover", status_code=202,  # SSH names hold "/"
+             response_model=JobOut)
 def discover(request: Request, host: Annotated[str, Field(min_length=1, max_length=255)]
              ) -> dict[str, Any]:
     """Read the server programs' configuration on a host and store its slots, as a job."""

@@ -28,7 +28,7 @@ def create_app(console: Console, *, security: Security | None = None,
                ldap: LdapConfig | None = None) -> FastAPI:
     """The console's app; with ``ldap``, users not known locally sign in through that
     directory (see :mod:`certmgr.app.ldap_signin`)."""
-    from certmgr.web import api, pages
+    from certmgr.web import api, api_hosts, api_requests, pages, pages_requests
 
     app = FastAPI(title="certmgr", version=__version__, openapi_url="/api/v1/openapi.json",
                   docs_url=None, redoc_url=None, dependencies=[Depends(authorize)])
@@ -36,7 +36,10 @@ def create_app(console: Console, *, security: Security | None = None,
     app.state.security = security or Security()
     app.state.ldap = ldap
     app.include_router(api.router)
+    app.include_router(api_requests.router)  # requests, downloads
+    app.include_router(api_hosts.router)  # adding a host, a host's page, job events
     app.include_router(pages.router)
+    app.include_router(pages_requests.router)  # requests, downloads, hosts
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.middleware("http")

@@ -327,7 +327,7 @@ async def job_events(request: Request, job_id: str) -> Response:
 
 # -- hosts, deploy ---------------------------------------------------------------------------
 
-@router.post("/hosts/{host}/discover")
+@router.post("/hosts/{host:path}/discover")  # SSH host names hold "/"
 def discover(request: Request, host: str) -> Response:
     job = _console(request).discover_job(host[:255], request.state.user.name)
     return RedirectResponse(f"/jobs/{job.id}", status_code=303)

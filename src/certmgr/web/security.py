@@ -83,7 +83,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("DELETE", f"{API}/definitions/{{name}}"): _api(OP),
     ("POST", f"{API}/definitions/{{name}}/issue"): _api(OP),
     ("GET", f"{API}/hosts"): _api(V),
-    ("POST", f"{API}/hosts/{{host}}/discover"): _api(OP, "path"),
+    ("POST", f"{API}/hosts/{{host:path}}/discover"): _api(OP, "path"),
     ("GET", f"{API}/deployments"): _api(V),
     ("POST", f"{API}/deployments"): _api(OP, "body"),
     ("POST", f"{API}/rollbacks"): _api(OP, "body"),
@@ -112,7 +112,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/definitions/{name}/issue"): _page(OP),
     ("POST", "/definitions/{name}/delete"): _page(OP),
     ("GET", "/hosts"): _page(V),
-    ("POST", "/hosts/{host}/discover"): _page(OP, "path"),
+    ("POST", "/hosts/{host:path}/discover"): _page(OP, "path"),
     ("GET", "/deploy"): _page(V),
     ("POST", "/deploy/plan"): _page(OP, "body"),
     ("POST", "/deploy/run"): _page(OP, "body"),
@@ -124,6 +124,25 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("GET", "/audit"): _page(V),
     ("GET", "/jobs/{job_id}"): _page(V),
     ("GET", "/jobs/{job_id}/events"): _page(V),
+    # requests, downloads, hosts, job event stream (issue 17: Requests, Certificates'
+    # downloads, Hosts, API job events): web/api_requests.py, api_hosts.py, pages_requests.py
+    ("GET", f"{API}/requests"): _api(V),
+    ("POST", f"{API}/requests"): _api(OP),
+    ("GET", f"{API}/requests/{{name}}/csr.pem"): _api(V),
+    ("POST", f"{API}/requests/{{name}}/receive"): _api(OP),
+    ("GET", f"{API}/certificates/{{name}}/export/{{fmt}}"): _api(V),
+    ("POST", f"{API}/certificates/{{name}}/export"): _api(A),
+    ("POST", f"{API}/hosts"): _api(A),
+    ("GET", f"{API}/hosts/{{host:path}}"): _api(V),  # SSH host names hold "/"
+    ("GET", f"{API}/jobs/{{job_id}}/events"): _api(V),
+    ("GET", "/requests"): _page(V),
+    ("POST", "/requests"): _page(OP),
+    ("GET", "/requests/{name}/csr.pem"): _page(V),
+    ("POST", "/requests/{name}/receive"): _page(OP),
+    ("GET", "/certificates/{name}/export/{fmt}"): _page(V),
+    ("POST", "/certificates/{name}/export"): _page(A),
+    ("POST", "/hosts"): _page(A),
+    ("GET", "/hosts/{host:path}"): _page(V),
 }
 # Pages a user whose password is a one-time one may see before changing it.
 _FIRST_LOGIN = {"/password", "/logout"}
