@@ -32,6 +32,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "certificate": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"},
     ("POST", "/api/v1/hosts"): {"url": "ssh://root@walk.invalid", "key": "/nonexistent/key",
                                 "known_hosts": "walk.invalid ssh-ed25519 AAAA"},
+    # an endpoint no one has: the walk never probes anything (test_monitoring does)
+    ("POST", "/api/v1/scans"): {"endpoints": ["0" * 16]},
+    ("POST", "/api/v1/issuers"): {"name": "walk-issuer", "directory": "ftp://invalid/"},
 }
 
 
@@ -53,7 +56,8 @@ def _url(method: str, path: str, host: str = "lab:web1") -> str:
               ("nosuch" if not path.startswith("/api/") and method == "POST" else "certmgr-web"),
               # a host's page: one that is there ("local"); acting on one: the given host
               "host": "local" if path.endswith("{host:path}") else host,
-              "job_id": "0" * 32, "token_id": "999999", "fmt": "pem"}
+              "job_id": "0" * 32, "token_id": "999999", "fmt": "pem",
+              "endpoint_id": "0" * 16}
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values[m.group(1)], path)
 
 
@@ -93,7 +97,7 @@ def test_api_routes_by_role(web: Running) -> None:
                 else:
                     assert r.status_code not in (401, 403), where
                 if role == "viewer" and method == "GET" and rule.role == "viewer" \
-                        and "{job_id}" not in path:
+                        and "{job_id}" not in path and "{endpoint_id}" not in path:
                     assert r.status_code == 200, where  # every collection GET
                 if role == "viewer" and method != "GET":
                     assert r.status_code == 403, where  # every mutating method
