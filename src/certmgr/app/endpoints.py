@@ -108,18 +108,18 @@ class EndpointRow:
 
 
 def _monitored(repo: Repository) -> dict[Key, tuple[str, list[str]]]:
-    """Every watched endpoint -> (host, slots), without reading deployments (cheap)."""
+    """Every watched endpoint -> (host, slots), as the monitor probes it (a wildcard
+    listener at its host's address), without reading deployments: one query."""
     from certmgr.monitor.scheduler_endpoints import probe_address
     from certmgr.probe.targets import Target
 
     hosts = {h.name: h for h in repo.list_hosts()}
+    addresses = {name: probe_address(host) for name, host in hosts.items()}
     out: dict[Key, tuple[str, list[str]]] = {}
-    for slot in repo.list_slots():
-        address = probe_address(hosts.get(slot.host))
-        for endpoint in slot.endpoints:
-            t = Target.from_endpoint(endpoint, address)
-            out.setdefault((t.host, t.port, t.tls.value, t.sni), (slot.host, []))[1].append(
-                slot.target)
+    for host, slot_id, endpoint in repo.slot_endpoints():
+        t = Target.from_endpoint(endpoint, addresses.get(host))
+        out.setdefault((t.host, t.port, t.tls.value, t.sni), (host, []))[1].append(
+            f"{host}/{slot_id}")
     return out
 
 

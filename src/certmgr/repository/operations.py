@@ -157,15 +157,19 @@ class Operations(Certs):
         """Record what an endpoint served; only the newest ``keep`` per endpoint are kept."""
         o = observation
         t = self._db.time
+        same, params = _same_endpoint(o.address, o.port, o.tls, o.sni)
         with self._db.tx(write=True) as tx:
+            # the newest one of the endpoint is marked (latest_observations reads those)
+            tx.execute(f"UPDATE observations SET latest = ? WHERE {same} AND latest = ?",  # noqa: S608
+                       (False, *params, True))
             new_id = tx.insert(
                 'INSERT INTO observations (host, address, port, tls, sni, "time", ok, error, '
-                "chain_sha256, leaf_sha256, not_after, findings) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                "chain_sha256, leaf_sha256, not_after, findings, latest) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (o.host, o.address, o.port, o.tls, o.sni, t(o.time), bool(o.ok), o.error,
                  json.dumps(list(o.chain_sha256)), o.leaf_sha256,
-                 None if o.not_after is None else t(o.not_after), json.dumps(list(o.findings))))
-            same, params = _same_endpoint(o.address, o.port, o.tls, o.sni)
+                 None if o.not_after is None else t(o.not_after), json.dumps(list(o.findings)),
+                 True))
             tx.execute("DELETE FROM observations WHERE id IN (SELECT id FROM observations "  # noqa: S608
                        f'WHERE {same} ORDER BY "time" DESC, id DESC LIMIT -1 OFFSET ?)'
                        if self.backend == "sqlite" else
@@ -185,10 +189,9 @@ class Operations(Certs):
         return [_observation(r) for r in rows]
 
     def latest_observations(self) -> list[ObservationRecord]:
-        """The newest observation of every endpoint."""
+        """The newest observation of every endpoint (marked when stored: schema 0003)."""
         rows = self._db.read().rows(
-            f"{_OBSERVATION_SELECT} WHERE id IN (SELECT max(id) FROM observations "  # noqa: S608
-            "GROUP BY address, port, tls, sni) ORDER BY address, port")
+            f"{_OBSERVATION_SELECT} WHERE latest = ? ORDER BY address, port", (True,))
         return [_observation(r) for r in rows]
 
 
