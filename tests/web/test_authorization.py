@@ -35,6 +35,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     # an endpoint no one has: the walk never probes anything (test_monitoring does)
     ("POST", "/api/v1/scans"): {"endpoints": ["0" * 16]},
     ("POST", "/api/v1/issuers"): {"name": "walk-issuer", "directory": "ftp://invalid/"},
+    ("PUT", "/api/v1/issuers/{name}"): {"ari": True},
 }
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "IssuerView",
     "add_acme",
     "check_url",
+    "edit_acme",
     "issuer_settings",
     "issuer_view",
     "issuer_views",
@@ -129,6 +130,42 @@ def add_acme(repo: Repository, name: str, directory: str, *, contacts: Sequence[
                                  ca_bundle=bundle, staging_directory=staging_directory, ari=ari,
                                  preferred_chain=preferred_chain, roots_pem=roots_pem)
     return issuer_view(record, profiles=info.profiles)
+
+
+def edit_acme(repo: Repository, name: str, *, profile: str | None = None,
+              staging_directory: str | None = None, ari: bool | None = None,
+              preferred_chain: str | None = None, ca_bundle: str | None = None) -> IssuerView:
+    """Change the local settings of ACME issuer ``name`` (None: unchanged; "": cleared),
+    with ``add``'s checks. The account (its key, contacts, terms agreed) stays as it was
+    registered; the profile is checked against the CA's directory at the next issue.
+
+    Raises:
+        NotFound: no such issuer. InputError: not an ACME issuer, or a value is invalid.
+    """
+    record = repo.get_issuer(name)
+    if record.kind is not IssuerKind.ACME:
+        raise InputError(f"issuer {name} is the {record.kind.value} issuer: only an ACME "
+                         "issuer's settings can be changed")
+    config = dict(record.config)
+    if profile is not None:
+        config["profile"] = check_profile_name(profile) if profile else None
+    if staging_directory is not None:
+        config["staging_directory"] = (check_url(staging_directory, "--staging-directory")
+                                       if staging_directory else None)
+    if preferred_chain is not None:
+        if preferred_chain and not _ROOT_NAME.fullmatch(preferred_chain):
+            raise InputError(f"--preferred-chain {preferred_chain!r}: give a root's common "
+                             "name (1-200 printable characters)")
+        config["preferred_chain"] = preferred_chain or None
+    if ca_bundle is not None:
+        if ca_bundle and not Path(ca_bundle).is_file():
+            raise InputError(f"--ca-bundle {printable(ca_bundle)}: no such file")
+        config["ca_bundle"] = str(Path(ca_bundle).resolve()) if ca_bundle else None
+    if ari is not None:
+        config["ari"] = ari
+    saved = repo.save_issuer(name, record.kind, config=config,
+                             certificates_pem=record.certificates_pem)
+    return issuer_view(saved)
 
 
 def read_roots(paths: Sequence[Path]) -> str:

@@ -40,6 +40,20 @@ class IssuerIn(BaseModel):
     preferred_chain: Annotated[str, Field(min_length=1, max_length=200)] | None = None
 
 
+class IssuerChange(BaseModel):
+    """An ACME issuer's local settings; absent: unchanged, "": cleared."""
+
+    model_config = ConfigDict(extra="forbid")
+    profile: Annotated[str, Field(max_length=64)] | None = None
+    staging_directory: Annotated[str, Field(max_length=2048)] | None = None
+    ari: bool | None = None
+    preferred_chain: Annotated[str, Field(max_length=200)] | None = None
+    ca_bundle: Annotated[str, Field(max_length=4096)] | None = None
+
+
+IssuerName = Annotated[str, Field(min_length=1, max_length=128)]
+
+
 def add_issuer(request: Request, body: IssuerIn) -> dict[str, Any]:
     """``certmgr issuer add NAME --acme URL ...``: the account registered at the CA."""
     from pathlib import Path
@@ -87,6 +101,13 @@ def issuers(request: Request) -> ListOut:
 def create_issuer(request: Request, body: IssuerIn) -> dict[str, Any]:
     """Add an ACME issuer: the account key is made here and registered at the CA."""
     return add_issuer(request, body)
+
+
+@router.put("/issuers/{name}", response_model=dict[str, Any])
+def edit_issuer(request: Request, name: IssuerName, body: IssuerChange) -> dict[str, Any]:
+    """Change an ACME issuer's local settings (the account stays as registered)."""
+    console: Console = request.app.state.console
+    return iss.edit_acme(console.repository(), name, **body.model_dump()).to_json()
 
 
 @router.get("/settings/notifications", response_model=dict[str, Any])

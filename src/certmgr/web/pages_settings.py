@@ -25,15 +25,15 @@ Url = Annotated[str, Form(max_length=2048)]
 
 
 def _issuers(request: Request, status: int = 200, error: str = "",
-             added: str = "") -> Response:
+             added: str = "", changed: bool = False) -> Response:
     console: Console = request.app.state.console
     return _render(request, "issuers.html", status, issuers=iss.issuer_settings(
-        console.repository()), error=error, added=added)
+        console.repository()), error=error, added=added, changed=changed)
 
 
 @router.get("/settings/issuers")
-def issuers(request: Request, added: str = "") -> Response:
-    return _issuers(request, added=added[:128])
+def issuers(request: Request, added: str = "", changed: str = "") -> Response:
+    return _issuers(request, added=added[:128], changed=bool(changed))
 
 
 @router.post("/settings/issuers")
@@ -63,6 +63,26 @@ def create_issuer(request: Request, name: Short, directory: Url, contacts: Url =
         where = ".".join(str(p) for p in first.get("loc", ()))
         return _issuers(request, 422, error=f"{where}: {first.get('msg', 'invalid')}"[:300])
     return RedirectResponse(f"/settings/issuers?added={name}", status_code=303)
+
+
+@router.post("/settings/issuers/{name}/edit")
+def edit_issuer(request: Request, name: str,
+                profile: Annotated[str, Form(max_length=64)] = "",
+                staging_directory: Url = "",
+                preferred_chain: Annotated[str, Form(max_length=200)] = "",
+                ca_bundle: Annotated[str, Form(max_length=4096)] = "",
+                ari: Annotated[str, Form(max_length=8)] = "") -> Response:
+    """The edit form of an ACME issuer: every field as shown (empty clears it)."""
+    console: Console = request.app.state.console
+    try:
+        iss.edit_acme(console.repository(), name[:128], profile=profile,
+                      staging_directory=staging_directory, ari=bool(ari),
+                      preferred_chain=preferred_chain, ca_bundle=ca_bundle)
+    except CertmgrError as exc:
+        status = 422 if isinstance(exc, (InputError, UsageError)) else 404
+        return _issuers(request, status, error=exc.message)
+    return RedirectResponse(f"/settings/issuers?added={name[:128]}&changed=1",
+                            status_code=303)
 
 
 @router.get("/settings/notifications")

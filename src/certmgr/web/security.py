@@ -151,6 +151,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", f"{API}/scans"): _api(OP, "body"),
     ("GET", f"{API}/issuers"): _api(A),
     ("POST", f"{API}/issuers"): _api(A),
+    ("PUT", f"{API}/issuers/{{name}}"): _api(A),
     ("GET", f"{API}/settings/notifications"): _api(A),
     ("POST", f"{API}/settings/notifications/test"): _api(A),
     ("GET", "/monitoring"): _page(V),
@@ -158,6 +159,7 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/monitoring/scan"): _page(OP, "body"),
     ("GET", "/settings/issuers"): _page(A),
     ("POST", "/settings/issuers"): _page(A),
+    ("POST", "/settings/issuers/{name}/edit"): _page(A),
     ("GET", "/settings/notifications"): _page(A),
     ("POST", "/settings/notifications/test"): _page(A),
 }
