@@ -146,6 +146,11 @@ def test_scan_pages_start_a_job_and_show_the_history(web: Running,
         assert r.status_code == 200 and "mon-site" in r.text and "History" in r.text
         r = c.post("/monitoring/scan", data={"csrf": s.csrf, "endpoint": "not-an-id"})
         assert r.status_code == 422
+    restricted = web.security.new_session("op")  # lab:web* only: no button on local's
+    with web.client(cookies={"__Host-certmgr-session": restricted.sid}) as c:
+        text = c.get("/monitoring").text
+        assert "site.example.test" in text and "Scan now:" not in text
+        assert "Scan this endpoint now" not in c.get(f"/monitoring/{site['id']}").text
 
 
 def test_issuers_are_admin_only_and_show_no_secret(web: Running) -> None:

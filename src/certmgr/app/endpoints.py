@@ -56,13 +56,21 @@ def check_endpoint_id(value: str) -> str:
     return value
 
 
+def _kinds(ok: bool | None, codes: Iterable[str]) -> tuple[str, ...]:
+    """The problems of an endpoint whose last probe was ``ok`` with findings ``codes``
+    (``ok`` None: never probed)."""
+    if ok is None:
+        return ("unprobed",)
+    if not ok:
+        return ("unreachable",)
+    found = {_BY_CODE[c] for c in codes if c in _BY_CODE}
+    return tuple(p for p in PROBLEMS if p in found)
+
+
 def _problems(o: ObservationRecord | None) -> tuple[str, ...]:
     if o is None:
-        return ("unprobed",)
-    if not o.ok:
-        return ("unreachable",)
-    found = {_BY_CODE[f.get("code", "")] for f in o.findings if f.get("code") in _BY_CODE}
-    return tuple(p for p in PROBLEMS if p in found)
+        return _kinds(None, ())
+    return _kinds(o.ok, (str(f.get("code", "")) for f in o.findings))
 
 
 def observation_json(o: ObservationRecord) -> dict[str, Any]:
@@ -123,44 +131,78 @@ def _monitored(repo: Repository) -> dict[Key, tuple[str, list[str]]]:
     return out
 
 
-def endpoint_rows(repo: Repository) -> list[EndpointRow]:
-    """Every endpoint (monitored ones, then those only observed), by host and address."""
-    monitored = _monitored(repo)
-    latest = {(o.address, o.port, o.tls, o.sni): o for o in repo.latest_observations()}
-    served: dict[str, tuple[str, int] | None] = {}
+@dataclass(frozen=True)
+class _Entry:
+    """An endpoint in brief: what the list sorts, filters and pages on."""
 
-    def served_by(o: ObservationRecord | None) -> tuple[str, int] | None:
-        if o is None or not o.leaf_sha256:
-            return None
-        if o.leaf_sha256 not in served:
+    key: Key
+    id: str
+    host: str | None
+    slots: tuple[str, ...]
+    monitored: bool
+    latest: int | None  # the id of its newest observation
+    problems: tuple[str, ...]
+
+    def order(self) -> tuple[str, str, int, str, str]:
+        return (self.host or "~", self.key[0], self.key[1], self.key[2], self.key[3] or "")
+
+
+def _entries(repo: Repository) -> list[_Entry]:
+    """Every endpoint (monitored ones and those only observed), by host and address,
+    read without decoding any observation in full."""
+    monitored = _monitored(repo)
+    latest = {(a, p, t, s): (i, h, ok, codes)
+              for i, a, p, t, s, h, ok, codes in repo.latest_summaries()}
+    out = []
+    for key in {*monitored, *latest}:
+        obs = latest.get(key)
+        host, slots = monitored.get(key, (obs[1] if obs else None, []))
+        out.append(_Entry(key, endpoint_id(*key), host, tuple(slots), key in monitored,
+                          obs[0] if obs else None,
+                          _kinds(obs[2], obs[3]) if obs else _kinds(None, ())))
+    out.sort(key=_Entry.order)
+    return out
+
+
+def _rows(repo: Repository, entries: Sequence[_Entry]) -> list[EndpointRow]:
+    """The full rows of a page of entries: their newest observations and what certmgr
+    knows of the certificate each served."""
+    found = {o.id: o for o in repo.observations_by_id(
+        [e.latest for e in entries if e.latest is not None])}
+    served: dict[str, tuple[str, int] | None] = {}
+    rows = []
+    for e in entries:
+        o = found.get(e.latest) if e.latest is not None else None
+        if o is not None and o.leaf_sha256 and o.leaf_sha256 not in served:
             cert = repo.certificate_by_fingerprint(o.leaf_sha256)
             served[o.leaf_sha256] = (cert.definition, cert.version) if cert else None
-        return served[o.leaf_sha256]
-
-    rows = []
-    for key in {*monitored, *latest}:
-        address, port, tls, sni = key
-        o = latest.get(key)
-        host, slots = monitored.get(key, (o.host if o else None, []))
-        rows.append(EndpointRow(endpoint_id(*key), host, address, port, tls, sni,
-                                tuple(slots), key in monitored, o, served_by(o),
-                                _problems(o)))
-    rows.sort(key=lambda r: (r.host or "~", r.address, r.port, r.tls, r.sni or ""))
+        address, port, tls, sni = e.key
+        rows.append(EndpointRow(e.id, e.host, address, port, tls, sni, e.slots, e.monitored,
+                                o, served.get(o.leaf_sha256) if o and o.leaf_sha256 else None,
+                                e.problems))
     return rows
+
+
+def endpoint_rows(repo: Repository) -> list[EndpointRow]:
+    """Every endpoint in full (monitored ones, then those only observed)."""
+    entries = _entries(repo)
+    return [row for start in range(0, len(entries), 500)
+            for row in _rows(repo, entries[start:start + 500])]
 
 
 def endpoints_page(repo: Repository, offset: int = 0, limit: int = 50, *,
                    problem: str | None = None) -> Page:
-    """One page of :func:`endpoint_rows`, only those with ``problem`` when given
-    (``any``: those with any problem)."""
+    """One page of the endpoints, only those with ``problem`` when given (``any``: those
+    with any problem); only the page's observations are read in full."""
     if problem is not None and problem not in (*PROBLEMS, "any"):
         raise InputError(f"problem {problem!r}: use one of any, {', '.join(PROBLEMS)}")
-    rows = endpoint_rows(repo)
+    entries = _entries(repo)
     if problem == "any":
-        rows = [r for r in rows if r.problems]
+        entries = [e for e in entries if e.problems]
     elif problem is not None:
-        rows = [r for r in rows if problem in r.problems]
-    return page(rows, offset, limit)
+        entries = [e for e in entries if problem in e.problems]
+    chosen = page(entries, offset, limit)
+    return Page(tuple(_rows(repo, chosen.items)), chosen.total, chosen.offset, chosen.limit)
 
 
 @dataclass(frozen=True)
@@ -175,9 +217,9 @@ class EndpointDetail:
 
 def _find(repo: Repository, ident: str) -> EndpointRow:
     check_endpoint_id(ident)
-    for row in endpoint_rows(repo):
-        if row.id == ident:
-            return row
+    for entry in _entries(repo):
+        if entry.id == ident:
+            return _rows(repo, [entry])[0]
     raise NotFound(f"no endpoint {ident}: see the endpoint list")
 
 

@@ -19,7 +19,11 @@ from certmgr.repository.records import (
 )
 from certmgr.repository.values import utcnow
 
-__all__ = ["OBSERVATIONS_KEPT", "Operations"]
+__all__ = ["OBSERVATIONS_KEPT", "LatestSummary", "Operations"]
+
+#: (observation id, address, port, tls, sni, host, ok, finding codes) of an endpoint's
+#: newest observation: what a list of 10,000 endpoints sorts and filters on.
+LatestSummary = tuple[int, str, int, str, str | None, str | None, bool, tuple[str, ...]]
 
 OBSERVATIONS_KEPT = 100  # per endpoint: monitoring history is bounded
 _DEPLOYMENT_SELECT = (
@@ -192,6 +196,25 @@ class Operations(Certs):
         """The newest observation of every endpoint (marked when stored: schema 0003)."""
         rows = self._db.read().rows(
             f"{_OBSERVATION_SELECT} WHERE latest = ? ORDER BY address, port", (True,))
+        return [_observation(r) for r in rows]
+
+    def latest_summaries(self) -> list[LatestSummary]:
+        """Each endpoint's newest observation in brief (findings by code only)."""
+        rows = self._db.read().rows(
+            "SELECT id, address, port, tls, sni, host, ok, findings FROM observations "
+            "WHERE latest = ?", (True,))
+        return [(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]),
+                 () if r[7] in ("[]", []) else
+                 tuple(str(f.get("code", "")) for f in decode_json(r[7])))
+                for r in rows]
+
+    def observations_by_id(self, ids: Sequence[int]) -> list[ObservationRecord]:
+        """The observations ``ids`` (at most 500), in no particular order."""
+        ids = [int(i) for i in ids][:500]
+        if not ids:
+            return []
+        marks = ", ".join("?" * len(ids))
+        rows = self._db.read().rows(f"{_OBSERVATION_SELECT} WHERE id IN ({marks})", ids)
         return [_observation(r) for r in rows]
 
 
