@@ -15,6 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import threading
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -29,7 +31,8 @@ if TYPE_CHECKING:
     from certmgr.repository import ObservationRecord, Repository
 
 __all__ = ["PROBLEMS", "EndpointDetail", "EndpointRow", "check_endpoint_id", "endpoint_detail",
-           "endpoint_id", "endpoint_rows", "endpoints_page", "scan_endpoints", "scan_targets"]
+           "endpoint_id", "endpoint_rows", "endpoints_page", "hosts_of", "scan_endpoints",
+           "scan_targets"]
 
 #: The kinds of problem an endpoint can be filtered by, in the order they are shown.
 PROBLEMS = ("unreachable", "expired", "expiring", "drift", "mismatch", "chain", "unprobed")
@@ -38,7 +41,7 @@ _BY_CODE = {"EXPIRED": "expired", "EXPIRING_SOON": "expiring", "DRIFT": "drift",
             "CHAIN_INCOMPLETE": "chain", "SELF_SIGNED": "chain", "NOT_YET_VALID": "chain",
             "WEAK_SIGNATURE": "chain", "WEAK_KEY": "chain"}
 _ID = re.compile(r"[0-9a-f]{16}")
-SCAN_BATCH = 64  # endpoints probed together between two progress reports
+SCAN_BATCH = 4  # times the probe concurrency: endpoints probed between progress reports
 
 Key = tuple[str, int, str, str | None]  # address, port, tls mode, SNI
 
@@ -147,9 +150,28 @@ class _Entry:
         return (self.host or "~", self.key[0], self.key[1], self.key[2], self.key[3] or "")
 
 
-def _entries(repo: Repository) -> list[_Entry]:
+# repository -> (its endpoints_version(), the entries read then): 10,000 endpoints are
+# read again only when an observation, a discovery or a host has changed.
+_KEPT: weakref.WeakKeyDictionary[Any, tuple[tuple[Any, ...], tuple[_Entry, ...]]] = \
+    weakref.WeakKeyDictionary()
+_KEPT_LOCK = threading.Lock()
+
+
+def _entries(repo: Repository) -> tuple[_Entry, ...]:
     """Every endpoint (monitored ones and those only observed), by host and address,
-    read without decoding any observation in full."""
+    read without decoding any observation in full (kept while nothing changed)."""
+    version = repo.endpoints_version()
+    with _KEPT_LOCK:
+        kept = _KEPT.get(repo)
+    if kept is not None and kept[0] == version:
+        return kept[1]
+    entries = _read_entries(repo)
+    with _KEPT_LOCK:
+        _KEPT[repo] = (version, entries)
+    return entries
+
+
+def _read_entries(repo: Repository) -> tuple[_Entry, ...]:
     monitored = _monitored(repo)
     latest = {(a, p, t, s): (i, h, ok, codes)
               for i, a, p, t, s, h, ok, codes in repo.latest_summaries()}
@@ -161,7 +183,7 @@ def _entries(repo: Repository) -> list[_Entry]:
                           obs[0] if obs else None,
                           _kinds(obs[2], obs[3]) if obs else _kinds(None, ())))
     out.sort(key=_Entry.order)
-    return out
+    return tuple(out)
 
 
 def _rows(repo: Repository, entries: Sequence[_Entry]) -> list[EndpointRow]:
@@ -196,7 +218,7 @@ def endpoints_page(repo: Repository, offset: int = 0, limit: int = 50, *,
     with any problem); only the page's observations are read in full."""
     if problem is not None and problem not in (*PROBLEMS, "any"):
         raise InputError(f"problem {problem!r}: use one of any, {', '.join(PROBLEMS)}")
-    entries = _entries(repo)
+    entries: Sequence[_Entry] = _entries(repo)
     if problem == "any":
         entries = [e for e in entries if e.problems]
     elif problem is not None:
@@ -281,8 +303,9 @@ def scan_endpoints(ctx: Context, watched: Sequence[Watched], *,
     trust = trust_for(repo)
     items: list[ItemResult] = []
     by_target = {w.target: w for w in watched}
-    for start in range(0, len(watched), SCAN_BATCH):
-        chunk = watched[start:start + SCAN_BATCH]
+    batch = SCAN_BATCH * settings.concurrency
+    for start in range(0, len(watched), batch):
+        chunk = watched[start:start + batch]
         probes = run_async(prober.probe_all(w.target for w in chunk))
         checker = Checker(ScanPolicy(
             trust=trust, now=(now or (lambda: dt.datetime.now(dt.UTC)))(),

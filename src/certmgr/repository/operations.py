@@ -208,6 +208,15 @@ class Operations(Certs):
                  tuple(str(f.get("code", "")) for f in decode_json(r[7])))
                 for r in rows]
 
+    def endpoints_version(self) -> tuple[Any, ...]:
+        """Changes whenever an observation is stored, a discovery saved or a host added,
+        changed or removed: what a list of the endpoints may be kept under."""
+        row = self._db.read().one(
+            "SELECT (SELECT max(id) FROM observations), (SELECT max(id) FROM endpoints), "
+            "(SELECT count(*) FROM endpoints), (SELECT max(updated) FROM hosts), "
+            "(SELECT count(*) FROM hosts)")
+        return tuple(row or ())
+
     def observations_by_id(self, ids: Sequence[int]) -> list[ObservationRecord]:
         """The observations ``ids`` (at most 500), in no particular order."""
         ids = [int(i) for i in ids][:500]
