@@ -206,7 +206,7 @@ def _rows(repo: Repository, entries: Sequence[_Entry]) -> list[EndpointRow]:
 
 
 def endpoint_rows(repo: Repository) -> list[EndpointRow]:
-    """Every endpoint in full (monitored ones, then those only observed)."""
+    """Every endpoint in full, by host and address (monitored and only observed ones)."""
     entries = _entries(repo)
     return [row for start in range(0, len(entries), 500)
             for row in _rows(repo, entries[start:start + 500])]
