@@ -32,6 +32,10 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "certificate": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"},
     ("POST", "/api/v1/hosts"): {"url": "ssh://root@walk.invalid", "key": "/nonexistent/key",
                                 "known_hosts": "walk.invalid ssh-ed25519 AAAA"},
+    # an endpoint no one has: the walk never probes anything (test_monitoring does)
+    ("POST", "/api/v1/scans"): {"endpoints": ["0" * 16]},
+    ("POST", "/api/v1/issuers"): {"name": "walk-issuer", "directory": "ftp://invalid/"},
+    ("PUT", "/api/v1/issuers/{name}"): {"ari": True},
 }
 
 
@@ -53,7 +57,8 @@ def _url(method: str, path: str, host: str = "lab:web1") -> str:
               ("nosuch" if not path.startswith("/api/") and method == "POST" else "certmgr-web"),
               # a host's page: one that is there ("local"); acting on one: the given host
               "host": "local" if path.endswith("{host:path}") else host,
-              "job_id": "0" * 32, "token_id": "999999", "fmt": "pem"}
+              "job_id": "0" * 32, "token_id": "999999", "fmt": "pem",
+              "endpoint_id": "0" * 16}
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values[m.group(1)], path)
 
 
@@ -93,7 +98,7 @@ def test_api_routes_by_role(web: Running) -> None:
                 else:
                     assert r.status_code not in (401, 403), where
                 if role == "viewer" and method == "GET" and rule.role == "viewer" \
-                        and "{job_id}" not in path:
+                        and "{job_id}" not in path and "{endpoint_id}" not in path:
                     assert r.status_code == 200, where  # every collection GET
                 if role == "viewer" and method != "GET":
                     assert r.status_code == 403, where  # every mutating method
@@ -181,7 +186,7 @@ def test_a_viewer_token_is_refused_only_key_material_and_admin_collections(
             r = _api_call(client, method, path)
             if r.status_code == 403:
                 refused.append(path)
-            elif "{job_id}" not in path:
+            elif "{job_id}" not in path and "{endpoint_id}" not in path:
                 assert r.status_code == 200, f"{path}: {r.status_code} {r.text[:200]}"
     assert refused, "the walk met no admin-only collection"
     assert [p for p in refused if not VIEWER_REFUSED.search(p)] == []

@@ -24,6 +24,8 @@ __all__ = [
     "IssuerView",
     "add_acme",
     "check_url",
+    "edit_acme",
+    "issuer_settings",
     "issuer_view",
     "issuer_views",
     "remove",
@@ -69,8 +71,10 @@ def add_acme(repo: Repository, name: str, directory: str, *, contacts: Sequence[
              eab_hmac_key_file: Path | None = None, profile: str | None = None,
              ca_bundle: Path | None = None, staging_directory: str | None = None,
              ari: bool = True, preferred_chain: str | None = None,
-             roots: Sequence[Path] = ()) -> IssuerView:
+             roots: Sequence[Path] = (), eab_hmac_key: str | None = None) -> IssuerView:
     """Register an ACME account and store it as issuer ``name``.
+
+    ``eab_hmac_key``: the EAB HMAC key itself (the console's form) instead of its file.
 
     ``roots``: files of the CA's root certificate(s) (PEM, self-signed, CA:TRUE), kept
     in the issuer record: deploy trusts them for the issuer's chains instead of the
@@ -92,13 +96,21 @@ def add_acme(repo: Repository, name: str, directory: str, *, contacts: Sequence[
     if preferred_chain is not None and not _ROOT_NAME.fullmatch(preferred_chain):
         raise InputError(f"--preferred-chain {preferred_chain!r}: give a root's common name "
                          "(1-200 printable characters)")
-    if (eab_kid is None) != (eab_hmac_key_file is None):
+    if eab_hmac_key_file is not None and eab_hmac_key is not None:
+        raise InputError("give the EAB HMAC key once: as a file or as a value, not both")
+    if (eab_kid is None) != (eab_hmac_key_file is None and eab_hmac_key is None):
         raise InputError("--eab-kid and --eab-hmac-key-file go together: give both")
     eab = None
-    if eab_kid is not None and eab_hmac_key_file is not None:
+    if eab_kid is not None:
         if not _KID.fullmatch(eab_kid):
             raise InputError(f"--eab-kid {eab_kid!r}: 1-256 printable characters, no spaces")
-        eab = (eab_kid, _read_hmac(eab_hmac_key_file))
+        if eab_hmac_key is not None:
+            if not _HMAC.fullmatch(eab_hmac_key):
+                raise InputError("the EAB HMAC key is not a base64url key (the CA's EAB HMAC "
+                                 "key, 16-512 characters)")
+            eab = (eab_kid, eab_hmac_key)
+        elif eab_hmac_key_file is not None:
+            eab = (eab_kid, _read_hmac(eab_hmac_key_file))
     roots_pem = read_roots(roots)
     bundle = None
     if ca_bundle is not None:
@@ -118,6 +130,42 @@ def add_acme(repo: Repository, name: str, directory: str, *, contacts: Sequence[
                                  ca_bundle=bundle, staging_directory=staging_directory, ari=ari,
                                  preferred_chain=preferred_chain, roots_pem=roots_pem)
     return issuer_view(record, profiles=info.profiles)
+
+
+def edit_acme(repo: Repository, name: str, *, profile: str | None = None,
+              staging_directory: str | None = None, ari: bool | None = None,
+              preferred_chain: str | None = None, ca_bundle: str | None = None) -> IssuerView:
+    """Change the local settings of ACME issuer ``name`` (None: unchanged; "": cleared),
+    with ``add``'s checks. The account (its key, contacts, terms agreed) stays as it was
+    registered; the profile is checked against the CA's directory at the next issue.
+
+    Raises:
+        NotFound: no such issuer. InputError: not an ACME issuer, or a value is invalid.
+    """
+    record = repo.get_issuer(name)
+    if record.kind is not IssuerKind.ACME:
+        raise InputError(f"issuer {name} is the {record.kind.value} issuer: only an ACME "
+                         "issuer's settings can be changed")
+    config = dict(record.config)
+    if profile is not None:
+        config["profile"] = check_profile_name(profile) if profile else None
+    if staging_directory is not None:
+        config["staging_directory"] = (check_url(staging_directory, "--staging-directory")
+                                       if staging_directory else None)
+    if preferred_chain is not None:
+        if preferred_chain and not _ROOT_NAME.fullmatch(preferred_chain):
+            raise InputError(f"--preferred-chain {preferred_chain!r}: give a root's common "
+                             "name (1-200 printable characters)")
+        config["preferred_chain"] = preferred_chain or None
+    if ca_bundle is not None:
+        if ca_bundle and not Path(ca_bundle).is_file():
+            raise InputError(f"--ca-bundle {printable(ca_bundle)}: no such file")
+        config["ca_bundle"] = str(Path(ca_bundle).resolve()) if ca_bundle else None
+    if ari is not None:
+        config["ari"] = ari
+    saved = repo.save_issuer(name, record.kind, config=config,
+                             certificates_pem=record.certificates_pem)
+    return issuer_view(saved)
 
 
 def read_roots(paths: Sequence[Path]) -> str:
@@ -215,6 +263,20 @@ def _describe(pem: str) -> tuple[str, ...]:
 
 def issuer_views(repo: Repository) -> tuple[IssuerView, ...]:
     return tuple(issuer_view(r) for r in repo.list_issuers())
+
+
+def issuer_settings(repo: Repository) -> list[dict[str, Any]]:
+    """Every issuer as the console's settings show it: ``issuer show`` without going
+    online, its certificates described, and each stored key (root, intermediate, ACME
+    account) named with ``stored``: never a key, an HMAC or a secret."""
+    out = []
+    for record in repo.list_issuers():
+        view = issuer_view(record).to_json()
+        if record.kind is IssuerKind.BUILTIN and record.certificates_pem.strip():
+            view["certificates"] = list(_describe(record.certificates_pem))
+        view["keys"] = {role: "stored" for role in sorted(record.keys)}
+        out.append(view)
+    return out
 
 
 def show(repo: Repository, name: str, *, online: bool = True) -> IssuerView:

@@ -19,7 +19,11 @@ from certmgr.repository.records import (
 )
 from certmgr.repository.values import utcnow
 
-__all__ = ["OBSERVATIONS_KEPT", "Operations"]
+__all__ = ["OBSERVATIONS_KEPT", "LatestSummary", "Operations"]
+
+#: (observation id, address, port, tls, sni, host, ok, finding codes) of an endpoint's
+#: newest observation: what a list of 10,000 endpoints sorts and filters on.
+LatestSummary = tuple[int, str, int, str, str | None, str | None, bool, tuple[str, ...]]
 
 OBSERVATIONS_KEPT = 100  # per endpoint: monitoring history is bounded
 _DEPLOYMENT_SELECT = (
@@ -157,15 +161,19 @@ class Operations(Certs):
         """Record what an endpoint served; only the newest ``keep`` per endpoint are kept."""
         o = observation
         t = self._db.time
+        same, params = _same_endpoint(o.address, o.port, o.tls, o.sni)
         with self._db.tx(write=True) as tx:
+            # the newest one of the endpoint is marked (latest_observations reads those)
+            tx.execute(f"UPDATE observations SET latest = ? WHERE {same} AND latest = ?",  # noqa: S608
+                       (False, *params, True))
             new_id = tx.insert(
                 'INSERT INTO observations (host, address, port, tls, sni, "time", ok, error, '
-                "chain_sha256, leaf_sha256, not_after, findings) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                "chain_sha256, leaf_sha256, not_after, findings, latest) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (o.host, o.address, o.port, o.tls, o.sni, t(o.time), bool(o.ok), o.error,
                  json.dumps(list(o.chain_sha256)), o.leaf_sha256,
-                 None if o.not_after is None else t(o.not_after), json.dumps(list(o.findings))))
-            same, params = _same_endpoint(o.address, o.port, o.tls, o.sni)
+                 None if o.not_after is None else t(o.not_after), json.dumps(list(o.findings)),
+                 True))
             tx.execute("DELETE FROM observations WHERE id IN (SELECT id FROM observations "  # noqa: S608
                        f'WHERE {same} ORDER BY "time" DESC, id DESC LIMIT -1 OFFSET ?)'
                        if self.backend == "sqlite" else
@@ -185,10 +193,37 @@ class Operations(Certs):
         return [_observation(r) for r in rows]
 
     def latest_observations(self) -> list[ObservationRecord]:
-        """The newest observation of every endpoint."""
+        """The newest observation of every endpoint (marked when stored: schema 0003)."""
         rows = self._db.read().rows(
-            f"{_OBSERVATION_SELECT} WHERE id IN (SELECT max(id) FROM observations "  # noqa: S608
-            "GROUP BY address, port, tls, sni) ORDER BY address, port")
+            f"{_OBSERVATION_SELECT} WHERE latest = ? ORDER BY address, port", (True,))
+        return [_observation(r) for r in rows]
+
+    def latest_summaries(self) -> list[LatestSummary]:
+        """Each endpoint's newest observation in brief (findings by code only)."""
+        rows = self._db.read().rows(
+            "SELECT id, address, port, tls, sni, host, ok, findings FROM observations "
+            "WHERE latest = ?", (True,))
+        return [(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]),
+                 () if r[7] in ("[]", []) else
+                 tuple(str(f.get("code", "")) for f in decode_json(r[7])))
+                for r in rows]
+
+    def endpoints_version(self) -> tuple[Any, ...]:
+        """Changes whenever an observation is stored, a discovery saved or a host added,
+        changed or removed: what a list of the endpoints may be kept under."""
+        row = self._db.read().one(
+            "SELECT (SELECT max(id) FROM observations), (SELECT max(id) FROM endpoints), "
+            "(SELECT count(*) FROM endpoints), (SELECT max(updated) FROM hosts), "
+            "(SELECT count(*) FROM hosts)")
+        return tuple(row or ())
+
+    def observations_by_id(self, ids: Sequence[int]) -> list[ObservationRecord]:
+        """The observations ``ids`` (at most 500), in no particular order."""
+        ids = [int(i) for i in ids][:500]
+        if not ids:
+            return []
+        marks = ", ".join("?" * len(ids))
+        rows = self._db.read().rows(f"{_OBSERVATION_SELECT} WHERE id IN ({marks})", ids)
         return [_observation(r) for r in rows]
 
 

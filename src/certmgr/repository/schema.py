@@ -22,7 +22,7 @@ from certmgr.repository.db import Database, Tx
 __all__ = ["HEAD_REVISION", "MIGRATIONS", "TABLES", "Column", "Table", "create_sql",
            "ensure_schema"]
 
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 VERSION_TABLE = "alembic_version"
 _ADVISORY_LOCK = 0x6365_7274  # PostgreSQL: one certmgr sets a database up at a time
 
@@ -85,6 +85,10 @@ _WEB_USER_COLUMNS = (_c("hosts", JSON, default="'[]'"),
 # user comes from ('local': certmgr's own password; 'ldap': the directory's)
 _SIGNIN_USER_COLUMNS = (_c("totp_step", INT, null=True),
                         _c("origin", STR, 16, default="'local'"))
+# 0004 (monitoring screen): the newest observation of each endpoint is marked, so the
+# endpoint list reads one row per endpoint, not its whole bounded history.
+_OBSERVATION_LATEST = _c("latest", BOOL, default="FALSE")
+_OBSERVATION_LATEST_INDEX = ("ix_observations_latest", "latest")
 _API_TOKENS = Table(
     "api_tokens", (_id(), _c("user_id", INT), _c("name", STR, 64), _c("sha256", STR, 64),
                    _c("created", TIME), _c("expires", TIME, null=True),
@@ -176,8 +180,10 @@ TABLES: tuple[Table, ...] = (
                            _c("port", INT), _c("tls", STR, 32), _c("sni", STR, 255, null=True),
                            _c("time", TIME), _c("ok", BOOL), _c("error", TEXT, null=True),
                            _c("chain_sha256", JSON), _c("leaf_sha256", STR, 64, null=True),
-                           _c("not_after", TIME, null=True), _c("findings", JSON)),
-          (), (("ix_observations_endpoint", "address, port, tls, time"),)),
+                           _c("not_after", TIME, null=True), _c("findings", JSON),
+                           _OBSERVATION_LATEST),
+          (), (("ix_observations_endpoint", "address, port, tls, time"),
+               _OBSERVATION_LATEST_INDEX)),
     Table("users", (_id(), _c("name", STR, 255), _c("role", STR, 32),
                     _c("password_hash", STR, 255), _c("disabled", BOOL), *_created(),
                     # 0002 (web console): host patterns, first-login change, TOTP
@@ -254,10 +260,22 @@ def _signin(tx: Tx, backend: str) -> None:
         tx.execute(f"ALTER TABLE users ADD COLUMN {_column_sql(users, col, backend)}")
 
 
+def _observation_latest(tx: Tx, backend: str) -> None:
+    """0003 -> 0004, the monitoring screen: mark each endpoint's newest observation."""
+    observations = TABLE_BY_NAME["observations"]
+    tx.execute("ALTER TABLE observations ADD COLUMN "
+               f"{_column_sql(observations, _OBSERVATION_LATEST, backend)}")
+    tx.execute("UPDATE observations SET latest = ? WHERE id IN (SELECT max(id) FROM "
+               "observations GROUP BY address, port, tls, sni)", (True,))
+    name, columns = _OBSERVATION_LATEST_INDEX
+    tx.execute(f"CREATE INDEX {name} ON observations ({_quote_list(columns)})")
+
+
 # revision -> (next revision, the step that gets there).
 MIGRATIONS: dict[str, tuple[str, Callable[[Tx, str], None]]] = {
     "0001": ("0002", _web_console),
     "0002": ("0003", _signin),
+    "0003": ("0004", _observation_latest),
 }
 
 

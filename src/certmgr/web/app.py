@@ -28,7 +28,17 @@ def create_app(console: Console, *, security: Security | None = None,
                ldap: LdapConfig | None = None) -> FastAPI:
     """The console's app; with ``ldap``, users not known locally sign in through that
     directory (see :mod:`certmgr.app.ldap_signin`)."""
-    from certmgr.web import api, api_hosts, api_requests, pages, pages_requests
+    from certmgr.web import (
+        api,
+        api_hosts,
+        api_monitor,
+        api_requests,
+        api_settings,
+        pages,
+        pages_monitor,
+        pages_requests,
+        pages_settings,
+    )
 
     app = FastAPI(title="certmgr", version=__version__, openapi_url="/api/v1/openapi.json",
                   docs_url=None, redoc_url=None, dependencies=[Depends(authorize)])
@@ -40,6 +50,10 @@ def create_app(console: Console, *, security: Security | None = None,
     app.include_router(api_hosts.router)  # adding a host, a host's page, job events
     app.include_router(pages.router)
     app.include_router(pages_requests.router)  # requests, downloads, hosts
+    app.include_router(api_monitor.router)  # monitoring: endpoints, scans
+    app.include_router(api_settings.router)  # admin settings: issuers, notifications
+    app.include_router(pages_monitor.router)  # monitoring screens
+    app.include_router(pages_settings.router)  # issuers and notifications (admin)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.middleware("http")

@@ -143,6 +143,25 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/certificates/{name}/export"): _page(A),
     ("POST", "/hosts"): _page(A),
     ("GET", "/hosts/{host:path}"): _page(V),
+    # monitoring (endpoints, history, scan now) and the admin's settings (issuers,
+    # notification channels): web/api_monitor.py, api_settings.py, pages_monitor.py,
+    # pages_settings.py. A scan's endpoints are checked against the user's hosts.
+    ("GET", f"{API}/endpoints"): _api(V),
+    ("GET", f"{API}/endpoints/{{endpoint_id}}"): _api(V),
+    ("POST", f"{API}/scans"): _api(OP, "body"),
+    ("GET", f"{API}/issuers"): _api(A),
+    ("POST", f"{API}/issuers"): _api(A),
+    ("PUT", f"{API}/issuers/{{name}}"): _api(A),
+    ("GET", f"{API}/settings/notifications"): _api(A),
+    ("POST", f"{API}/settings/notifications/test"): _api(A),
+    ("GET", "/monitoring"): _page(V),
+    ("GET", "/monitoring/{endpoint_id}"): _page(V),
+    ("POST", "/monitoring/scan"): _page(OP, "body"),
+    ("GET", "/settings/issuers"): _page(A),
+    ("POST", "/settings/issuers"): _page(A),
+    ("POST", "/settings/issuers/{name}/edit"): _page(A),
+    ("GET", "/settings/notifications"): _page(A),
+    ("POST", "/settings/notifications/test"): _page(A),
 }
 # Pages a user whose password is a one-time one may see before changing it.
 _FIRST_LOGIN = {"/password", "/logout"}
