@@ -147,3 +147,28 @@ def test_the_certificate_list_filters_by_state(web: Running) -> None:
         r = client.get("/certificates", params={"state": "expired"})
         assert r.status_code == 200 and "certmgr-web" not in r.text
         assert client.get("/certificates", params={"state": "soon"}).status_code == 422
+
+
+def test_a_directory_user_enrols_too_and_removes_with_a_code(web: Running) -> None:
+    repo = web.console.repository()
+    repo.save_directory_user("dir1", "viewer", ())
+    client, csrf = _page_client(web, "dir1")
+    with client:
+        page = client.get("/account")
+        assert "password is the directory" in page.text
+        assert "Change your password" not in page.text
+        started = client.post("/account/totp", data={"csrf": csrf})
+        secret = re.search(r'id="secret" class="mono" value="([A-Z2-7]+)"', started.text)
+        assert secret is not None
+        totp = pyotp.TOTP(secret.group(1))
+        step = totp.timecode(dt.datetime.now(dt.UTC))
+        done = client.post("/account/totp/confirm",
+                           data={"csrf": csrf, "code": totp.generate_otp(step)})
+        assert done.status_code == 200 and repo.get_user("dir1").totp
+        assert 'name="password"' not in done.text  # removal asks for a code instead
+        refused = client.post("/account/totp/remove",
+                              data={"csrf": csrf, "code": totp.generate_otp(step)})
+        assert refused.status_code == 422 and repo.get_user("dir1").totp  # used once
+        gone = client.post("/account/totp/remove",
+                           data={"csrf": csrf, "code": totp.generate_otp(step + 1)})
+        assert gone.status_code == 200 and not repo.get_user("dir1").totp
