@@ -28,19 +28,23 @@ __all__ = [
     "ROLES",
     "NewToken",
     "NewUser",
+    "PendingTotp",
     "TokenRecord",
     "UserRecord",
     "add_user",
     "authenticate",
     "change_password",
     "check_password_value",
+    "confirm_totp",
     "create_token",
     "enrol_totp",
     "host_allowed",
     "list_tokens",
     "list_users",
     "may",
+    "new_totp",
     "parse_expiry",
+    "remove_own_totp",
     "remove_totp",
     "remove_user",
     "revoke_token",
@@ -235,6 +239,90 @@ def enrol_totp(repo: Repository, name: str) -> str:
 
 def remove_totp(repo: Repository, name: str) -> UserRecord:
     return repo.set_totp(_check_name(name), None)
+
+
+@dataclass(frozen=True)
+class PendingTotp:
+    """A TOTP key made for a user's own enrolment, not yet in effect: the user shows it to
+    their authenticator (``secret`` as text, ``uri`` as a QR code) and confirms with a
+    current code (:func:`confirm_totp`). Kept by the face (the session), never logged."""
+
+    user: str
+    raw: bytes
+    secret: str
+    uri: str
+
+    def __repr__(self) -> str:  # never the key
+        return f"PendingTotp({self.user!r})"
+
+
+def new_totp(name: str) -> PendingTotp:
+    """A fresh TOTP key for ``name``'s self-service enrolment (nothing is stored yet)."""
+    import base64
+
+    import pyotp
+
+    raw = secrets.token_bytes(20)  # 160 bits, RFC 4226's recommendation
+    secret = base64.b32encode(raw).decode()
+    uri = pyotp.TOTP(secret).provisioning_uri(name=_check_name(name), issuer_name=TOTP_ISSUER)
+    return PendingTotp(name, raw, secret, uri)
+
+
+def confirm_totp(repo: Repository, pending: PendingTotp, code: str) -> UserRecord:
+    """Put ``pending`` into effect once ``code`` is a current code of it (the user's
+    authenticator has it right); that code's time step counts as used, so it does not sign
+    in again. Local and directory users alike; audited (``user.totp``, or
+    ``user.totp_refused`` for a wrong code).
+
+    Raises:
+        InputError: the code is not a current one of the new key (nothing changes).
+    """
+    import base64
+    import hmac
+
+    import pyotp
+
+    user = repo.get_user(_check_name(pending.user))
+    totp = pyotp.TOTP(base64.b32encode(pending.raw).decode())
+    now = totp.timecode(dt.datetime.now(dt.UTC))
+    code = code.strip()
+    step = next((s for s in (now + 1, now, now - 1) if re.fullmatch(r"[0-9]{6}", code)
+                 and hmac.compare_digest(totp.generate_otp(s), code)), None)
+    if step is None:
+        repo.record_event("user.totp_refused", f"user:{user.name}", {"reason": "code"},
+                          actor=user.name)
+        raise InputError("the code is not the authenticator's current one for the new key: "
+                         "check that it scanned this QR code (or the key as text) and that "
+                         "its clock is right, then enter the code it shows now")
+    saved = repo.set_totp(user.name, pending.raw)
+    repo.accept_totp_step(user.name, step)
+    return saved
+
+
+def remove_own_totp(repo: Repository, name: str, *, password: str = "",
+                    code: str = "") -> UserRecord:
+    """A user's removal of their own second factor, proving who they are again: a local
+    user with their password, a directory user (whose password is the directory's) with a
+    current TOTP code. Audited (``user.totp``, or ``user.totp_refused``).
+
+    Raises:
+        InputError: the proof is not right, or there is no second factor to remove.
+    """
+    user = repo.get_user(_check_name(name))
+    if not user.totp:
+        raise InputError(f"{name} has no TOTP second factor to remove")
+    if user.origin == "local":
+        ok = len(password) <= PASSWORD_MAX and repo.check_password(name, password) is not None
+        proof = "password"
+    else:
+        ok = _totp_check(repo, name, code.strip()) is None
+        proof = "code"
+    if not ok:
+        repo.record_event("user.totp_refused", f"user:{name}", {"reason": proof},
+                          actor=name)
+        raise InputError(f"the {'password' if proof == 'password' else 'TOTP code'} is not "
+                         "right: removing the second factor needs it")
+    return repo.set_totp(name, None)
 
 
 def _totp_check(repo: Repository, name: str, code: str) -> str | None:

@@ -15,12 +15,17 @@ from certmgr.errors import NotFound
 if TYPE_CHECKING:
     from certmgr.repository import Repository
 
-__all__ = ["CertificateDetail", "Page", "certificate_chain_pem", "certificate_detail",
-           "certificates_page",
+__all__ = ["STATE_FILTERS", "CertificateDetail", "Page", "certificate_chain_pem",
+           "certificate_detail", "certificates_page",
            "hosts_overview", "page"]
 
 T = TypeVar("T")
 MAX_PAGE = 500
+#: The certificate list's state filter: each a set of the one renewal rule's states
+#: (:func:`certmgr.issuers.schedule.renewal_state`); ``none``: no certificate (a request
+#: may wait); ``revoked``: the newest certificate was revoked and none replaced it.
+STATE_FILTERS = {"expired": ("expired",), "renew": ("renew",), "valid": ("valid",),
+                 "none": ("none", "pending"), "revoked": ("revoked",)}
 
 
 @dataclass(frozen=True)
@@ -34,16 +39,23 @@ class Page:
 
 
 def certificates_page(repo: Repository, offset: int = 0, limit: int = 50, *,
-                      now: dt.datetime | None = None) -> Page:
+                      now: dt.datetime | None = None, state: str | None = None) -> Page:
     """One page of ``certmgr list`` (current certificates by expiry, then definitions
     without one), read page by page from the repository: the first page of 100,000
-    certificates costs what the first page of 100 does."""
+    certificates costs what the first page of 100 does. With ``state`` (a key of
+    :data:`STATE_FILTERS`) only the rows in that state.
+
+    Raises:
+        InputError: ``state`` is not one of :data:`STATE_FILTERS`.
+    """
     from certmgr.app.certificates import CertificateRow, certificate_row
     from certmgr.issuers.schedule import renewal_state
 
     limit = max(1, min(limit, MAX_PAGE))
     offset = max(0, offset)
     now = now or dt.datetime.now(dt.UTC)
+    if state:
+        return page(_in_state(repo, state, now), offset, limit)
     certs, bare, total = repo.certificate_page(offset, limit)
     defs = repo.get_definitions({c.definition for c in certs})
     rows = [certificate_row(c, defs.get(c.definition), now) for c in certs]
@@ -53,6 +65,35 @@ def certificates_page(repo: Repository, offset: int = 0, limit: int = 50, *,
                                 None, renewal_state(None, d, now, requested=d.name in waiting),
                                 tuple(d.targets)) for d in bare]
     return Page(tuple(rows), total, offset, limit)
+
+
+def _in_state(repo: Repository, state: str, now: dt.datetime) -> list[Any]:
+    """The rows of ``certmgr list`` in ``state``, judged by the one renewal rule. Expired
+    ones are read by expiry alone (the rule's first test); the other states need every
+    row judged, as ``certmgr list`` does."""
+    from certmgr.app.certificates import certificate_row, list_certificates
+    from certmgr.errors import InputError
+
+    wanted = STATE_FILTERS.get(state)
+    if wanted is None:
+        raise InputError(f"state {state[:40]!r} is not one of {', '.join(STATE_FILTERS)}")
+    if state == "expired":
+        rows = list_certificates(repo, expiring_within=dt.timedelta(0), now=now)
+        return [r for r in rows if r.state.value in wanted]
+    rows = list_certificates(repo, now=now)
+    if state != "revoked":
+        return [r for r in rows if r.state.value in wanted]
+    bare = [r.name for r in rows if r.version is None]
+    defs = repo.get_definitions(set(bare))
+    out = []
+    for name in bare:
+        versions = repo.list_certificates(current_only=False, definition=name)
+        newest = max(versions, key=lambda c: c.version, default=None)
+        if newest is not None:
+            row = certificate_row(newest, defs.get(name), now)
+            if row.state.value in wanted:
+                out.append(row)
+    return out
 
 
 def page(items: Sequence[T], offset: int, limit: int) -> Page:

@@ -91,11 +91,26 @@ def audit(
         "--action", metavar="ACTION", help="Only this action, e.g. key.read.")] = None,
     obj: Annotated[str | None, typer.Option(
         "--object", metavar="OBJECT", help="Only events about this object, e.g. key:REF.")] = None,
+    actor: Annotated[str | None, typer.Option(
+        "--actor", metavar="USER", help="Only events by this user (or certmgr-web...).")] = None,
+    subject: Annotated[str | None, typer.Option(
+        "--subject", metavar="TEXT", help="Only events whose object contains TEXT.")] = None,
+    since: Annotated[str | None, typer.Option(
+        "--since", metavar="DATE", help="From this ISO date or time (UTC).")] = None,
+    until: Annotated[str | None, typer.Option(
+        "--until", metavar="DATE", help="Up to this ISO date (the whole day) or time.")] = None,
+    result: Annotated[str | None, typer.Option(
+        "--result", metavar="ok|refused", help="Only refused/failed events, or only the "
+        "others.")] = None,
+    offset: Annotated[int, typer.Option("--offset", min=0, max=1_000_000,
+                                        help="Skip this many newer events.")] = 0,
 ) -> None:
     """List audit events: who did what, when, and why (key reads included)."""
-    from certmgr.app.audit import audit_events
+    from certmgr.app.audit import audit_filter, audit_page
 
-    events = audit_events(g.repository(), limit=limit, action=action, obj=obj)
+    where = audit_filter(action=action, actor=actor, subject=subject, since=since,
+                         until=until, result=result, obj=obj)
+    events = audit_page(g.repository(), where, offset=offset, limit=limit).events
     if g.json:
         g.emit_json([e.to_json() for e in events])
         return

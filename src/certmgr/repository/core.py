@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -287,20 +288,43 @@ class RepositoryCore:
             self._audit(tx, action, obj, detail or {}, actor=actor)
 
     def list_audit(self, *, limit: int = 100, action: str | None = None,
-                   obj: str | None = None) -> list[AuditEvent]:
-        """The newest audit events first, optionally only one action or object."""
-        where, params = [], []
-        if action:
-            where.append("action = ?")
-            params.append(action)
-        if obj:
-            where.append("object = ?")
-            params.append(obj)
+                   obj: str | None = None, actor: str | None = None,
+                   subject: str | None = None, since: datetime | None = None,
+                   until: datetime | None = None, actions_like: Sequence[str] = (),
+                   actions_not_like: Sequence[str] = (), offset: int = 0
+                   ) -> list[AuditEvent]:
+        """The newest audit events first, optionally only one action, object or actor;
+        ``subject``: objects containing it (any case); ``since`` <= time < ``until``;
+        ``actions_like``: an action matching one of these LIKE patterns,
+        ``actions_not_like``: none of them; ``offset`` events skipped."""
+        where: list[str] = []
+        params: list[object] = []
+        for column, value in (("action", action), ("object", obj), ("actor", actor)):
+            if value:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if subject:
+            escaped = subject.lower().replace("\\", "\\\\").replace("%", "\\%") \
+                .replace("_", "\\_")
+            where.append("lower(object) LIKE ? ESCAPE '\\'")
+            params.append(f"%{escaped}%")
+        if since is not None:
+            where.append('"time" >= ?')
+            params.append(self._db.time(since))
+        if until is not None:
+            where.append('"time" < ?')
+            params.append(self._db.time(until))
+        if actions_like:
+            where.append("(" + " OR ".join("action LIKE ?" for _ in actions_like) + ")")
+            params.extend(actions_like)
+        for pattern in actions_not_like:
+            where.append("action NOT LIKE ?")
+            params.append(pattern)
         sql = 'SELECT id, "time", actor, action, object, detail FROM audit_events'
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC LIMIT ?"
-        rows = self._db.read().rows(sql, (*params, int(limit)))
+        sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
+        rows = self._db.read().rows(sql, (*params, int(limit), int(offset)))
         return [AuditEvent(r[0], decode_utc(r[1]), r[2], r[3], r[4], dict(decode_json(r[5])))
                 for r in rows]
 

@@ -22,6 +22,7 @@ Name = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_
 DnsName = Annotated[str, Field(min_length=1, max_length=253)]
 Target = Annotated[str, Field(min_length=1, max_length=512)]
 Duration = Annotated[str, Field(min_length=2, max_length=8, pattern=r"^[0-9]{1,7}[smhd]$")]
+StateFilter = Literal["expired", "renew", "valid", "none", "revoked"]
 KeyType = Literal["ec256", "ec384", "rsa2048", "rsa3072", "rsa4096", "ed25519"]
 
 
@@ -125,9 +126,12 @@ def status(request: Request) -> dict[str, Any]:
 
 
 @router.get("/certificates", response_model=PageOut)
-def certificates(request: Request, offset: Offset = 0, limit: Limit = 50) -> PageOut:
-    """Current certificates (and definitions without one), soonest expiry first."""
-    p = _console(request).certificates(offset, limit)
+def certificates(request: Request, offset: Offset = 0, limit: Limit = 50,
+                 state: Annotated[StateFilter | None, Query()] = None) -> PageOut:
+    """Current certificates (and definitions without one), soonest expiry first; with
+    ``state`` only those in it (``none``: no certificate; ``revoked``: the newest one was
+    revoked and none replaced it)."""
+    p = _console(request).certificates(offset, limit, state=state)
     return PageOut(items=[r.to_json() for r in p.items], total=p.total, offset=p.offset,
                    limit=p.limit)
 
@@ -265,10 +269,37 @@ def job(request: Request,
     return found.to_json()
 
 
-@router.get("/audit", response_model=ListOut)
-def audit(request: Request, limit: Limit = 100,
-          action: Annotated[str | None, Query(max_length=64)] = None) -> ListOut:
-    return ListOut(items=[e.to_json() for e in _console(request).audit(limit, action)])
+class AuditOut(BaseModel):
+    items: list[dict[str, Any]]
+    offset: int
+    limit: int
+    next_offset: int | None = Field(description="the offset of the next (older) page, "
+                                                 "null on the last page")
+
+
+AuditText = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_.:@/*-]*$")]
+AuditDate = Annotated[str | None, Query(
+    max_length=32, pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9:.]{5,15}([+-][0-9:]{5}|Z)?)?$",
+    description="an ISO date (until: the whole day) or date and time, UTC when no zone")]
+
+
+@router.get("/audit", response_model=AuditOut)
+def audit(request: Request, limit: Limit = 100, offset: Annotated[int, Query(
+              ge=0, le=1_000_000)] = 0,
+          action: AuditText = None, actor: AuditText = None,
+          subject: Annotated[str | None, Query(max_length=255,
+                                               description="a part of the object")] = None,
+          since: AuditDate = None, until: AuditDate = None,
+          result: Annotated[Literal["ok", "refused"] | None, Query()] = None) -> AuditOut:
+    """Audit events, newest first, filtered (every filter optional), a page at a time."""
+    from certmgr.app.audit import audit_filter, audit_page
+
+    where = audit_filter(action=action, actor=actor, subject=subject, since=since,
+                         until=until, result=result)
+    found = audit_page(_console(request).repository(), where, offset=offset, limit=limit)
+    return AuditOut(items=[e.to_json() for e in found.events], offset=found.offset,
+                    limit=found.limit,
+                    next_offset=found.offset + found.limit if found.more else None)
 
 
 @router.get("/users", response_model=ListOut)

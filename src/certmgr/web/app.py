@@ -34,7 +34,9 @@ def create_app(console: Console, *, security: Security | None = None,
         api_monitor,
         api_requests,
         api_settings,
+        api_tokens,
         pages,
+        pages_account,
         pages_monitor,
         pages_requests,
         pages_settings,
@@ -54,6 +56,8 @@ def create_app(console: Console, *, security: Security | None = None,
     app.include_router(api_settings.router)  # admin settings: issuers, notifications
     app.include_router(pages_monitor.router)  # monitoring screens
     app.include_router(pages_settings.router)  # issuers and notifications (admin)
+    app.include_router(api_tokens.router)  # creating API tokens (admin)
+    app.include_router(pages_account.router)  # own account (TOTP), token creation page
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.middleware("http")

@@ -69,10 +69,11 @@ class Console:
 
         return build_status(self.repository())
 
-    def certificates(self, offset: int = 0, limit: int = 50) -> Page:
+    def certificates(self, offset: int = 0, limit: int = 50, *,
+                     state: str | None = None) -> Page:
         from certmgr.app.views import certificates_page
 
-        return certificates_page(self.repository(), offset, limit)
+        return certificates_page(self.repository(), offset, limit, state=state)
 
     def certificate(self, name: str) -> CertificateDetail:
         from certmgr.app.views import certificate_detail

@@ -11,6 +11,7 @@ import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
@@ -183,11 +184,17 @@ def dashboard(request: Request) -> Response:
 
 
 @router.get("/certificates")
-def certificates(request: Request, offset: int = 0, q: str = "") -> Response:
-    console = _console(request)
-    page = console.certificates(max(0, min(offset, 10_000_000)), 50)
+def certificates(request: Request, offset: int = 0, q: str = "", state: str = "") -> Response:
+    from certmgr.app.views import STATE_FILTERS
+
+    if state and state not in STATE_FILTERS:
+        raise ApiError(422, "invalid", f"state {state[:40]!r} is not one of "
+                                       f"{', '.join(STATE_FILTERS)}")
+    page = _console(request).certificates(max(0, min(offset, 10_000_000)), 50,
+                                          state=state or None)
     rows = [r for r in page.items if q[:255].lower() in r.name.lower()] if q else page.items
-    return _render(request, "certificates.html", page=page, rows=rows, q=q[:255])
+    return _render(request, "certificates.html", page=page, rows=rows, q=q[:255], state=state,
+                   states=list(STATE_FILTERS))
 
 
 @router.get("/certificates/{name}")
@@ -286,9 +293,20 @@ def hosts(request: Request) -> Response:
 
 
 @router.get("/audit")
-def audit(request: Request, action: str = "") -> Response:
-    events = _console(request).audit(200, action[:64] or None)
-    return _render(request, "audit.html", events=events, action=action[:64])
+def audit(request: Request, action: str = "", actor: str = "", subject: str = "",
+          since: str = "", until: str = "", result: str = "", offset: int = 0) -> Response:
+    from certmgr.app.audit import AuditPage, audit_filter, audit_page
+
+    form = {"action": action[:64], "actor": actor[:64], "subject": subject[:255],
+            "since": since[:32], "until": until[:32], "result": result[:16]}
+    try:
+        where = audit_filter(**form)
+    except CertmgrError as exc:
+        return _render(request, "audit.html", 422, form=form, error=exc.message,
+                       found=AuditPage((), 0, 100, False), query="")
+    found = audit_page(_console(request).repository(), where, offset=offset, limit=100)
+    query = "&".join(f"{k}={quote(v)}" for k, v in form.items() if v)
+    return _render(request, "audit.html", form=form, error="", found=found, query=query)
 
 
 @router.get("/jobs/{job_id}")

@@ -162,6 +162,14 @@ POLICY: dict[tuple[str, str], Rule] = {
     ("POST", "/settings/issuers/{name}/edit"): _page(A),
     ("GET", "/settings/notifications"): _page(A),
     ("POST", "/settings/notifications/test"): _page(A),
+    # self-service account (own TOTP; the password stays at /password), token creation
+    # (admin, page and API): web/pages_account.py, web/api_tokens.py
+    ("GET", "/account"): _page(V),
+    ("POST", "/account/totp"): _page(V),
+    ("POST", "/account/totp/confirm"): _page(V),
+    ("POST", "/account/totp/remove"): _page(V),
+    ("POST", "/tokens"): _page(A),
+    ("POST", f"{API}/tokens"): _api(A),
 }
 # Pages a user whose password is a one-time one may see before changing it.
 _FIRST_LOGIN = {"/password", "/logout"}
@@ -192,6 +200,7 @@ class Session:
     csrf: str
     created: float
     seen: float
+    pending_totp: Any = None  # a PendingTotp of the user's own enrolment (in memory only)
 
 
 @dataclass
