@@ -23,7 +23,9 @@ from certmgr.repository import (
     Repository,
 )
 
-__all__ = ["CertificateStatus", "Problem", "StatusReport", "TargetStatus", "build_status"]
+__all__ = ["CertificateStatus", "Problem", "StatusReport", "TargetStatus", "build_status",
+           "deployment_problems", "expired_problem", "expiring_problem", "not_issued_problem",
+           "observation_problems"]
 
 _SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
@@ -111,7 +113,7 @@ def build_status(repo: Repository, *, now: datetime | None = None) -> StatusRepo
         certificates.append(CertificateStatus(definition, current, days_left, targets, state))
     observations = tuple(repo.latest_observations())
     for o in observations:
-        problems.extend(_observation_problems(o))
+        problems.extend(observation_problems(o))
     problems.sort(key=lambda p: (_SEVERITY_ORDER[p.severity], p.subject, p.code))
     certificates.sort(key=lambda c: (c.days_left is None, c.days_left or 0,
                                      c.definition.name))
@@ -124,18 +126,29 @@ def _days(delta: timedelta) -> int:
 
 def _certificate_problems(d: DefinitionRecord, current: CertificateRecord | None,
                           state: RenewalState) -> list[Problem[str]]:
-    obj = f"definition:{d.name}"
     if current is None:
-        return [_problem(Severity.WARNING, "NOT_ISSUED", obj,
-                         f"{d.name} has no certificate yet: run `certmgr issue {d.name}`")]
+        return [not_issued_problem(d.name)]
     if state is RenewalState.EXPIRED:
-        return [_problem(Severity.ERROR, "EXPIRED", obj,
-                         f"{d.name} v{current.version} expired on {current.not_after:%Y-%m-%d}")]
+        return [expired_problem(d.name, current.version, current.not_after)]
     if state is RenewalState.RENEW:
-        return [_problem(Severity.WARNING, "EXPIRING_SOON", obj,
-                         f"{d.name} v{current.version} expires on "
-                         f"{current.not_after:%Y-%m-%d %H:%M} UTC, inside its renewal window")]
+        return [expiring_problem(d.name, current.version, current.not_after)]
     return []
+
+
+def not_issued_problem(name: str) -> Problem[str]:
+    return _problem(Severity.WARNING, "NOT_ISSUED", f"definition:{name}",
+                    f"{name} has no certificate yet: run `certmgr issue {name}`")
+
+
+def expired_problem(name: str, version: int, not_after: datetime) -> Problem[str]:
+    return _problem(Severity.ERROR, "EXPIRED", f"definition:{name}",
+                    f"{name} v{version} expired on {not_after:%Y-%m-%d}")
+
+
+def expiring_problem(name: str, version: int, not_after: datetime) -> Problem[str]:
+    return _problem(Severity.WARNING, "EXPIRING_SOON", f"definition:{name}",
+                    f"{name} v{version} expires on {not_after:%Y-%m-%d %H:%M} UTC, inside "
+                    "its renewal window")
 
 
 def _problem(severity: Severity, code: str, subject: str, message: str) -> Problem[str]:
@@ -154,12 +167,12 @@ def _target_status(repo: Repository, d: DefinitionRecord, target: str,
         return TargetStatus(target, None, "not deployed", None, None)
     last = history[0]
     good = next((h for h in history if h.state is DeploymentState.VERIFIED), None)
-    problems.extend(_deployment_problems(d, target, current, last, good))
+    problems.extend(deployment_problems(d, target, current, last, good))
     return TargetStatus(target, good.version if good else None, last.state.value,
                         last.finished or last.started, last.reason)
 
 
-def _deployment_problems(d: DefinitionRecord, target: str, current: CertificateRecord | None,
+def deployment_problems(d: DefinitionRecord, target: str, current: CertificateRecord | None,
                          last: DeploymentRecord, good: DeploymentRecord | None
                          ) -> list[Problem[str]]:
     if last.state in (DeploymentState.FAILED, DeploymentState.ROLLED_BACK):
@@ -176,7 +189,7 @@ def _deployment_problems(d: DefinitionRecord, target: str, current: CertificateR
     return []
 
 
-def _observation_problems(o: ObservationRecord) -> list[Problem[str]]:
+def observation_problems(o: ObservationRecord) -> list[Problem[str]]:
     where = f"{o.address}:{o.port}" + ("" if o.tls == "direct" else f"/{o.tls}")
     if not o.ok:
         return [_problem(Severity.ERROR, "PROBE_FAILED", where,

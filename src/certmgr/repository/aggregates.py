@@ -1,0 +1,239 @@
+"""Aggregates over the whole repository, for the web console's dashboard: counts by
+expiry, the first rows of each kind of problem, the expiry timeline, the newest
+observation of every endpoint. Each is a few SQL statements driven by indexes (the
+``(state, not_after)`` index of certificates above all); none reads one row per
+definition into Python, so 100,000 certificates cost about what 100 do.
+
+The renewal rule stays :func:`certmgr.issuers.schedule.renewal_state`: SQL here judges
+only definitions whose window is their ``renew_before`` ahead of expiry (the rule for
+the built-in CA and external CAs: due when ``not_after <= now + renew_before``).
+Definitions that may follow an ACME schedule (their data names ``acme``) are left out
+of those counts and handed back whole (:attr:`ExpiryAggregate.acme`) for the caller to
+judge with ``renewal_state`` itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from certmgr.repository.accounts import Accounts
+from certmgr.repository.db import Tx
+from certmgr.repository.decode import cert_from_tuple, decode_utc, definition_from_tuple
+from certmgr.repository.operations import _OBSERVATION_SELECT, _observation
+from certmgr.repository.records import (
+    CertificateRecord,
+    CertificateState,
+    DefinitionRecord,
+    DeploymentState,
+    ObservationRecord,
+)
+
+__all__ = ["Aggregates", "DeploymentProblemRow", "ExpiryAggregate", "ExpiryRow",
+           "ObservationAggregate"]
+
+_CURRENT = CertificateState.CURRENT.value
+# Definitions whose data names "acme" (a superset of those on an ACME schedule): the
+# JSON text of any dict with that key holds the quoted name.
+_ACME = "CAST(d.data AS TEXT) LIKE '%\"acme\"%'"
+_JUDGED = (
+    "SELECT c.id, d.name, c.version, c.serial, c.sha256, c.subject, c.sans, c.not_before, "
+    "c.not_after, c.issuer, c.cert_pem, c.chain_pem, c.key_id, c.state, c.created, d.name, "
+    "d.cn, d.sans, d.key_type, d.validity_seconds, d.issuer, d.renew_before_seconds, "
+    "d.targets, d.data, d.created, d.updated, d.id FROM certificates AS c JOIN definitions "
+    "AS d ON c.definition_id = d.id")
+_MAX_WINDOWS = 200  # distinct renew_before values in one CASE; more: judged in Python
+_FAILED = (DeploymentState.FAILED.value, DeploymentState.ROLLED_BACK.value)
+_FINISHED = (DeploymentState.VERIFIED.value, *_FAILED)
+
+
+@dataclass(frozen=True)
+class ExpiryRow:
+    """A current certificate in a problem list: its definition's name, version, expiry."""
+
+    name: str
+    version: int
+    not_after: datetime
+
+
+@dataclass(frozen=True)
+class ExpiryAggregate:
+    """Counts of definitions and current certificates by where they stand at ``now``.
+
+    ``expired``/``renew`` and their first rows (by name) cover the definitions judged
+    here; ``acme`` holds the others (current certificate, definition) to judge with
+    ``renewal_state``. ``unissued_first``: definitions without a current certificate.
+    """
+
+    now: datetime
+    definitions: int
+    current: int
+    expired: int
+    renew: int
+    expired_first: tuple[ExpiryRow, ...]
+    renew_first: tuple[ExpiryRow, ...]
+    unissued_first: tuple[str, ...]
+    acme: tuple[tuple[CertificateRecord, DefinitionRecord], ...]
+    timeline: tuple[int, ...] = ()  # current certificates: expired, per width, later
+
+    @property
+    def unissued(self) -> int:
+        # at most one current certificate per definition (add_certificate supersedes)
+        return max(0, self.definitions - self.current)
+
+
+@dataclass(frozen=True)
+class DeploymentProblemRow:
+    """The last deployment of a definition to one of its targets, when it needs a look:
+    failed, rolled back or unfinished, or a verified version other than the current."""
+
+    definition: str
+    host: str
+    slot_id: str
+    deployment_id: int
+    state: DeploymentState
+    version: int
+    reason: str | None
+    good_version: int | None
+    current_version: int | None
+
+
+@dataclass(frozen=True)
+class ObservationAggregate:
+    """How many endpoints have an observation, how many of their newest failed, and
+    the newest observations that failed or carry findings (first by address)."""
+
+    endpoints: int
+    failed: int
+    with_findings: int
+    problem_rows: tuple[ObservationRecord, ...]
+
+
+class Aggregates(Accounts):
+    """The dashboard's reads; see the module's docstring."""
+
+    def expiry_aggregate(self, now: datetime, *, first: int = 20, buckets: int = 52,
+                         width: timedelta = timedelta(days=7)) -> ExpiryAggregate:
+        """Counts and first rows (by name) of expired and due certificates at ``now``,
+        and the timeline of expiries (see :attr:`ExpiryAggregate.timeline`)."""
+        t = self._db.time
+        join = "FROM certificates AS c JOIN definitions AS d ON c.definition_id = d.id"
+        with self._db.tx() as tx:
+            definitions = int(tx.scalar("SELECT count(*) FROM definitions") or 0)
+            timeline = _timeline(tx, t, now, buckets, width)
+            # one scan of the definitions: their distinct windows, and those to judge in
+            # Python (id 0: none)
+            scan = tx.rows(f"SELECT renew_before_seconds, CASE WHEN {_ACME} THEN id ELSE 0 "  # noqa: S608
+                           "END FROM definitions AS d GROUP BY 1, 2")
+            windows = sorted({int(r[0]) for r in scan if not r[1]})
+            acme_ids = sorted(int(r[1]) for r in scan if r[1])
+            if len(windows) > _MAX_WINDOWS:  # unusual: every definition judged in Python
+                windows, acme_ids = [], [int(r[0]) for r in tx.rows(
+                    "SELECT id FROM definitions")]
+            plain = f"NOT ({_ACME})" if acme_ids and windows else "1 = 1"
+            if not windows:
+                plain = "1 = 0"
+            expired_where = f"c.state = ? AND c.not_after <= ? AND {plain}"
+            expired_params: tuple[object, ...] = (_CURRENT, t(now))
+            case = " ".join("WHEN ? THEN ?" for _ in windows)
+            case_params = [v for w in windows for v in (w, t(now + timedelta(seconds=w)))]
+            renew_where = (f"c.state = ? AND c.not_after > ? AND c.not_after <= ? AND {plain} "
+                           f"AND c.not_after <= CASE d.renew_before_seconds {case} END"
+                           if windows else "1 = 0")
+            renew_params: tuple[object, ...] = (
+                (_CURRENT, t(now), t(now + timedelta(seconds=max(windows))), *case_params)
+                if windows else ())
+            expired = int(tx.scalar(f"SELECT count(*) {join} WHERE {expired_where}",
+                                    expired_params) or 0)
+            renew = int(tx.scalar(f"SELECT count(*) {join} WHERE {renew_where}",
+                                  renew_params) or 0)
+            rows = f"SELECT d.name, c.version, c.not_after {join} WHERE "
+            expired_first = _expiry_rows(tx, f"{rows}{expired_where} ORDER BY d.name LIMIT ?",
+                                         (*expired_params, int(first)))
+            renew_first = _expiry_rows(tx, f"{rows}{renew_where} ORDER BY d.name LIMIT ?",
+                                       (*renew_params, int(first)))
+            current = sum(timeline)
+            unissued_first: tuple[str, ...] = ()
+            if definitions > current:
+                unissued_first = tuple(str(r[0]) for r in tx.rows(
+                    "SELECT name FROM definitions WHERE id NOT IN (SELECT definition_id "
+                    "FROM certificates WHERE state = ?) ORDER BY name LIMIT ?",
+                    (_CURRENT, int(first))))
+            acme: list[tuple[CertificateRecord, DefinitionRecord]] = []
+            for start in range(0, len(acme_ids), 500):  # SQLite's bound-parameter limit
+                chunk = acme_ids[start:start + 500]
+                acme += [(cert_from_tuple(r[:15]), definition_from_tuple(r[15:]))
+                         for r in tx.rows(_JUDGED + f" WHERE c.state = ? AND d.id IN "
+                                          f"({', '.join('?' * len(chunk))})",
+                                          (_CURRENT, *chunk))]
+        return ExpiryAggregate(now, definitions, current, expired, renew, expired_first,
+                               renew_first, unissued_first, tuple(acme), tuple(timeline))
+
+    def deployment_problem_rows(self, *, limit: int = 200) -> list[DeploymentProblemRow]:
+        """For each definition and each of its targets, its last deployment there when
+        it failed, was rolled back or did not finish, or when the newest verified one
+        there is not the current version (at most ``limit``, by definition and slot)."""
+        marks = ", ".join("?" * len(_FAILED))
+        fin = ", ".join("?" * len(_FINISHED))
+        sql = (
+            "SELECT d.name, p.host, p.slot_id, p.id, p.state, c.version, p.reason, "
+            "(SELECT gc.version FROM deployments AS g JOIN certificates AS gc "
+            "ON g.certificate_id = gc.id WHERE g.definition_id = p.definition_id "
+            "AND g.host = p.host AND g.slot_id = p.slot_id AND g.state = ? "
+            "ORDER BY g.id DESC LIMIT 1) AS good, "
+            "(SELECT cc.version FROM certificates AS cc WHERE cc.definition_id = d.id "
+            "AND cc.state = ?) AS cur "
+            "FROM deployments AS p JOIN certificates AS c ON p.certificate_id = c.id "
+            "JOIN definitions AS d ON p.definition_id = d.id "
+            "WHERE p.id IN (SELECT max(id) FROM deployments "
+            "GROUP BY definition_id, host, slot_id) "
+            "AND EXISTS (SELECT 1 FROM definition_targets AS t WHERE t.definition_id = "
+            "p.definition_id AND t.host = p.host AND t.slot_id = p.slot_id)")
+        outer = (f"SELECT * FROM ({sql}) AS lastdep WHERE lastdep.state IN ({marks}) "  # noqa: S608
+                 f"OR lastdep.state NOT IN ({fin}) OR (lastdep.good IS NOT NULL AND "
+                 "lastdep.cur IS NOT NULL AND lastdep.good <> lastdep.cur) "
+                 "ORDER BY 1, 2, 3 LIMIT ?")
+        rows = self._db.read().rows(outer, (DeploymentState.VERIFIED.value, _CURRENT,
+                                            *_FAILED, *_FINISHED, int(limit)))
+        return [DeploymentProblemRow(r[0], r[1], r[2], int(r[3]), DeploymentState(r[4]),
+                                     int(r[5]), r[6], r[7], r[8]) for r in rows]
+
+    def observation_aggregate(self, *, first: int = 50) -> ObservationAggregate:
+        """The newest observation of every endpoint, counted; the first ``first`` of
+        those that failed or carry findings (by address and port)."""
+        latest = ("id IN (SELECT max(id) FROM observations "
+                  "GROUP BY address, port, tls, sni)")
+        with self._db.tx() as tx:
+            row = tx.one("SELECT count(*), sum(CASE WHEN ok THEN 0 ELSE 1 END), "  # noqa: S608
+                         "sum(CASE WHEN ok AND CAST(findings AS TEXT) <> '[]' THEN 1 ELSE 0 "
+                         f"END) FROM observations WHERE {latest}")
+            problems = tx.rows(f"{_OBSERVATION_SELECT} WHERE {latest} AND (NOT ok OR "
+                               "CAST(findings AS TEXT) <> '[]') ORDER BY address, port, id "
+                               "LIMIT ?", (int(first),))
+        n, failed, findings = row if row is not None else (0, 0, 0)
+        return ObservationAggregate(int(n or 0), int(failed or 0), int(findings or 0),
+                                    tuple(_observation(r) for r in problems))
+
+
+def _timeline(tx: Tx, t: Any, now: datetime, buckets: int, width: timedelta) -> list[int]:
+    """``[expired, first width after now, second..., later than buckets*width]``: one
+    statement of range counts over the ``(state, not_after)`` index."""
+    parts = ["SELECT 0, count(*) FROM certificates WHERE state = ? AND not_after <= ?"]
+    params: list[object] = [_CURRENT, t(now)]
+    for i in range(buckets):
+        parts.append(f"SELECT {i + 1}, count(*) FROM certificates WHERE state = ? "  # noqa: S608
+                     "AND not_after > ? AND not_after <= ?")
+        params += [_CURRENT, t(now + i * width), t(now + (i + 1) * width)]
+    parts.append(f"SELECT {buckets + 1}, count(*) FROM certificates WHERE state = ? "  # noqa: S608
+                 "AND not_after > ?")
+    params += [_CURRENT, t(now + buckets * width)]
+    counts = [0] * (buckets + 2)
+    for i, n in tx.rows(" UNION ALL ".join(parts), params):
+        counts[int(i)] = int(n)
+    return counts
+
+
+def _expiry_rows(tx: Tx, sql: str, params: tuple[Any, ...]) -> tuple[ExpiryRow, ...]:
+    return tuple(ExpiryRow(str(r[0]), int(r[1]), decode_utc(r[2]))
+                 for r in tx.rows(sql, params))
