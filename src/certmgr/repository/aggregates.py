@@ -36,7 +36,10 @@ __all__ = ["Aggregates", "DeploymentProblemRow", "ExpiryAggregate", "ExpiryRow",
 _CURRENT = CertificateState.CURRENT.value
 # Definitions whose data names "acme" (a superset of those on an ACME schedule): the
 # JSON text of any dict with that key holds the quoted name.
-_ACME = "CAST(d.data AS TEXT) LIKE '%\"acme\"%'"
+# (The pattern is a parameter: psycopg reads a '%' in the statement as a placeholder.)
+_ACME = "CAST(d.data AS TEXT) LIKE ?"
+_ACME_PATTERN = '%"acme"%'
+
 _JUDGED = (
     "SELECT c.id, d.name, c.version, c.serial, c.sha256, c.subject, c.sans, c.not_before, "
     "c.not_after, c.issuer, c.cert_pem, c.chain_pem, c.key_id, c.state, c.created, d.name, "
@@ -125,24 +128,26 @@ class Aggregates(Accounts):
             # one scan of the definitions: their distinct windows, and those to judge in
             # Python (id 0: none)
             scan = tx.rows(f"SELECT renew_before_seconds, CASE WHEN {_ACME} THEN id ELSE 0 "  # noqa: S608
-                           "END FROM definitions AS d GROUP BY 1, 2")
+                           "END FROM definitions AS d GROUP BY 1, 2", (_ACME_PATTERN,))
             windows = sorted({int(r[0]) for r in scan if not r[1]})
             acme_ids = sorted(int(r[1]) for r in scan if r[1])
             if len(windows) > _MAX_WINDOWS:  # unusual: every definition judged in Python
                 windows, acme_ids = [], [int(r[0]) for r in tx.rows(
                     "SELECT id FROM definitions")]
-            plain = f"NOT ({_ACME})" if acme_ids and windows else "1 = 1"
+            plain, plain_params = ((f"NOT ({_ACME})", (_ACME_PATTERN,)) if acme_ids
+                                   else ("1 = 1", ()))
             if not windows:
-                plain = "1 = 0"
+                plain, plain_params = "1 = 0", ()
             expired_where = f"c.state = ? AND c.not_after <= ? AND {plain}"
-            expired_params: tuple[object, ...] = (_CURRENT, t(now))
+            expired_params: tuple[object, ...] = (_CURRENT, t(now), *plain_params)
             case = " ".join("WHEN ? THEN ?" for _ in windows)
             case_params = [v for w in windows for v in (w, t(now + timedelta(seconds=w)))]
             renew_where = (f"c.state = ? AND c.not_after > ? AND c.not_after <= ? AND {plain} "
                            f"AND c.not_after <= CASE d.renew_before_seconds {case} END"
                            if windows else "1 = 0")
             renew_params: tuple[object, ...] = (
-                (_CURRENT, t(now), t(now + timedelta(seconds=max(windows))), *case_params)
+                (_CURRENT, t(now), t(now + timedelta(seconds=max(windows))), *plain_params,
+                 *case_params)
                 if windows else ())
             expired = int(tx.scalar(f"SELECT count(*) {join} WHERE {expired_where}",
                                     expired_params) or 0)
