@@ -22,11 +22,13 @@ from certmgr.repository import (
     ObservationRecord,
     Repository,
 )
+from certmgr.repository.inventory import split_target
 
 __all__ = ["CertificateStatus", "Problem", "StatusReport", "TargetStatus", "build_status",
            "deployment_problems", "expired_problem", "expiring_problem", "not_issued_problem",
            "observation_problems"]
 
+_HISTORY = 20  # deployments of each slot looked at, newest first
 _SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 
@@ -103,12 +105,14 @@ def build_status(repo: Repository, *, now: datetime | None = None) -> StatusRepo
     now = now or datetime.now(UTC)
     problems: list[Problem[str]] = []
     certificates: list[CertificateStatus] = []
-    for definition in repo.list_definitions():
-        current = repo.current_certificate(definition.name)
+    definitions, currents, history = repo.status_snapshot(history=_HISTORY)
+    for definition in definitions:
+        current = currents.get(definition.name)
         days_left = None if current is None else _days(current.not_after - now)
         state = renewal_state(current, definition, now, revocation=False)
         problems.extend(_certificate_problems(definition, current, state))
-        targets = tuple(_target_status(repo, definition, target, current, problems)
+        targets = tuple(_target_status(history.get(split_target(target), []), definition,
+                                       target, current, problems)
                         for target in definition.targets)
         certificates.append(CertificateStatus(definition, current, days_left, targets, state))
     observations = tuple(repo.latest_observations())
@@ -155,10 +159,11 @@ def _problem(severity: Severity, code: str, subject: str, message: str) -> Probl
     return Problem(code, subject, message, severity)
 
 
-def _target_status(repo: Repository, d: DefinitionRecord, target: str,
+def _target_status(slot_history: list[DeploymentRecord], d: DefinitionRecord, target: str,
                    current: CertificateRecord | None, problems: list[Problem[str]]
                    ) -> TargetStatus:
-    history = [h for h in repo.deployment_history(target, limit=20) if h.definition == d.name]
+    # the slot's newest deployments (of any definition), then this definition's
+    history = [h for h in slot_history if h.definition == d.name]
     if not history:
         if current is not None:
             problems.append(_problem(Severity.WARNING, "NOT_DEPLOYED", target,

@@ -19,13 +19,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from certmgr.repository.accounts import Accounts
+from certmgr.repository.certs import _CERT_SELECT, _DEF_SELECT
 from certmgr.repository.db import Tx
 from certmgr.repository.decode import cert_from_tuple, decode_utc, definition_from_tuple
-from certmgr.repository.operations import _OBSERVATION_SELECT, _observation
+from certmgr.repository.operations import (
+    _OBSERVATION_SELECT,
+    _deployment_record,
+    _observation,
+)
 from certmgr.repository.records import (
     CertificateRecord,
     CertificateState,
     DefinitionRecord,
+    DeploymentRecord,
     DeploymentState,
     ObservationRecord,
 )
@@ -46,9 +52,13 @@ _JUDGED = (
     "d.cn, d.sans, d.key_type, d.validity_seconds, d.issuer, d.renew_before_seconds, "
     "d.targets, d.data, d.created, d.updated, d.id FROM certificates AS c JOIN definitions "
     "AS d ON c.definition_id = d.id")
+_DEPLOYMENT_SELECT_RANKED = (
+    "SELECT p.id, d.name, c.version, p.host, p.slot_id, p.state, p.reason, p.started, "
+    "p.finished, p.data, ROW_NUMBER() OVER (PARTITION BY p.host, p.slot_id "
+    "ORDER BY p.id DESC) AS rank_in_slot FROM deployments AS p JOIN certificates AS c "
+    "ON p.certificate_id = c.id JOIN definitions AS d ON c.definition_id = d.id")
 _MAX_WINDOWS = 200  # distinct renew_before values in one CASE; more: judged in Python
 _FAILED = (DeploymentState.FAILED.value, DeploymentState.ROLLED_BACK.value)
-_FINISHED = (DeploymentState.VERIFIED.value, *_FAILED)
 
 
 @dataclass(frozen=True)
@@ -179,30 +189,58 @@ class Aggregates(Accounts):
         """For each definition and each of its targets, its last deployment there when
         it failed, was rolled back or did not finish, or when the newest verified one
         there is not the current version (at most ``limit``, by definition and slot)."""
-        marks = ", ".join("?" * len(_FAILED))
-        fin = ", ".join("?" * len(_FINISHED))
+        unfinished = tuple(st.value for st in DeploymentState if not st.finished)
+        verified = DeploymentState.VERIFIED.value
+        worry = (*_FAILED, *unfinished)
+        # Candidates first, by what a row says of itself (failed, rolled back, unfinished;
+        # or verified with a certificate no longer current), then only those: the last
+        # to their slot, the slot still a target. A verified one is OUTDATED when there is
+        # a current version (the newest verified is the last one itself).
         sql = (
-            "SELECT d.name, p.host, p.slot_id, p.id, p.state, c.version, p.reason, "
-            "(SELECT gc.version FROM deployments AS g JOIN certificates AS gc "
-            "ON g.certificate_id = gc.id WHERE g.definition_id = p.definition_id "
-            "AND g.host = p.host AND g.slot_id = p.slot_id AND g.state = ? "
-            "ORDER BY g.id DESC LIMIT 1) AS good, "
-            "(SELECT cc.version FROM certificates AS cc WHERE cc.definition_id = d.id "
-            "AND cc.state = ?) AS cur "
-            "FROM deployments AS p JOIN certificates AS c ON p.certificate_id = c.id "
-            "JOIN definitions AS d ON p.definition_id = d.id "
-            "WHERE p.id IN (SELECT max(id) FROM deployments "
-            "GROUP BY definition_id, host, slot_id) "
+            "SELECT d.name, p.host, p.slot_id, p.id, p.state, c.version, "  # noqa: S608
+            "p.reason, c.version, cc.version FROM deployments AS p "
+            "JOIN certificates AS c ON c.id = p.certificate_id "
+            "JOIN definitions AS d ON d.id = p.definition_id "
+            # "|| ''": look the current one up by definition (the unique index), never
+            # through the (state, not_after) index, which would read every current
+            # certificate for each row (SQLite picks it without statistics)
+            "LEFT JOIN certificates AS cc ON cc.definition_id = p.definition_id "
+            "AND cc.state || '' = ? "
+            f"WHERE (p.state IN ({', '.join('?' * len(worry))}) OR (p.state = ? "
+            "AND c.state <> ?)) "
+            "AND NOT EXISTS (SELECT 1 FROM deployments AS n WHERE n.host = p.host "
+            "AND n.slot_id = p.slot_id AND n.definition_id = p.definition_id AND n.id > p.id) "
             "AND EXISTS (SELECT 1 FROM definition_targets AS t WHERE t.definition_id = "
-            "p.definition_id AND t.host = p.host AND t.slot_id = p.slot_id)")
-        outer = (f"SELECT * FROM ({sql}) AS lastdep WHERE lastdep.state IN ({marks}) "  # noqa: S608
-                 f"OR lastdep.state NOT IN ({fin}) OR (lastdep.good IS NOT NULL AND "
-                 "lastdep.cur IS NOT NULL AND lastdep.good <> lastdep.cur) "
-                 "ORDER BY 1, 2, 3 LIMIT ?")
-        rows = self._db.read().rows(outer, (DeploymentState.VERIFIED.value, _CURRENT,
-                                            *_FAILED, *_FINISHED, int(limit)))
+            "p.definition_id AND t.host = p.host AND t.slot_id = p.slot_id) "
+            "AND (p.state <> ? OR cc.version IS NOT NULL) "
+            "ORDER BY 1, 2, 3 LIMIT ?")
+        rows = self._db.read().rows(sql, (_CURRENT, *worry, verified, _CURRENT, verified,
+                                          int(limit)))
         return [DeploymentProblemRow(r[0], r[1], r[2], int(r[3]), DeploymentState(r[4]),
                                      int(r[5]), r[6], r[7], r[8]) for r in rows]
+
+    def status_snapshot(self, *, history: int = 20
+                        ) -> tuple[list[DefinitionRecord], dict[str, CertificateRecord],
+                                   dict[tuple[str, str], list[DeploymentRecord]]]:
+        """What ``certmgr status`` judges, in three statements of one transaction: every
+        definition (by name), each one's current certificate (by definition name), and
+        the newest ``history`` deployments of each slot (by (host, slot id), newest
+        first; without their backup files)."""
+        with self._db.tx() as tx:
+            definitions = [definition_from_tuple(r)
+                           for r in tx.rows(_DEF_SELECT + " ORDER BY name")]
+            current: dict[str, CertificateRecord] = {}
+            for r in tx.rows(_CERT_SELECT + " WHERE c.state = ? ORDER BY c.version",
+                             (_CURRENT,)):
+                cert = cert_from_tuple(r)
+                current[cert.definition] = cert  # the highest version wins, as before
+            deployments: dict[tuple[str, str], list[DeploymentRecord]] = {}
+            for r in tx.rows(
+                    f"SELECT * FROM ({_DEPLOYMENT_SELECT_RANKED}) AS ranked "  # noqa: S608
+                    "WHERE ranked.rank_in_slot <= ? ORDER BY ranked.host, ranked.slot_id, "
+                    "ranked.id DESC", (int(history),)):
+                deployments.setdefault((r[3], r[4]), []).append(_deployment_record(r[:10], []))
+        return definitions, current, deployments
 
     def observation_aggregate(self, *, first: int = 50) -> ObservationAggregate:
         """The newest observation of every endpoint, counted; the first ``first`` of
