@@ -15,7 +15,7 @@ judge with ``renewal_state`` itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from certmgr.repository.accounts import Accounts
@@ -57,7 +57,6 @@ _DEPLOYMENT_SELECT_RANKED = (
     "p.finished, p.data, ROW_NUMBER() OVER (PARTITION BY p.host, p.slot_id "
     "ORDER BY p.id DESC) AS rank_in_slot FROM deployments AS p JOIN certificates AS c "
     "ON p.certificate_id = c.id JOIN definitions AS d ON c.definition_id = d.id")
-_MAX_WINDOWS = 200  # distinct renew_before values in one CASE; more: judged in Python
 _FAILED = (DeploymentState.FAILED.value, DeploymentState.ROLLED_BACK.value)
 
 
@@ -135,30 +134,26 @@ class Aggregates(Accounts):
         with self._db.tx() as tx:
             definitions = int(tx.scalar("SELECT count(*) FROM definitions") or 0)
             timeline = _timeline(tx, t, now, buckets, width)
-            # one scan of the definitions: their distinct windows, and those to judge in
-            # Python (id 0: none)
-            scan = tx.rows(f"SELECT renew_before_seconds, CASE WHEN {_ACME} THEN id ELSE 0 "  # noqa: S608
-                           "END FROM definitions AS d GROUP BY 1, 2", (_ACME_PATTERN,))
-            windows = sorted({int(r[0]) for r in scan if not r[1]})
-            acme_ids = sorted(int(r[1]) for r in scan if r[1])
-            if len(windows) > _MAX_WINDOWS:  # unusual: every definition judged in Python
-                windows, acme_ids = [], [int(r[0]) for r in tx.rows(
-                    "SELECT id FROM definitions")]
+            # one pass over the definitions, no sort: the widest window, and whether
+            # any is to be judged in Python
+            widest, any_acme = tx.one(
+                f"SELECT max(renew_before_seconds), max(CASE WHEN {_ACME} THEN 1 ELSE 0 "  # noqa: S608
+                "END) FROM definitions AS d", (_ACME_PATTERN,)) or (None, None)
+            acme_ids = ([int(r[0]) for r in tx.rows(
+                f"SELECT id FROM definitions AS d WHERE {_ACME}", (_ACME_PATTERN,))]  # noqa: S608
+                if any_acme else [])
             plain, plain_params = ((f"NOT ({_ACME})", (_ACME_PATTERN,)) if acme_ids
                                    else ("1 = 1", ()))
-            if not windows:
-                plain, plain_params = "1 = 0", ()
             expired_where = f"c.state = ? AND c.not_after <= ? AND {plain}"
             expired_params: tuple[object, ...] = (_CURRENT, t(now), *plain_params)
-            case = " ".join("WHEN ? THEN ?" for _ in windows)
-            case_params = [v for w in windows for v in (w, t(now + timedelta(seconds=w)))]
+            # due: not_after <= now + the definition's renew_before, exactly, in the
+            # backend's own time arithmetic; only over the index range up to the widest
+            threshold, threshold_params = self._plus_seconds(now, "d.renew_before_seconds")
             renew_where = (f"c.state = ? AND c.not_after > ? AND c.not_after <= ? AND {plain} "
-                           f"AND c.not_after <= CASE d.renew_before_seconds {case} END"
-                           if windows else "1 = 0")
+                           f"AND c.not_after <= {threshold}")
             renew_params: tuple[object, ...] = (
-                (_CURRENT, t(now), t(now + timedelta(seconds=max(windows))), *plain_params,
-                 *case_params)
-                if windows else ())
+                _CURRENT, t(now), t(now + timedelta(seconds=int(widest or 0))), *plain_params,
+                *threshold_params)
             expired = int(tx.scalar(f"SELECT count(*) {join} WHERE {expired_where}",
                                     expired_params) or 0)
             renew = int(tx.scalar(f"SELECT count(*) {join} WHERE {renew_where}",
@@ -184,6 +179,18 @@ class Aggregates(Accounts):
                                           (_CURRENT, *chunk))]
         return ExpiryAggregate(now, definitions, current, expired, renew, expired_first,
                                renew_first, unissued_first, tuple(acme), tuple(timeline))
+
+    def _plus_seconds(self, now: datetime, seconds_sql: str) -> tuple[str, tuple[object, ...]]:
+        """SQL for ``now`` plus an integer column of seconds, as the backend stores
+        times: SQLite's UTC text (whole seconds by ``datetime()``, then ``now``'s
+        microseconds appended, so that text compares as time), PostgreSQL's
+        ``timestamptz`` plus an interval."""
+        if self.backend == "sqlite":
+            whole = now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+            return (f"(datetime(?, '+' || {seconds_sql} || ' seconds') || ?)",
+                    (whole, f".{now.astimezone(UTC).microsecond:06d}"))
+        return f"(CAST(? AS TIMESTAMP WITH TIME ZONE) + {seconds_sql} * INTERVAL '1 second')", (
+            now,)
 
     def deployment_problem_rows(self, *, limit: int = 200) -> list[DeploymentProblemRow]:
         """For each definition and each of its targets, its last deployment there when
@@ -245,18 +252,26 @@ class Aggregates(Accounts):
     def observation_aggregate(self, *, first: int = 50) -> ObservationAggregate:
         """The newest observation of every endpoint, counted; the first ``first`` of
         those that failed or carry findings (by address and port)."""
-        latest = ("id IN (SELECT max(id) FROM observations "
-                  "GROUP BY address, port, tls, sni)")
-        with self._db.tx() as tx:
-            row = tx.one("SELECT count(*), sum(CASE WHEN ok THEN 0 ELSE 1 END), "  # noqa: S608
-                         "sum(CASE WHEN ok AND CAST(findings AS TEXT) <> '[]' THEN 1 ELSE 0 "
-                         f"END) FROM observations WHERE {latest}")
-            problems = tx.rows(f"{_OBSERVATION_SELECT} WHERE {latest} AND (NOT ok OR "
-                               "CAST(findings AS TEXT) <> '[]') ORDER BY address, port, id "
-                               "LIMIT ?", (int(first),))
-        n, failed, findings = row if row is not None else (0, 0, 0)
+        columns = ", ".join(f"o.{c.strip()}" for c in _OBSERVATION_SELECT.removeprefix(
+            "SELECT ").split(" FROM ")[0].split(","))
+        # one statement: the newest of each endpoint computed once (MATERIALIZED), then
+        # counted and the first problems picked from it
+        sql = (
+            "WITH latest AS MATERIALIZED (SELECT id, ok, address, port, CASE WHEN "  # noqa: S608
+            "CAST(findings AS TEXT) <> '[]' THEN 1 ELSE 0 END AS found FROM observations "
+            "WHERE id IN (SELECT max(id) FROM observations GROUP BY address, port, tls, "
+            "sni)), counted AS (SELECT count(*) AS n, sum(CASE WHEN ok THEN 0 ELSE 1 END) "
+            "AS failed, sum(CASE WHEN ok AND found = 1 THEN 1 ELSE 0 END) AS found "
+            "FROM latest), picked AS (SELECT id FROM latest WHERE NOT ok OR found = 1 "
+            "ORDER BY address, port, id LIMIT ?) "
+            f"SELECT counted.n, counted.failed, counted.found, {columns} FROM counted "
+            "LEFT JOIN picked ON 1 = 1 LEFT JOIN observations AS o ON o.id = picked.id "
+            "ORDER BY o.address, o.port, o.id")
+        rows = self._db.read().rows(sql, (int(first),))
+        n, failed, findings = rows[0][:3] if rows else (0, 0, 0)
         return ObservationAggregate(int(n or 0), int(failed or 0), int(findings or 0),
-                                    tuple(_observation(r) for r in problems))
+                                    tuple(_observation(r[3:]) for r in rows
+                                          if r[3] is not None))
 
 
 def _timeline(tx: Tx, t: Any, now: datetime, buckets: int, width: timedelta) -> list[int]:
