@@ -213,15 +213,20 @@ class Aggregates(Accounts):
             # certificate for each row (SQLite picks it without statistics)
             "LEFT JOIN certificates AS cc ON cc.definition_id = p.definition_id "
             "AND cc.state || '' = ? "
-            f"WHERE (p.state IN ({', '.join('?' * len(worry))}) OR (p.state = ? "
-            "AND c.state <> ?)) "
+            # candidates through indexes: by their own state, and the verified ones of
+            # certificates no longer current (found from those certificates)
+            "WHERE p.id IN (SELECT id FROM deployments WHERE state IN "
+            f"({', '.join('?' * len(worry))}) UNION ALL SELECT p2.id FROM certificates "
+            "AS c2 JOIN deployments AS p2 ON p2.certificate_id = c2.id WHERE c2.state IN "
+            "(?, ?) AND p2.state || '' = ?) "  # from c2 (few), not all verified p2
             "AND NOT EXISTS (SELECT 1 FROM deployments AS n WHERE n.host = p.host "
             "AND n.slot_id = p.slot_id AND n.definition_id = p.definition_id AND n.id > p.id) "
             "AND EXISTS (SELECT 1 FROM definition_targets AS t WHERE t.definition_id = "
             "p.definition_id AND t.host = p.host AND t.slot_id = p.slot_id) "
             "AND (p.state <> ? OR cc.version IS NOT NULL) "
             "ORDER BY 1, 2, 3 LIMIT ?")
-        rows = self._db.read().rows(sql, (_CURRENT, *worry, verified, _CURRENT, verified,
+        rows = self._db.read().rows(sql, (_CURRENT, *worry, CertificateState.SUPERSEDED.value,
+                                          CertificateState.REVOKED.value, verified, verified,
                                           int(limit)))
         return [DeploymentProblemRow(r[0], r[1], r[2], int(r[3]), DeploymentState(r[4]),
                                      int(r[5]), r[6], r[7], r[8]) for r in rows]
