@@ -100,7 +100,8 @@ def endpoint_rows(rows: int, endpoints: int, certs: list[dict[str, Any]]
                 "leaf_sha256": None if down else cert["sha256"],
                 "not_after": None if down else cert["not_after"],
                 "findings": [{"severity": "warning", "code": "CHAIN_INCOMPLETE",
-                              "message": "the intermediate is missing"}] if finding else []})
+                              "message": "the intermediate is missing"}] if finding else [],
+                "latest": newest})
     return [("hosts", hosts), ("services", services), ("slots", slots), ("endpoints", ends),
             ("definition_targets", targets), ("deployments", deployments),
             ("observations", observations)]

@@ -259,20 +259,20 @@ class Aggregates(Accounts):
         those that failed or carry findings (by address and port)."""
         columns = ", ".join(f"o.{c.strip()}" for c in _OBSERVATION_SELECT.removeprefix(
             "SELECT ").split(" FROM ")[0].split(","))
-        # one statement: the newest of each endpoint computed once (MATERIALIZED), then
-        # counted and the first problems picked from it
+        # one statement: the newest of each endpoint (marked ``latest``) read once
+        # (MATERIALIZED), then counted and the first problems picked from it
         sql = (
-            "WITH latest AS MATERIALIZED (SELECT id, ok, address, port, CASE WHEN "  # noqa: S608
+            "WITH newest AS MATERIALIZED (SELECT id, ok, address, port, CASE WHEN "  # noqa: S608
             "CAST(findings AS TEXT) <> '[]' THEN 1 ELSE 0 END AS found FROM observations "
-            "WHERE id IN (SELECT max(id) FROM observations GROUP BY address, port, tls, "
-            "sni)), counted AS (SELECT count(*) AS n, sum(CASE WHEN ok THEN 0 ELSE 1 END) "
+            "WHERE latest = ?), "
+            "counted AS (SELECT count(*) AS n, sum(CASE WHEN ok THEN 0 ELSE 1 END) "
             "AS failed, sum(CASE WHEN ok AND found = 1 THEN 1 ELSE 0 END) AS found "
-            "FROM latest), picked AS (SELECT id FROM latest WHERE NOT ok OR found = 1 "
+            "FROM newest), picked AS (SELECT id FROM newest WHERE NOT ok OR found = 1 "
             "ORDER BY address, port, id LIMIT ?) "
             f"SELECT counted.n, counted.failed, counted.found, {columns} FROM counted "
             "LEFT JOIN picked ON 1 = 1 LEFT JOIN observations AS o ON o.id = picked.id "
             "ORDER BY o.address, o.port, o.id")
-        rows = self._db.read().rows(sql, (int(first),))
+        rows = self._db.read().rows(sql, (True, int(first)))
         n, failed, findings = rows[0][:3] if rows else (0, 0, 0)
         return ObservationAggregate(int(n or 0), int(failed or 0), int(findings or 0),
                                     tuple(_observation(r[3:]) for r in rows
