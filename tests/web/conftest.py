@@ -122,3 +122,4 @@ def serving(console: Console, cert: Any, security: Security
     finally:
         server.should_exit = True
         thread.join(10)
+
