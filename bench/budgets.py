@@ -128,12 +128,22 @@ def demo_like_home(home: Path) -> None:
 def large_home(home: Path, rows: int, window: int) -> float:
     """``rows`` definitions with one current certificate each (real certificates of the
     built-in CA), ``window`` of them expiring within 30 days."""
-    from certmgr.issuers import create_ca
-    from certmgr.pki import KeyType, certificate_pem, generate_key, issue_server
     from certmgr.repository import open_repository
 
     _wall([str(CERTMGR), "init", "-q"], _env(home))
     start = time.perf_counter()
+    defs, certs = large_rows(rows, window)
+    with open_repository(None, home) as repo:
+        bulk_insert(repo, [("definitions", defs), ("certificates", certs)])
+    return time.perf_counter() - start
+
+
+def large_rows(rows: int, window: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows of :func:`large_home`: definitions (ids 1..rows, each targeting
+    ``web{i % 50}/nginx:NAME``) and their current certificates."""
+    from certmgr.issuers import create_ca
+    from certmgr.pki import KeyType, certificate_pem, generate_key, issue_server
+
     ca = create_ca("Bench Root CA")
     key = generate_key(KeyType.EC256)
     soon = certificate_pem(issue_server(ca.intermediate, ca.intermediate_key, key.public_key(),
@@ -153,15 +163,14 @@ def large_home(home: Path, rows: int, window: int) -> float:
                      "renew_before_seconds": 30 * 86400,
                      "targets": [f"web{i % 50}/nginx:{name}"], "data": {},
                      "created": now, "updated": now})
-        certs.append({"definition_id": i + 1, "version": 1, "serial": format(i + 1, "x"),
+        certs.append({"id": i + 1, "definition_id": i + 1, "version": 1,
+                      "serial": format(i + 1, "x"),
                       "sha256": format(i, "064x"), "subject": f"CN={name}", "sans": [name],
                       "not_before": now - dt.timedelta(days=10), "not_after": now + span,
                       "issuer": "builtin", "cert_pem": soon if i < window else later,
                       "chain_pem": chain, "key_id": None, "state": "current",
                       "created": now})
-    with open_repository(None, home) as repo:
-        bulk_insert(repo, [("definitions", defs), ("certificates", certs)])
-    return time.perf_counter() - start
+    return defs, certs
 
 
 # -- main -----------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """A real console over HTTPS on loopback: a repository with the built-in CA, the
 console's own certificate issued through the app layer, uvicorn in a thread, and
-users of each role with API tokens."""
+users of each role with API tokens. Every test module runs against SQLite and against
+PostgreSQL (``CERTMGR_TEST_PG_URL``, or a throwaway cluster as the repository tests
+start one: skipped locally without PostgreSQL, never in CI)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import shutil
 import ssl
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from cryptography.hazmat.primitives import serialization
 
@@ -26,6 +30,9 @@ from certmgr.web.app import create_app
 from certmgr.web.console import Console
 from certmgr.web.security import Security
 from certmgr.web.server import Listen, make_server, tls_context
+from tests.repository.conftest import pg_admin_url
+
+__all__ = ["pg_admin_url"]
 
 PASSWORD = "correct horse battery staple"
 TREE = Path(__file__).resolve().parents[1] / "fixtures" / "trees" / "debian12"
@@ -48,15 +55,33 @@ class Running:
                             **kwargs)
 
 
+@pytest.fixture(scope="module",
+                params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def web_db(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None (SQLite in the console's home) or a fresh PostgreSQL database's URL."""
+    if request.param == "sqlite":
+        yield None
+        return
+    admin = str(request.getfixturevalue("pg_admin_url"))
+    name = f"certmgr_web_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')  # name is ours: hex only
+    try:
+        yield f"{admin.split('?', 1)[0].rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="module")
-def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+def web(tmp_path_factory: pytest.TempPathFactory, web_db: str | None) -> Iterator[Running]:
     base = tmp_path_factory.mktemp("web")
     home = base / "home"
     # "local" is a copy of the Debian 12 configuration tree (discovery reads it, a dry
     # run plans on it), never this machine's /
     root = base / "root"
     shutil.copytree(TREE, root, symlinks=True)
-    console = Console(home, root=root)
+    console = Console(home, web_db, root=root)
     repo = console.repository()
     init_builtin_ca(repo)
     tokens: dict[str, str] = {}
@@ -97,3 +122,4 @@ def serving(console: Console, cert: Any, security: Security
     finally:
         server.should_exit = True
         thread.join(10)
+

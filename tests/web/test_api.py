@@ -173,3 +173,17 @@ def test_a_body_over_the_limit_is_refused_unread(web: Running) -> None:
         r = c.post("/api/v1/definitions", content=chunks(),
                    headers={"content-type": "application/json"})
         assert r.status_code == 411
+
+
+def test_definitions_are_shown_as_the_cli_shows_them(web: Running) -> None:
+    with web.client("fullop") as c:
+        r = c.post("/api/v1/definitions", json={"name": "api-view", "cn": "view.example",
+                                                "validity": "90d", "renew_before": "20d"})
+        assert r.status_code == 201, r.text
+        shown = r.json()["definition"]
+        one = c.get("/api/v1/definitions/api-view").json()
+        listed = [d for d in c.get("/api/v1/definitions").json()["items"]
+                  if d["name"] == "api-view"]
+    assert shown == one == listed[0] == {
+        "name": "api-view", "cn": "view.example", "sans": [], "key": "ec256",
+        "validity": "90d", "renew_before": "20d", "issuer": "builtin", "targets": []}

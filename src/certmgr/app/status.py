@@ -22,9 +22,13 @@ from certmgr.repository import (
     ObservationRecord,
     Repository,
 )
+from certmgr.repository.inventory import split_target
 
-__all__ = ["CertificateStatus", "Problem", "StatusReport", "TargetStatus", "build_status"]
+__all__ = ["CertificateStatus", "Problem", "StatusReport", "TargetStatus", "build_status",
+           "deployment_problems", "expired_problem", "expiring_problem", "not_issued_problem",
+           "observation_problems"]
 
+_HISTORY = 20  # deployments of each slot looked at, newest first
 _SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 
@@ -101,17 +105,19 @@ def build_status(repo: Repository, *, now: datetime | None = None) -> StatusRepo
     now = now or datetime.now(UTC)
     problems: list[Problem[str]] = []
     certificates: list[CertificateStatus] = []
-    for definition in repo.list_definitions():
-        current = repo.current_certificate(definition.name)
+    definitions, currents, history = repo.status_snapshot(history=_HISTORY)
+    for definition in definitions:
+        current = currents.get(definition.name)
         days_left = None if current is None else _days(current.not_after - now)
         state = renewal_state(current, definition, now, revocation=False)
         problems.extend(_certificate_problems(definition, current, state))
-        targets = tuple(_target_status(repo, definition, target, current, problems)
+        targets = tuple(_target_status(history.get(split_target(target), []), definition,
+                                       target, current, problems)
                         for target in definition.targets)
         certificates.append(CertificateStatus(definition, current, days_left, targets, state))
     observations = tuple(repo.latest_observations())
     for o in observations:
-        problems.extend(_observation_problems(o))
+        problems.extend(observation_problems(o))
     problems.sort(key=lambda p: (_SEVERITY_ORDER[p.severity], p.subject, p.code))
     certificates.sort(key=lambda c: (c.days_left is None, c.days_left or 0,
                                      c.definition.name))
@@ -124,28 +130,40 @@ def _days(delta: timedelta) -> int:
 
 def _certificate_problems(d: DefinitionRecord, current: CertificateRecord | None,
                           state: RenewalState) -> list[Problem[str]]:
-    obj = f"definition:{d.name}"
     if current is None:
-        return [_problem(Severity.WARNING, "NOT_ISSUED", obj,
-                         f"{d.name} has no certificate yet: run `certmgr issue {d.name}`")]
+        return [not_issued_problem(d.name)]
     if state is RenewalState.EXPIRED:
-        return [_problem(Severity.ERROR, "EXPIRED", obj,
-                         f"{d.name} v{current.version} expired on {current.not_after:%Y-%m-%d}")]
+        return [expired_problem(d.name, current.version, current.not_after)]
     if state is RenewalState.RENEW:
-        return [_problem(Severity.WARNING, "EXPIRING_SOON", obj,
-                         f"{d.name} v{current.version} expires on "
-                         f"{current.not_after:%Y-%m-%d %H:%M} UTC, inside its renewal window")]
+        return [expiring_problem(d.name, current.version, current.not_after)]
     return []
+
+
+def not_issued_problem(name: str) -> Problem[str]:
+    return _problem(Severity.WARNING, "NOT_ISSUED", f"definition:{name}",
+                    f"{name} has no certificate yet: run `certmgr issue {name}`")
+
+
+def expired_problem(name: str, version: int, not_after: datetime) -> Problem[str]:
+    return _problem(Severity.ERROR, "EXPIRED", f"definition:{name}",
+                    f"{name} v{version} expired on {not_after:%Y-%m-%d}")
+
+
+def expiring_problem(name: str, version: int, not_after: datetime) -> Problem[str]:
+    return _problem(Severity.WARNING, "EXPIRING_SOON", f"definition:{name}",
+                    f"{name} v{version} expires on {not_after:%Y-%m-%d %H:%M} UTC, inside "
+                    "its renewal window")
 
 
 def _problem(severity: Severity, code: str, subject: str, message: str) -> Problem[str]:
     return Problem(code, subject, message, severity)
 
 
-def _target_status(repo: Repository, d: DefinitionRecord, target: str,
+def _target_status(slot_history: list[DeploymentRecord], d: DefinitionRecord, target: str,
                    current: CertificateRecord | None, problems: list[Problem[str]]
                    ) -> TargetStatus:
-    history = [h for h in repo.deployment_history(target, limit=20) if h.definition == d.name]
+    # the slot's newest deployments (of any definition), then this definition's
+    history = [h for h in slot_history if h.definition == d.name]
     if not history:
         if current is not None:
             problems.append(_problem(Severity.WARNING, "NOT_DEPLOYED", target,
@@ -154,12 +172,12 @@ def _target_status(repo: Repository, d: DefinitionRecord, target: str,
         return TargetStatus(target, None, "not deployed", None, None)
     last = history[0]
     good = next((h for h in history if h.state is DeploymentState.VERIFIED), None)
-    problems.extend(_deployment_problems(d, target, current, last, good))
+    problems.extend(deployment_problems(d, target, current, last, good))
     return TargetStatus(target, good.version if good else None, last.state.value,
                         last.finished or last.started, last.reason)
 
 
-def _deployment_problems(d: DefinitionRecord, target: str, current: CertificateRecord | None,
+def deployment_problems(d: DefinitionRecord, target: str, current: CertificateRecord | None,
                          last: DeploymentRecord, good: DeploymentRecord | None
                          ) -> list[Problem[str]]:
     if last.state in (DeploymentState.FAILED, DeploymentState.ROLLED_BACK):
@@ -176,7 +194,7 @@ def _deployment_problems(d: DefinitionRecord, target: str, current: CertificateR
     return []
 
 
-def _observation_problems(o: ObservationRecord) -> list[Problem[str]]:
+def observation_problems(o: ObservationRecord) -> list[Problem[str]]:
     where = f"{o.address}:{o.port}" + ("" if o.tls == "direct" else f"/{o.tls}")
     if not o.ok:
         return [_problem(Severity.ERROR, "PROBE_FAILED", where,

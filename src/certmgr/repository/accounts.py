@@ -108,7 +108,9 @@ class Accounts(Operations):
         sealed under the master key, like private keys."""
         sealed = None
         if secret is not None:
-            sealed = base64.b64encode(self.master_key().seal(secret, f"totp:{name}")).decode()
+            # base85: the sealed 20-byte key (49 bytes) in 62 characters, inside the
+            # column's VARCHAR(64) (base64 took 68, which PostgreSQL refused)
+            sealed = base64.b85encode(self.master_key().seal(secret, f"totp:{name}")).decode()
         with self._db.tx(write=True) as tx:
             user_id = tx.scalar("SELECT id FROM users WHERE name = ?", (name,))
             if user_id is None:
@@ -126,7 +128,10 @@ class Accounts(Operations):
         sealed = self._db.read().scalar("SELECT totp_secret FROM users WHERE name = ?", (name,))
         if sealed is None:
             return None
-        return self.master_key().open(base64.b64decode(str(sealed)), f"totp:{name}")
+        text = str(sealed)
+        # 68 characters: base64, as written before on SQLite (which ignores the length)
+        raw = base64.b64decode(text) if len(text) == 68 else base64.b85decode(text)
+        return self.master_key().open(raw, f"totp:{name}")
 
     def accept_totp_step(self, name: str, step: int) -> bool:
         """Note ``step`` (a TOTP time step whose code was right) as the user's last; False,

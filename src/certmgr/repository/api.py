@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from certmgr.repository import masterkey as mk
-from certmgr.repository.accounts import Accounts
+from certmgr.repository.aggregates import Aggregates
 from certmgr.repository.db import check_sqlite_directory, connect, enable_wal, resolve_url
 from certmgr.repository.schema import ensure_schema
 
@@ -15,16 +15,16 @@ __all__ = ["PASSPHRASE_ENV", "Repository", "open_repository"]
 PASSPHRASE_ENV = "CERTMGR_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
 
 
-class Repository(Accounts):
+class Repository(Aggregates):
     """certmgr's repository: every method is one transaction and returns records.
 
     Parts: hosts and discovery (``upsert_host``, ``save_discovery``,
     ``list_slots``...), definitions, issuers, requests and certificate versions
     (``save_definition``, ``add_certificate``, ``list_certificates``...),
     deployments, observations, users and API tokens, encrypted private keys
-    (``store_private_key``, ``load_private_key`` which is audited) and the audit
-    log (``list_audit``). Close it with :meth:`close` or use it as a context
-    manager.
+    (``store_private_key``, ``load_private_key`` which is audited), the audit
+    log (``list_audit``) and the dashboard's aggregates (``expiry_aggregate``...).
+    Close it with :meth:`close` or use it as a context manager.
     """
 
     def __enter__(self) -> Repository:

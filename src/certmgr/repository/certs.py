@@ -353,8 +353,11 @@ class Certs(Inventory):
         with self._db.tx() as tx:
             n_current = int(tx.scalar("SELECT count(*) FROM certificates WHERE state = ?",
                                       (current,)) or 0)
-            n_none = int(tx.scalar(f"SELECT count(*) FROM definitions WHERE {none}",  # noqa: S608
-                                   (current,)) or 0)
+            # a definition has at most one current certificate (add_certificate supersedes
+            # the one before in the same transaction): those without one are the rest,
+            # counted from two index scans instead of an anti-join over 100,000 rows
+            n_none = max(0, int(tx.scalar("SELECT count(*) FROM definitions") or 0)
+                         - n_current)
             certs = [cert_from_tuple(r) for r in tx.rows(
                 _CERT_SELECT + " WHERE c.state = ? ORDER BY c.not_after, c.id LIMIT ? OFFSET ?",
                 (current, int(limit), int(offset)))]

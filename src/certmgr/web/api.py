@@ -12,6 +12,7 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from certmgr.app import users as uc
+from certmgr.app.definitions import definition_view
 from certmgr.errors import InputError
 from certmgr.web.console import Console
 from certmgr.web.security import ApiError, require_hosts
@@ -178,27 +179,62 @@ def certificate_key(request: Request, name: Name, body: KeyRequest) -> KeyOut:
     return KeyOut(definition=name, key_pem=pem.decode())
 
 
-@router.get("/definitions", response_model=ListOut)
-def definitions(request: Request) -> ListOut:
-    return ListOut(items=[d.to_json() for d in _console(request).definitions()])
+class AcmeOut(BaseModel):
+    """An ACME definition's challenge settings (stored secrets shown as ``stored``)."""
+
+    challenge: str | None = None
+    webroot: str | None = None
+    standalone_port: int | None = None
+    dns_server: str | None = None
+    tsig_key: Literal["stored"] | None = None
+    dns_hook: str | None = None
+    dns_provider: str | None = None
+    dns_credentials: Literal["stored"] | None = None
+    profile: str | None = None
 
 
-@router.get("/definitions/{name}", response_model=dict[str, Any])
+class DefinitionOut(BaseModel):
+    """A definition as the CLI shows it (``app.definitions.definition_view``): durations
+    as ``90d``; for ACME the lifetime and renew-before are null unless given."""
+
+    name: str
+    cn: str
+    sans: list[str]
+    key: str
+    validity: str | None
+    renew_before: str | None
+    issuer: str | None
+    targets: list[str]
+    issuers: list[str] | None = None
+    acme: AcmeOut | None = None
+
+
+class DefinitionsOut(BaseModel):
+    items: list[DefinitionOut]
+
+
+@router.get("/definitions", response_model=DefinitionsOut, response_model_exclude_unset=True)
+def definitions(request: Request) -> dict[str, Any]:
+    return {"items": [definition_view(d) for d in _console(request).definitions()]}
+
+
+@router.get("/definitions/{name}", response_model=DefinitionOut,
+            response_model_exclude_unset=True)
 def definition(request: Request, name: Name) -> dict[str, Any]:
-    return _console(request).definition(name).to_json()
+    return definition_view(_console(request).definition(name))
 
 
 @router.post("/definitions", status_code=201, response_model=dict[str, Any])
 def define(request: Request, body: DefinitionIn) -> dict[str, Any]:
     """Create a definition with the CLI's validation (409 if it exists)."""
     saved = _console(request).define(**body.model_dump())
-    return {"definition": saved.definition.to_json(), "warnings": list(saved.warnings)}
+    return {"definition": definition_view(saved.definition), "warnings": list(saved.warnings)}
 
 
 @router.put("/definitions/{name}", response_model=dict[str, Any])
 def edit(request: Request, name: Name, body: DefinitionChange) -> dict[str, Any]:
     saved = _console(request).edit(name, **body.model_dump())
-    return {"definition": saved.definition.to_json(), "status": saved.status,
+    return {"definition": definition_view(saved.definition), "status": saved.status,
             "warnings": list(saved.warnings)}
 
 

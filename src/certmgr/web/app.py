@@ -30,6 +30,7 @@ def create_app(console: Console, *, security: Security | None = None,
     directory (see :mod:`certmgr.app.ldap_signin`)."""
     from certmgr.web import (
         api,
+        api_dashboard,
         api_hosts,
         api_monitor,
         api_requests,
@@ -50,6 +51,7 @@ def create_app(console: Console, *, security: Security | None = None,
     app.include_router(api.router)
     app.include_router(api_requests.router)  # requests, downloads
     app.include_router(api_hosts.router)  # adding a host, a host's page, job events
+    app.include_router(api_dashboard.router)  # the dashboard's aggregates
     app.include_router(pages.router)
     app.include_router(pages_requests.router)  # requests, downloads, hosts
     app.include_router(api_monitor.router)  # monitoring: endpoints, scans

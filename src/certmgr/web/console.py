@@ -17,6 +17,7 @@ from certmgr.web.security import ApiError
 
 if TYPE_CHECKING:
     from certmgr.app.console import DefinitionRecord, Repository
+    from certmgr.app.dashboard import Dashboard
     from certmgr.app.definitions import Saved
     from certmgr.app.status import StatusReport
     from certmgr.app.views import CertificateDetail, Page
@@ -68,6 +69,11 @@ class Console:
         from certmgr.app.status import build_status
 
         return build_status(self.repository())
+
+    def dashboard(self) -> Dashboard:
+        from certmgr.app.dashboard import build_dashboard
+
+        return build_dashboard(self.repository())
 
     def certificates(self, offset: int = 0, limit: int = 50, *,
                      state: str | None = None) -> Page:

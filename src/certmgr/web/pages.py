@@ -176,11 +176,11 @@ def change_password(request: Request, current: Field, new: Field, confirm: Field
 
 @router.get("/")
 def dashboard(request: Request) -> Response:
-    report = _console(request).status()
-    counts: dict[str, int] = {}
-    for c in report.certificates:
-        counts[c.state.value] = counts.get(c.state.value, 0) + 1
-    return _render(request, "dashboard.html", report=report, counts=sorted(counts.items()))
+    from certmgr.web.chart import timeline_chart
+
+    board = _console(request).dashboard()
+    return _render(request, "dashboard.html", board=board,
+                   chart=timeline_chart(board.timeline))
 
 
 @router.get("/certificates")

@@ -1,0 +1,302 @@
+"""Aggregates over the whole repository, for the web console's dashboard: counts by
+expiry, the first rows of each kind of problem, the expiry timeline, the newest
+observation of every endpoint. Each is a few SQL statements driven by indexes (the
+``(state, not_after)`` index of certificates above all); none reads one row per
+definition into Python, so 100,000 certificates cost about what 100 do.
+
+The renewal rule stays :func:`certmgr.issuers.schedule.renewal_state`: SQL here judges
+only definitions whose window is their ``renew_before`` ahead of expiry (the rule for
+the built-in CA and external CAs: due when ``not_after <= now + renew_before``).
+Definitions that may follow an ACME schedule (their data names ``acme``) are left out
+of those counts and handed back whole (:attr:`ExpiryAggregate.acme`) for the caller to
+judge with ``renewal_state`` itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from certmgr.repository.accounts import Accounts
+from certmgr.repository.certs import _CERT_SELECT, _DEF_SELECT
+from certmgr.repository.db import Tx
+from certmgr.repository.decode import cert_from_tuple, decode_utc, definition_from_tuple
+from certmgr.repository.operations import (
+    _OBSERVATION_SELECT,
+    _deployment_record,
+    _observation,
+)
+from certmgr.repository.records import (
+    CertificateRecord,
+    CertificateState,
+    DefinitionRecord,
+    DeploymentRecord,
+    DeploymentState,
+    ObservationRecord,
+)
+
+__all__ = ["Aggregates", "DeploymentProblemRow", "ExpiryAggregate", "ExpiryRow",
+           "ObservationAggregate"]
+
+_CURRENT = CertificateState.CURRENT.value
+# Definitions whose data names "acme" (a superset of those on an ACME schedule): the
+# JSON text of any dict with that key holds the quoted name.
+# (The pattern is a parameter: psycopg reads a '%' in the statement as a placeholder.)
+_ACME = "CAST(d.data AS TEXT) LIKE ?"
+_ACME_PATTERN = '%"acme"%'
+
+_JUDGED = (
+    "SELECT c.id, d.name, c.version, c.serial, c.sha256, c.subject, c.sans, c.not_before, "
+    "c.not_after, c.issuer, c.cert_pem, c.chain_pem, c.key_id, c.state, c.created, d.name, "
+    "d.cn, d.sans, d.key_type, d.validity_seconds, d.issuer, d.renew_before_seconds, "
+    "d.targets, d.data, d.created, d.updated, d.id FROM certificates AS c JOIN definitions "
+    "AS d ON c.definition_id = d.id")
+_DEPLOYMENT_SELECT_RANKED = (
+    "SELECT p.id, d.name, c.version, p.host, p.slot_id, p.state, p.reason, p.started, "
+    "p.finished, p.data, ROW_NUMBER() OVER (PARTITION BY p.host, p.slot_id "
+    "ORDER BY p.id DESC) AS rank_in_slot FROM deployments AS p JOIN certificates AS c "
+    "ON p.certificate_id = c.id JOIN definitions AS d ON c.definition_id = d.id")
+_FAILED = (DeploymentState.FAILED.value, DeploymentState.ROLLED_BACK.value)
+
+
+@dataclass(frozen=True)
+class ExpiryRow:
+    """A current certificate in a problem list: its definition's name, version, expiry."""
+
+    name: str
+    version: int
+    not_after: datetime
+
+
+@dataclass(frozen=True)
+class ExpiryAggregate:
+    """Counts of definitions and current certificates by where they stand at ``now``.
+
+    ``expired``/``renew`` and their first rows (by name) cover the definitions judged
+    here; ``acme`` holds the others (current certificate, definition) to judge with
+    ``renewal_state``. ``unissued_first``: definitions without a current certificate.
+    """
+
+    now: datetime
+    definitions: int
+    current: int
+    expired: int
+    renew: int
+    expired_first: tuple[ExpiryRow, ...]
+    renew_first: tuple[ExpiryRow, ...]
+    unissued_first: tuple[str, ...]
+    acme: tuple[tuple[CertificateRecord, DefinitionRecord], ...]
+    timeline: tuple[int, ...] = ()  # current certificates: expired, per width, later
+
+    @property
+    def unissued(self) -> int:
+        # at most one current certificate per definition (add_certificate supersedes)
+        return max(0, self.definitions - self.current)
+
+
+@dataclass(frozen=True)
+class DeploymentProblemRow:
+    """The last deployment of a definition to one of its targets, when it needs a look:
+    failed, rolled back or unfinished, or a verified version other than the current."""
+
+    definition: str
+    host: str
+    slot_id: str
+    deployment_id: int
+    state: DeploymentState
+    version: int
+    reason: str | None
+    good_version: int | None
+    current_version: int | None
+
+
+@dataclass(frozen=True)
+class ObservationAggregate:
+    """How many endpoints have an observation, how many of their newest failed, and
+    the newest observations that failed or carry findings (first by address)."""
+
+    endpoints: int
+    failed: int
+    with_findings: int
+    problem_rows: tuple[ObservationRecord, ...]
+
+
+class Aggregates(Accounts):
+    """The dashboard's reads; see the module's docstring."""
+
+    def expiry_aggregate(self, now: datetime, *, first: int = 20, buckets: int = 52,
+                         width: timedelta = timedelta(days=7)) -> ExpiryAggregate:
+        """Counts and first rows (by name) of expired and due certificates at ``now``,
+        and the timeline of expiries (see :attr:`ExpiryAggregate.timeline`)."""
+        t = self._db.time
+        join = "FROM certificates AS c JOIN definitions AS d ON c.definition_id = d.id"
+        with self._db.tx() as tx:
+            definitions = int(tx.scalar("SELECT count(*) FROM definitions") or 0)
+            timeline = _timeline(tx, t, now, buckets, width)
+            # one pass over the definitions, no sort: the widest window, and whether
+            # any is to be judged in Python
+            widest, any_acme = tx.one(
+                f"SELECT max(renew_before_seconds), max(CASE WHEN {_ACME} THEN 1 ELSE 0 "  # noqa: S608
+                "END) FROM definitions AS d", (_ACME_PATTERN,)) or (None, None)
+            acme_ids = ([int(r[0]) for r in tx.rows(
+                f"SELECT id FROM definitions AS d WHERE {_ACME}", (_ACME_PATTERN,))]  # noqa: S608
+                if any_acme else [])
+            plain, plain_params = ((f"NOT ({_ACME})", (_ACME_PATTERN,)) if acme_ids
+                                   else ("1 = 1", ()))
+            expired_where = f"c.state = ? AND c.not_after <= ? AND {plain}"
+            expired_params: tuple[object, ...] = (_CURRENT, t(now), *plain_params)
+            # due: not_after <= now + the definition's renew_before, exactly, in the
+            # backend's own time arithmetic; only over the index range up to the widest
+            threshold, threshold_params = self._plus_seconds(now, "d.renew_before_seconds")
+            renew_where = (f"c.state = ? AND c.not_after > ? AND c.not_after <= ? AND {plain} "
+                           f"AND c.not_after <= {threshold}")
+            renew_params: tuple[object, ...] = (
+                _CURRENT, t(now), t(now + timedelta(seconds=int(widest or 0))), *plain_params,
+                *threshold_params)
+            expired = int(tx.scalar(f"SELECT count(*) {join} WHERE {expired_where}",
+                                    expired_params) or 0)
+            renew = int(tx.scalar(f"SELECT count(*) {join} WHERE {renew_where}",
+                                  renew_params) or 0)
+            rows = f"SELECT d.name, c.version, c.not_after {join} WHERE "
+            expired_first = _expiry_rows(tx, f"{rows}{expired_where} ORDER BY d.name LIMIT ?",
+                                         (*expired_params, int(first)))
+            renew_first = _expiry_rows(tx, f"{rows}{renew_where} ORDER BY d.name LIMIT ?",
+                                       (*renew_params, int(first)))
+            current = sum(timeline)
+            unissued_first: tuple[str, ...] = ()
+            if definitions > current:
+                unissued_first = tuple(str(r[0]) for r in tx.rows(
+                    "SELECT name FROM definitions WHERE id NOT IN (SELECT definition_id "
+                    "FROM certificates WHERE state = ?) ORDER BY name LIMIT ?",
+                    (_CURRENT, int(first))))
+            acme: list[tuple[CertificateRecord, DefinitionRecord]] = []
+            for start in range(0, len(acme_ids), 500):  # SQLite's bound-parameter limit
+                chunk = acme_ids[start:start + 500]
+                acme += [(cert_from_tuple(r[:15]), definition_from_tuple(r[15:]))
+                         for r in tx.rows(_JUDGED + f" WHERE c.state = ? AND d.id IN "
+                                          f"({', '.join('?' * len(chunk))})",
+                                          (_CURRENT, *chunk))]
+        return ExpiryAggregate(now, definitions, current, expired, renew, expired_first,
+                               renew_first, unissued_first, tuple(acme), tuple(timeline))
+
+    def _plus_seconds(self, now: datetime, seconds_sql: str) -> tuple[str, tuple[object, ...]]:
+        """SQL for ``now`` plus an integer column of seconds, as the backend stores
+        times: SQLite's UTC text (whole seconds by ``datetime()``, then ``now``'s
+        microseconds appended, so that text compares as time), PostgreSQL's
+        ``timestamptz`` plus an interval."""
+        if self.backend == "sqlite":
+            whole = now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+            return (f"(datetime(?, '+' || {seconds_sql} || ' seconds') || ?)",
+                    (whole, f".{now.astimezone(UTC).microsecond:06d}"))
+        return f"(CAST(? AS TIMESTAMP WITH TIME ZONE) + {seconds_sql} * INTERVAL '1 second')", (
+            now,)
+
+    def deployment_problem_rows(self, *, limit: int = 200) -> list[DeploymentProblemRow]:
+        """For each definition and each of its targets, its last deployment there when
+        it failed, was rolled back or did not finish, or when the newest verified one
+        there is not the current version (at most ``limit``, by definition and slot)."""
+        unfinished = tuple(st.value for st in DeploymentState if not st.finished)
+        verified = DeploymentState.VERIFIED.value
+        worry = (*_FAILED, *unfinished)
+        # Candidates first, by what a row says of itself (failed, rolled back, unfinished;
+        # or verified with a certificate no longer current), then only those: the last
+        # to their slot, the slot still a target. A verified one is OUTDATED when there is
+        # a current version (the newest verified is the last one itself).
+        sql = (
+            "SELECT d.name, p.host, p.slot_id, p.id, p.state, c.version, "  # noqa: S608
+            "p.reason, c.version, cc.version FROM deployments AS p "
+            "JOIN certificates AS c ON c.id = p.certificate_id "
+            "JOIN definitions AS d ON d.id = p.definition_id "
+            # "|| ''": look the current one up by definition (the unique index), never
+            # through the (state, not_after) index, which would read every current
+            # certificate for each row (SQLite picks it without statistics)
+            "LEFT JOIN certificates AS cc ON cc.definition_id = p.definition_id "
+            "AND cc.state || '' = ? "
+            # candidates through indexes: by their own state, and the verified ones of
+            # certificates no longer current (found from those certificates)
+            "WHERE p.id IN (SELECT id FROM deployments WHERE state IN "
+            f"({', '.join('?' * len(worry))}) UNION ALL SELECT p2.id FROM certificates "
+            "AS c2 JOIN deployments AS p2 ON p2.certificate_id = c2.id WHERE c2.state IN "
+            "(?, ?) AND p2.state || '' = ?) "  # from c2 (few), not all verified p2
+            "AND NOT EXISTS (SELECT 1 FROM deployments AS n WHERE n.host = p.host "
+            "AND n.slot_id = p.slot_id AND n.definition_id = p.definition_id AND n.id > p.id) "
+            "AND EXISTS (SELECT 1 FROM definition_targets AS t WHERE t.definition_id = "
+            "p.definition_id AND t.host = p.host AND t.slot_id = p.slot_id) "
+            "AND (p.state <> ? OR cc.version IS NOT NULL) "
+            "ORDER BY 1, 2, 3 LIMIT ?")
+        rows = self._db.read().rows(sql, (_CURRENT, *worry, CertificateState.SUPERSEDED.value,
+                                          CertificateState.REVOKED.value, verified, verified,
+                                          int(limit)))
+        return [DeploymentProblemRow(r[0], r[1], r[2], int(r[3]), DeploymentState(r[4]),
+                                     int(r[5]), r[6], r[7], r[8]) for r in rows]
+
+    def status_snapshot(self, *, history: int = 20
+                        ) -> tuple[list[DefinitionRecord], dict[str, CertificateRecord],
+                                   dict[tuple[str, str], list[DeploymentRecord]]]:
+        """What ``certmgr status`` judges, in three statements of one transaction: every
+        definition (by name), each one's current certificate (by definition name), and
+        the newest ``history`` deployments of each slot (by (host, slot id), newest
+        first; without their backup files)."""
+        with self._db.tx() as tx:
+            definitions = [definition_from_tuple(r)
+                           for r in tx.rows(_DEF_SELECT + " ORDER BY name")]
+            current: dict[str, CertificateRecord] = {}
+            for r in tx.rows(_CERT_SELECT + " WHERE c.state = ? ORDER BY c.version",
+                             (_CURRENT,)):
+                cert = cert_from_tuple(r)
+                current[cert.definition] = cert  # the highest version wins, as before
+            deployments: dict[tuple[str, str], list[DeploymentRecord]] = {}
+            for r in tx.rows(
+                    f"SELECT * FROM ({_DEPLOYMENT_SELECT_RANKED}) AS ranked "  # noqa: S608
+                    "WHERE ranked.rank_in_slot <= ? ORDER BY ranked.host, ranked.slot_id, "
+                    "ranked.id DESC", (int(history),)):
+                deployments.setdefault((r[3], r[4]), []).append(_deployment_record(r[:10], []))
+        return definitions, current, deployments
+
+    def observation_aggregate(self, *, first: int = 50) -> ObservationAggregate:
+        """The newest observation of every endpoint, counted; the first ``first`` of
+        those that failed or carry findings (by address and port)."""
+        columns = ", ".join(f"o.{c.strip()}" for c in _OBSERVATION_SELECT.removeprefix(
+            "SELECT ").split(" FROM ")[0].split(","))
+        # one statement: the newest of each endpoint (marked ``latest``) read once
+        # (MATERIALIZED), then counted and the first problems picked from it
+        sql = (
+            "WITH newest AS MATERIALIZED (SELECT id, ok, address, port, CASE WHEN "  # noqa: S608
+            "CAST(findings AS TEXT) <> '[]' THEN 1 ELSE 0 END AS found FROM observations "
+            "WHERE latest = ?), "
+            "counted AS (SELECT count(*) AS n, sum(CASE WHEN ok THEN 0 ELSE 1 END) "
+            "AS failed, sum(CASE WHEN ok AND found = 1 THEN 1 ELSE 0 END) AS found "
+            "FROM newest), picked AS (SELECT id FROM newest WHERE NOT ok OR found = 1 "
+            "ORDER BY address, port, id LIMIT ?) "
+            f"SELECT counted.n, counted.failed, counted.found, {columns} FROM counted "
+            "LEFT JOIN picked ON 1 = 1 LEFT JOIN observations AS o ON o.id = picked.id "
+            "ORDER BY o.address, o.port, o.id")
+        rows = self._db.read().rows(sql, (True, int(first)))
+        n, failed, findings = rows[0][:3] if rows else (0, 0, 0)
+        return ObservationAggregate(int(n or 0), int(failed or 0), int(findings or 0),
+                                    tuple(_observation(r[3:]) for r in rows
+                                          if r[3] is not None))
+
+
+def _timeline(tx: Tx, t: Any, now: datetime, buckets: int, width: timedelta) -> list[int]:
+    """``[expired, first width after now, second..., later than buckets*width]``: one
+    statement of range counts over the ``(state, not_after)`` index."""
+    parts = ["SELECT 0, count(*) FROM certificates WHERE state = ? AND not_after <= ?"]
+    params: list[object] = [_CURRENT, t(now)]
+    for i in range(buckets):
+        parts.append(f"SELECT {i + 1}, count(*) FROM certificates WHERE state = ? "  # noqa: S608
+                     "AND not_after > ? AND not_after <= ?")
+        params += [_CURRENT, t(now + i * width), t(now + (i + 1) * width)]
+    parts.append(f"SELECT {buckets + 1}, count(*) FROM certificates WHERE state = ? "  # noqa: S608
+                 "AND not_after > ?")
+    params += [_CURRENT, t(now + buckets * width)]
+    counts = [0] * (buckets + 2)
+    for i, n in tx.rows(" UNION ALL ".join(parts), params):
+        counts[int(i)] = int(n)
+    return counts
+
+
+def _expiry_rows(tx: Tx, sql: str, params: tuple[Any, ...]) -> tuple[ExpiryRow, ...]:
+    return tuple(ExpiryRow(str(r[0]), int(r[1]), decode_utc(r[2]))
+                 for r in tx.rows(sql, params))
