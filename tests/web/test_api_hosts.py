@@ -172,9 +172,9 @@ def test_a_jobs_events_stream_until_it_ends(web: Running) -> None:
 
 def test_a_stream_ends_after_its_time_while_the_job_runs_on(
         web: Running, monkeypatch: pytest.MonkeyPatch) -> None:
-    from certmgr.web import api_hosts
+    from certmgr.web import streams
 
-    monkeypatch.setattr(api_hosts, "STREAM_SECONDS", 0.5)
+    monkeypatch.setattr(streams, "STREAM_SECONDS", 0.5)
     release = threading.Event()
 
     def work(reporter: Any) -> None:

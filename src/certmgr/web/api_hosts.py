@@ -3,28 +3,21 @@ progress as server-sent events ("events stream while it runs")."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
 from certmgr.app import hosts as hosts_uc
 from certmgr.web.api import _ERRORS
 from certmgr.web.console import Console
-from certmgr.web.security import ApiError
+from certmgr.web.streams import STREAM_SECONDS, job_stream
 
-__all__ = ["STREAM_SECONDS", "job_stream", "router"]
+__all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", responses=_ERRORS)
 
 #: the longest one event stream stays open; a client reconnects for more
-STREAM_SECONDS = 600.0
 HostName = Annotated[str, Field(min_length=1, max_length=255)]
 JobId = Annotated[str, Field(min_length=32, max_length=32, pattern=r"^[0-9a-f]+$")]
 
@@ -60,37 +53,6 @@ def add_host(request: Request, body: HostIn) -> dict[str, Any]:
 def host(request: Request, host: HostName) -> dict[str, Any]:
     """A host with its services and slots (files, endpoints, the definitions targeting them)."""
     return hosts_uc.host_detail(_console(request).repository(), host).to_json()
-
-
-def job_stream(request: Request, console: Console, job_id: str, *,
-               seconds: float | None = None) -> StreamingResponse:
-    """A job's events as ``text/event-stream``: one ``data:`` (a JSON string) per progress
-    line, then ``event: done`` with the job's state; at most ``seconds`` (default
-    :data:`STREAM_SECONDS`) per stream, then ``event: timeout``: reconnect, or read
-    ``GET /api/v1/jobs/ID``."""
-    seconds = STREAM_SECONDS if seconds is None else seconds
-    found = console.jobs.get(job_id)
-    if found is None:
-        raise ApiError(404, "not_found", f"no job {job_id}")
-
-    async def stream() -> AsyncIterator[str]:
-        seen, end = 0, time.monotonic() + seconds
-        while time.monotonic() < end:
-            lines = await run_in_threadpool(console.jobs.wait, found, seen,
-                                            min(1.0, max(0.0, end - time.monotonic())))
-            for line in lines:
-                yield f"data: {json.dumps(line)}\n\n"
-            seen += len(lines)
-            if found.done and seen >= len(found.events):
-                yield f"event: done\ndata: {json.dumps(found.state)}\n\n"
-                return
-            if await request.is_disconnected():
-                return
-            await asyncio.sleep(0)
-        yield f"event: timeout\ndata: {json.dumps(found.state)}\n\n"
-
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"cache-control": "no-store"})
 
 
 @router.get("/jobs/{job_id}/events", response_class=Response, responses={200: {

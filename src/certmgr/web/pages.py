@@ -5,18 +5,14 @@ pre-session cookie."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import secrets
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
-from starlette.concurrency import run_in_threadpool
 
 from certmgr.app import users as uc
 from certmgr.app.ldap_signin import Outcome, sign_in
@@ -320,27 +316,9 @@ def job(request: Request, job_id: str) -> Response:
 @router.get("/jobs/{job_id}/events")
 async def job_events(request: Request, job_id: str) -> Response:
     """Server-sent events: one ``data:`` line per progress event, ``event: done`` at the end."""
-    console = _console(request)
-    found = console.jobs.get(job_id[:64])
-    if found is None:
-        raise ApiError(404, "not_found", f"no job {job_id[:64]}")
+    from certmgr.web.streams import job_stream
 
-    async def stream() -> AsyncIterator[str]:
-        seen = 0
-        for _ in range(3600):  # at most an hour of waiting per connection
-            lines = await run_in_threadpool(console.jobs.wait, found, seen, 1.0)
-            for line in lines:
-                yield f"data: {json.dumps(line)}\n\n"
-            seen += len(lines)
-            if found.done and seen >= len(found.events):
-                yield f"event: done\ndata: {json.dumps(found.state)}\n\n"
-                return
-            if await request.is_disconnected():
-                return
-            await asyncio.sleep(0)
-
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"cache-control": "no-store"})
+    return job_stream(request, _console(request), job_id[:64])
 
 
 # -- hosts, deploy ---------------------------------------------------------------------------

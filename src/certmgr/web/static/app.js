@@ -11,6 +11,7 @@ document.addEventListener("DOMContentLoaded", function () {
   if (!state || !list || !window.EventSource || !state.hasAttribute("data-events")) { return; }
   var source = new EventSource(state.getAttribute("data-events"));
   list.textContent = "";
+  source.onopen = function () { list.textContent = ""; };  // a new stream starts again from the first line
   source.onmessage = function (message) {
     var item = document.createElement("li");
     item.textContent = JSON.parse(message.data);
@@ -20,5 +21,9 @@ document.addEventListener("DOMContentLoaded", function () {
     state.textContent = JSON.parse(message.data);
     source.close();
     window.location.reload();  // the results, and a dry run's confirmation, come with the page
+  });
+  source.addEventListener("timeout", function () {  // the stream's time is up: start afresh
+    source.close();
+    window.location.reload();
   });
 });
