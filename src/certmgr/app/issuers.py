@@ -26,7 +26,6 @@ __all__ = [
     "check_url",
     "edit_acme",
     "issuer_setting",
-    "issuer_settings",
     "issuer_view",
     "issuer_views",
     "remove",
@@ -266,15 +265,10 @@ def issuer_views(repo: Repository) -> tuple[IssuerView, ...]:
     return tuple(issuer_view(r) for r in repo.list_issuers())
 
 
-def issuer_settings(repo: Repository) -> list[dict[str, Any]]:
-    """Every issuer as the console's settings show it: ``issuer show`` without going
+def issuer_setting(record: IssuerRecord) -> dict[str, Any]:
+    """An issuer as the console's settings show it: ``issuer show`` without going
     online, its certificates described, and each stored key (root, intermediate, ACME
     account) named with ``stored``: never a key, an HMAC or a secret."""
-    return [issuer_setting(record) for record in repo.list_issuers()]
-
-
-def issuer_setting(record: IssuerRecord) -> dict[str, Any]:
-    """One issuer as :func:`issuer_settings` shows it."""
     view = issuer_view(record).to_json()
     if record.kind is IssuerKind.BUILTIN and record.certificates_pem.strip():
         view["certificates"] = list(_describe(record.certificates_pem))

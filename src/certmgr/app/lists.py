@@ -39,8 +39,8 @@ def definitions_page(repo: Repository, offset: int = 0, limit: int = 50, *,
 
 
 def hosts_page(repo: Repository, offset: int = 0, limit: int = 50) -> Page:
-    """Hosts as :func:`certmgr.app.views.hosts_overview` shows them (``local`` first, then
-    the others by name), each with its discovered slots."""
+    """Every host certmgr knows (``local`` always, first; then the others by name), each
+    with its discovered slots."""
     offset, limit = _bounds(offset, limit)
     local = offset == 0
     found, others = repo.host_page(max(0, offset - 1), limit - 1 if local else limit)
