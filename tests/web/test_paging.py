@@ -166,3 +166,22 @@ def test_the_screens_show_where_a_page_is(filled: Running) -> None:
         assert f"4–{users} of {users}" in _text(r.text)
         assert 'href="/users?tokens=2&amp;users=0">Previous page' in r.text
         assert 'href="/users?users=3&amp;tokens=0">Previous page' in r.text
+
+
+def test_a_hosts_slots_name_the_definitions_targeting_them(filled: Running) -> None:
+    """A host's page names, per slot, the definitions that target it (read from the
+    targets' index, whether the target names its host or not)."""
+    from tests.web.test_api import _wait
+
+    with filled.client("admin") as admin:
+        assert _wait(admin, admin.post("/api/v1/hosts/local/discover").json())["state"] == \
+            "succeeded"
+        slot = admin.get("/api/v1/hosts/local").json()["slots"][0]
+        for name, target in (("slot-bare", slot["id"]), ("slot-full", slot["target"])):
+            r = admin.post("/api/v1/definitions", json={
+                "name": name, "cn": f"{name}.example", "targets": [target]})
+            assert r.status_code == 201, r.text
+        found = {s["id"]: s["definitions"]
+                 for s in admin.get("/api/v1/hosts/local").json()["slots"]}
+    assert found[slot["id"]] == ["slot-bare", "slot-full"]
+    assert all("slot-bare" not in names for sid, names in found.items() if sid != slot["id"])
