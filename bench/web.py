@@ -45,7 +45,8 @@ BUDGET_P95 = 0.3
 BUDGET_RATIO = 20.0
 ROUTES = {"trivial_static": "/static/app.css", "dashboard": "/",
           "api_dashboard": "/api/v1/dashboard", "certificates_page_1": "/certificates",
-          "api_certificates_page_1": "/api/v1/certificates?limit=50"}
+          "api_certificates_page_1": "/api/v1/certificates?limit=50",
+          "api_definitions_page_1": "/api/v1/definitions?limit=50"}
 _FILLED = ("hosts", "services", "slots", "endpoints", "definitions", "definition_targets",
            "certificates", "deployments", "observations")
 

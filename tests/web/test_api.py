@@ -182,8 +182,9 @@ def test_definitions_are_shown_as_the_cli_shows_them(web: Running) -> None:
         assert r.status_code == 201, r.text
         shown = r.json()["definition"]
         one = c.get("/api/v1/definitions/api-view").json()
-        listed = [d for d in c.get("/api/v1/definitions").json()["items"]
-                  if d["name"] == "api-view"]
+        page = c.get("/api/v1/definitions", params={"q": "api-view"}).json()
+        assert (page["total"], page["offset"], page["limit"]) == (1, 0, 50)
+        listed = page["items"]
     assert shown == one == listed[0] == {
         "name": "api-view", "cn": "view.example", "sans": [], "key": "ec256",
         "validity": "90d", "renew_before": "20d", "issuer": "builtin", "targets": []}

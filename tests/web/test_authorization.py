@@ -233,3 +233,24 @@ def test_every_answer_carries_the_security_headers_and_no_page_inline_script(
                 else:
                     r = client.post(_url(method, path), data={"csrf": csrf})
             _secure_headers(r, f"{role} {method} {path}: {r.status_code}")
+
+
+def test_every_list_route_answers_a_page(web: Running) -> None:
+    """Every collection GET of the API (from the router) that answers a list answers one
+    page of it: ``limit=1`` gives one item at most, with the offset, the limit and the
+    total (the audit log: ``next_offset``); ``limit=501`` is refused."""
+    gets = [p for m, p in _routes(web) if m == "GET" and p.startswith("/api/v1/")
+            and "{" not in p]
+    lists = []
+    with web.client("admin") as admin:
+        for path in gets:
+            first = admin.get(path)
+            if not (first.headers.get("content-type", "").startswith("application/json")
+                    and isinstance(first.json(), dict) and "items" in first.json()):
+                continue
+            lists.append(path)
+            body = admin.get(path, params={"limit": 1, "offset": 0}).json()
+            assert len(body["items"]) <= 1 and (body["offset"], body["limit"]) == (0, 1), path
+            assert ("next_offset" if path.endswith("/audit") else "total") in body, path
+            assert admin.get(path, params={"limit": 501}).status_code == 422, path
+    assert len(lists) >= 10, lists

@@ -196,7 +196,7 @@ def test_define_issue_deploy_roll_back_on_a_lab_host_and_refuse_a_restricted_ope
         _nav(page, "Hosts")
         page.get_by_role("button", name=f"Discover on {HOST}").click()
         found = _job_done(page)
-        slots = next(h["slots"] for h in lc.console.hosts() if h["name"] == HOST)
+        slots = next(h["slots"] for h in lc.console.hosts(0, 500).items if h["name"] == HOST)
         [slot] = [s for s in slots if s["id"].startswith("apache2:")]
         target = f"{HOST}/{slot['id']}"
         assert f"{target}: discovered" in found
@@ -232,7 +232,7 @@ def test_define_issue_deploy_roll_back_on_a_lab_host_and_refuse_a_restricted_ope
 
         # roll back to the first deployment from the history
         _nav(page, "Deploy")
-        history = lc.console.deployments()
+        history = list(lc.console.deployments().items)
         first_deployment = min(d.id for d in history if d.state.value == "verified")
         check(page, "lab-09-deploy-history")
         page.get_by_role("button", name=f"Roll back {target} to deployment "
@@ -277,7 +277,7 @@ def test_define_issue_deploy_roll_back_on_a_lab_host_and_refuse_a_restricted_ope
     finally:
         context.close()
 
-    deployments = len(lc.console.deployments())
+    deployments = lc.console.deployments().total
     context, page, errors = _new_page(browser, lc.url)
     try:
         _sign_in(page, "op-other", op_password, "the operator's own secret")
@@ -322,5 +322,5 @@ def test_define_issue_deploy_roll_back_on_a_lab_host_and_refuse_a_restricted_ope
         assert errors == []
     finally:
         context.close()
-    assert len(lc.console.deployments()) == deployments  # nothing was deployed
+    assert lc.console.deployments().total == deployments  # nothing was deployed
     assert lc.served() == first

@@ -40,3 +40,67 @@ def test_api_answers_within_its_schema(web: Running) -> None:
 
         run()
     assert operations >= 20
+
+
+def _list_routes(document: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The GET routes of the API that answer a list (``items``), with their parameters (a
+    collection's path has no parameter: ``/jobs/{job_id}``'s items are one job's)."""
+    out = {}
+    for path, item in document["paths"].items():
+        get = item.get("get")
+        if get is None or "{" in path:
+            continue
+        answer = get["responses"]["200"].get("content", {}).get("application/json", {})
+        ref = answer.get("schema", {}).get("$ref", "")
+        schema = document["components"]["schemas"].get(ref.rsplit("/", 1)[-1], {})
+        if "items" in schema.get("properties", {}):
+            out[path] = get.get("parameters", [])
+    return out
+
+
+def test_every_list_is_paged_within_bounds(web: Running) -> None:
+    """Each list route of the document takes ``offset`` (from 0) and ``limit`` (1 to
+    500) and answers ``{items, total, offset, limit}`` (the audit log: ``next_offset``
+    instead of ``total``)."""
+    with web.client() as client:
+        document = client.get("/api/v1/openapi.json").json()
+    lists = _list_routes(document)
+    assert {"/api/v1/definitions", "/api/v1/hosts", "/api/v1/deployments", "/api/v1/users",
+            "/api/v1/tokens", "/api/v1/requests", "/api/v1/issuers",
+            "/api/v1/certificates", "/api/v1/endpoints", "/api/v1/audit"} <= set(lists)
+    for path, parameters in lists.items():
+        bounds = {p["name"]: p["schema"] for p in parameters if p["in"] == "query"}
+        assert bounds["offset"].get("minimum") == 0, path
+        assert (bounds["limit"].get("minimum"), bounds["limit"].get("maximum")) == (1, 500), \
+            path
+        answer = document["paths"][path]["get"]["responses"]["200"]["content"][
+            "application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+        fields = set(document["components"]["schemas"][answer]["required"])
+        assert {"items", "offset", "limit"} <= fields, path
+        assert ("next_offset" if path.endswith("/audit") else "total") in fields, path
+
+
+def test_the_admin_lists_answer_within_their_schema(web: Running) -> None:
+    """The lists an operator is refused (users, tokens, issuers), fuzzed with an admin's
+    token: their pages are generated too."""
+    schema = schemathesis.openapi.from_url(f"{web.url}/api/v1/openapi.json",
+                                           verify=str(web.cafile))
+    headers = {"authorization": f"Bearer {web.tokens['admin']}"}
+    fuzzed = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if operation.method.upper() != "GET" or operation.path not in (
+                "/users", "/tokens", "/issuers", "/api/v1/users", "/api/v1/tokens",
+                "/api/v1/issuers"):
+            continue
+        fuzzed += 1
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=12, deadline=None, phases=[Phase.explicit, Phase.generate],
+                  suppress_health_check=list(HealthCheck), database=None)
+        def run(case: Any) -> None:
+            case.call_and_validate(base_url=web.url, headers=headers,
+                                   verify=str(web.cafile), checks=CHECKS)
+
+        run()
+    assert fuzzed == 3

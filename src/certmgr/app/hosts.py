@@ -115,11 +115,9 @@ def host_detail(repo: Repository, name: str) -> HostDetail:
         slots = repo.list_slots(name)
     except NotFound:
         services, slots = [], []
-    targets: dict[str, list[str]] = {}
-    for definition in repo.list_definitions():
-        for target in definition.targets:
-            targets.setdefault(target if "/" in target else f"{LOCAL_HOST}/{target}",
-                               []).append(definition.name)
+    # the definitions targeting each slot, from the targets' index: never every definition
+    targets = {s.target: [d.name for d in repo.definitions_for_target(s.target)]
+               for s in slots}
     return HostDetail(
         name, kind, address,
         tuple({"kind": s.kind, "config": s.config, "user": s.user} for s in services),

@@ -25,7 +25,7 @@ __all__ = [
     "add_acme",
     "check_url",
     "edit_acme",
-    "issuer_settings",
+    "issuer_setting",
     "issuer_view",
     "issuer_views",
     "remove",
@@ -265,18 +265,15 @@ def issuer_views(repo: Repository) -> tuple[IssuerView, ...]:
     return tuple(issuer_view(r) for r in repo.list_issuers())
 
 
-def issuer_settings(repo: Repository) -> list[dict[str, Any]]:
-    """Every issuer as the console's settings show it: ``issuer show`` without going
+def issuer_setting(record: IssuerRecord) -> dict[str, Any]:
+    """An issuer as the console's settings show it: ``issuer show`` without going
     online, its certificates described, and each stored key (root, intermediate, ACME
     account) named with ``stored``: never a key, an HMAC or a secret."""
-    out = []
-    for record in repo.list_issuers():
-        view = issuer_view(record).to_json()
-        if record.kind is IssuerKind.BUILTIN and record.certificates_pem.strip():
-            view["certificates"] = list(_describe(record.certificates_pem))
-        view["keys"] = {role: "stored" for role in sorted(record.keys)}
-        out.append(view)
-    return out
+    view = issuer_view(record).to_json()
+    if record.kind is IssuerKind.BUILTIN and record.certificates_pem.strip():
+        view["certificates"] = list(_describe(record.certificates_pem))
+    view["keys"] = {role: "stored" for role in sorted(record.keys)}
+    return view
 
 
 def show(repo: Repository, name: str, *, online: bool = True) -> IssuerView:

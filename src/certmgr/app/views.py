@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = ["STATE_FILTERS", "CertificateDetail", "Page", "certificate_chain_pem",
            "certificate_detail", "certificates_page",
-           "hosts_overview", "page"]
+           "page"]
 
 T = TypeVar("T")
 MAX_PAGE = 500
@@ -152,16 +152,3 @@ def certificate_chain_pem(repo: Repository, name: str) -> bytes:
         raise NotFound(f"definition {name} has no certificate yet")
     return (current.cert_pem.strip() + "\n" + current.chain_pem.strip() + "\n").lstrip().encode()
 
-
-def hosts_overview(repo: Repository) -> list[dict[str, Any]]:
-    """Every host certmgr knows (``local`` always) with its discovered slots."""
-    hosts: list[dict[str, Any]] = [{"name": "local", "kind": "local", "address": None}]
-    hosts += [{"name": h.name, "kind": h.kind.value, "address": h.address}
-              for h in repo.list_hosts() if h.name != "local"]
-    for h in hosts:
-        try:
-            slots = repo.list_slots(h["name"])
-        except NotFound:
-            slots = []
-        h["slots"] = [{"id": s.slot_id, "names": list(s.names)} for s in slots]
-    return hosts

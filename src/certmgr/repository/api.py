@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 from certmgr.repository import masterkey as mk
-from certmgr.repository.aggregates import Aggregates
 from certmgr.repository.db import check_sqlite_directory, connect, enable_wal, resolve_url
+from certmgr.repository.pages import Pages
 from certmgr.repository.schema import ensure_schema
 
 __all__ = ["PASSPHRASE_ENV", "Repository", "open_repository"]
@@ -15,7 +15,7 @@ __all__ = ["PASSPHRASE_ENV", "Repository", "open_repository"]
 PASSPHRASE_ENV = "CERTMGR_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
 
 
-class Repository(Aggregates):
+class Repository(Pages):
     """certmgr's repository: every method is one transaction and returns records.
 
     Parts: hosts and discovery (``upsert_host``, ``save_discovery``,
@@ -23,7 +23,8 @@ class Repository(Aggregates):
     (``save_definition``, ``add_certificate``, ``list_certificates``...),
     deployments, observations, users and API tokens, encrypted private keys
     (``store_private_key``, ``load_private_key`` which is audited), the audit
-    log (``list_audit``) and the dashboard's aggregates (``expiry_aggregate``...).
+    log (``list_audit``), the dashboard's aggregates (``expiry_aggregate``...) and
+    the console's lists a page at a time (``definition_page``...).
     Close it with :meth:`close` or use it as a context manager.
     """
 

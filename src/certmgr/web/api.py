@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from certmgr.app import users as uc
 from certmgr.app.definitions import definition_view
+from certmgr.app.views import Page
 from certmgr.errors import InputError
 from certmgr.web.console import Console
 from certmgr.web.security import ApiError, require_hosts
@@ -104,6 +105,12 @@ class PageOut(BaseModel):
 
 class ListOut(BaseModel):
     items: list[dict[str, Any]]
+
+
+def page_out(p: Page, items: list[dict[str, Any]] | None = None) -> PageOut:
+    """The API's answer for a page (``items``: the page's items as JSON by default)."""
+    return PageOut(items=[i.to_json() for i in p.items] if items is None else items,
+                   total=p.total, offset=p.offset, limit=p.limit)
 
 
 def _console(request: Request) -> Console:
@@ -211,11 +218,23 @@ class DefinitionOut(BaseModel):
 
 class DefinitionsOut(BaseModel):
     items: list[DefinitionOut]
+    total: int
+    offset: int
+    limit: int
+
+
+NamePart = Annotated[str | None, Query(max_length=255,
+                                       description="only definitions whose name holds this "
+                                                   "(any case)")]
 
 
 @router.get("/definitions", response_model=DefinitionsOut, response_model_exclude_unset=True)
-def definitions(request: Request) -> dict[str, Any]:
-    return {"items": [definition_view(d) for d in _console(request).definitions()]}
+def definitions(request: Request, offset: Offset = 0, limit: Limit = 50,
+                q: NamePart = None) -> dict[str, Any]:
+    """Definitions by name, a page at a time."""
+    p = _console(request).definitions(offset, limit, q=q)
+    return {"items": [definition_view(d) for d in p.items], "total": p.total,
+            "offset": p.offset, "limit": p.limit}
 
 
 @router.get("/definitions/{name}", response_model=DefinitionOut,
@@ -251,9 +270,11 @@ def issue(request: Request, name: Name) -> dict[str, Any]:
     return _console(request).issue_job(name, _user(request).name).to_json()
 
 
-@router.get("/hosts", response_model=ListOut)
-def hosts(request: Request) -> ListOut:
-    return ListOut(items=_console(request).hosts())
+@router.get("/hosts", response_model=PageOut)
+def hosts(request: Request, offset: Offset = 0, limit: Limit = 50) -> PageOut:
+    """Hosts (``local`` first, then by name) with their discovered slots."""
+    p = _console(request).hosts(offset, limit)
+    return page_out(p, list(p.items))
 
 
 @router.post("/hosts/{host:path}/discover", status_code=202,  # SSH names hold "/"
@@ -264,9 +285,10 @@ def discover(request: Request, host: Annotated[str, Field(min_length=1, max_leng
     return _console(request).discover_job(host, _user(request).name).to_json()
 
 
-@router.get("/deployments", response_model=ListOut)
-def deployments(request: Request, limit: Limit = 50) -> ListOut:
-    return ListOut(items=[d.to_json() for d in _console(request).deployments(limit)])
+@router.get("/deployments", response_model=PageOut)
+def deployments(request: Request, offset: Offset = 0, limit: Limit = 50) -> PageOut:
+    """Deployments, newest first."""
+    return page_out(_console(request).deployments(offset, limit))
 
 
 @router.post("/deployments", status_code=202, response_model=JobOut)
@@ -338,9 +360,10 @@ def audit(request: Request, limit: Limit = 100, offset: Annotated[int, Query(
                     next_offset=found.offset + found.limit if found.more else None)
 
 
-@router.get("/users", response_model=ListOut)
-def users(request: Request) -> ListOut:
-    return ListOut(items=[u.to_json() for u in _console(request).users()])
+@router.get("/users", response_model=PageOut)
+def users(request: Request, offset: Offset = 0, limit: Limit = 50) -> PageOut:
+    """Users by name."""
+    return page_out(_console(request).users(offset, limit))
 
 
 @router.post("/users", status_code=201, response_model=dict[str, Any])
@@ -356,9 +379,10 @@ def remove_user(request: Request,
     _console(request).remove_user(name)
 
 
-@router.get("/tokens", response_model=ListOut)
-def tokens(request: Request) -> ListOut:
-    return ListOut(items=[t.to_json() for t in _console(request).tokens()])
+@router.get("/tokens", response_model=PageOut)
+def tokens(request: Request, offset: Offset = 0, limit: Limit = 50) -> PageOut:
+    """API tokens (never a token itself), oldest first."""
+    return page_out(_console(request).tokens(offset, limit))
 
 
 @router.delete("/tokens/{token_id}", status_code=204)

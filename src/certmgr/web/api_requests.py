@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from certmgr.app import downloads, requests
 from certmgr.errors import InputError, PKIError
-from certmgr.web.api import _ERRORS, ListOut, Name
+from certmgr.web.api import _ERRORS, Limit, Name, Offset, PageOut, page_out
 from certmgr.web.console import Console
 from certmgr.web.security import ApiError
 
@@ -47,10 +47,11 @@ class AnswerIn(BaseModel):
                                       description="The CA's certificate, then its chain, PEM")]
 
 
-@router.get("/requests", response_model=ListOut)
-def pending(request: Request) -> ListOut:
+@router.get("/requests", response_model=PageOut)
+def pending(request: Request, offset: Offset = 0, limit: Limit = 50) -> PageOut:
     """Requests waiting for an outside CA's certificate, oldest first."""
-    return ListOut(items=[p.to_json() for p in requests.pending_requests(_repo(request))])
+    console: Console = request.app.state.console
+    return page_out(console.requests(offset, limit))
 
 
 @router.post("/requests", status_code=201, response_model=RequestOut)

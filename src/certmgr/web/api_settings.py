@@ -14,7 +14,7 @@ from certmgr.app import users as uc
 from certmgr.app.audit import acting_as
 from certmgr.app.notifications import notification_settings, send_test_notice
 from certmgr.errors import UsageError
-from certmgr.web.api import _ERRORS, JobOut, ListOut
+from certmgr.web.api import _ERRORS, JobOut, Limit, Offset, PageOut, page_out
 from certmgr.web.console import Console
 from certmgr.web.jobs import Job, Reporter
 
@@ -89,12 +89,13 @@ def test_job(request: Request) -> Job:
     return job
 
 
-@router.get("/issuers", response_model=ListOut)
-def issuers(request: Request) -> ListOut:
-    """Every issuer (built-in CA, ACME accounts, external) with its settings; keys and
-    other secrets only named as ``stored`` (admins only)."""
+@router.get("/issuers", response_model=PageOut)
+def issuers(request: Request, offset: Offset = 0, limit: Limit = 50) -> PageOut:
+    """The issuers (built-in CA, ACME accounts, external) by name with their settings; keys
+    and other secrets only named as ``stored`` (admins only)."""
     console: Console = request.app.state.console
-    return ListOut(items=iss.issuer_settings(console.repository()))
+    p = console.issuers(offset, limit)
+    return page_out(p, list(p.items))
 
 
 @router.post("/issuers", status_code=201, response_model=dict[str, Any])

@@ -91,30 +91,47 @@ class Console:
 
         return certificate_chain_pem(self.repository(), name)
 
-    def definitions(self) -> list[DefinitionRecord]:
-        return list(self.repository().list_definitions())
+    def definitions(self, offset: int = 0, limit: int = 50, *, q: str | None = None) -> Page:
+        """A page of definitions (records) by name, those whose name holds ``q``."""
+        from certmgr.app.lists import definitions_page
+
+        return definitions_page(self.repository(), offset, limit, name_part=q)
 
     def definition(self, name: str) -> DefinitionRecord:
         return self.repository().get_definition(name)
 
-    def hosts(self) -> list[dict[str, Any]]:
-        from certmgr.app.views import hosts_overview
+    def hosts(self, offset: int = 0, limit: int = 50) -> Page:
+        from certmgr.app.lists import hosts_page
 
-        return hosts_overview(self.repository())
+        return hosts_page(self.repository(), offset, limit)
 
-    def deployments(self, limit: int = 50) -> list[Any]:
-        from certmgr.app.deploy import deployments
+    def deployments(self, offset: int = 0, limit: int = 50) -> Page:
+        from certmgr.app.lists import deployments_page
 
-        return deployments(self.repository(), limit=limit)[:limit]
+        return deployments_page(self.repository(), offset, limit)
+
+    def requests(self, offset: int = 0, limit: int = 50) -> Page:
+        from certmgr.app.lists import requests_page
+
+        return requests_page(self.repository(), offset, limit)
+
+    def issuers(self, offset: int = 0, limit: int = 50) -> Page:
+        from certmgr.app.lists import issuers_page
+
+        return issuers_page(self.repository(), offset, limit)
 
     def audit(self, limit: int = 100, action: str | None = None) -> list[Any]:
         return audit_events(self.repository(), limit=limit, action=action)
 
-    def users(self) -> list[uc.UserRecord]:
-        return uc.list_users(self.repository())
+    def users(self, offset: int = 0, limit: int = 50) -> Page:
+        from certmgr.app.lists import users_page
 
-    def tokens(self) -> list[Any]:
-        return uc.list_tokens(self.repository())
+        return users_page(self.repository(), offset, limit)
+
+    def tokens(self, offset: int = 0, limit: int = 50) -> Page:
+        from certmgr.app.lists import tokens_page
+
+        return tokens_page(self.repository(), offset, limit)
 
     # -- acting ----------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from certmgr.web.security import (
     require_hosts,
 )
 
-__all__ = ["render_error", "router"]
+__all__ = ["hosts_context", "render_error", "render_users", "router"]
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -205,10 +205,24 @@ def certificate_chain(request: Request, name: str) -> Response:
                     headers={"content-disposition": "attachment; filename=\"chain.pem\""})
 
 
+def _offset(offset: int) -> int:
+    return max(0, min(offset, 10_000_000))
+
+
+def _definitions(request: Request, status: int = 200, *, offset: int = 0, q: str = "",
+                 **context: Any) -> Response:
+    """The definitions page: a page of 50 by name, those whose name holds ``q``."""
+    q = q.strip()[:255]
+    found = _console(request).definitions(_offset(offset), 50, q=q or None)
+    context.setdefault("form", {})
+    context.setdefault("error", "")
+    return _render(request, "definitions.html", status, page=found, definitions=found.items,
+                   q=q, query=f"q={quote(q)}" if q else "", **context)
+
+
 @router.get("/definitions")
-def definitions(request: Request) -> Response:
-    return _render(request, "definitions.html", definitions=_console(request).definitions(),
-                   form={}, error="")
+def definitions(request: Request, offset: int = 0, q: str = "") -> Response:
+    return _definitions(request, offset=offset, q=q)
 
 
 @router.post("/definitions")
@@ -226,9 +240,9 @@ def define(request: Request, name: ShortField, cn: ShortField,
                        validity=validity.strip(), renew_before="30d", issuer=issuer.strip(),
                        targets=targets.split())
     except (CertmgrError, ApiError) as exc:
-        return _render(request, "definitions.html", 422, definitions=console.definitions(),
-                       form=form, error=getattr(exc, "message", str(exc)))
-    return RedirectResponse(f"/definitions#def-{name}", status_code=303)
+        return _definitions(request, 422, form=form, error=getattr(exc, "message", str(exc)))
+    return RedirectResponse(f"/definitions?q={quote(name.strip()[:255])}#def-{quote(name)}",
+                            status_code=303)
 
 
 @router.post("/definitions/apply")
@@ -238,10 +252,8 @@ def apply(request: Request, toml: Annotated[str, Form(max_length=1_000_000)]) ->
     try:
         batch, warnings = console.apply(toml, "the uploaded TOML")
     except CertmgrError as exc:
-        return _render(request, "definitions.html", 422, definitions=console.definitions(),
-                       form={}, error=exc.message)
-    return _render(request, "definitions.html", definitions=console.definitions(), form={},
-                   error="", applied=list(batch), warnings=warnings)
+        return _definitions(request, 422, error=exc.message)
+    return _definitions(request, applied=list(batch), warnings=warnings)
 
 
 @router.get("/definitions/{name}/edit")
@@ -266,7 +278,8 @@ def edit(request: Request, name: str, cn: ShortField,
     except CertmgrError as exc:
         return _render(request, "definition_edit.html", 422, d=console.definition(name[:255]),
                        form=form, error=exc.message)
-    return RedirectResponse(f"/definitions#def-{name[:255]}", status_code=303)
+    return RedirectResponse(f"/definitions?q={quote(name[:255])}#def-{quote(name[:255])}",
+                            status_code=303)
 
 
 @router.post("/definitions/{name}/issue")
@@ -281,11 +294,17 @@ def delete(request: Request, name: str) -> Response:
     return RedirectResponse("/definitions", status_code=303)
 
 
-@router.get("/hosts")
-def hosts(request: Request) -> Response:
+def hosts_context(request: Request, offset: int = 0) -> dict[str, Any]:
+    """The hosts page's page of hosts, each marked whether the user may act on it."""
     user = request.state.user
-    found = [{**h, "allowed": uc.host_allowed(user, h["name"])} for h in _console(request).hosts()]
-    return _render(request, "hosts.html", hosts=found)
+    found = _console(request).hosts(_offset(offset), 50)
+    return {"page": found, "hosts": [{**h, "allowed": uc.host_allowed(user, h["name"])}
+                                     for h in found.items]}
+
+
+@router.get("/hosts")
+def hosts(request: Request, offset: int = 0) -> Response:
+    return _render(request, "hosts.html", **hosts_context(request, offset))
 
 
 @router.get("/audit")
@@ -330,13 +349,17 @@ def discover(request: Request, host: str) -> Response:
 
 
 @router.get("/deploy")
-def deploy_form(request: Request) -> Response:
-    user = request.state.user
+def deploy_form(request: Request, offset: int = 0, q: str = "", history: int = 0) -> Response:
+    """Definitions to deploy, 20 at a time, those whose name holds ``q``; the history of
+    deployments, 50 at a time (``history``: its offset)."""
+    user, console, q = request.state.user, _console(request), q.strip()[:255]
+    page = console.definitions(_offset(offset), 20, q=q or None)
     definitions = [(d, [(t, uc.host_allowed(user, host)) for t, host in
-                        _console(request).deployment_targets(d.name, None)])
-                   for d in _console(request).definitions()]
-    history = [(d, uc.host_allowed(user, d.host)) for d in _console(request).deployments(50)]
-    return _render(request, "deploy.html", definitions=definitions, history=history)
+                        console.deployment_targets(d.name, None)]) for d in page.items]
+    past = console.deployments(_offset(history), 50)
+    return _render(request, "deploy.html", definitions=definitions, page=page, q=q,
+                   query=f"q={quote(q)}" if q else "", past=past,
+                   history=[(d, uc.host_allowed(user, d.host)) for d in past.items])
 
 
 def _deploy(request: Request, definition: str, targets: list[str], *, dry_run: bool
@@ -376,11 +399,19 @@ def deploy_rollback(request: Request, target: Annotated[str, Form(max_length=512
 
 # -- users and tokens (admin) -------------------------------------------------------------
 
-@router.get("/users")
-def users(request: Request) -> Response:
+def render_users(request: Request, status: int = 200, *, users: int = 0, tokens: int = 0,
+           created: Any = None, error: str = "") -> Response:
     console = _console(request)
-    return _render(request, "users.html", users=console.users(), tokens=console.tokens(),
-                   created=None, error="")
+    user_page = console.users(_offset(users), 50)
+    token_page = console.tokens(_offset(tokens), 50)
+    return _render(request, "users.html", status, users=user_page.items, user_page=user_page,
+                   tokens=token_page.items, token_page=token_page, created=created,
+                   error=error)
+
+
+@router.get("/users")
+def users(request: Request, users: int = 0, tokens: int = 0) -> Response:
+    return render_users(request, users=users, tokens=tokens)
 
 
 @router.post("/users")
@@ -391,11 +422,8 @@ def add_user(request: Request, name: ShortField,
     try:
         created = console.add_user(name.strip(), role, hosts.split())
     except (CertmgrError, ApiError) as exc:
-        return _render(request, "users.html", 422, users=console.users(),
-                       tokens=console.tokens(), created=None,
-                       error=getattr(exc, "message", str(exc)))
-    return _render(request, "users.html", 201, users=console.users(), tokens=console.tokens(),
-                   created=created, error="")
+        return render_users(request, 422, error=getattr(exc, "message", str(exc)))
+    return render_users(request, 201, created=created)
 
 
 @router.post("/users/{name}/delete")

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Form, Request, Response
 
 from certmgr.app import users as uc
 from certmgr.errors import CertmgrError, NotFound
-from certmgr.web.pages import _console, _render
+from certmgr.web.pages import _console, _render, render_users
 from certmgr.web.security import Session
 
 __all__ = ["qr_svg", "router"]
@@ -114,6 +114,5 @@ def create_token(request: Request, user: Annotated[str, Form(max_length=64)],
         error = exc.message
     else:
         return _render(request, "token_created.html", 201, new=new)
-    return _render(request, "users.html", 422, users=uc.list_users(repo),
-                   tokens=uc.list_tokens(repo), created=None, error=error)
+    return render_users(request, 422, error=error)
 

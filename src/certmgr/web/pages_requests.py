@@ -16,7 +16,7 @@ from certmgr.app import hosts as hosts_uc
 from certmgr.app import users as uc
 from certmgr.errors import CertmgrError, InputError, PKIError
 from certmgr.web.console import Console
-from certmgr.web.pages import _render, templates
+from certmgr.web.pages import _render, hosts_context, templates
 
 __all__ = ["router"]
 
@@ -40,16 +40,17 @@ def _file(found: downloads.Download) -> Response:
 # -- requests ---------------------------------------------------------------------------
 
 def _requests_page(request: Request, status: int = 200, error: str = "",
-                   received: Any = None) -> Response:
-    repo = _console(request).repository()
-    return _render(request, "requests.html", status, pending=requests.pending_requests(repo),
-                   definitions=[d.name for d in repo.list_definitions()], error=error,
-                   received=received, max_answer=requests.MAX_ANSWER)
+                   received: Any = None, offset: int = 0) -> Response:
+    """Pending requests, 50 at a time; a new request names its definition in a text field
+    (checked by the server: a select of 100,000 definitions is no form)."""
+    found = _console(request).requests(max(0, min(offset, 10_000_000)), 50)
+    return _render(request, "requests.html", status, pending=found.items, page=found,
+                   error=error, received=received, max_answer=requests.MAX_ANSWER)
 
 
 @router.get("/requests")
-def pending(request: Request) -> Response:
-    return _requests_page(request)
+def pending(request: Request, offset: int = 0) -> Response:
+    return _requests_page(request, offset=offset)
 
 
 @router.post("/requests")
@@ -135,9 +136,8 @@ def add_host(request: Request, url: Annotated[str, Form(max_length=512)],
                                             known_hosts_line=known_hosts,
                                             check=check == "on")
     except CertmgrError as exc:
-        user = request.state.user
-        found = [{**h, "allowed": uc.host_allowed(user, h["name"])} for h in console.hosts()]
-        return _render(request, "hosts.html", 422, hosts=found, add_error=exc.message,
+        return _render(request, "hosts.html", 422, **hosts_context(request),
+                       add_error=exc.message,
                        add_form={"url": url, "key": key, "known_hosts": known_hosts})
     return RedirectResponse(f"/hosts/{quote(record.name)}", status_code=303)
 

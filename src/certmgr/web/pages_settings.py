@@ -25,15 +25,17 @@ Url = Annotated[str, Form(max_length=2048)]
 
 
 def _issuers(request: Request, status: int = 200, error: str = "",
-             added: str = "", changed: bool = False) -> Response:
+             added: str = "", changed: bool = False, offset: int = 0) -> Response:
     console: Console = request.app.state.console
-    return _render(request, "issuers.html", status, issuers=iss.issuer_settings(
-        console.repository()), error=error, added=added, changed=changed)
+    found = console.issuers(max(0, min(offset, 10_000_000)), 50)
+    return _render(request, "issuers.html", status, issuers=found.items, page=found,
+                   error=error, added=added, changed=changed)
 
 
 @router.get("/settings/issuers")
-def issuers(request: Request, added: str = "", changed: str = "") -> Response:
-    return _issuers(request, added=added[:128], changed=bool(changed))
+def issuers(request: Request, added: str = "", changed: str = "", offset: int = 0
+            ) -> Response:
+    return _issuers(request, added=added[:128], changed=bool(changed), offset=offset)
 
 
 @router.post("/settings/issuers")
