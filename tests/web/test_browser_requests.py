@@ -36,10 +36,16 @@ def browser() -> Iterator[Any]:
 
 
 def _downloaded(page: Any, click: Any, tmp: Path) -> bytes:
-    with page.expect_download() as info:
-        click()
-    target = tmp / info.value.suggested_filename
-    info.value.save_as(target)
+    # Chromium cancels a download when the machine's interfaces change under it
+    # (ERR_NETWORK_CHANGED: another suite's lab adding a veth); that is not ours, so
+    # one more try; what the server sent is checked by the caller either way.
+    for attempt in (1, 2):
+        with page.expect_download() as info:
+            click()
+        target = tmp / info.value.suggested_filename
+        if info.value.failure() is None or attempt == 2:
+            info.value.save_as(target)
+            break
     data: bytes = target.read_bytes()
     return data
 
