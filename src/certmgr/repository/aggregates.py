@@ -14,6 +14,7 @@ judge with ``renewal_state`` itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -58,6 +59,23 @@ _DEPLOYMENT_SELECT_RANKED = (
     "ORDER BY p.id DESC) AS rank_in_slot FROM deployments AS p JOIN certificates AS c "
     "ON p.certificate_id = c.id JOIN definitions AS d ON c.definition_id = d.id")
 _FAILED = (DeploymentState.FAILED.value, DeploymentState.ROLLED_BACK.value)
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """The renewal rule at one time, for the definitions judged in SQL (``plain``):
+    conditions over ``c``/``d`` with their parameters. ``valid_where`` holds only the
+    part beyond ``c.state`` and ``c.not_after > now``; ``renew_upto`` bounds the renewal
+    windows (now plus the widest); ``acme_ids``: the definitions left to Python."""
+
+    expired_where: str
+    expired_params: tuple[object, ...]
+    renew_where: str
+    renew_params: tuple[object, ...]
+    valid_where: str
+    valid_params: tuple[object, ...]
+    renew_upto: datetime
+    acme_ids: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -129,40 +147,21 @@ class Aggregates(Accounts):
                          width: timedelta = timedelta(days=7)) -> ExpiryAggregate:
         """Counts and first rows (by name) of expired and due certificates at ``now``,
         and the timeline of expiries (see :attr:`ExpiryAggregate.timeline`)."""
-        t = self._db.time
         join = "FROM certificates AS c JOIN definitions AS d ON c.definition_id = d.id"
         with self._db.tx() as tx:
             definitions = int(tx.scalar("SELECT count(*) FROM definitions") or 0)
-            timeline = _timeline(tx, t, now, buckets, width)
-            # one pass over the definitions, no sort: the widest window, and whether
-            # any is to be judged in Python
-            widest, any_acme = tx.one(
-                f"SELECT max(renew_before_seconds), max(CASE WHEN {_ACME} THEN 1 ELSE 0 "  # noqa: S608
-                "END) FROM definitions AS d", (_ACME_PATTERN,)) or (None, None)
-            acme_ids = ([int(r[0]) for r in tx.rows(
-                f"SELECT id FROM definitions AS d WHERE {_ACME}", (_ACME_PATTERN,))]  # noqa: S608
-                if any_acme else [])
-            plain, plain_params = ((f"NOT ({_ACME})", (_ACME_PATTERN,)) if acme_ids
-                                   else ("1 = 1", ()))
-            expired_where = f"c.state = ? AND c.not_after <= ? AND {plain}"
-            expired_params: tuple[object, ...] = (_CURRENT, t(now), *plain_params)
-            # due: not_after <= now + the definition's renew_before, exactly, in the
-            # backend's own time arithmetic; only over the index range up to the widest
-            threshold, threshold_params = self._plus_seconds(now, "d.renew_before_seconds")
-            renew_where = (f"c.state = ? AND c.not_after > ? AND c.not_after <= ? AND {plain} "
-                           f"AND c.not_after <= {threshold}")
-            renew_params: tuple[object, ...] = (
-                _CURRENT, t(now), t(now + timedelta(seconds=int(widest or 0))), *plain_params,
-                *threshold_params)
-            expired = int(tx.scalar(f"SELECT count(*) {join} WHERE {expired_where}",
-                                    expired_params) or 0)
-            renew = int(tx.scalar(f"SELECT count(*) {join} WHERE {renew_where}",
-                                  renew_params) or 0)
+            timeline = _timeline(tx, self._db.time, now, buckets, width)
+            rule = self._renewal_rule(tx, now)
+            expired = int(tx.scalar(f"SELECT count(*) {join} WHERE {rule.expired_where}",
+                                    rule.expired_params) or 0)
+            renew = int(tx.scalar(f"SELECT count(*) {join} WHERE {rule.renew_where}",
+                                  rule.renew_params) or 0)
             rows = f"SELECT d.name, c.version, c.not_after {join} WHERE "
-            expired_first = _expiry_rows(tx, f"{rows}{expired_where} ORDER BY d.name LIMIT ?",
-                                         (*expired_params, int(first)))
-            renew_first = _expiry_rows(tx, f"{rows}{renew_where} ORDER BY d.name LIMIT ?",
-                                       (*renew_params, int(first)))
+            expired_first = _expiry_rows(
+                tx, f"{rows}{rule.expired_where} ORDER BY d.name LIMIT ?",
+                (*rule.expired_params, int(first)))
+            renew_first = _expiry_rows(tx, f"{rows}{rule.renew_where} ORDER BY d.name LIMIT ?",
+                                       (*rule.renew_params, int(first)))
             current = sum(timeline)
             unissued_first: tuple[str, ...] = ()
             if definitions > current:
@@ -170,15 +169,101 @@ class Aggregates(Accounts):
                     "SELECT name FROM definitions WHERE id NOT IN (SELECT definition_id "
                     "FROM certificates WHERE state = ?) ORDER BY name LIMIT ?",
                     (_CURRENT, int(first))))
-            acme: list[tuple[CertificateRecord, DefinitionRecord]] = []
-            for start in range(0, len(acme_ids), 500):  # SQLite's bound-parameter limit
-                chunk = acme_ids[start:start + 500]
-                acme += [(cert_from_tuple(r[:15]), definition_from_tuple(r[15:]))
-                         for r in tx.rows(_JUDGED + f" WHERE c.state = ? AND d.id IN "
-                                          f"({', '.join('?' * len(chunk))})",
-                                          (_CURRENT, *chunk))]
+            acme = _acme_current(tx, rule.acme_ids)
         return ExpiryAggregate(now, definitions, current, expired, renew, expired_first,
                                renew_first, unissued_first, tuple(acme), tuple(timeline))
+
+    def _renewal_rule(self, tx: Tx, now: datetime) -> _Rule:
+        """The renewal rule at ``now`` as SQL conditions over ``c`` (certificates) joined
+        to ``d`` (definitions), for the definitions it judges (see the module)."""
+        t = self._db.time
+        # one pass over the definitions, no sort: the widest window, and whether any is
+        # to be judged in Python
+        widest, any_acme = tx.one(
+            f"SELECT max(renew_before_seconds), max(CASE WHEN {_ACME} THEN 1 ELSE 0 "  # noqa: S608
+            "END) FROM definitions AS d", (_ACME_PATTERN,)) or (None, None)
+        acme_ids = ([int(r[0]) for r in tx.rows(
+            f"SELECT id FROM definitions AS d WHERE {_ACME}", (_ACME_PATTERN,))]  # noqa: S608
+            if any_acme else [])
+        plain, plain_params = ((f"NOT ({_ACME})", (_ACME_PATTERN,)) if acme_ids
+                               else ("1 = 1", ()))
+        # due: not_after <= now + the definition's renew_before, exactly, in the
+        # backend's own time arithmetic; only over the index range up to the widest
+        threshold, threshold_params = self._plus_seconds(now, "d.renew_before_seconds")
+        upto = now + timedelta(seconds=int(widest or 0))
+        return _Rule(
+            f"c.state = ? AND c.not_after <= ? AND {plain}", (_CURRENT, t(now), *plain_params),
+            f"c.state = ? AND c.not_after > ? AND c.not_after <= ? AND {plain} "
+            f"AND c.not_after <= {threshold}",
+            (_CURRENT, t(now), t(upto), *plain_params, *threshold_params),
+            f"{plain} AND NOT (c.not_after <= {threshold})", (*plain_params, *threshold_params),
+            upto, tuple(acme_ids))
+
+    def certificates_in_state(self, now: datetime, state: str,
+                              judge: Callable[[CertificateRecord, DefinitionRecord], str],
+                              offset: int, limit: int
+                              ) -> tuple[list[CertificateRecord], list[DefinitionRecord], int]:
+        """One page of the certificate list in one renewal ``state`` at ``now`` and how
+        many rows are in it: ``expired``, ``renew``, ``valid`` (current certificates by
+        expiry), ``none`` (definitions without a current one, by name), ``revoked``
+        (those of them whose newest version is revoked, by name). The rule is
+        :meth:`_renewal_rule`'s; ``judge`` gives the renewal state of each definition it
+        leaves to Python (an ACME schedule), as the dashboard does."""
+        t = self._db.time
+        current = "c.state = ?"
+        with self._db.tx() as tx:
+            n_current = int(tx.scalar("SELECT count(*) FROM certificates WHERE state = ?",
+                                      (_CURRENT,)) or 0)
+            n_expired = int(tx.scalar("SELECT count(*) FROM certificates WHERE state = ? "
+                                      "AND not_after <= ?", (_CURRENT, t(now))) or 0)
+            if state == "none":
+                total = max(0, int(tx.scalar("SELECT count(*) FROM definitions") or 0)
+                            - n_current)
+                return [], [definition_from_tuple(r) for r in tx.rows(
+                    f"{_DEF_SELECT} WHERE id NOT IN (SELECT definition_id FROM certificates "  # noqa: S608
+                    "WHERE state = ?) ORDER BY name LIMIT ? OFFSET ?",
+                    (_CURRENT, int(limit), int(offset)))], total
+            if state == "revoked":  # the newest version revoked, and none current
+                where = ("c.state = ? AND NOT EXISTS (SELECT 1 FROM certificates AS n WHERE "
+                         "n.definition_id = c.definition_id AND (n.version > c.version OR "
+                         "n.state || '' = ?))")
+                params: tuple[object, ...] = (CertificateState.REVOKED.value, _CURRENT)
+                order = "d.name"
+            elif state == "expired":  # the rule's first test: the same for every definition
+                where, params, order = f"{current} AND c.not_after <= ?", (
+                    _CURRENT, t(now)), "c.not_after, c.id"
+            else:
+                rule = self._renewal_rule(tx, now)
+                judged = [(c.id, c.not_after, judge(c, d))
+                          for c, d in _acme_current(tx, rule.acme_ids)]
+                picked = [(i, at) for i, at, s in judged if s == state]
+                # ids from the database, written as integers: no bound-parameter limit
+                ids = ", ".join(str(int(i)) for i, _ in picked)
+                also = f" OR c.id IN ({ids})" if picked else ""
+                order = "c.not_after, c.id"
+                if state == "renew":
+                    upto = max([rule.renew_upto, *(at for _, at in picked)])
+                    where = (f"{current} AND c.not_after > ? AND c.not_after <= ? AND "
+                             f"(({rule.renew_where}){also})")
+                    params = (_CURRENT, t(now), t(upto), *rule.renew_params)
+                elif state == "valid":
+                    where = f"{current} AND c.not_after > ? AND (({rule.valid_where}){also})"
+                    params = (_CURRENT, t(now), *rule.valid_params)
+                else:
+                    raise ValueError(f"no renewal state {state!r}")
+                n_renew = int(tx.scalar(
+                    "SELECT count(*) FROM certificates AS c JOIN definitions AS d ON "  # noqa: S608
+                    f"c.definition_id = d.id WHERE {rule.renew_where}", rule.renew_params) or 0
+                    ) + sum(1 for *_, s in judged if s == "renew")
+                total = n_renew if state == "renew" else n_current - n_expired - n_renew
+            if state in ("revoked", "expired"):
+                total = int(tx.scalar(
+                    "SELECT count(*) FROM certificates AS c JOIN definitions AS d ON "  # noqa: S608
+                    f"c.definition_id = d.id WHERE {where}", params) or 0)
+            certs = [cert_from_tuple(r) for r in tx.rows(
+                f"{_CERT_SELECT} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                (*params, int(limit), int(offset)))]
+        return certs, [], total
 
     def _plus_seconds(self, now: datetime, seconds_sql: str) -> tuple[str, tuple[object, ...]]:
         """SQL for ``now`` plus an integer column of seconds, as the backend stores
@@ -295,6 +380,18 @@ def _timeline(tx: Tx, t: Any, now: datetime, buckets: int, width: timedelta) -> 
     for i, n in tx.rows(" UNION ALL ".join(parts), params):
         counts[int(i)] = int(n)
     return counts
+
+
+def _acme_current(tx: Tx, ids: tuple[int, ...]
+                  ) -> list[tuple[CertificateRecord, DefinitionRecord]]:
+    """The current certificates of the definitions ``ids``, with their definitions."""
+    out: list[tuple[CertificateRecord, DefinitionRecord]] = []
+    for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
+        chunk = ids[start:start + 500]
+        out += [(cert_from_tuple(r[:15]), definition_from_tuple(r[15:]))
+                for r in tx.rows(_JUDGED + f" WHERE c.state = ? AND d.id IN "
+                                 f"({', '.join('?' * len(chunk))})", (_CURRENT, *chunk))]
+    return out
 
 
 def _expiry_rows(tx: Tx, sql: str, params: tuple[Any, ...]) -> tuple[ExpiryRow, ...]:
