@@ -7,7 +7,8 @@ definition into Python, so 100,000 certificates cost about what 100 do.
 The renewal rule stays :func:`certmgr.issuers.schedule.renewal_state`: SQL here judges
 only definitions whose window is their ``renew_before`` ahead of expiry (the rule for
 the built-in CA and external CAs: due when ``not_after <= now + renew_before``).
-Definitions that may follow an ACME schedule (their data names ``acme``) are left out
+Definitions that may follow an ACME schedule (their data names ``acme``:
+:func:`certmgr.repository.schema.acme_definition`, indexed) are left out
 of those counts and handed back whole (:attr:`ExpiryAggregate.acme`) for the caller to
 judge with ``renewal_state`` itself.
 """
@@ -36,17 +37,12 @@ from certmgr.repository.records import (
     DeploymentState,
     ObservationRecord,
 )
+from certmgr.repository.schema import acme_definition
 
 __all__ = ["Aggregates", "DeploymentProblemRow", "ExpiryAggregate", "ExpiryRow",
            "ObservationAggregate"]
 
 _CURRENT = CertificateState.CURRENT.value
-# Definitions whose data names "acme" (a superset of those on an ACME schedule): the
-# JSON text of any dict with that key holds the quoted name.
-# (The pattern is a parameter: psycopg reads a '%' in the statement as a placeholder.)
-_ACME = "CAST(d.data AS TEXT) LIKE ?"
-_ACME_PATTERN = '%"acme"%'
-
 _JUDGED = (
     "SELECT c.id, d.name, c.version, c.serial, c.sha256, c.subject, c.sans, c.not_before, "
     "c.not_after, c.issuer, c.cert_pem, c.chain_pem, c.key_id, c.state, c.created, d.name, "
@@ -177,26 +173,23 @@ class Aggregates(Accounts):
         """The renewal rule at ``now`` as SQL conditions over ``c`` (certificates) joined
         to ``d`` (definitions), for the definitions it judges (see the module)."""
         t = self._db.time
-        # one pass over the definitions, no sort: the widest window, and whether any is
-        # to be judged in Python
-        widest, any_acme = tx.one(
-            f"SELECT max(renew_before_seconds), max(CASE WHEN {_ACME} THEN 1 ELSE 0 "  # noqa: S608
-            "END) FROM definitions AS d", (_ACME_PATTERN,)) or (None, None)
-        acme_ids = ([int(r[0]) for r in tx.rows(
-            f"SELECT id FROM definitions AS d WHERE {_ACME}", (_ACME_PATTERN,))]  # noqa: S608
-            if any_acme else [])
-        plain, plain_params = ((f"NOT ({_ACME})", (_ACME_PATTERN,)) if acme_ids
-                               else ("1 = 1", ()))
+        # through the indexes of schema 0005, not a pass over the definitions: the widest
+        # window, and the definitions to be judged in Python
+        widest = tx.scalar("SELECT max(renew_before_seconds) FROM definitions")
+        acme = acme_definition(self.backend, "d")
+        acme_ids = [int(r[0]) for r in tx.rows(
+            f"SELECT id FROM definitions AS d WHERE {acme}")]  # noqa: S608
+        plain = f"NOT ({acme})" if acme_ids else "1 = 1"
         # due: not_after <= now + the definition's renew_before, exactly, in the
         # backend's own time arithmetic; only over the index range up to the widest
         threshold, threshold_params = self._plus_seconds(now, "d.renew_before_seconds")
         upto = now + timedelta(seconds=int(widest or 0))
         return _Rule(
-            f"c.state = ? AND c.not_after <= ? AND {plain}", (_CURRENT, t(now), *plain_params),
+            f"c.state = ? AND c.not_after <= ? AND {plain}", (_CURRENT, t(now)),
             f"c.state = ? AND c.not_after > ? AND c.not_after <= ? AND {plain} "
             f"AND c.not_after <= {threshold}",
-            (_CURRENT, t(now), t(upto), *plain_params, *threshold_params),
-            f"{plain} AND NOT (c.not_after <= {threshold})", (*plain_params, *threshold_params),
+            (_CURRENT, t(now), t(upto), *threshold_params),
+            f"{plain} AND NOT (c.not_after <= {threshold})", threshold_params,
             upto, tuple(acme_ids))
 
     def certificates_in_state(self, now: datetime, state: str,
