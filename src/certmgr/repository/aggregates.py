@@ -143,7 +143,7 @@ class Aggregates(Accounts):
                          width: timedelta = timedelta(days=7)) -> ExpiryAggregate:
         """Counts and first rows (by name) of expired and due certificates at ``now``,
         and the timeline of expiries (see :attr:`ExpiryAggregate.timeline`)."""
-        join = "FROM certificates AS c JOIN definitions AS d ON c.definition_id = d.id"
+        join = _judged_from(self.backend)
         with self._db.tx() as tx:
             definitions = int(tx.scalar("SELECT count(*) FROM definitions") or 0)
             timeline = _timeline(tx, self._db.time, now, buckets, width)
@@ -245,14 +245,14 @@ class Aggregates(Accounts):
                 else:
                     raise ValueError(f"no renewal state {state!r}")
                 n_renew = int(tx.scalar(
-                    "SELECT count(*) FROM certificates AS c JOIN definitions AS d ON "  # noqa: S608
-                    f"c.definition_id = d.id WHERE {rule.renew_where}", rule.renew_params) or 0
+                    f"SELECT count(*) {_judged_from(self.backend)} "
+                    f"WHERE {rule.renew_where}", rule.renew_params) or 0
                     ) + sum(1 for *_, s in judged if s == "renew")
                 total = n_renew if state == "renew" else n_current - n_expired - n_renew
             if state in ("revoked", "expired"):
                 total = int(tx.scalar(
-                    "SELECT count(*) FROM certificates AS c JOIN definitions AS d ON "  # noqa: S608
-                    f"c.definition_id = d.id WHERE {where}", params) or 0)
+                    f"SELECT count(*) {_judged_from(self.backend)} WHERE {where}",
+                    params) or 0)
             certs = [cert_from_tuple(r) for r in tx.rows(
                 f"{_CERT_SELECT} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
                 (*params, int(limit), int(offset)))]
@@ -373,6 +373,17 @@ def _timeline(tx: Tx, t: Any, now: datetime, buckets: int, width: timedelta) -> 
     for i, n in tx.rows(" UNION ALL ".join(parts), params):
         counts[int(i)] = int(n)
     return counts
+
+
+def _judged_from(backend: str) -> str:
+    """``FROM`` certificates ``c`` with their definitions ``d``, for statements over an
+    index range of ``c`` that judge each row by ``d``. On PostgreSQL each definition is
+    looked up by its key (a LATERAL subquery the planner cannot flatten): as a join it
+    hashed all 100,000 definitions for 1,000 due certificates (12-16 ms, not 4)."""
+    if backend == "postgresql":
+        return ("FROM certificates AS c CROSS JOIN LATERAL (SELECT * FROM definitions AS d0 "
+                "WHERE d0.id = c.definition_id OFFSET 0) AS d")
+    return "FROM certificates AS c JOIN definitions AS d ON c.definition_id = d.id"
 
 
 def _acme_current(tx: Tx, ids: tuple[int, ...]
