@@ -290,22 +290,24 @@ class Aggregates(Accounts):
             # through the (state, not_after) index, which would read every current
             # certificate for each row (SQLite picks it without statistics)
             "LEFT JOIN certificates AS cc ON cc.definition_id = p.definition_id "
-            "AND cc.state || '' = ? "
+            f"AND cc.state || '' = {_lit(_CURRENT)} "
             # candidates through indexes: by their own state, and the verified ones of
             # certificates no longer current (found from those certificates)
             "WHERE p.id IN (SELECT id FROM deployments WHERE state IN "
-            f"({', '.join('?' * len(worry))}) UNION ALL SELECT p2.id FROM certificates "
+            f"({', '.join(map(_lit, worry))}) UNION ALL SELECT p2.id FROM certificates "
             "AS c2 JOIN deployments AS p2 ON p2.certificate_id = c2.id WHERE c2.state IN "
-            "(?, ?) AND p2.state || '' = ?) "  # from c2 (few), not all verified p2
+            f"({_lit(CertificateState.SUPERSEDED.value)}, {_lit(CertificateState.REVOKED.value)}) "
+            f"AND p2.state || '' = {_lit(verified)}) "  # from c2 (few), not all verified p2
             "AND NOT EXISTS (SELECT 1 FROM deployments AS n WHERE n.host = p.host "
             "AND n.slot_id = p.slot_id AND n.definition_id = p.definition_id AND n.id > p.id) "
             "AND EXISTS (SELECT 1 FROM definition_targets AS t WHERE t.definition_id = "
             "p.definition_id AND t.host = p.host AND t.slot_id = p.slot_id) "
-            "AND (p.state <> ? OR cc.version IS NOT NULL) "
-            "ORDER BY 1, 2, 3 LIMIT ?")
-        rows = self._db.read().rows(sql, (_CURRENT, *worry, CertificateState.SUPERSEDED.value,
-                                          CertificateState.REVOKED.value, verified, verified,
-                                          int(limit)))
+            f"AND (p.state <> {_lit(verified)} OR cc.version IS NOT NULL) "
+            f"ORDER BY 1, 2, 3 LIMIT {int(limit)}")
+        # no parameters: our own constants written out, so that PostgreSQL plans this
+        # join once per connection (psycopg prepares a statement run 5 times) instead
+        # of on every request (~7-10 ms of planning against ~3 ms of running)
+        rows = self._db.read().rows(sql)
         return [DeploymentProblemRow(r[0], r[1], r[2], int(r[3]), DeploymentState(r[4]),
                                      int(r[5]), r[6], r[7], r[8]) for r in rows]
 
@@ -373,6 +375,13 @@ def _timeline(tx: Tx, t: Any, now: datetime, buckets: int, width: timedelta) -> 
     for i, n in tx.rows(" UNION ALL ".join(parts), params):
         counts[int(i)] = int(n)
     return counts
+
+
+def _lit(value: str) -> str:
+    """One of our own state names as an SQL literal (never a value from outside)."""
+    if not value.replace("_", "").isalnum():
+        raise ValueError(f"not a state name: {value!r}")
+    return f"'{value}'"
 
 
 def _judged_from(backend: str) -> str:
