@@ -205,13 +205,15 @@ class Aggregates(Accounts):
         t = self._db.time
         current = "c.state = ?"
         with self._db.tx() as tx:
-            n_current = int(tx.scalar("SELECT count(*) FROM certificates WHERE state = ?",
-                                      (_CURRENT,)) or 0)
-            n_expired = int(tx.scalar("SELECT count(*) FROM certificates WHERE state = ? "
-                                      "AND not_after <= ?", (_CURRENT, t(now))) or 0)
+            def count(sql: str, params: tuple[object, ...] = (_CURRENT,)) -> int:
+                return int(tx.scalar(sql, params) or 0)
+
+            n_current = (count("SELECT count(*) FROM certificates WHERE state = ?")
+                         if state in ("none", "valid") else 0)
             if state == "none":
-                total = max(0, int(tx.scalar("SELECT count(*) FROM definitions") or 0)
-                            - n_current)
+                total = max(0, count("SELECT count(*) FROM definitions", ()) - n_current)
+                if offset >= total:  # e.g. every definition issued: no anti-join at all
+                    return [], [], total
                 return [], [definition_from_tuple(r) for r in tx.rows(
                     f"{_DEF_SELECT} WHERE id NOT IN (SELECT definition_id FROM certificates "  # noqa: S608
                     "WHERE state = ?) ORDER BY name LIMIT ? OFFSET ?",
@@ -248,7 +250,9 @@ class Aggregates(Accounts):
                     f"SELECT count(*) {_judged_from(self.backend)} "
                     f"WHERE {rule.renew_where}", rule.renew_params) or 0
                     ) + sum(1 for *_, s in judged if s == "renew")
-                total = n_renew if state == "renew" else n_current - n_expired - n_renew
+                total = n_renew if state == "renew" else n_current - n_renew - count(
+                    "SELECT count(*) FROM certificates WHERE state = ? AND not_after <= ?",
+                    (_CURRENT, t(now)))
             if state in ("revoked", "expired"):
                 total = int(tx.scalar(
                     f"SELECT count(*) {_judged_from(self.backend)} WHERE {where}",
