@@ -1,7 +1,8 @@
 """The web console's speed (issue 17, Speed): with N (default 100,000) current
 certificates and E (default 10,000) monitored endpoints in the repository (each with
 its slot, a deployment and two probe results, 1% of the newest failing, 2% with a
-finding), the dashboard and the first page of the certificate list, screen and API,
+finding), the dashboard and the first page of the certificate list, unfiltered and
+filtered on the renewal state ``renew``, screen and API,
 each timed over HTTPS with httpx beside a trivial route of the same server in the
 same run (a static file). Samples are taken round-robin (one of each route per
 round), so a load spike on the shared machine touches every route alike.
@@ -46,7 +47,9 @@ BUDGET_RATIO = 20.0
 ROUTES = {"trivial_static": "/static/app.css", "dashboard": "/",
           "api_dashboard": "/api/v1/dashboard", "certificates_page_1": "/certificates",
           "api_certificates_page_1": "/api/v1/certificates?limit=50",
-          "api_definitions_page_1": "/api/v1/definitions?limit=50"}
+          "api_definitions_page_1": "/api/v1/definitions?limit=50",
+          "certificates_renew_page_1": "/certificates?state=renew",
+          "api_certificates_renew_page_1": "/api/v1/certificates?state=renew&limit=50"}
 _FILLED = ("hosts", "services", "slots", "endpoints", "definitions", "definition_targets",
            "certificates", "deployments", "observations")
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from certmgr.app.context import Context
     from certmgr.monitor.scheduler_endpoints import Watched
     from certmgr.repository import ObservationRecord, Repository
+    from certmgr.repository.operations import LatestSummary
 
 __all__ = ["PROBLEMS", "EndpointDetail", "EndpointRow", "check_endpoint_id", "endpoint_detail",
            "endpoint_id", "endpoint_rows", "endpoints_page", "hosts_of", "scan_endpoints",
@@ -159,29 +160,60 @@ _KEPT_LOCK = threading.Lock()
 
 def _entries(repo: Repository) -> tuple[_Entry, ...]:
     """Every endpoint (monitored ones and those only observed), by host and address,
-    read without decoding any observation in full (kept while nothing changed)."""
+    read without decoding any observation in full (kept while nothing changed; after
+    probes only, the kept list is brought forward by the observations they stored)."""
     version = repo.endpoints_version()
     with _KEPT_LOCK:
         kept = _KEPT.get(repo)
     if kept is not None and kept[0] == version:
         return kept[1]
-    entries = _read_entries(repo)
+    entries = _brought_forward(repo, kept, version) if kept is not None else None
+    if entries is None:
+        entries = _read_entries(repo)
     with _KEPT_LOCK:
         _KEPT[repo] = (version, entries)
     return entries
 
 
+def _entry(key: Key, watched: tuple[str, Sequence[str]] | None,
+           obs: LatestSummary | None) -> _Entry:
+    """An endpoint in brief: ``watched`` its (host, slots) when monitored, ``obs`` its
+    newest observation in brief."""
+    host, slots = watched or (obs[5] if obs else None, [])
+    return _Entry(key, endpoint_id(*key), host, tuple(slots), watched is not None,
+                  obs[0] if obs else None,
+                  _kinds(obs[6], obs[7]) if obs else _kinds(None, ()))
+
+
+def _brought_forward(repo: Repository, kept: tuple[tuple[Any, ...], tuple[_Entry, ...]],
+                     version: tuple[Any, ...]) -> tuple[_Entry, ...] | None:
+    """The kept entries with the observations stored since, when nothing else changed
+    (no discovery, no host; no marked observation gone): those few read by id instead
+    of every endpoint's. None: read the whole list again."""
+    before, entries = kept
+    since = int(before[0] or 0)  # None: no observation then
+    if (len(before) != len(version) or before[1:-1] != version[1:-1] or version[0] is None
+            or int(version[0]) <= since):
+        return None
+    by_key = {e.key: e for e in entries}
+    marked = before[-1]
+    for obs in repo.latest_summaries(after=since):
+        key: Key = (obs[1], obs[2], obs[3], obs[4])
+        old = by_key.get(key)
+        if old is None or old.latest is None:
+            marked += 1  # an endpoint's first observation
+        by_key[key] = _entry(key, (old.host or "", old.slots) if old and old.monitored
+                             else None, obs)
+    if marked != version[-1]:  # a marked observation went, or one came in between
+        return None
+    return tuple(sorted(by_key.values(), key=_Entry.order))
+
+
 def _read_entries(repo: Repository) -> tuple[_Entry, ...]:
     monitored = _monitored(repo)
-    latest = {(a, p, t, s): (i, h, ok, codes)
+    latest = {(a, p, t, s): (i, a, p, t, s, h, ok, codes)
               for i, a, p, t, s, h, ok, codes in repo.latest_summaries()}
-    out = []
-    for key in {*monitored, *latest}:
-        obs = latest.get(key)
-        host, slots = monitored.get(key, (obs[1] if obs else None, []))
-        out.append(_Entry(key, endpoint_id(*key), host, tuple(slots), key in monitored,
-                          obs[0] if obs else None,
-                          _kinds(obs[2], obs[3]) if obs else _kinds(None, ())))
+    out = [_entry(key, monitored.get(key), latest.get(key)) for key in {*monitored, *latest}]
     out.sort(key=_Entry.order)
     return tuple(out)
 

@@ -55,8 +55,9 @@ def certificates_page(repo: Repository, offset: int = 0, limit: int = 50, *,
     offset = max(0, offset)
     now = now or dt.datetime.now(dt.UTC)
     if state:
-        return page(_in_state(repo, state, now), offset, limit)
-    certs, bare, total = repo.certificate_page(offset, limit)
+        certs, bare, total = _in_state(repo, state, now, offset, limit)
+    else:
+        certs, bare, total = repo.certificate_page(offset, limit)
     defs = repo.get_definitions({c.definition for c in certs})
     rows = [certificate_row(c, defs.get(c.definition), now) for c in certs]
     if bare:
@@ -67,33 +68,18 @@ def certificates_page(repo: Repository, offset: int = 0, limit: int = 50, *,
     return Page(tuple(rows), total, offset, limit)
 
 
-def _in_state(repo: Repository, state: str, now: dt.datetime) -> list[Any]:
-    """The rows of ``certmgr list`` in ``state``, judged by the one renewal rule. Expired
-    ones are read by expiry alone (the rule's first test); the other states need every
-    row judged, as ``certmgr list`` does."""
-    from certmgr.app.certificates import certificate_row, list_certificates
+def _in_state(repo: Repository, state: str, now: dt.datetime, offset: int, limit: int
+              ) -> tuple[list[Any], list[Any], int]:
+    """A page of the rows of ``certmgr list`` in ``state`` and how many there are, read
+    from the repository by the renewal rule in SQL (as the dashboard counts), each
+    definition on an ACME schedule judged by :func:`renewal_state` itself."""
     from certmgr.errors import InputError
+    from certmgr.issuers.schedule import renewal_state
 
-    wanted = STATE_FILTERS.get(state)
-    if wanted is None:
+    if state not in STATE_FILTERS:
         raise InputError(f"state {state[:40]!r} is not one of {', '.join(STATE_FILTERS)}")
-    if state == "expired":
-        rows = list_certificates(repo, expiring_within=dt.timedelta(0), now=now)
-        return [r for r in rows if r.state.value in wanted]
-    rows = list_certificates(repo, now=now)
-    if state != "revoked":
-        return [r for r in rows if r.state.value in wanted]
-    bare = [r.name for r in rows if r.version is None]
-    defs = repo.get_definitions(set(bare))
-    out = []
-    for name in bare:
-        versions = repo.list_certificates(current_only=False, definition=name)
-        newest = max(versions, key=lambda c: c.version, default=None)
-        if newest is not None:
-            row = certificate_row(newest, defs.get(name), now)
-            if row.state.value in wanted:
-                out.append(row)
-    return out
+    return repo.certificates_in_state(
+        now, state, lambda c, d: renewal_state(c, d, now).value, offset, limit)
 
 
 def page(items: Sequence[T], offset: int, limit: int) -> Page:

@@ -7,13 +7,15 @@ definition into Python, so 100,000 certificates cost about what 100 do.
 The renewal rule stays :func:`certmgr.issuers.schedule.renewal_state`: SQL here judges
 only definitions whose window is their ``renew_before`` ahead of expiry (the rule for
 the built-in CA and external CAs: due when ``not_after <= now + renew_before``).
-Definitions that may follow an ACME schedule (their data names ``acme``) are left out
+Definitions that may follow an ACME schedule (their data names ``acme``:
+:func:`certmgr.repository.schema.acme_definition`, indexed) are left out
 of those counts and handed back whole (:attr:`ExpiryAggregate.acme`) for the caller to
 judge with ``renewal_state`` itself.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,17 +37,12 @@ from certmgr.repository.records import (
     DeploymentState,
     ObservationRecord,
 )
+from certmgr.repository.schema import acme_definition
 
 __all__ = ["Aggregates", "DeploymentProblemRow", "ExpiryAggregate", "ExpiryRow",
            "ObservationAggregate"]
 
 _CURRENT = CertificateState.CURRENT.value
-# Definitions whose data names "acme" (a superset of those on an ACME schedule): the
-# JSON text of any dict with that key holds the quoted name.
-# (The pattern is a parameter: psycopg reads a '%' in the statement as a placeholder.)
-_ACME = "CAST(d.data AS TEXT) LIKE ?"
-_ACME_PATTERN = '%"acme"%'
-
 _JUDGED = (
     "SELECT c.id, d.name, c.version, c.serial, c.sha256, c.subject, c.sans, c.not_before, "
     "c.not_after, c.issuer, c.cert_pem, c.chain_pem, c.key_id, c.state, c.created, d.name, "
@@ -58,6 +55,23 @@ _DEPLOYMENT_SELECT_RANKED = (
     "ORDER BY p.id DESC) AS rank_in_slot FROM deployments AS p JOIN certificates AS c "
     "ON p.certificate_id = c.id JOIN definitions AS d ON c.definition_id = d.id")
 _FAILED = (DeploymentState.FAILED.value, DeploymentState.ROLLED_BACK.value)
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """The renewal rule at one time, for the definitions judged in SQL (``plain``):
+    conditions over ``c``/``d`` with their parameters. ``valid_where`` holds only the
+    part beyond ``c.state`` and ``c.not_after > now``; ``renew_upto`` bounds the renewal
+    windows (now plus the widest); ``acme_ids``: the definitions left to Python."""
+
+    expired_where: str
+    expired_params: tuple[object, ...]
+    renew_where: str
+    renew_params: tuple[object, ...]
+    valid_where: str
+    valid_params: tuple[object, ...]
+    renew_upto: datetime
+    acme_ids: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -129,40 +143,21 @@ class Aggregates(Accounts):
                          width: timedelta = timedelta(days=7)) -> ExpiryAggregate:
         """Counts and first rows (by name) of expired and due certificates at ``now``,
         and the timeline of expiries (see :attr:`ExpiryAggregate.timeline`)."""
-        t = self._db.time
-        join = "FROM certificates AS c JOIN definitions AS d ON c.definition_id = d.id"
+        join = _judged_from(self.backend)
         with self._db.tx() as tx:
             definitions = int(tx.scalar("SELECT count(*) FROM definitions") or 0)
-            timeline = _timeline(tx, t, now, buckets, width)
-            # one pass over the definitions, no sort: the widest window, and whether
-            # any is to be judged in Python
-            widest, any_acme = tx.one(
-                f"SELECT max(renew_before_seconds), max(CASE WHEN {_ACME} THEN 1 ELSE 0 "  # noqa: S608
-                "END) FROM definitions AS d", (_ACME_PATTERN,)) or (None, None)
-            acme_ids = ([int(r[0]) for r in tx.rows(
-                f"SELECT id FROM definitions AS d WHERE {_ACME}", (_ACME_PATTERN,))]  # noqa: S608
-                if any_acme else [])
-            plain, plain_params = ((f"NOT ({_ACME})", (_ACME_PATTERN,)) if acme_ids
-                                   else ("1 = 1", ()))
-            expired_where = f"c.state = ? AND c.not_after <= ? AND {plain}"
-            expired_params: tuple[object, ...] = (_CURRENT, t(now), *plain_params)
-            # due: not_after <= now + the definition's renew_before, exactly, in the
-            # backend's own time arithmetic; only over the index range up to the widest
-            threshold, threshold_params = self._plus_seconds(now, "d.renew_before_seconds")
-            renew_where = (f"c.state = ? AND c.not_after > ? AND c.not_after <= ? AND {plain} "
-                           f"AND c.not_after <= {threshold}")
-            renew_params: tuple[object, ...] = (
-                _CURRENT, t(now), t(now + timedelta(seconds=int(widest or 0))), *plain_params,
-                *threshold_params)
-            expired = int(tx.scalar(f"SELECT count(*) {join} WHERE {expired_where}",
-                                    expired_params) or 0)
-            renew = int(tx.scalar(f"SELECT count(*) {join} WHERE {renew_where}",
-                                  renew_params) or 0)
+            timeline = _timeline(tx, self._db.time, now, buckets, width)
+            rule = self._renewal_rule(tx, now)
+            expired = int(tx.scalar(f"SELECT count(*) {join} WHERE {rule.expired_where}",
+                                    rule.expired_params) or 0)
+            renew = int(tx.scalar(f"SELECT count(*) {join} WHERE {rule.renew_where}",
+                                  rule.renew_params) or 0)
             rows = f"SELECT d.name, c.version, c.not_after {join} WHERE "
-            expired_first = _expiry_rows(tx, f"{rows}{expired_where} ORDER BY d.name LIMIT ?",
-                                         (*expired_params, int(first)))
-            renew_first = _expiry_rows(tx, f"{rows}{renew_where} ORDER BY d.name LIMIT ?",
-                                       (*renew_params, int(first)))
+            expired_first = _expiry_rows(
+                tx, f"{rows}{rule.expired_where} ORDER BY d.name LIMIT ?",
+                (*rule.expired_params, int(first)))
+            renew_first = _expiry_rows(tx, f"{rows}{rule.renew_where} ORDER BY d.name LIMIT ?",
+                                       (*rule.renew_params, int(first)))
             current = sum(timeline)
             unissued_first: tuple[str, ...] = ()
             if definitions > current:
@@ -170,15 +165,102 @@ class Aggregates(Accounts):
                     "SELECT name FROM definitions WHERE id NOT IN (SELECT definition_id "
                     "FROM certificates WHERE state = ?) ORDER BY name LIMIT ?",
                     (_CURRENT, int(first))))
-            acme: list[tuple[CertificateRecord, DefinitionRecord]] = []
-            for start in range(0, len(acme_ids), 500):  # SQLite's bound-parameter limit
-                chunk = acme_ids[start:start + 500]
-                acme += [(cert_from_tuple(r[:15]), definition_from_tuple(r[15:]))
-                         for r in tx.rows(_JUDGED + f" WHERE c.state = ? AND d.id IN "
-                                          f"({', '.join('?' * len(chunk))})",
-                                          (_CURRENT, *chunk))]
+            acme = _acme_current(tx, rule.acme_ids)
         return ExpiryAggregate(now, definitions, current, expired, renew, expired_first,
                                renew_first, unissued_first, tuple(acme), tuple(timeline))
+
+    def _renewal_rule(self, tx: Tx, now: datetime) -> _Rule:
+        """The renewal rule at ``now`` as SQL conditions over ``c`` (certificates) joined
+        to ``d`` (definitions), for the definitions it judges (see the module)."""
+        t = self._db.time
+        # through the indexes of schema 0005, not a pass over the definitions: the widest
+        # window, and the definitions to be judged in Python
+        widest = tx.scalar("SELECT max(renew_before_seconds) FROM definitions")
+        acme = acme_definition(self.backend, "d")
+        acme_ids = [int(r[0]) for r in tx.rows(
+            f"SELECT id FROM definitions AS d WHERE {acme}")]  # noqa: S608
+        plain = f"NOT ({acme})" if acme_ids else "1 = 1"
+        # due: not_after <= now + the definition's renew_before, exactly, in the
+        # backend's own time arithmetic; only over the index range up to the widest
+        threshold, threshold_params = self._plus_seconds(now, "d.renew_before_seconds")
+        upto = now + timedelta(seconds=int(widest or 0))
+        return _Rule(
+            f"c.state = ? AND c.not_after <= ? AND {plain}", (_CURRENT, t(now)),
+            f"c.state = ? AND c.not_after > ? AND c.not_after <= ? AND {plain} "
+            f"AND c.not_after <= {threshold}",
+            (_CURRENT, t(now), t(upto), *threshold_params),
+            f"{plain} AND NOT (c.not_after <= {threshold})", threshold_params,
+            upto, tuple(acme_ids))
+
+    def certificates_in_state(self, now: datetime, state: str,
+                              judge: Callable[[CertificateRecord, DefinitionRecord], str],
+                              offset: int, limit: int
+                              ) -> tuple[list[CertificateRecord], list[DefinitionRecord], int]:
+        """One page of the certificate list in one renewal ``state`` at ``now`` and how
+        many rows are in it: ``expired``, ``renew``, ``valid`` (current certificates by
+        expiry), ``none`` (definitions without a current one, by name), ``revoked``
+        (those of them whose newest version is revoked, by name). The rule is
+        :meth:`_renewal_rule`'s; ``judge`` gives the renewal state of each definition it
+        leaves to Python (an ACME schedule), as the dashboard does."""
+        t = self._db.time
+        current = "c.state = ?"
+        with self._db.tx() as tx:
+            def count(sql: str, params: tuple[object, ...] = (_CURRENT,)) -> int:
+                return int(tx.scalar(sql, params) or 0)
+
+            n_current = (count("SELECT count(*) FROM certificates WHERE state = ?")
+                         if state in ("none", "valid") else 0)
+            if state == "none":
+                total = max(0, count("SELECT count(*) FROM definitions", ()) - n_current)
+                if offset >= total:  # e.g. every definition issued: no anti-join at all
+                    return [], [], total
+                return [], [definition_from_tuple(r) for r in tx.rows(
+                    f"{_DEF_SELECT} WHERE id NOT IN (SELECT definition_id FROM certificates "  # noqa: S608
+                    "WHERE state = ?) ORDER BY name LIMIT ? OFFSET ?",
+                    (_CURRENT, int(limit), int(offset)))], total
+            if state == "revoked":  # the newest version revoked, and none current
+                where = ("c.state = ? AND NOT EXISTS (SELECT 1 FROM certificates AS n WHERE "
+                         "n.definition_id = c.definition_id AND (n.version > c.version OR "
+                         "n.state || '' = ?))")
+                params: tuple[object, ...] = (CertificateState.REVOKED.value, _CURRENT)
+                order = "d.name"
+            elif state == "expired":  # the rule's first test: the same for every definition
+                where, params, order = f"{current} AND c.not_after <= ?", (
+                    _CURRENT, t(now)), "c.not_after, c.id"
+            else:
+                rule = self._renewal_rule(tx, now)
+                judged = [(c.id, c.not_after, judge(c, d))
+                          for c, d in _acme_current(tx, rule.acme_ids)]
+                picked = [(i, at) for i, at, s in judged if s == state]
+                # ids from the database, written as integers: no bound-parameter limit
+                ids = ", ".join(str(int(i)) for i, _ in picked)
+                also = f" OR c.id IN ({ids})" if picked else ""
+                order = "c.not_after, c.id"
+                if state == "renew":
+                    upto = max([rule.renew_upto, *(at for _, at in picked)])
+                    where = (f"{current} AND c.not_after > ? AND c.not_after <= ? AND "
+                             f"(({rule.renew_where}){also})")
+                    params = (_CURRENT, t(now), t(upto), *rule.renew_params)
+                elif state == "valid":
+                    where = f"{current} AND c.not_after > ? AND (({rule.valid_where}){also})"
+                    params = (_CURRENT, t(now), *rule.valid_params)
+                else:
+                    raise ValueError(f"no renewal state {state!r}")
+                n_renew = int(tx.scalar(
+                    f"SELECT count(*) {_judged_from(self.backend)} "
+                    f"WHERE {rule.renew_where}", rule.renew_params) or 0
+                    ) + sum(1 for *_, s in judged if s == "renew")
+                total = n_renew if state == "renew" else n_current - n_renew - count(
+                    "SELECT count(*) FROM certificates WHERE state = ? AND not_after <= ?",
+                    (_CURRENT, t(now)))
+            if state in ("revoked", "expired"):
+                total = int(tx.scalar(
+                    f"SELECT count(*) {_judged_from(self.backend)} WHERE {where}",
+                    params) or 0)
+            certs = [cert_from_tuple(r) for r in tx.rows(
+                f"{_CERT_SELECT} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                (*params, int(limit), int(offset)))]
+        return certs, [], total
 
     def _plus_seconds(self, now: datetime, seconds_sql: str) -> tuple[str, tuple[object, ...]]:
         """SQL for ``now`` plus an integer column of seconds, as the backend stores
@@ -212,22 +294,24 @@ class Aggregates(Accounts):
             # through the (state, not_after) index, which would read every current
             # certificate for each row (SQLite picks it without statistics)
             "LEFT JOIN certificates AS cc ON cc.definition_id = p.definition_id "
-            "AND cc.state || '' = ? "
+            f"AND cc.state || '' = {_lit(_CURRENT)} "
             # candidates through indexes: by their own state, and the verified ones of
             # certificates no longer current (found from those certificates)
             "WHERE p.id IN (SELECT id FROM deployments WHERE state IN "
-            f"({', '.join('?' * len(worry))}) UNION ALL SELECT p2.id FROM certificates "
+            f"({', '.join(map(_lit, worry))}) UNION ALL SELECT p2.id FROM certificates "
             "AS c2 JOIN deployments AS p2 ON p2.certificate_id = c2.id WHERE c2.state IN "
-            "(?, ?) AND p2.state || '' = ?) "  # from c2 (few), not all verified p2
+            f"({_lit(CertificateState.SUPERSEDED.value)}, {_lit(CertificateState.REVOKED.value)}) "
+            f"AND p2.state || '' = {_lit(verified)}) "  # from c2 (few), not all verified p2
             "AND NOT EXISTS (SELECT 1 FROM deployments AS n WHERE n.host = p.host "
             "AND n.slot_id = p.slot_id AND n.definition_id = p.definition_id AND n.id > p.id) "
             "AND EXISTS (SELECT 1 FROM definition_targets AS t WHERE t.definition_id = "
             "p.definition_id AND t.host = p.host AND t.slot_id = p.slot_id) "
-            "AND (p.state <> ? OR cc.version IS NOT NULL) "
-            "ORDER BY 1, 2, 3 LIMIT ?")
-        rows = self._db.read().rows(sql, (_CURRENT, *worry, CertificateState.SUPERSEDED.value,
-                                          CertificateState.REVOKED.value, verified, verified,
-                                          int(limit)))
+            f"AND (p.state <> {_lit(verified)} OR cc.version IS NOT NULL) "
+            f"ORDER BY 1, 2, 3 LIMIT {int(limit)}")
+        # no parameters: our own constants written out, so that PostgreSQL plans this
+        # join once per connection (psycopg prepares a statement run 5 times) instead
+        # of on every request (~7-10 ms of planning against ~3 ms of running)
+        rows = self._db.read().rows(sql)
         return [DeploymentProblemRow(r[0], r[1], r[2], int(r[3]), DeploymentState(r[4]),
                                      int(r[5]), r[6], r[7], r[8]) for r in rows]
 
@@ -295,6 +379,36 @@ def _timeline(tx: Tx, t: Any, now: datetime, buckets: int, width: timedelta) -> 
     for i, n in tx.rows(" UNION ALL ".join(parts), params):
         counts[int(i)] = int(n)
     return counts
+
+
+def _lit(value: str) -> str:
+    """One of our own state names as an SQL literal (never a value from outside)."""
+    if not value.replace("_", "").isalnum():
+        raise ValueError(f"not a state name: {value!r}")
+    return f"'{value}'"
+
+
+def _judged_from(backend: str) -> str:
+    """``FROM`` certificates ``c`` with their definitions ``d``, for statements over an
+    index range of ``c`` that judge each row by ``d``. On PostgreSQL each definition is
+    looked up by its key (a LATERAL subquery the planner cannot flatten): as a join it
+    hashed all 100,000 definitions for 1,000 due certificates (12-16 ms, not 4)."""
+    if backend == "postgresql":
+        return ("FROM certificates AS c CROSS JOIN LATERAL (SELECT * FROM definitions AS d0 "
+                "WHERE d0.id = c.definition_id OFFSET 0) AS d")
+    return "FROM certificates AS c JOIN definitions AS d ON c.definition_id = d.id"
+
+
+def _acme_current(tx: Tx, ids: tuple[int, ...]
+                  ) -> list[tuple[CertificateRecord, DefinitionRecord]]:
+    """The current certificates of the definitions ``ids``, with their definitions."""
+    out: list[tuple[CertificateRecord, DefinitionRecord]] = []
+    for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
+        chunk = ids[start:start + 500]
+        out += [(cert_from_tuple(r[:15]), definition_from_tuple(r[15:]))
+                for r in tx.rows(_JUDGED + f" WHERE c.state = ? AND d.id IN "
+                                 f"({', '.join('?' * len(chunk))})", (_CURRENT, *chunk))]
+    return out
 
 
 def _expiry_rows(tx: Tx, sql: str, params: tuple[Any, ...]) -> tuple[ExpiryRow, ...]:

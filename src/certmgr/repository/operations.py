@@ -198,11 +198,14 @@ class Operations(Certs):
             f"{_OBSERVATION_SELECT} WHERE latest = ? ORDER BY address, port", (True,))
         return [_observation(r) for r in rows]
 
-    def latest_summaries(self) -> list[LatestSummary]:
-        """Each endpoint's newest observation in brief (findings by code only)."""
+    def latest_summaries(self, *, after: int | None = None) -> list[LatestSummary]:
+        """Each endpoint's newest observation in brief (findings by code only); with
+        ``after``, only those stored since the observation of that id (through the
+        primary key: a probe's few, not every endpoint's)."""
         rows = self._db.read().rows(
-            "SELECT id, address, port, tls, sni, host, ok, findings FROM observations "
-            "WHERE latest = ?", (True,))
+            "SELECT id, address, port, tls, sni, host, ok, findings FROM observations "  # noqa: S608
+            "WHERE latest = ?" + (" AND id > ? ORDER BY id" if after is not None else ""),
+            (True, *(() if after is None else (int(after),))))
         return [(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]),
                  () if r[7] in ("[]", []) else
                  tuple(str(f.get("code", "")) for f in decode_json(r[7])))
@@ -210,11 +213,15 @@ class Operations(Certs):
 
     def endpoints_version(self) -> tuple[Any, ...]:
         """Changes whenever an observation is stored, a discovery saved or a host added,
-        changed or removed: what a list of the endpoints may be kept under."""
+        changed or removed: what a list of the endpoints may be kept under. Its first
+        item is the newest observation's id, its last how many are marked latest (so a
+        list kept may be brought forward by the observations stored since, and a marked
+        one removed is noticed)."""
         row = self._db.read().one(
             "SELECT (SELECT max(id) FROM observations), (SELECT max(id) FROM endpoints), "
             "(SELECT count(*) FROM endpoints), (SELECT max(updated) FROM hosts), "
-            "(SELECT count(*) FROM hosts)")
+            "(SELECT count(*) FROM hosts), (SELECT count(*) FROM observations "
+            "WHERE latest = ?)", (True,))
         return tuple(row or ())
 
     def observations_by_id(self, ids: Sequence[int]) -> list[ObservationRecord]:

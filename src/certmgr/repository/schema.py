@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from certmgr.errors import RepositoryError
 from certmgr.repository.db import Database, Tx
 
-__all__ = ["HEAD_REVISION", "MIGRATIONS", "TABLES", "Column", "Table", "create_sql",
-           "ensure_schema"]
+__all__ = ["HEAD_REVISION", "MIGRATIONS", "TABLES", "Column", "Table", "acme_definition",
+           "create_sql", "ensure_schema"]
 
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 VERSION_TABLE = "alembic_version"
 _ADVISORY_LOCK = 0x6365_7274  # PostgreSQL: one certmgr sets a database up at a time
 
@@ -89,6 +89,27 @@ _SIGNIN_USER_COLUMNS = (_c("totp_step", INT, null=True),
 # endpoint list reads one row per endpoint, not its whole bounded history.
 _OBSERVATION_LATEST = _c("latest", BOOL, default="FALSE")
 _OBSERVATION_LATEST_INDEX = ("ix_observations_latest", "latest")
+# 0005 (dashboard): the renewal rule reads the definitions through indexes, not a pass
+# over all of them: the widest window (max of renew_before_seconds), and the definitions
+# whose data names "acme" (left to Python; a partial index whose condition the queries
+# repeat word for word, see :func:`acme_definition`).
+_RENEW_BEFORE_INDEX = ("ix_definitions_renew_before", "renew_before_seconds")
+
+
+def acme_definition(backend: str, alias: str = "") -> str:
+    """The condition "the definition's data names acme" (the JSON text of any dict with
+    that key holds the quoted name), as written in the partial index
+    ``ix_definitions_acme``: a query must say it the same way for the planner to use
+    it. ``alias``: the definitions table's alias in the query. (A literal, no
+    parameter: psycopg reads a lone '%' as a placeholder, so PostgreSQL's is doubled.)"""
+    like = "'%%\"acme\"%%'" if backend == "postgresql" else "'%\"acme\"%'"
+    return f"CAST({alias + '.' if alias else ''}data AS TEXT) LIKE {like}"
+
+
+def _acme_index(backend: str) -> str:
+    return f"CREATE INDEX ix_definitions_acme ON definitions (id) WHERE {acme_definition(backend)}"
+
+
 _API_TOKENS = Table(
     "api_tokens", (_id(), _c("user_id", INT), _c("name", STR, 64), _c("sha256", STR, 64),
                    _c("created", TIME), _c("expires", TIME, null=True),
@@ -127,7 +148,7 @@ TABLES: tuple[Table, ...] = (
                           _c("key_type", STR, 16), _c("validity_seconds", INT),
                           _c("issuer", STR, 255, null=True), _c("renew_before_seconds", INT),
                           _c("targets", JSON), _c("data", JSON), *_created()),
-          ("CONSTRAINT uq_definitions_name UNIQUE (name)",)),
+          ("CONSTRAINT uq_definitions_name UNIQUE (name)",), (_RENEW_BEFORE_INDEX,)),
     Table("definition_targets", (_id(), _c("definition_id", INT), _c("host", STR, 255),
                                  _c("slot_id", STR, 255)),
           (_fk("definition_id", "definitions", cascade=True),),
@@ -235,6 +256,7 @@ def create_sql(backend: str) -> list[str]:
     out: list[str] = []
     for table in TABLES:
         out += _table_sql(table, backend)
+    out.append(_acme_index(backend))
     out.append(f"CREATE TABLE {VERSION_TABLE} (version_num VARCHAR(32) NOT NULL, "
                "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))")
     out.append(f"INSERT INTO {VERSION_TABLE} (version_num) "  # noqa: S608 - our constants
@@ -271,11 +293,19 @@ def _observation_latest(tx: Tx, backend: str) -> None:
     tx.execute(f"CREATE INDEX {name} ON observations ({_quote_list(columns)})")
 
 
+def _definition_rule_indexes(tx: Tx, backend: str) -> None:
+    """0004 -> 0005, the dashboard: indexes for the renewal rule's reads of definitions."""
+    name, columns = _RENEW_BEFORE_INDEX
+    tx.execute(f"CREATE INDEX {name} ON definitions ({_quote_list(columns)})")
+    tx.execute(_acme_index(backend))
+
+
 # revision -> (next revision, the step that gets there).
 MIGRATIONS: dict[str, tuple[str, Callable[[Tx, str], None]]] = {
     "0001": ("0002", _web_console),
     "0002": ("0003", _signin),
     "0003": ("0004", _observation_latest),
+    "0004": ("0005", _definition_rule_indexes),
 }
 
 
