@@ -37,6 +37,19 @@ def test_the_newest_observation_of_each_endpoint_is_the_latest(repo: Repository)
     assert len(repo.observation_history("127.0.0.1", 443, "direct")) == 4
 
 
+def test_an_observation_older_than_the_stored_ones_leaves_the_newest_marked(
+        repo: Repository) -> None:
+    _observe(repo, 443, 5, keep=3)
+    _observe(repo, 443, 1, ok=False, keep=3)  # older: kept in the history, not the latest
+    assert _latest(repo) == [(443, "", T0 + timedelta(minutes=5), True)]
+    _observe(repo, 25, 5, keep=1)
+    _observe(repo, 25, 1, ok=False, keep=1)  # older than the one kept: not kept at all
+    assert _latest(repo) == [(25, "", T0 + timedelta(minutes=5), True),
+                             (443, "", T0 + timedelta(minutes=5), True)]
+    assert [o.time for o in repo.observation_history("127.0.0.1", 25, "direct")] == [
+        T0 + timedelta(minutes=5)]
+
+
 def test_a_0003_repository_gets_its_newest_observations_marked(tmp_path: Path) -> None:
     home = tmp_path / "home"
     with open_repository(None, home) as repo:

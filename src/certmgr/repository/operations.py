@@ -163,9 +163,6 @@ class Operations(Certs):
         t = self._db.time
         same, params = _same_endpoint(o.address, o.port, o.tls, o.sni)
         with self._db.tx(write=True) as tx:
-            # the newest one of the endpoint is marked (latest_observations reads those)
-            tx.execute(f"UPDATE observations SET latest = ? WHERE {same} AND latest = ?",  # noqa: S608
-                       (False, *params, True))
             new_id = tx.insert(
                 'INSERT INTO observations (host, address, port, tls, sni, "time", ok, error, '
                 "chain_sha256, leaf_sha256, not_after, findings, latest) "
@@ -173,16 +170,24 @@ class Operations(Certs):
                 (o.host, o.address, o.port, o.tls, o.sni, t(o.time), bool(o.ok), o.error,
                  json.dumps(list(o.chain_sha256)), o.leaf_sha256,
                  None if o.not_after is None else t(o.not_after), json.dumps(list(o.findings)),
-                 True))
+                 False))
             tx.execute("DELETE FROM observations WHERE id IN (SELECT id FROM observations "  # noqa: S608
                        f'WHERE {same} ORDER BY "time" DESC, id DESC LIMIT -1 OFFSET ?)'
                        if self.backend == "sqlite" else
                        "DELETE FROM observations WHERE id IN (SELECT id FROM observations "  # noqa: S608
                        f'WHERE {same} ORDER BY "time" DESC, id DESC OFFSET ?)',
                        (*params, int(keep)))
+            # The endpoint's newest observation by time is marked (latest_observations reads
+            # those): usually the new one, but not when it is older than what is stored
+            # (an import of old results), and then the history may have dropped it.
+            newest = tx.scalar(f"SELECT id FROM observations WHERE {same} "  # noqa: S608
+                               'ORDER BY "time" DESC, id DESC LIMIT 1', params)
+            tx.execute(f"UPDATE observations SET latest = ? WHERE {same} AND latest = ? "  # noqa: S608
+                       "AND id <> ?", (False, *params, True, newest))
+            tx.execute("UPDATE observations SET latest = ? WHERE id = ?", (True, newest))
             row = tx.one(_OBSERVATION_SELECT + " WHERE id = ?", (new_id,))
-        assert row is not None
-        return _observation(row)
+        # None: older than the ``keep`` newest, so not kept
+        return observation if row is None else _observation(row)
 
     def observation_history(self, address: str, port: int, tls: str, sni: str | None = None,
                             *, limit: int = OBSERVATIONS_KEPT) -> list[ObservationRecord]:
