@@ -44,7 +44,9 @@ def restore(db_url: str | None, home: Path, path: Path, *, passphrase: str | Non
     header = read_header(path)
     if header.get("schema") != HEAD_REVISION:
         raise InputError(f"backup {path} has schema {header.get('schema')!r}; this certmgr "
-                         f"restores schema {HEAD_REVISION}", path=path)
+                         f"restores schema {HEAD_REVISION}: restore it with the certmgr that "
+                         "wrote it, run one command with this one, then back up again",
+                         path=path)
     _refuse_non_empty(db_url, home)  # before the key checks: the plainer message first
     wanted: dict[str, Any] = header["master_key"]
     master, key_to_copy = _backup_master_key(home, wanted, passphrase, master_key_file)
