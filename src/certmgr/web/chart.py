@@ -17,6 +17,7 @@ __all__ = ["Bar", "Chart", "timeline_chart"]
 
 WIDTH, HEIGHT = 760, 220
 LEFT, RIGHT, TOP, BOTTOM = 44, 8, 10, 36
+MIN_TICK_GAP = 26  # px between the centres of two x-axis labels, so they never overlap
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ def timeline_chart(buckets: Sequence[TimelineBucket]) -> Chart:
     peak = max((b.count for b in buckets), default=0)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     step = plot_w / max(1, len(buckets))
-    bars, x_ticks = [], []
+    bars: list[Bar] = []
+    x_ticks: list[Tick] = []
     for i, b in enumerate(buckets):
         h = 0.0 if not peak else plot_h * b.count / peak
         if b.count and h < 1:
@@ -66,13 +68,17 @@ def timeline_chart(buckets: Sequence[TimelineBucket]) -> Chart:
         x = LEFT + i * step
         bars.append(Bar(round(x + 1, 1), round(TOP + plot_h - h, 1), round(step - 2, 1),
                         round(h, 1), css, when))
-        if b.start is None or b.end is None:
-            x_ticks.append(Tick(round(x + step / 2, 1), HEIGHT - BOTTOM + 14,
-                                "exp." if b.start is None else "later"))
-        elif b.start.day <= 7:  # the first week of each month
-            x_ticks.append(Tick(round(x + step / 2, 1), HEIGHT - BOTTOM + 14,
-                                f"{b.start:%b}"))
-    y_ticks = tuple(Tick(LEFT - 4, round(TOP + plot_h - plot_h * f, 1) + 4,
-                         str(round(peak * f))) for f in (0, 0.5, 1) if peak)
+        text = ("exp." if b.start is None else "later" if b.end is None else
+                f"{b.start:%b}" if b.start.day <= 7 else None)  # the first week of a month
+        centre = round(x + step / 2, 1)
+        if text is not None and (not x_ticks or centre - x_ticks[-1].x >= MIN_TICK_GAP
+                                 or b.end is None):
+            if x_ticks and centre - x_ticks[-1].x < MIN_TICK_GAP:
+                x_ticks.pop()  # "later" wins over a month label it would overlap
+            x_ticks.append(Tick(centre, HEIGHT - BOTTOM + 14, text))
+    # 0, the middle (when it is a whole number of its own) and the peak
+    values = sorted({0, peak // 2, peak}) if peak else []
+    y_ticks = tuple(Tick(LEFT - 4, round(TOP + plot_h - plot_h * v / peak, 1) + 4, str(v))
+                    for v in values)
     return Chart(WIDTH, HEIGHT, tuple(bars), tuple(x_ticks), y_ticks, TOP + plot_h, peak,
                  sum(b.count for b in buckets))
