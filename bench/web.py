@@ -24,26 +24,19 @@ import datetime as dt
 import json
 import os
 import shutil
-import ssl
-import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
-from cryptography.hazmat.primitives import serialization
-
 from bench._fill import bulk_insert
+from bench._webserve import BUDGET_P95, BUDGET_RATIO, serving, summary
 from bench.budgets import large_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "web.json"
-BUDGET_P95 = 0.3
-BUDGET_RATIO = 20.0
 ROUTES = {"trivial_static": "/static/app.css", "dashboard": "/",
           "api_dashboard": "/api/v1/dashboard", "certificates_page_1": "/certificates",
           "api_certificates_page_1": "/api/v1/certificates?limit=50",
@@ -52,10 +45,6 @@ ROUTES = {"trivial_static": "/static/app.css", "dashboard": "/",
           "api_certificates_renew_page_1": "/api/v1/certificates?state=renew&limit=50"}
 _FILLED = ("hosts", "services", "slots", "endpoints", "definitions", "definition_targets",
            "certificates", "deployments", "observations")
-
-
-def _p95(samples: list[float]) -> float:
-    return sorted(samples)[max(0, round(0.95 * len(samples)) - 1)]
 
 
 def endpoint_rows(rows: int, endpoints: int, certs: list[dict[str, Any]]
@@ -130,14 +119,8 @@ def _fill(repo: Any, rows: int, endpoints: int) -> float:
 
 def run(backend: str, db: str | None, rows: int, endpoints: int,
         samples: int) -> dict[str, Any]:
-    from certmgr.app import users as uc
-    from certmgr.app.console import console_certificate
-    from certmgr.app.trust import builtin_roots
     from certmgr.issuers import init_builtin_ca
-    from certmgr.web.app import create_app
     from certmgr.web.console import Console
-    from certmgr.web.security import SESSION_COOKIE, Security
-    from certmgr.web.server import Listen, make_server, tls_context
 
     tmp = Path(tempfile.mkdtemp(prefix="certmgr-bench-web-"))
     try:
@@ -145,26 +128,8 @@ def run(backend: str, db: str | None, rows: int, endpoints: int,
         repo = console.repository()
         fill = _fill(repo, rows, endpoints)
         init_builtin_ca(repo)
-        uc.add_user(repo, "bench", "viewer", password="bench password 1")
-        token = uc.create_token(repo, "bench", expires=None).token
-        cert = console_certificate(console, fqdn="bench.test")
-        cafile = tmp / "root.pem"
-        cafile.write_bytes(b"".join(r.public_bytes(serialization.Encoding.PEM)
-                                    for r in builtin_roots(repo)))
-        security = Security()
-        server = make_server(create_app(console, security=security), Listen("127.0.0.1", 0),
-                             tls_context(cert))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.05)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        session = security.new_session("bench")
         timings: dict[str, list[float]] = {name: [] for name in ROUTES}
-        context = ssl.create_default_context(cafile=str(cafile))
-        with httpx.Client(base_url=f"https://localhost:{port}", verify=context, timeout=300,
-                          cookies={SESSION_COOKIE: session.sid},
-                          headers={"authorization": f"Bearer {token}"}) as client:
+        with serving(console, tmp) as client:
             for path in ROUTES.values():
                 client.get(path).raise_for_status()  # warm
             for _ in range(samples):
@@ -173,24 +138,15 @@ def run(backend: str, db: str | None, rows: int, endpoints: int,
                     client.get(path).raise_for_status()
                     timings[name].append(time.perf_counter() - start)
             board = client.get("/api/v1/dashboard").json()
-        server.should_exit = True
-        thread.join(10)
         console.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    p95 = {k: round(_p95(v), 4) for k, v in timings.items()}
-    trivial = p95["trivial_static"]
-    checked = [k for k in p95 if k != "trivial_static"]
     return {
         "backend": backend, "fill_seconds": round(fill, 2),
         "repository": {"certificates": board["counts"]["certificates"],
                        "endpoints": board["counts"]["endpoints"],
                        "problems": {g["code"]: g["total"] for g in board["problems"]}},
-        "p95_seconds": p95,
-        "median_seconds": {k: round(statistics.median(v), 4) for k, v in timings.items()},
-        "ratio_to_trivial": {k: round(p95[k] / trivial, 1) for k in checked},
-        "within_budget": {k: p95[k] <= BUDGET_P95 and p95[k] / trivial <= BUDGET_RATIO
-                          for k in checked},
+        **summary(timings),
     }
 
 

@@ -19,26 +19,16 @@ import datetime as dt
 import json
 import os
 import shutil
-import ssl
-import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import httpx
-from cryptography.hazmat.primitives import serialization
+from bench._webserve import BUDGET_P95, BUDGET_RATIO, serving, summary
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "web_monitoring.json"
-BUDGET_P95 = 0.3
-BUDGET_RATIO = 20.0
 HOSTS = 10
-
-
-def _p95(samples: list[float]) -> float:
-    return sorted(samples)[max(0, round(0.95 * len(samples)) - 1)]
 
 
 def _fill(repo: object, endpoints: int, history: int) -> None:
@@ -76,16 +66,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--history", type=int, default=5)
     parser.add_argument("--samples", type=int, default=20)
     args = parser.parse_args(argv)
-    from certmgr.app import users as uc
-    from certmgr.app.console import console_certificate
     from certmgr.app.endpoints import endpoint_id
-    from certmgr.app.trust import builtin_roots
     from certmgr.issuers import init_builtin_ca
     from certmgr.repository import ObservationRecord
-    from certmgr.web.app import create_app
     from certmgr.web.console import Console
-    from certmgr.web.security import SESSION_COOKIE, Security
-    from certmgr.web.server import Listen, make_server, tls_context
 
     tmp = Path(tempfile.mkdtemp(prefix="certmgr-bench-webmon-"))
     try:
@@ -95,21 +79,6 @@ def main(argv: list[str]) -> int:
         start = time.perf_counter()
         _fill(repo, args.endpoints, args.history)
         fill = time.perf_counter() - start
-        uc.add_user(repo, "bench", "viewer", password="bench password 1")
-        token = uc.create_token(repo, "bench", expires=None).token
-        cert = console_certificate(console, fqdn="bench.test")
-        cafile = tmp / "root.pem"
-        cafile.write_bytes(b"".join(r.public_bytes(serialization.Encoding.PEM)
-                                    for r in builtin_roots(repo)))
-        security = Security()
-        server = make_server(create_app(console, security=security), Listen("127.0.0.1", 0),
-                             tls_context(cert))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.05)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        session = security.new_session("bench")
         i = args.endpoints // HOSTS // 2  # one in the middle of host lab:h5
         one = endpoint_id(f"10.5.{i // 250}.{i % 250 + 1}", 443, "direct", f"s{i}.h5.example")
         routes = {"trivial_static": "/static/app.css", "monitoring_page_1": "/monitoring",
@@ -119,10 +88,7 @@ def main(argv: list[str]) -> int:
                   # a probe stored before each request: the list is read again
                   "api_endpoints_after_a_probe": "/api/v1/endpoints?limit=50"}
         timings: dict[str, list[float]] = {}
-        context = ssl.create_default_context(cafile=str(cafile))
-        with httpx.Client(base_url=f"https://localhost:{port}", verify=context, timeout=300,
-                          cookies={SESSION_COOKIE: session.sid},
-                          headers={"authorization": f"Bearer {token}"}) as client:
+        with serving(console, tmp) as client:
             for name, path in routes.items():
                 client.get(path).raise_for_status()  # warm
                 timings[name] = []
@@ -134,24 +100,16 @@ def main(argv: list[str]) -> int:
                     t0 = time.perf_counter()
                     client.get(path).raise_for_status()
                     timings[name].append(time.perf_counter() - t0)
-        server.should_exit = True
-        thread.join(10)
         console.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    p95 = {k: round(_p95(v), 4) for k, v in timings.items()}
-    trivial = p95["trivial_static"]
-    checked = [k for k in p95 if k != "trivial_static"]
     result = {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "load_1min": round(os.getloadavg()[0], 2), "backend": "sqlite",
         "endpoints": args.endpoints, "history": args.history, "samples": args.samples,
-        "fill_seconds": round(fill, 2), "p95_seconds": p95,
-        "median_seconds": {k: round(statistics.median(v), 4) for k, v in timings.items()},
-        "ratio_to_trivial": {k: round(p95[k] / trivial, 1) for k in checked},
+        "fill_seconds": round(fill, 2),
         "budget": {"p95_seconds": BUDGET_P95, "ratio_to_trivial": BUDGET_RATIO},
-        "within_budget": {k: p95[k] <= BUDGET_P95 and p95[k] / trivial <= BUDGET_RATIO
-                          for k in checked},
+        **summary(timings),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
