@@ -110,6 +110,8 @@ def test_user_and_token_commands(cli: CliRunner, home: object) -> None:
     assert code == 0, err
     code, out, _ = run_cli(cli, "--json", "user", "list")
     assert '"lab:*"' in out and '"must_change": true' in out
+    code, out, _ = run_cli(cli, "user", "list")
+    assert code == 0 and "sign-in" in out and "password" in out and "directory" not in out
     code, _, err = run_cli(cli, "user", "add", "alice", "--role", "viewer")
     assert code == 2 and "exists already" in err
     code, out, err = run_cli(cli, "token", "create", "op", "--expires", "7d", "--name", "ci")

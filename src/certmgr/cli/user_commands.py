@@ -70,10 +70,13 @@ def list_(g: Globals) -> None:
     if g.json:
         g.emit_json({"users": [r.to_json() for r in records]})
         return
-    table = Table("name", "role", "hosts", "state", box=None, header_style="bold")
+    table = Table("name", "role", "hosts", "sign-in", "state", box=None, header_style="bold")
     for r in records:
         state = "disabled" if r.disabled else ("must change password" if r.must_change else "")
-        table.add_row(escape(r.name), r.role, escape(", ".join(r.hosts) or "all"), state)
+        signin = ("directory" if r.origin == "ldap" else "password") + (" + TOTP" if r.totp
+                                                                          else "")
+        table.add_row(escape(r.name), r.role, escape(", ".join(r.hosts) or "all"), signin,
+                      state)
     g.out.print(table if records else "no users (add one with `certmgr user add`)")
 
 
