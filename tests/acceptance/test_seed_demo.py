@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,10 @@ def demo() -> Iterator[dict[str, Any]]:
         if home is not None:
             down = certmgr(home, "lab", "down", "--dir", str(home / "lab"))
             assert down.returncode == 0, down.stderr
+            # the demo's own temporary home (--keep left it for the assertions)
+            if home.name.startswith("certmgr-demo.") and \
+                    home.parent == Path(tempfile.gettempdir()):
+                shutil.rmtree(home)
 
 
 def _kind_of_definition() -> dict[str, str]:
