@@ -61,6 +61,7 @@ def test_a_0003_repository_gets_its_newest_observations_marked(tmp_path: Path) -
     conn.execute("DROP INDEX ix_observations_latest")
     conn.execute("DROP INDEX ix_definitions_renew_before")  # 0005's
     conn.execute("DROP INDEX ix_definitions_acme")
+    conn.execute("DROP INDEX ix_certificates_current_not_after")  # 0006's
     conn.execute("ALTER TABLE observations DROP COLUMN latest")
     conn.execute("UPDATE alembic_version SET version_num = '0003'")
     conn.commit()

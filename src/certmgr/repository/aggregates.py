@@ -365,20 +365,23 @@ class Aggregates(Accounts):
 
 def _timeline(tx: Tx, t: Any, now: datetime, buckets: int, width: timedelta) -> list[int]:
     """``[expired, first width after now, second..., later than buckets*width]``: one
-    statement of range counts over the ``(state, not_after)`` index."""
-    parts = ["SELECT 0, count(*) FROM certificates WHERE state = ? AND not_after <= ?"]
-    params: list[object] = [_CURRENT, t(now)]
+    statement of range counts over an index of the current certificates' expiries.
+
+    Each range is a scalar subquery of one row, not a branch of a ``UNION ALL``: over
+    54 branches PostgreSQL planned a Parallel Append and started workers for it on every
+    request (100k certificates: ~22 ms against ~8 ms now; a single pass counting every
+    current certificate takes ~6). The state is a literal so that PostgreSQL may read
+    the partial index of current certificates (schema 0006) whatever plan it keeps."""
+    current = f"SELECT count(*) FROM certificates WHERE state = {_lit(_CURRENT)} AND"  # noqa: S608
+    counts = [f"({current} not_after <= ?)"]
+    params: list[object] = [t(now)]
     for i in range(buckets):
-        parts.append(f"SELECT {i + 1}, count(*) FROM certificates WHERE state = ? "  # noqa: S608
-                     "AND not_after > ? AND not_after <= ?")
-        params += [_CURRENT, t(now + i * width), t(now + (i + 1) * width)]
-    parts.append(f"SELECT {buckets + 1}, count(*) FROM certificates WHERE state = ? "  # noqa: S608
-                 "AND not_after > ?")
-    params += [_CURRENT, t(now + buckets * width)]
-    counts = [0] * (buckets + 2)
-    for i, n in tx.rows(" UNION ALL ".join(parts), params):
-        counts[int(i)] = int(n)
-    return counts
+        counts.append(f"({current} not_after > ? AND not_after <= ?)")
+        params += [t(now + i * width), t(now + (i + 1) * width)]
+    counts.append(f"({current} not_after > ?)")
+    params += [t(now + buckets * width)]
+    row = tx.rows(f"SELECT {', '.join(counts)}", params)[0]
+    return [int(n or 0) for n in row]
 
 
 def _lit(value: str) -> str:
