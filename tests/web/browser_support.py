@@ -59,6 +59,16 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
+def console_errors(page: Any) -> list[str]:
+    """The page's console errors as they come (a list the caller asserts on), but for
+    Chromium's ``net::ERR_NETWORK_CHANGED``: a load cut because the machine's interfaces
+    changed (a lab adding or removing a veth), which says nothing about the page."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text)
+            if m.type == "error" and "ERR_NETWORK_CHANGED" not in m.text else None)
+    return errors
+
+
 def check(page: Any, name: str) -> Path:
     """axe-core on the page (no critical or serious violation), then a full-page
     screenshot ``reports/screenshots/NAME.png``; its path."""

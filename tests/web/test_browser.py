@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from certmgr.app import users as uc
-from tests.web.browser_support import check, chromium
+from tests.web.browser_support import check, chromium, console_errors
 from tests.web.conftest import Running
 
 pytestmark = pytest.mark.browser
@@ -35,8 +35,7 @@ def test_sign_in_define_issue_audit_sign_out(web: Running, browser: Any) -> None
     assert one_time
     context = browser.new_context(ignore_https_errors=True, base_url=web.url)
     page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    errors = console_errors(page)
     try:
         page.goto("/")
         assert page.url.endswith("/login")

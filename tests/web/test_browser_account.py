@@ -14,7 +14,7 @@ import pyotp
 import pytest
 
 from certmgr.app import users as uc
-from tests.web.browser_support import check, chromium
+from tests.web.browser_support import check, chromium, console_errors
 from tests.web.conftest import PASSWORD, Running
 
 pytestmark = pytest.mark.browser
@@ -39,8 +39,7 @@ def test_enrol_totp_sign_out_sign_in_with_a_code_once(web: Running, browser: Any
     uc.add_user(web.console.repository(), "carol", "operator", password=PASSWORD)
     context = browser.new_context(ignore_https_errors=True, base_url=web.url)
     page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    errors = console_errors(page)
     try:
         _sign_in(page, "carol", PASSWORD)
         page.wait_for_url(f"{web.url}/")

@@ -39,7 +39,7 @@ from certmgr.models import Endpoint
 from certmgr.testing.lab import RunningLab, running_lab
 from certmgr.web.console import Console
 from certmgr.web.security import Security
-from tests.web.browser_support import check, chromium, record_streamed, streamed
+from tests.web.browser_support import check, chromium, console_errors, record_streamed, streamed
 from tests.web.conftest import serving
 
 pytestmark = [pytest.mark.browser, pytest.mark.lab]
@@ -118,8 +118,7 @@ def _new_page(browser: Any, url: str) -> tuple[Any, Any, list[str]]:
     context = browser.new_context(ignore_https_errors=True, base_url=url)
     record_streamed(context)
     page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    errors = console_errors(page)
     page.on("dialog", lambda d: d.accept())  # the console's "are you sure?" confirmations
     return context, page, errors
 

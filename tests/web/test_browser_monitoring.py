@@ -12,7 +12,7 @@ import pytest
 
 from certmgr.testing.tls_endpoint import TlsEndpoint
 from tests.web.browser_support import check as _check
-from tests.web.browser_support import chromium
+from tests.web.browser_support import chromium, console_errors
 from tests.web.conftest import Running
 from tests.web.test_monitoring import served  # noqa: F401 - the fixture, shared
 
@@ -38,8 +38,7 @@ def test_monitoring_pages(web: Running, browser: Any,
                           served: TlsEndpoint) -> None:  # noqa: F811
     context = _signed_in(web, browser, "fullop")
     page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    errors = console_errors(page)
     try:
         page.goto("/monitoring")
         page.get_by_role("link", name="Monitoring").wait_for()

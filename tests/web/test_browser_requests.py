@@ -20,7 +20,7 @@ from certmgr.app.definitions import define
 from certmgr.app.requests import new_request
 from certmgr.issuers import DEFAULT_RENEW_BEFORE
 from tests.web.browser_support import check as _check
-from tests.web.browser_support import chromium
+from tests.web.browser_support import chromium, console_errors
 from tests.web.conftest import Running
 from tests.web.test_api import _wait
 from tests.web.test_api_requests import OutsideCA
@@ -66,8 +66,7 @@ def test_requests_downloads_and_hosts_screens(web: Running, browser: Any,
     context = browser.new_context(ignore_https_errors=True, base_url=web.url,
                                   accept_downloads=True)
     page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    errors = console_errors(page)
     try:
         page.goto("/login")
         page.get_by_label("User name").fill("bob")
@@ -129,9 +128,8 @@ def test_requests_downloads_and_hosts_screens(web: Running, browser: Any,
         assert "nginx:_default_" in main and "/etc/" in main and "443" in main
         _check(page, "req-16-host-local")
         # the two refusals above answer 403 and 422 (the browser logs them); nothing else
-        # (but Chromium's note that the machine's interfaces changed: other tests' labs)
-        assert [e.rpartition("(")[2] for e in errors if "ERR_NETWORK_CHANGED" not in e
-                ] == ["Forbidden)", "Unprocessable Entity)"], errors
+        assert [e.rpartition("(")[2] for e in errors] == ["Forbidden)",
+                                                          "Unprocessable Entity)"], errors
     finally:
         context.close()
     events = [(e.action, e.actor) for e in repo.list_audit(limit=200)]
