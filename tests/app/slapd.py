@@ -190,3 +190,27 @@ def _wait(port: int, proc: subprocess.Popen[bytes], where: Path) -> None:
             time.sleep(0.04)
     raise RuntimeError(f"slapd did not listen on {port} within 10 s")
 
+
+def ldap_config_file(where: Path, url: str, ca_file: Path | str, *,
+                     timeout: int = 5) -> Path:
+    """``where/ldap.toml`` for ``certmgr web --ldap``: users by DN template under
+    ``ou=people``, admins from ``certmgr-admins``, operators restricted to ``lab:web*``
+    from ``web-operators``."""
+    file = where / "ldap.toml"
+    file.write_text(f"""[ldap]
+url = "{url}"
+ca_file = "{ca_file}"
+timeout = {timeout}
+user_dn = "uid={{username}},ou=people,{BASE}"
+group_base = "ou=groups,{BASE}"
+
+[[ldap.group]]
+dn = "cn=certmgr-admins,ou=groups,{BASE}"
+role = "admin"
+
+[[ldap.group]]
+dn = "cn=web-operators,ou=groups,{BASE}"
+role = "operator"
+hosts = ["lab:web*"]
+""")
+    return file

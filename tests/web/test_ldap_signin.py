@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from certmgr.app.ldap_config import LdapConfig, load_ldap_config
 from certmgr.web.security import SESSION_COOKIE
-from tests.app.slapd import BASE, PASSWORD, Directory, start_slapd
+from tests.app.slapd import PASSWORD, Directory, ldap_config_file, start_slapd
 from tests.conftest import run_cli
 from tests.web.conftest import Running
 from tests.web.test_signin import _csrf, _login
@@ -27,24 +27,7 @@ def directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Directory]:
 
 
 def _write(tmp_path: Path, directory: Directory, ca: Path | None = None) -> Path:
-    file = tmp_path / "ldap.toml"
-    file.write_text(f"""[ldap]
-url = "{directory.url}"
-ca_file = "{ca or directory.ca_file}"
-timeout = 5
-user_dn = "uid={{username}},ou=people,{BASE}"
-group_base = "ou=groups,{BASE}"
-
-[[ldap.group]]
-dn = "cn=certmgr-admins,ou=groups,{BASE}"
-role = "admin"
-
-[[ldap.group]]
-dn = "cn=web-operators,ou=groups,{BASE}"
-role = "operator"
-hosts = ["lab:web*"]
-""")
-    return file
+    return ldap_config_file(tmp_path, directory.url, ca or directory.ca_file)
 
 
 def _with_directory(web: Running, config: LdapConfig) -> Iterator[Running]:

@@ -40,7 +40,7 @@ from certmgr.lab import register_hosts
 from certmgr.testing.lab import RunningLab, running_lab
 from certmgr.web.console import Console
 from certmgr.web.security import SESSION_COOKIE, Security
-from tests.app.slapd import BASE, PASSWORD, _ssha
+from tests.app.slapd import BASE, PASSWORD, _ssha, ldap_config_file
 from tests.conftest import run_cli
 from tests.web.conftest import serving
 from tests.web.test_signin import _csrf, _login
@@ -84,24 +84,7 @@ def _load_directory(host: LabHost) -> None:
 
 
 def _ldap_file(where: Path, address: str, ca_file: Path) -> Path:
-    file = where / "ldap.toml"
-    file.write_text(f"""[ldap]
-url = "ldap://{address}"
-ca_file = "{ca_file}"
-timeout = 10
-user_dn = "uid={{username}},ou=people,{BASE}"
-group_base = "ou=groups,{BASE}"
-
-[[ldap.group]]
-dn = "cn=certmgr-admins,ou=groups,{BASE}"
-role = "admin"
-
-[[ldap.group]]
-dn = "cn=web-operators,ou=groups,{BASE}"
-role = "operator"
-hosts = ["lab:web*"]
-""")
-    return file
+    return ldap_config_file(where, f"ldap://{address}", ca_file, timeout=10)
 
 
 def _client(url: str, root: Path) -> httpx.Client:
