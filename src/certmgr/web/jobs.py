@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from certmgr import redact
 from certmgr.app.results import Batch, ItemResult
 from certmgr.errors import CertmgrError
 
@@ -58,7 +59,7 @@ class Reporter:
 
     def event(self, line: str) -> None:
         with self._changed:
-            self._job.events.append(line)
+            self._job.events.append(redact.text(line))
             self._changed.notify_all()
 
     def step(self, item: str, state: str, reason: str | None = None) -> None:
@@ -69,9 +70,10 @@ class Reporter:
 
     def item(self, result: ItemResult) -> None:
         with self._changed:
-            self._job.items.append(result.to_json())
-            self._job.events.append(f"{result.item}: {result.status}"
-                                    + (f" ({result.reason})" if result.reason else ""))
+            self._job.items.append(redact.data(result.to_json()))
+            self._job.events.append(redact.text(
+                f"{result.item}: {result.status}"
+                + (f" ({result.reason})" if result.reason else "")))
             self._changed.notify_all()
 
 
@@ -115,9 +117,9 @@ class JobRunner:
         except Exception as exc:  # noqa: BLE001 - a job's bug is its result, not a crash
             state, error = "failed", f"internal error: {type(exc).__name__}: {exc}"
         with self.changed:
-            job.state, job.error = state, error
+            job.state, job.error = state, (None if error is None else redact.text(error))
             job.finished = dt.datetime.now(dt.UTC)
-            job.events.append(f"job {state}" + (f": {error}" if error else ""))
+            job.events.append(f"job {state}" + (f": {job.error}" if job.error else ""))
             self.changed.notify_all()
 
     def get(self, job_id: str) -> Job | None:
